@@ -1,0 +1,271 @@
+"""The config schemas (SweepSpec, ClusterProfile, RunSpec and their parts) and YAML loading.
+
+The models are the source of truth: each field's description is its documentation. Loading never
+stops at the first problem: `load_sweep` collects every problem of a file into one ConfigError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from peftbench.errors import ConfigError, Problem, format_key
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingSettings(StrictModel):
+    """How one run trains and evaluates. Shared by a sweep; any key can be overridden per method."""
+
+    epochs: float = Field(3.0, gt=0, description="Passes over the training split.")
+    max_steps: PositiveInt | None = Field(None, description="Stop after this many steps (wins over epochs).")
+    batch_size: PositiveInt = Field(32, description="Training examples per step per device.")
+    eval_batch_size: PositiveInt = Field(128, description="Examples per evaluation batch.")
+    gradient_accumulation_steps: PositiveInt = Field(1, description="Steps to accumulate per update.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup.")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "polynomial"] = Field(
+        "linear", description="Learning-rate schedule after warmup."
+    )
+    max_length: PositiveInt = Field(128, description="Longest input in tokens; longer is truncated.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on a GPU that supports it, else fp32."
+    )
+    eval_strategy: Literal["epoch", "steps", "no"] = Field(
+        "epoch", description="When to evaluate on validation during training."
+    )
+    eval_steps: PositiveInt | None = Field(
+        None, description="Steps between evaluations (eval_strategy: steps)."
+    )
+    early_stopping_patience: PositiveInt | None = Field(
+        None, description="Stop after this many evaluations without a better validation metric."
+    )
+    max_train_samples: PositiveInt | None = Field(None, description="Use only the first N training examples.")
+    max_eval_samples: PositiveInt | None = Field(
+        None, description="Use only the first N validation and N test examples."
+    )
+    group_by_length: bool = Field(True, description="Batch examples of similar length (less padding).")
+    keep_checkpoints: bool = Field(
+        False,
+        description="Keep the Trainer's checkpoints after success (the final model is always saved).",
+    )
+
+    @model_validator(mode="after")
+    def _eval_settings_agree(self) -> TrainingSettings:
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("eval_strategy 'steps' needs eval_steps")
+        if self.early_stopping_patience is not None and self.eval_strategy == "no":
+            raise ValueError("early_stopping_patience needs an eval_strategy other than 'no'")
+        return self
+
+
+class ResourceRequest(StrictModel):
+    """What one run asks the scheduler for. Not part of the run id: where a run ran is not what it is."""
+
+    gpus: int = Field(0, ge=0, description="GPUs per node.")
+    nodes: PositiveInt = Field(1, description="Nodes.")
+    cpus: PositiveInt = Field(2, description="CPU cores per task.")
+    mem_gb: PositiveInt = Field(16, description="Host memory in GB.")
+    time_min: PositiveInt = Field(60, description="Wall-clock limit in minutes.")
+
+
+class ModelRef(StrictModel):
+    """A base model: a name for tables, where the weights are, and its architecture family."""
+
+    name: str = Field(description="Short name used in tables and errors.")
+    source: str = Field(
+        description="A hub id, a local folder, or 'package:MODULE' for weights shipped in a Python package."
+    )
+    family: str = Field(description="transformers model_type (bert, roberta, llama, ...).")
+
+
+class DataSource(StrictModel):
+    """Where a task's examples come from: exactly one of bundled, hub or files."""
+
+    bundled: str | None = Field(None, description="A data folder shipped inside peftbench.")
+    hub: str | None = Field(None, description="A datasets hub id, or a local folder in that layout.")
+    config: str | None = Field(None, description="The hub dataset's configuration name.")
+    files: dict[str, str] | None = Field(
+        None, description="Split name -> local JSONL/CSV file, for data kept outside any hub."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DataSource:
+        given = [k for k in ("bundled", "hub", "files") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of bundled, hub, files (got {given or 'none'})")
+        return self
+
+
+class TaskSpec(StrictModel):
+    """A benchmark as data: source, columns, labels, metric. Catalog entries and inline tasks alike."""
+
+    name: str = Field(description="Short name used in tables and errors.")
+    type: str = Field("classification", description="Task type, one of peftbench.tasks.TASK_TYPES.")
+    source: DataSource
+    splits: dict[Literal["train", "validation", "test"], str] = Field(
+        default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"},
+        description="Our split -> the source's split (datasets slicing like 'train[:90%]' allowed).",
+    )
+    text_columns: list[str] = Field(
+        min_length=1,
+        max_length=2,
+        description="One column (single sentence) or two (sentence pair).",
+    )
+    label_column: str = Field("label", description="Column with the integer class label.")
+    labels: list[str] = Field(min_length=2, description="Class names in label-index order.")
+    metric: str = Field("accuracy", description="The task's own metric, used to pick and to report.")
+
+
+class ClusterProfile(StrictModel):
+    """Where runs execute. `local` runs them one after another on this machine."""
+
+    name: str = Field(description="Profile name (the file's stem).")
+    launcher: Literal["local", "slurm"] = Field(description="Which launcher runs the sweep.")
+    description: str = Field("", description="One line for humans.")
+    runs_dir: str = Field("runs", description="Where run folders go, relative to the working directory.")
+    slurm: dict[str, Any] | None = Field(None, description="Scheduler settings (Slurm profiles).")
+
+
+class RunSpec(StrictModel):
+    """One fully resolved run: everything that decides its result, plus where it was asked for."""
+
+    sweep: str = Field(description="The sweep that asked for it (not part of the run id).")
+    model: ModelRef
+    task: TaskSpec
+    method: str = Field(description="Method family, a key of peftbench.methods.METHODS.")
+    label: str = Field(description="The method's name in the sweep (tables use it; not in the run id).")
+    params: dict[str, Any] = Field(description="The method's own hyper-parameters, defaults filled in.")
+    training: TrainingSettings
+    seed: int
+    resources: ResourceRequest = Field(default_factory=ResourceRequest)
+
+    @property
+    def run_id(self) -> str:
+        """A 12-hex-digit hash of what decides the result; same on any machine, any day, any sweep."""
+        payload = self.model_dump(mode="json", exclude={"sweep", "label", "resources"})
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+MethodBlock = dict[str, Any]
+
+
+class SweepSpec(StrictModel):
+    """A sweep file: models × tasks × methods (each with its own grid) × seeds."""
+
+    name: str = Field(description="Sweep name; run folders go to <runs_dir>/<name>/.")
+    description: str = Field("", description="One line for humans.")
+    models: list[str | ModelRef] = Field(min_length=1, description="Catalog names or full ModelRefs.")
+    tasks: list[str | TaskSpec] = Field(min_length=1, description="Catalog names or inline TaskSpecs.")
+    methods: dict[str, MethodBlock] = Field(
+        min_length=1,
+        description="Method name (or any label with a 'method:' key) -> its grid. A list is a grid axis.",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per point.")
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    resources: ResourceRequest = Field(default_factory=ResourceRequest)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping, or a ConfigError naming the file and the line."""
+    if not path.is_file():
+        raise ConfigError([Problem(str(path), "<file>", "No such file.")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<file>"
+        raise ConfigError([Problem(str(path), where, f"Not valid YAML: {err}")]) from err
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(path), "<top level>", "Expected a mapping of keys to values.")])
+    return data
+
+
+def pydantic_problems(file: str, err: ValidationError, prefix: tuple = ()) -> list[Problem]:
+    """pydantic's errors as Problems. Unknown keys are left to `check_keys`, which knows the allowed ones."""
+    problems = []
+    for e in err.errors():
+        if e["type"] == "extra_forbidden":
+            continue
+        loc = prefix + tuple(p for p in e["loc"] if not _is_union_tag(p))
+        message = e["msg"].removeprefix("Value error, ")
+        problems.append(Problem(file, format_key(loc), f"{message} (got {e.get('input')!r})."))
+    return problems
+
+
+def _is_union_tag(part: object) -> bool:
+    """pydantic adds the union member's name (`str`, `ModelRef`) to locations; users never wrote it."""
+    return isinstance(part, str) and (part in {"str", "int", "float"} or part[:1].isupper())
+
+
+def check_keys(file: str, data: Any, model: type[BaseModel], loc: tuple = ()) -> list[Problem]:
+    """Unknown keys of `data` for `model` (recursing into sub-models), with allowed keys and near match."""
+    return split_unknown_keys(file, data, model, loc)[1]
+
+
+def split_unknown_keys(
+    file: str, data: Any, model: type[BaseModel], loc: tuple = ()
+) -> tuple[Any, list[Problem]]:
+    """(`data` without its unknown keys, a Problem per unknown key), recursing into sub-models."""
+    if not isinstance(data, dict):
+        return data, []
+    problems, known = [], {}
+    allowed = tuple(model.model_fields)
+    for key, value in data.items():
+        if key not in model.model_fields:
+            problems.append(Problem(file, format_key((*loc, key)), f"Unknown key {key!r}.", key, allowed))
+            continue
+        sub = _sub_model(model.model_fields[key].annotation)
+        if sub is not None:
+            value, found = split_unknown_keys(file, value, sub, (*loc, key))
+            problems += found
+        known[key] = value
+    return known, problems
+
+
+def _sub_model(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel a field holds directly (not inside a list or dict), if any."""
+    candidates = getattr(annotation, "__args__", None) or (annotation,)
+    for c in candidates:
+        if isinstance(c, type) and issubclass(c, BaseModel):
+            return c
+    return None
+
+
+def load_cluster(name_or_path: str, clusters_dir: Path = Path("configs/clusters")) -> ClusterProfile:
+    """A cluster profile by name (`configs/clusters/<name>.yaml`) or by path."""
+    path = Path(name_or_path)
+    if path.suffix not in {".yaml", ".yml"}:
+        path = clusters_dir / f"{name_or_path}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in clusters_dir.glob("*.yaml"))
+            problem = Problem(
+                str(clusters_dir),
+                "cluster",
+                f"No profile for cluster {name_or_path!r}.",
+                name_or_path,
+                tuple(known),
+            )
+            raise ConfigError([problem])
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    problems = check_keys(str(path), data, ClusterProfile)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return ClusterProfile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(pydantic_problems(str(path), err)) from err

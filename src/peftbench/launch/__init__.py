@@ -1,0 +1,1 @@
+"""Launchers decide where runs execute; they know nothing about training."""

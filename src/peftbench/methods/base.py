@@ -1,0 +1,64 @@
+"""What a method is, and the one registry of them.
+
+A method only maps its own config onto the model (through peft where peft has it) and knows how
+to save and reload what it trained. The training loop never asks which method it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from peftbench.models import FamilyTraits, LoadedModel
+
+
+class MethodParams(BaseModel):
+    """A method's hyper-parameters. Subclasses add fields, each with a description."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Method(ABC):
+    """One fine-tuning method family: `full`, `lora`, `bitfit`, ..."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    description: ClassVar[str] = ""
+
+    def unsupported_reason(self, traits: FamilyTraits) -> str | None:
+        """Why this method cannot train that model family, or None when it can."""
+        return None
+
+    @abstractmethod
+    def prepare(self, loaded: LoadedModel, params: MethodParams) -> nn.Module:
+        """Make exactly the method's parameters trainable (the task head always is)."""
+
+    @abstractmethod
+    def save(self, model: nn.Module, directory: Path) -> None:
+        """Write what was trained, in the smallest form that reloads."""
+
+    @abstractmethod
+    def load(self, loaded: LoadedModel, directory: Path) -> nn.Module:
+        """Rebuild the trained model from a fresh base model and `save`'s folder."""
+
+
+METHODS: dict[str, Method] = {}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: add a method under its `name`; duplicate or badly formed names are bugs."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"Method name {name!r} of {cls.__name__} must match {_NAME.pattern}.")
+    if name in METHODS:
+        raise ValueError(f"Method {name!r} is registered twice ({cls.__name__}).")
+    METHODS[name] = cls()
+    return cls

@@ -1,0 +1,174 @@
+"""The result record of one run, its folder layout, an atomic write and a tolerant read.
+
+Every run ends in exactly one `result.json`. A run folder without a `success` result is
+unfinished, whatever a scheduler says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from peftbench.config import RunSpec
+
+RunStatus = Literal["success", "failed", "oom", "timeout", "killed"]
+SCHEMA_VERSION = 1
+
+
+class Cost(BaseModel):
+    """What the run cost. Seconds are wall-clock; memory peaks are in bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wall_seconds: float = Field(
+        description="From the start of run_one to the result, model loading included."
+    )
+    train_seconds: float = Field(0.0, description="Time inside Trainer.train().")
+    eval_seconds: float = Field(0.0, description="Time of the final validation and test evaluation.")
+    train_samples_per_second: float = Field(0.0, description="Training examples processed per second.")
+    train_tokens_per_second: float = Field(0.0, description="Non-padding training tokens per second.")
+    train_tokens: int = Field(0, description="Non-padding tokens seen in training (all epochs).")
+    peak_rss_bytes: int = Field(0, description="Peak resident memory of the process that ran it.")
+    peak_gpu_bytes: int | None = Field(None, description="torch.cuda.max_memory_allocated; None on CPU.")
+    gpu_hours: float = Field(0.0, description="GPUs × wall hours (0 on CPU).")
+    trainable_params: int = Field(0, description="Parameters the optimizer updates (task head included).")
+    total_params: int = Field(0, description="All parameters of the trained model.")
+    artifact_bytes: int = Field(0, description="Bytes on disk of what was saved (adapter, or whole model).")
+
+
+class Provenance(BaseModel):
+    """Where and with what the run was made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    peftbench_version: str
+    packages: dict[str, str] = Field(description="Versions of torch, transformers, peft, ...")
+    python: str
+    git_commit: str | None = Field(None, description="Commit of the peftbench checkout, if any.")
+    git_dirty: bool | None = Field(None, description="Uncommitted changes in that checkout.")
+    lock_sha256: str | None = Field(None, description="sha256 of requirements.lock, if found.")
+    hostname: str
+    device: str = Field(description="'cpu' or the CUDA device name.")
+    torch_threads: int
+    slurm_job_id: str | None = None
+    seed: int
+
+
+class RunResult(BaseModel):
+    """The one record a run leaves. `status` says whether the metrics mean anything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    status: RunStatus
+    spec: RunSpec
+    validation: dict[str, float] = Field(default_factory=dict, description="Metrics on validation.")
+    test: dict[str, float] = Field(default_factory=dict, description="Metrics on test.")
+    best_step: int | None = Field(
+        None, description="Step of the model evaluated (the best, with early stopping)."
+    )
+    epochs_done: float = 0.0
+    cost: Cost | None = None
+    provenance: Provenance | None = None
+    error: str | None = Field(None, description="Traceback or reason when status is not success.")
+    started_at: str = Field(description="ISO 8601 UTC.")
+    finished_at: str = Field(description="ISO 8601 UTC.")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every path of one run folder: runs/<sweep>/<run_id>/."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, runs_dir: Path, spec: RunSpec) -> RunPaths:
+        return cls(Path(runs_dir) / spec.sweep / spec.run_id)
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.json"
+
+    @property
+    def result(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
+    def artifact(self) -> Path:
+        """The saved adapter (or the whole model for full fine-tuning)."""
+        return self.root / "artifact"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then rename over `path`.
+
+    A crash at any point leaves either the old file or the new one, never half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(path: Path, result: RunResult) -> None:
+    write_json_atomic(path, result.model_dump(mode="json"))
+
+
+def write_spec(path: Path, spec: RunSpec) -> None:
+    write_json_atomic(path, {"run_id": spec.run_id, **spec.model_dump(mode="json")})
+
+
+def read_spec(path: Path) -> RunSpec:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.pop("run_id", None)
+    return RunSpec.model_validate(data)
+
+
+class UnreadableResult(Exception):
+    """A result.json that is not JSON or not a RunResult; the message names the file and why."""
+
+
+def read_result(path: Path) -> RunResult:
+    """Read a result.json; anything wrong with it raises UnreadableResult naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunResult.model_validate(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UnreadableResult(f"{path}: {err}") from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UnreadableResult(f"{path}: {where}: {first['msg']} ({err.error_count()} problems)") from err
+
+
+def has_success(paths: RunPaths) -> bool:
+    """Whether this run already finished successfully (an unreadable result counts as not)."""
+    if not paths.result.is_file():
+        return False
+    try:
+        return read_result(paths.result).status == "success"
+    except UnreadableResult:
+        return False

@@ -1,0 +1,194 @@
+"""One run end to end: RunSpec in, result.json out. Knows nothing about schedulers.
+
+`run_one` never raises for a failing run: whatever happens, it writes one result.json with an
+explicit status (and the traceback when it failed) and returns the same record.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from peftbench.accounting import (
+    count_parameters,
+    folder_bytes,
+    gpus_in_use,
+    peak_gpu_bytes,
+    peak_rss_bytes,
+    reset_gpu_peak,
+)
+from peftbench.config import RunSpec, TrainingSettings
+from peftbench.methods import METHODS
+from peftbench.metrics import METRIC_DIRECTION
+from peftbench.models import load_tokenizer
+from peftbench.provenance import collect_provenance
+from peftbench.results import Cost, RunPaths, RunResult, RunStatus, write_result, write_spec
+from peftbench.tasks import TASK_TYPES
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
+    """Train and evaluate one run in `out_dir`; always leaves exactly one result.json there."""
+    paths = RunPaths(Path(out_dir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_spec(paths.spec, spec)
+    started_at, start = utc_now(), time.perf_counter()
+    try:
+        result = _train_and_evaluate(spec, paths, started_at, start)
+    except Exception as err:  # every failure becomes a result, never a lost run
+        result = RunResult(
+            run_id=spec.run_id,
+            status=failure_status(err),
+            spec=spec,
+            error=traceback.format_exc(),
+            cost=Cost(wall_seconds=time.perf_counter() - start, peak_rss_bytes=peak_rss_bytes()),
+            started_at=started_at,
+            finished_at=utc_now(),
+        )
+    write_result(paths.result, result)
+    return result
+
+
+def failure_status(err: BaseException) -> RunStatus:
+    """`oom` for host or GPU out-of-memory, `failed` for anything else."""
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        return "oom"
+    return "oom" if "out of memory" in str(err).lower() else "failed"
+
+
+def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: float) -> RunResult:
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    set_seed(spec.seed)
+    task_type = TASK_TYPES[spec.task.type]
+    method = METHODS[spec.method]
+    tokenizer = load_tokenizer(spec.model)
+    data = task_type.prepare_data(spec.task, tokenizer, spec.training)
+    loaded = task_type.load_model(spec.model, spec.task, tokenizer)
+    model = method.prepare(loaded, method.Params.model_validate(spec.params))
+    trainable, total = count_parameters(model)
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        return task_type.compute_metrics(spec.task, _logits(prediction.predictions), prediction.label_ids)
+
+    patience = spec.training.early_stopping_patience
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(spec.training, spec.task.metric, spec.seed, paths.checkpoints),
+        train_dataset=data.train,
+        eval_dataset=data.validation,
+        data_collator=data.collator,
+        compute_metrics=compute_metrics,
+        callbacks=[EarlyStoppingCallback(patience)] if patience else [],
+    )
+    reset_gpu_peak()
+    resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
+    train_out = trainer.train(resume_from_checkpoint=resume)
+
+    eval_start = time.perf_counter()
+    validation = _evaluate(trainer, data.validation, "validation")
+    test = _evaluate(trainer, data.test, "test")
+    eval_seconds = time.perf_counter() - eval_start
+
+    method.save(model, paths.artifact)
+    if not spec.training.keep_checkpoints:
+        shutil.rmtree(paths.checkpoints, ignore_errors=True)
+
+    state = trainer.state
+    train_seconds = float(train_out.metrics.get("train_runtime", 0.0))
+    tokens = int(state.num_input_tokens_seen or data.train_tokens * state.epoch)
+    wall = time.perf_counter() - start
+    return RunResult(
+        run_id=spec.run_id,
+        status="success",
+        spec=spec,
+        validation=validation,
+        test=test,
+        best_step=_best_step(state),
+        epochs_done=float(state.epoch or 0.0),
+        cost=Cost(
+            wall_seconds=wall,
+            train_seconds=train_seconds,
+            eval_seconds=eval_seconds,
+            train_samples_per_second=float(train_out.metrics.get("train_samples_per_second", 0.0)),
+            train_tokens_per_second=tokens / train_seconds if train_seconds else 0.0,
+            train_tokens=tokens,
+            peak_rss_bytes=peak_rss_bytes(),
+            peak_gpu_bytes=peak_gpu_bytes(),
+            gpu_hours=gpus_in_use() * wall / 3600,
+            trainable_params=trainable,
+            total_params=total,
+            artifact_bytes=folder_bytes(paths.artifact),
+        ),
+        provenance=collect_provenance(spec.seed),
+        started_at=started_at,
+        finished_at=utc_now(),
+    )
+
+
+def training_arguments(training: TrainingSettings, metric: str, seed: int, output_dir: Path) -> Any:
+    """Our TrainingSettings as transformers TrainingArguments (checkpoints follow evaluation)."""
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    precision = training.precision
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    early_stopping = training.early_stopping_patience is not None
+    save_strategy = training.eval_strategy if training.eval_strategy != "no" else "epoch"
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=training.epochs,
+        max_steps=training.max_steps or -1,
+        per_device_train_batch_size=training.batch_size,
+        per_device_eval_batch_size=training.eval_batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        learning_rate=training.learning_rate,
+        weight_decay=training.weight_decay,
+        warmup_steps=training.warmup_ratio,
+        lr_scheduler_type=training.lr_scheduler,
+        eval_strategy=training.eval_strategy,
+        eval_steps=training.eval_steps,
+        save_strategy=save_strategy,
+        save_steps=training.eval_steps or 500,
+        save_total_limit=2 if early_stopping else 1,
+        load_best_model_at_end=early_stopping,
+        metric_for_best_model=metric,
+        greater_is_better=METRIC_DIRECTION.get(metric, "higher") == "higher",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        seed=seed,
+        data_seed=seed,
+        train_sampling_strategy="group_by_length" if training.group_by_length else "random",
+        include_num_input_tokens_seen="non_padding",
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=True,
+    )
+
+
+def _evaluate(trainer: Any, dataset: Any, split: str) -> dict[str, float]:
+    output = trainer.predict(dataset, metric_key_prefix=split)
+    prefix = f"{split}_"
+    keep = {k.removeprefix(prefix): float(v) for k, v in output.metrics.items() if k.startswith(prefix)}
+    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second"))}
+
+
+def _logits(predictions: Any) -> Any:
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def _best_step(state: Any) -> int | None:
+    if state.best_model_checkpoint:
+        return int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    return int(state.global_step)

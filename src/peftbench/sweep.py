@@ -1,0 +1,259 @@
+"""A sweep file becomes a list of RunSpecs: validation of everything, then grid expansion.
+
+`load_sweep` checks the whole file (keys, types, names of models/tasks/methods, each method's
+grid values, model family against method, local data files) and raises one ConfigError listing
+every problem. `expand_sweep` is a pure function of a valid SweepSpec.
+"""
+
+from __future__ import annotations
+
+import itertools
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from peftbench.config import (
+    ModelRef,
+    ResourceRequest,
+    RunSpec,
+    SweepSpec,
+    TaskSpec,
+    TrainingSettings,
+    check_keys,
+    pydantic_problems,
+    read_yaml,
+    split_unknown_keys,
+)
+from peftbench.errors import ConfigError, Problem, format_key, unknown_name
+from peftbench.methods import METHODS
+from peftbench.models import FAMILY_TRAITS, MODEL_CATALOG
+from peftbench.tasks import TASK_CATALOG, TASK_TYPES
+from peftbench.tasks.sources import missing_files
+
+SPECIAL_METHOD_KEYS = ("method", "resources")
+
+
+@dataclass(frozen=True)
+class MethodGrid:
+    """One method block of a sweep, split into its parts. Each axis maps a key to its values."""
+
+    label: str
+    method: str
+    param_axes: dict[str, list[Any]]
+    training_axes: dict[str, list[Any]]
+    resources: dict[str, Any]
+
+    def points(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every (method params, training overrides) combination, in file order."""
+        axes = {
+            **{("p", k): v for k, v in self.param_axes.items()},
+            **{("t", k): v for k, v in self.training_axes.items()},
+        }
+        out = []
+        for combo in itertools.product(*axes.values()):
+            chosen = dict(zip(axes, combo, strict=True))
+            out.append(
+                (
+                    {k: v for (kind, k), v in chosen.items() if kind == "p"},
+                    {k: v for (kind, k), v in chosen.items() if kind == "t"},
+                )
+            )
+        return out
+
+
+def load_sweep(path: Path) -> SweepSpec:
+    """Read and fully validate a sweep file; one ConfigError lists every problem.
+
+    Structural problems (unknown keys, wrong types) do not hide the rest: the offending keys are
+    set aside and the remainder is still checked for unknown names and invalid grid values.
+    """
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    file = str(path)
+    data, problems = split_unknown_keys(file, data, SweepSpec)
+    spec = None
+    for _ in range(2):
+        try:
+            spec = SweepSpec.model_validate(data)
+            break
+        except ValidationError as err:
+            problems += pydantic_problems(file, err)
+            data = {k: v for k, v in data.items() if k not in {e["loc"][0] for e in err.errors()}}
+    if spec is not None:
+        try:
+            expand_sweep(spec, file=file)
+        except ConfigError as err:
+            problems += err.problems
+    if problems or spec is None:
+        raise ConfigError(_unique(problems))
+    return spec
+
+
+def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
+    """models × tasks × methods (each its own grid) × seeds -> RunSpecs, in a stable order.
+
+    Raises ConfigError listing every problem when the spec names something unknown or invalid.
+    """
+    problems: list[Problem] = []
+    models = [_resolve_model(m, i, file, problems) for i, m in enumerate(spec.models)]
+    tasks = [_resolve_task(t, i, file, problems) for i, t in enumerate(spec.tasks)]
+    grids = [_method_grid(label, block, file, problems) for label, block in spec.methods.items()]
+    points = {g.label: _validated_points(spec, g, file, problems) for g in grids if g is not None}
+    runs: list[RunSpec] = []
+    seen: dict[str, str] = {}
+    for model, task, grid in itertools.product(models, tasks, grids):
+        if model is None or task is None or grid is None:
+            continue
+        reason = METHODS[grid.method].unsupported_reason(FAMILY_TRAITS[model.family])
+        if reason is not None:
+            message = (
+                f"Method {grid.method!r} cannot train model {model.name!r} (family {model.family}): {reason}."
+            )
+            problems.append(Problem(file, f"methods.{grid.label}", message))
+            continue
+        for point, seed in itertools.product(points[grid.label], spec.seeds):
+            run = RunSpec(
+                sweep=spec.name,
+                model=model,
+                task=task,
+                method=grid.method,
+                label=grid.label,
+                params=point.params,
+                training=point.training,
+                seed=seed,
+                resources=point.resources,
+            )
+            where = f"{point.where} seed {seed}"
+            if run.run_id in seen:
+                message = f"Duplicate run {run.run_id}: {where} repeats {seen[run.run_id]}."
+                problems.append(Problem(file, f"methods.{grid.label}", message))
+                continue
+            seen[run.run_id] = where
+            runs.append(run)
+    if problems:
+        raise ConfigError(_unique(problems))
+    return runs
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def _resolve_model(entry: str | ModelRef, i: int, file: str, problems: list[Problem]) -> ModelRef | None:
+    key = format_key(("models", i))
+    if isinstance(entry, str):
+        if entry not in MODEL_CATALOG:
+            problems.append(unknown_name(file, key, "model", entry, MODEL_CATALOG))
+            return None
+        return MODEL_CATALOG[entry]
+    if entry.family not in FAMILY_TRAITS:
+        problems.append(unknown_name(file, f"{key}.family", "model family", entry.family, FAMILY_TRAITS))
+        return None
+    if entry.source.startswith(("/", "./", "../", "~")) and not Path(entry.source).expanduser().exists():
+        problems.append(Problem(file, f"{key}.source", f"No model folder at {entry.source!r}."))
+        return None
+    return entry
+
+
+def _resolve_task(entry: str | TaskSpec, i: int, file: str, problems: list[Problem]) -> TaskSpec | None:
+    key = format_key(("tasks", i))
+    if isinstance(entry, str):
+        if entry not in TASK_CATALOG:
+            problems.append(unknown_name(file, key, "task", entry, TASK_CATALOG))
+            return None
+        return TASK_CATALOG[entry]
+    if entry.type not in TASK_TYPES:
+        problems.append(unknown_name(file, f"{key}.type", "task type", entry.type, TASK_TYPES))
+        return None
+    found = TASK_TYPES[entry.type].problems(entry)
+    found += [("source", f"No such data file or folder: {f!r}.", f, ()) for f in missing_files(entry.source)]
+    for sub, message, value, allowed in found:
+        problems.append(Problem(file, f"{key}.{sub}", message, value, tuple(allowed)))
+    return None if found else entry
+
+
+def _method_grid(
+    label: str, block: dict[str, Any] | None, file: str, problems: list[Problem]
+) -> MethodGrid | None:
+    block = dict(block or {})
+    key = f"methods.{label}"
+    name_key = f"{key}.method" if "method" in block else key
+    name = block.pop("method", label)
+    if name not in METHODS:
+        problems.append(unknown_name(file, name_key, "method", name, METHODS))
+        return None
+    resources = block.pop("resources", {}) or {}
+    resource_problems = check_keys(file, resources, ResourceRequest, ("methods", label, "resources"))
+    problems.extend(resource_problems)
+    params_model = METHODS[name].Params
+    param_axes, training_axes, bad = {}, {}, False
+    for k, value in block.items():
+        owner = (
+            params_model
+            if k in params_model.model_fields
+            else (TrainingSettings if k in TrainingSettings.model_fields else None)
+        )
+        if owner is None:
+            allowed = (
+                *params_model.model_fields,
+                *TrainingSettings.model_fields,
+                *SPECIAL_METHOD_KEYS,
+            )
+            problems.append(
+                Problem(file, f"{key}.{k}", f"Unknown key {k!r} for method {name!r}.", k, allowed)
+            )
+            bad = True
+            continue
+        axis = _as_axis(owner, k, value)
+        if not axis:
+            problems.append(Problem(file, f"{key}.{k}", "Empty grid: give at least one value."))
+            bad = True
+            continue
+        (param_axes if owner is params_model else training_axes)[k] = axis
+    return None if bad or resource_problems else MethodGrid(label, name, param_axes, training_axes, resources)
+
+
+def _as_axis(model: type[BaseModel], key: str, value: Any) -> list[Any]:
+    """A list is a grid axis, except for a list-typed field, whose grid is a list of lists."""
+    if not isinstance(value, list):
+        return [value]
+    if _accepts_list(model.model_fields[key].annotation) and not any(isinstance(v, list) for v in value):
+        return [value] if value else []
+    return value
+
+
+def _accepts_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is list:
+        return True
+    return any(_accepts_list(a) for a in typing.get_args(annotation))
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One validated point of a method grid: params and settings with every default filled in."""
+
+    label: str
+    params: dict[str, Any]
+    training: TrainingSettings
+    resources: ResourceRequest
+    where: str  # how the user would find it in the file
+
+
+def _validated_points(
+    spec: SweepSpec, grid: MethodGrid, file: str, problems: list[Problem]
+) -> list[GridPoint]:
+    out = []
+    for params, overrides in grid.points():
+        try:
+            method_params = METHODS[grid.method].Params.model_validate(params)
+            training = TrainingSettings.model_validate(spec.training.model_dump() | overrides)
+            resources = ResourceRequest.model_validate(spec.resources.model_dump() | grid.resources)
+        except ValidationError as err:
+            problems.extend(pydantic_problems(file, err, ("methods", grid.label)))
+            continue
+        where = f"methods.{grid.label} {params | overrides}"
+        out.append(GridPoint(grid.label, method_params.model_dump(mode="json"), training, resources, where))
+    return out

@@ -1,0 +1,14 @@
+"""Task types (one module each, registered in TASK_TYPES) and the benchmark catalog."""
+
+from peftbench.tasks import classification
+from peftbench.tasks.base import TASK_TYPES, PreparedData, TaskType, register_task_type
+from peftbench.tasks.catalog import TASK_CATALOG
+
+__all__ = [
+    "TASK_CATALOG",
+    "TASK_TYPES",
+    "PreparedData",
+    "TaskType",
+    "classification",
+    "register_task_type",
+]

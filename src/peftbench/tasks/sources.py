@@ -1,0 +1,49 @@
+"""Reading a task's splits from wherever its TaskSpec says: bundled, a hub dataset, or local files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from peftbench.config import DataSource, TaskSpec
+
+BUNDLED_DIR = Path(__file__).parent / "data"
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if p.is_dir())
+
+
+def missing_files(source: DataSource) -> list[str]:
+    """Local files a source names that do not exist (checked before anything runs)."""
+    if source.bundled is not None:
+        folder = BUNDLED_DIR / source.bundled
+        return [] if folder.is_dir() else [str(folder)]
+    if source.files is not None:
+        return [f for f in source.files.values() if not Path(f).is_file()]
+    return []
+
+
+def load_split(task: TaskSpec, split: str) -> Any:
+    """One split as a `datasets.Dataset`, read from local files or the hub (HF cache when offline)."""
+    from datasets import load_dataset
+
+    source_split = task.splits[split]
+    src = task.source
+    if src.bundled is not None:
+        files = {
+            name: str(BUNDLED_DIR / src.bundled / f"{name}.jsonl") for name in ("train", "validation", "test")
+        }
+        return load_dataset("json", data_files=files, split=source_split)
+    if src.files is not None:
+        suffix = Path(next(iter(src.files.values()))).suffix.lstrip(".")
+        builder = {
+            "jsonl": "json",
+            "json": "json",
+            "csv": "csv",
+            "tsv": "csv",
+            "parquet": "parquet",
+        }[suffix]
+        extra = {"delimiter": "\t"} if suffix == "tsv" else {}
+        return load_dataset(builder, data_files=dict(src.files), split=source_split, **extra)
+    return load_dataset(src.hub, src.config, split=source_split)

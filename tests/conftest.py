@@ -1,0 +1,61 @@
+"""Shared fixtures. Every test runs offline: nothing may reach a hub."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from peftbench.config import RunSpec, TrainingSettings
+from peftbench.sweep import expand_sweep, load_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "configs" / "sweeps" / "demo.yaml"
+
+TINY_TRAINING = {
+    "max_train_samples": 48,
+    "max_eval_samples": 32,
+    "batch_size": 16,
+    "max_length": 64,
+}
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path):
+    """Write a sweep dict to a YAML file in tmp_path and return its path."""
+
+    def make(data: dict[str, Any], name: str = "sweep.yaml") -> Path:
+        return write_yaml(tmp_path / name, data)
+
+    return make
+
+
+@pytest.fixture
+def tiny_demo(tmp_path: Path) -> Path:
+    """The shipped demo sweep, shrunk to a few dozen examples per split."""
+    data = yaml.safe_load(DEMO.read_text())
+    data["name"] = "tiny-demo"
+    data["training"] = {**data["training"], **TINY_TRAINING}
+    return write_yaml(tmp_path / "tiny-demo.yaml", data)
+
+
+def demo_run(method: str, task: str = "movie_sentiment", **training: Any) -> RunSpec:
+    """One run of the demo sweep (MiniLM on real data), shrunk for a test."""
+    spec = load_sweep(DEMO)
+    run = next(r for r in expand_sweep(spec) if r.label == method and r.task.name == task)
+    settings = TrainingSettings.model_validate(run.training.model_dump() | TINY_TRAINING | training)
+    return run.model_copy(update={"training": settings})

@@ -1,0 +1,70 @@
+"""The `peftbench` command on the real demo sweep, shrunk: plan, run, table, resume, collect."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def peftbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "peftbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=900,
+    )
+
+
+def test_dry_run_prints_the_plan(tiny_demo: Path):
+    out = peftbench("sweep", str(tiny_demo), "--cluster", "local", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "tiny-demo: 8 runs on 'local'" in out.stdout
+    assert out.stdout.count("minilm-l6") == 8
+
+
+def test_bad_sweep_and_bad_cluster_fail_together_before_anything_runs(sweep_file, tmp_path: Path):
+    bad = sweep_file(
+        {
+            "name": "bad",
+            "models": ["minilm-l6"],
+            "tasks": ["movie_sentiment"],
+            "methods": {"lroa": {}},
+        }
+    )
+    out = peftbench("sweep", str(bad), "--cluster", "arnes-typo", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 2
+    assert "Unknown method 'lroa'" in out.stderr and "No profile for cluster 'arnes-typo'" in out.stderr
+    assert "2 problems found" in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_end_to_end_then_resume_then_collect(tiny_demo: Path, tmp_path: Path):
+    runs = tmp_path / "runs"
+    out = peftbench("sweep", str(tiny_demo), "--cluster", "local", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stdout + out.stderr
+    table = [line for line in out.stdout.splitlines() if line.startswith("| minilm-l6 |")]
+    assert {line.split(" | ")[1] for line in table} == {"full", "lora", "bitfit", "prompt_tuning"}
+    assert "movie_sentiment (accuracy)" in out.stdout and "epistemic_nli (accuracy)" in out.stdout
+    results = sorted((runs / "tiny-demo").glob("*/result.json"))
+    assert len(results) == 8
+    for name in ("results.parquet", "results.csv", "table.md"):
+        assert (runs / "tiny-demo" / name).is_file()
+
+    again = peftbench("sweep", str(tiny_demo), "--cluster", "local", "--runs-dir", str(runs))
+    assert again.returncode == 0 and "8 of 8 runs already have a success result: skipped" in again.stdout
+    assert [p.stat().st_mtime_ns for p in results] == [
+        p.stat().st_mtime_ns for p in sorted((runs / "tiny-demo").glob("*/result.json"))
+    ]
+
+    collected = peftbench("collect", str(runs / "tiny-demo"))
+    assert collected.returncode == 0 and "8 successful of 8 results" in collected.stdout

@@ -1,0 +1,36 @@
+"""Every YAML under configs/ loads and validates, and starts with the command that runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peftbench.config import load_cluster
+from peftbench.sweep import expand_sweep, load_sweep
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SWEEPS = sorted((CONFIGS / "sweeps").glob("*.yaml"))
+CLUSTERS = sorted((CONFIGS / "clusters").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_validates_and_expands(path: Path):
+    assert expand_sweep(load_sweep(path))
+
+
+@pytest.mark.parametrize("path", CLUSTERS, ids=lambda p: p.name)
+def test_cluster_profile_validates(path: Path):
+    assert load_cluster(str(path)).name == path.stem
+
+
+@pytest.mark.parametrize("path", SWEEPS + CLUSTERS, ids=lambda p: p.name)
+def test_starts_with_the_command_that_runs_it(path: Path):
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# make ") or first.startswith("# peftbench ")
+
+
+def test_the_demo_compares_four_methods_on_two_task_shapes():
+    runs = expand_sweep(load_sweep(CONFIGS / "sweeps" / "demo.yaml"))
+    assert {"full", "lora", "bitfit", "prompt_tuning"} <= {r.method for r in runs}
+    assert {len(r.task.text_columns) for r in runs} == {1, 2}
