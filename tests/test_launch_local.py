@@ -21,7 +21,7 @@ def test_runs_with_a_success_result_are_skipped(tmp_path: Path):
     write_result(RunPaths.of(tmp_path, done).result, make_result())
     seen = []
 
-    def execute(spec, paths):
+    def execute(spec, paths, on_progress):
         seen.append(spec.run_id)
         result = make_result().model_copy(update={"run_id": spec.run_id, "spec": spec})
         write_result(paths.result, result)

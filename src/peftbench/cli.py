@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from peftbench.config import ClusterProfile, RunSpec, SweepSpec
 from peftbench.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -25,7 +26,7 @@ def _fail(err: ConfigError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load(sweep_file: Path, cluster: str):
+def _load(sweep_file: Path, cluster: str) -> tuple[ClusterProfile, SweepSpec, list[RunSpec]]:
     """Cluster and sweep are both checked before either error is shown: one message, every problem."""
     from peftbench.config import load_cluster
     from peftbench.sweep import expand_sweep, load_sweep

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +83,10 @@ class RunResult(BaseModel):
     finished_at: str = Field(description="ISO 8601 UTC.")
 
 
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """Every path of one run folder: runs/<sweep>/<run_id>/."""
@@ -112,6 +117,11 @@ class RunPaths:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def progress(self) -> Path:
+        """{"step": n, "max_steps": m} while training, for launchers to show."""
+        return self.root / "progress.json"
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import shutil
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from transformers import TrainerCallback
 
 from peftbench.accounting import (
     count_parameters,
@@ -26,12 +27,17 @@ from peftbench.methods import METHODS
 from peftbench.metrics import METRIC_DIRECTION
 from peftbench.models import load_tokenizer
 from peftbench.provenance import collect_provenance
-from peftbench.results import Cost, RunPaths, RunResult, RunStatus, write_result, write_spec
+from peftbench.results import (
+    Cost,
+    RunPaths,
+    RunResult,
+    RunStatus,
+    utc_now,
+    write_json_atomic,
+    write_result,
+    write_spec,
+)
 from peftbench.tasks import TASK_TYPES
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
@@ -87,7 +93,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         eval_dataset=data.validation,
         data_collator=data.collator,
         compute_metrics=compute_metrics,
-        callbacks=[EarlyStoppingCallback(patience)] if patience else [],
+        callbacks=[ProgressFile(paths.progress), *([EarlyStoppingCallback(patience)] if patience else [])],
     )
     reset_gpu_peak()
     resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
@@ -132,6 +138,17 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         started_at=started_at,
         finished_at=utc_now(),
     )
+
+
+class ProgressFile(TrainerCallback):
+    """Keeps `progress.json` (step, max_steps) current, for the launcher's progress display."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step % 5 == 0 or state.global_step == state.max_steps:
+            write_json_atomic(self.path, {"step": state.global_step, "max_steps": state.max_steps})
 
 
 def training_arguments(training: TrainingSettings, metric: str, seed: int, output_dir: Path) -> Any:

@@ -7,6 +7,7 @@ already have a success result are skipped, so an interrupted sweep resumes where
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -39,18 +40,35 @@ class LocalSummary:
     failed: list[str]  # run ids whose result is not success
 
 
-def run_in_subprocess(spec: RunSpec, paths: RunPaths) -> RunResult:
+OnProgress = Callable[[int, int], None]
+
+
+def run_in_subprocess(spec: RunSpec, paths: RunPaths, on_progress: OnProgress | None = None) -> RunResult:
     """`python -m peftbench run-one` for one run; a result is written even if the process dies."""
     paths.root.mkdir(parents=True, exist_ok=True)
     write_spec(paths.spec, spec)
+    paths.progress.unlink(missing_ok=True)
     before = paths.result.stat().st_mtime_ns if paths.result.exists() else None
     started_at, start = utc_now(), time.perf_counter()
     command = [sys.executable, "-m", "peftbench", "run-one", str(paths.spec), str(paths.root)]
     with open(paths.log, "w", encoding="utf-8") as log:
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            time.sleep(0.5)
+            if on_progress is not None:
+                _report_progress(paths.progress, on_progress)
+        code = process.returncode
     if paths.result.exists() and paths.result.stat().st_mtime_ns != before:
         return read_result(paths.result)
     return _lost_run_result(spec, paths, code, started_at, time.perf_counter() - start)
+
+
+def _report_progress(path: Path, on_progress: OnProgress) -> None:
+    try:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+        on_progress(int(progress["step"]), int(progress["max_steps"]))
+    except (OSError, ValueError, KeyError):
+        pass  # not written yet
 
 
 def _lost_run_result(spec: RunSpec, paths: RunPaths, code: int, started_at: str, wall: float) -> RunResult:
@@ -79,7 +97,7 @@ def run_local(
     runs: list[RunSpec],
     runs_dir: Path,
     console: Console | None = None,
-    execute: Callable[[RunSpec, RunPaths], RunResult] = run_in_subprocess,
+    execute: Callable[[RunSpec, RunPaths, OnProgress], RunResult] = run_in_subprocess,
 ) -> LocalSummary:
     """Run every run without a success result, in order, with a progress display."""
     console = console or Console()
@@ -96,10 +114,16 @@ def run_local(
     )
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("runs", total=len(todo))
+        steps = progress.add_task("  steps", total=None)
         for spec in todo:
             name = f"{spec.model.name} · {spec.task.name} · {spec.label} · seed {spec.seed}"
             progress.update(bar, description=f"[bold]{spec.run_id}[/bold] {name}")
-            result = execute(spec, RunPaths.of(runs_dir, spec))
+            progress.reset(steps, total=None)
+
+            def on_progress(step: int, total: int) -> None:
+                progress.update(steps, completed=step, total=total)
+
+            result = execute(spec, RunPaths.of(runs_dir, spec), on_progress)
             progress.console.print(_one_line(result, name))
             if result.status != "success":
                 failed.append(spec.run_id)
