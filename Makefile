@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER ?= local
 SWEEP ?= configs/sweeps/demo.yaml
 # Where torch comes from. On these CPU machines pip takes the local +cpu wheel; elsewhere point it
-# at a CPU or CUDA index, e.g. TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu
+# at a CPU or CUDA index (a URL or pip options), e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -14,18 +14,15 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo sweep collect test test-all lint lock clean
+.PHONY: help setup demo sweep status resubmit slurm-up slurm-down collect test test-all lint lock sif clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.lock requirements-torch.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade "pip>=23.2"
-	$(PY) -m pip install -q $(TORCH_INDEX) -r requirements-torch.txt
-	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	$(PY) -m pip check
+# scripts/install.sh is the one install path (the .sif's %post runs it too): torch first, then the
+# hashed lock, then peftbench (editable), then pip check.
+$(VENV)/.installed: requirements.lock requirements-torch.txt pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) TORCH_INDEX='$(TORCH_INDEX)' scripts/install.sh $(VENV)
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv from requirements.lock (torch first, see requirements-torch.txt)
@@ -35,11 +32,33 @@ demo: sweep ## the demo sweep on this machine (same as `make sweep` with no argu
 sweep: $(VENV)/.installed ## run SWEEP on CLUSTER (default: the demo, locally) and print the table
 	$(VENV)/bin/peftbench sweep $(SWEEP) --cluster $(CLUSTER)
 
+status: $(VENV)/.installed ## where each run of SWEEP on CLUSTER stands (BY=method,task to group)
+	$(VENV)/bin/peftbench status $(SWEEP) --cluster $(CLUSTER) $(if $(BY),--by $(BY))
+
+resubmit: $(VENV)/.installed ## run again the runs of SWEEP with no success result that are not queued
+	$(VENV)/bin/peftbench resubmit $(SWEEP) --cluster $(CLUSTER)
+
+slurm-up: ## start the one-node localhost Slurm cluster (root, Debian) for CLUSTER=dev and the slurm tests
+	bash slurm/local_up.sh
+
+slurm-down: ## stop exactly the daemons slurm-up started
+	bash slurm/local_down.sh
+
 collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv and a table
 	$(VENV)/bin/peftbench collect $(SWEEP)
 
+.PHONY: report
+report: $(VENV)/.installed ## SWEEP's report.html, paper tables (md/tex/csv) and plots (png/svg)
+	$(VENV)/bin/peftbench report $(SWEEP)
+
 test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs)
 	$(PY) -m pytest
+
+.PHONY: bench
+bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-run sweep and collect (~10 min)
+	$(PY) benchmarks/bench_scale.py --out runs/bench/scale.json
+	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
+	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
 
 lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check src tests scripts
@@ -49,6 +68,19 @@ lock: ## regenerate requirements.lock (hashes; torch pinned apart in requirement
 	.lock-venv/bin/pip-compile --quiet --generate-hashes --unsafe-package torch \
 		--extra test --strip-extras --no-emit-index-url --no-emit-find-links \
 		-c requirements-torch.txt -o requirements.lock pyproject.toml
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+SIF ?= peftbench-$(VERSION).sif
+APPTAINER ?= apptainer
+SIF_BUILD_FLAGS ?= --fakeroot
+
+sif: ## build peftbench-<version>.sif from apptainer/peftbench.def (SIF_BUILD_FLAGS=--fakeroot)
+	@command -v $(APPTAINER) >/dev/null || { echo "make sif: '$(APPTAINER)' is not on PATH (module load apptainer?)" >&2; exit 1; }
+	@if [ -e $(SIF) ]; then echo "make sif: $(SIF) exists; images are never overwritten (bump the version, or remove it)" >&2; exit 1; fi
+	printf 'PEFTBENCH_GIT_COMMIT=%s\nPEFTBENCH_GIT_DIRTY=%s\n' "$$(git rev-parse HEAD)" \
+		"$$(if git diff --quiet HEAD; then echo false; else echo true; fi)" > apptainer/build-info.env
+	$(APPTAINER) build $(SIF_BUILD_FLAGS) $(SIF) apptainer/peftbench.def
+	sha256sum $(SIF)
 
 clean: ## remove .venv and the demo's run folders
 	rm -rf $(VENV) runs/demo

@@ -1,13 +1,18 @@
-"""The collector: merge, tolerate bad files, choose on validation (never test), print the table."""
+"""The collector: merge, tolerate bad files, choose on validation (never test), intervals, the table."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from peftbench.collect import collect, select_best, write_collection
+import pytest
+
+from peftbench.collect import collect, mark_best_per_task, select_best, select_cells, write_collection
 from peftbench.config import TrainingSettings
-from peftbench.results import RunPaths, write_result
+from peftbench.results import RunPaths, write_result, write_spec
 from tests.test_results import make_result
+
+T_975_2 = 4.302652730  # Student t, 97.5% quantile, 2 degrees of freedom
 
 
 def put(
@@ -18,6 +23,8 @@ def put(
     seed: int = 0,
     method: str = "lora",
     status: str = "success",
+    metric: str = "accuracy",
+    finished_at: str = "2026-01-01T00:01:00+00:00",
 ) -> str:
     result = make_result(status)
     spec = result.spec.model_copy(
@@ -28,6 +35,7 @@ def put(
             "seed": seed,
             "label": method,
             "method": method,
+            "task": result.spec.task.model_copy(update={"metric": metric}),
         }
     )
     cost = result.cost.model_copy(
@@ -43,8 +51,9 @@ def put(
             "spec": spec,
             "run_id": spec.run_id,
             "cost": cost,
-            "validation": {"accuracy": val},
-            "test": {"accuracy": test},
+            "validation": {metric: val},
+            "test": {metric: test},
+            "finished_at": finished_at,
         }
     )
     write_result(RunPaths(sweep_dir / spec.run_id).result, result)
@@ -77,7 +86,7 @@ def test_corrupt_and_partial_results_are_counted_named_and_skipped(tmp_path: Pat
     assert report.n_results == 1 and len(report.unreadable) == 2
     assert any("corrupt/result.json" in u for u in report.unreadable)
     assert any("partial/result.json" in u for u in report.unreadable)
-    assert "| minilm-l6 | lora | 0.800 |" in report.table
+    assert "| minilm-l6 | lora | 1 | 0.800 |" in report.table
     for output in report.outputs:
         assert output.is_file()
 
@@ -95,13 +104,96 @@ def test_table_layout_rows_model_method_columns_tasks(tmp_path: Path):
     put(tmp_path, lr=1e-4, val=0.9, test=0.7, method="bitfit")
     table = write_collection([tmp_path], tmp_path).table.splitlines()
     assert table[0] == (
-        "| model | method | movie_sentiment (accuracy) | trainable % | train s | peak RSS GB |"
+        "| model | method | seeds | movie_sentiment (accuracy) | trainable % | train s | peak RSS GB |"
     )
-    assert table[2] == "| minilm-l6 | bitfit | 0.700 | 1 | 2.0 | 2.00 |"
-    assert table[3] == "| minilm-l6 | lora | 0.800 | 1 | 2.0 | 2.00 |"
+    assert table[2] == "| minilm-l6 | bitfit | 1 | 0.700 | 1 | 2.0 | 2.00 |"
+    assert table[3] == "| minilm-l6 | lora | 1 | **0.800** | 1 | 2.0 | 2.00 |"  # bold: best of the column
 
 
 def test_a_run_in_two_sweeps_counts_once(tmp_path: Path):
     put(tmp_path / "a", lr=1e-4, val=0.9, test=0.8)
     put(tmp_path / "b", lr=1e-4, val=0.9, test=0.8)
     assert len(collect([tmp_path / "a", tmp_path / "b"]).frame) == 1
+
+
+def test_a_run_in_two_sweeps_keeps_its_success_over_an_older_failure(tmp_path: Path):
+    put(tmp_path / "a", lr=1e-4, val=0.0, test=0.0, status="failed", finished_at="2026-01-01T00:00:00+00:00")
+    put(tmp_path / "b", lr=1e-4, val=0.9, test=0.8, finished_at="2026-01-02T00:00:00+00:00")
+    for order in (["a", "b"], ["b", "a"]):
+        [row] = collect([tmp_path / name for name in order]).frame.to_dict("records")
+        assert row["status"] == "success" and row["sweep"] is not None
+
+
+def test_seed_intervals_are_t_intervals_with_n(tmp_path: Path):
+    for seed, test in enumerate([0.70, 0.80, 0.75]):
+        put(tmp_path, lr=1e-4, val=0.9, test=test, seed=seed)
+    [cell] = select_best(collect([tmp_path]).frame).to_dict("records")
+    half = T_975_2 * 0.05 / math.sqrt(3)
+    assert cell["n_seeds"] == 3 and cell["test"] == pytest.approx(0.75)
+    assert (cell["ci_low"], cell["ci_high"]) == (pytest.approx(0.75 - half), pytest.approx(0.75 + half))
+    assert "0.750 ± 0.124" in write_collection([tmp_path], tmp_path).table
+    boot = select_best(collect([tmp_path]).frame, "bootstrap").iloc[0]
+    assert 0.70 - 1e-9 <= boot["ci_low"] < 0.75 < boot["ci_high"] <= 0.80 + 1e-9
+
+
+def test_a_planted_test_outlier_never_picks_the_point(tmp_path: Path):
+    for seed in range(3):  # the point that is best on validation, mediocre on test
+        put(tmp_path, lr=1e-4, val=0.85 + 0.01 * seed, test=0.70, seed=seed)
+    put(tmp_path, lr=5e-4, val=0.80, test=0.70, seed=0)  # worse on validation ...
+    put(tmp_path, lr=5e-4, val=0.81, test=1.00, seed=1)  # ... with one seed far off on test
+    put(tmp_path, lr=5e-4, val=0.82, test=0.70, seed=2)
+    [cell] = select_best(collect([tmp_path]).frame).to_dict("records")
+    assert cell["learning_rate"] == 1e-4 and cell["test"] == pytest.approx(0.70) and cell["n_points"] == 2
+
+
+def test_the_choice_depends_on_validation_only(tmp_path: Path):
+    """Rewriting every test number leaves the chosen point of every cell unchanged."""
+    for lr, val in ((1e-4, 0.81), (3e-4, 0.86), (1e-3, 0.84)):
+        for seed in range(2):
+            put(tmp_path, lr=lr, val=val + 0.01 * seed, test=0.5, seed=seed)
+    frame = collect([tmp_path]).frame
+    chosen = select_best(frame)[["params", "training"]]
+    for scramble in (
+        lambda x: 1 - x,
+        lambda x: x * 0 + 0.99,
+        lambda x: x.sample(frac=1, random_state=0).values,
+    ):
+        frame = frame.assign(test_accuracy=scramble(frame["test_accuracy"]))
+        assert select_best(frame)[["params", "training"]].equals(chosen)
+    assert select_best(frame).iloc[0]["learning_rate"] == 3e-4
+
+
+def test_metric_direction_is_data_lower_is_better(tmp_path: Path):
+    put(tmp_path, lr=1e-4, val=0.20, test=0.30, metric="loss")
+    put(tmp_path, lr=5e-4, val=0.40, test=0.10, metric="loss")
+    [cell] = select_best(collect([tmp_path]).frame).to_dict("records")
+    assert cell["validation"] == 0.20 and cell["test"] == 0.30 and not cell["higher_is_better"]
+
+
+def test_the_seed_used_for_submissions_is_the_best_on_validation(tmp_path: Path):
+    ids = [put(tmp_path, lr=1e-4, val=v, test=t, seed=s) for s, (v, t) in enumerate([(0.8, 0.9), (0.9, 0.1)])]
+    [cell] = select_best(collect([tmp_path]).frame).to_dict("records")
+    assert cell["selected_run_id"] == ids[1] and set(cell["run_ids"].split(",")) == set(ids)
+
+
+def test_best_and_overlapping_cells_are_marked(tmp_path: Path):
+    for seed, (a, b, c) in enumerate([(0.80, 0.78, 0.60), (0.84, 0.80, 0.61), (0.82, 0.82, 0.62)]):
+        put(tmp_path, lr=1e-4, val=0.9, test=a, seed=seed, method="full")
+        put(tmp_path, lr=1e-4, val=0.9, test=b, seed=seed, method="lora")
+        put(tmp_path, lr=1e-4, val=0.9, test=c, seed=seed, method="bitfit")
+    marked = mark_best_per_task(select_best(collect([tmp_path]).frame)).set_index("method")
+    assert marked.loc["full", "best_in_task"] and not marked.loc["lora", "best_in_task"]
+    assert marked.loc["lora", "overlaps_best"] is True and marked.loc["bitfit", "overlaps_best"] is False
+    table = write_collection([tmp_path], tmp_path).table
+    assert "**0.820** ± " in table and "0.800 ± 0.050†" in table
+    assert "interval overlaps the best's" in table
+
+
+def test_unfinished_runs_and_cells_without_validation_are_reported(tmp_path: Path):
+    put(tmp_path, lr=1e-4, val=0.9, test=0.8)
+    lost = make_result().spec.model_copy(update={"seed": 5})
+    write_spec(RunPaths(tmp_path / lost.run_id).spec, lost)
+    assert collect([tmp_path]).unfinished == [str(tmp_path / lost.run_id)]
+    frame = collect([tmp_path]).frame.drop(columns=["validation_accuracy"])
+    selection = select_cells(frame)
+    assert selection.best.empty and "no run has a validation accuracy" in selection.skipped[0]

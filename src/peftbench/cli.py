@@ -9,10 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from peftbench.config import ClusterProfile, RunSpec, SweepSpec
+from peftbench.config import RunSpec
 from peftbench.errors import ConfigError
+from peftbench.plan import SweepPlan, load_plan
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Compare full fine-tuning, LoRA, BitFit and prompt tuning: sweeps, runs, status, tables.",
+)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -26,23 +31,11 @@ def _fail(err: ConfigError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load(sweep_file: Path, cluster: str) -> tuple[ClusterProfile, SweepSpec, list[RunSpec]]:
-    """Cluster and sweep are both checked before either error is shown: one message, every problem."""
-    from peftbench.config import load_cluster
-    from peftbench.sweep import expand_sweep, load_sweep
-
-    problems, profile, spec = [], None, None
+def _plan(sweep_file: Path, cluster: str, runs_dir: Path | None) -> SweepPlan:
     try:
-        profile = load_cluster(cluster)
+        return load_plan(sweep_file, cluster, runs_dir)
     except ConfigError as err:
-        problems += err.problems
-    try:
-        spec = load_sweep(sweep_file)
-    except ConfigError as err:
-        problems += err.problems
-    if problems:
-        raise _fail(ConfigError(problems))
-    return profile, spec, expand_sweep(spec, file=str(sweep_file))
+        raise _fail(err) from None
 
 
 @app.command()
@@ -52,39 +45,132 @@ def sweep(
     runs_dir: RunsDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
 ) -> None:
-    """Validate a sweep, then run every run that has no success result yet, and print the table."""
-    from peftbench.launch.local import run_local
-    from peftbench.results import RunPaths, has_success
-
-    profile, spec, runs = _load(sweep_file, cluster)
-    root = runs_dir or Path(profile.runs_dir)
+    """Validate a sweep, then run (local) or submit (Slurm) every run without a success result."""
+    plan = _plan(sweep_file, cluster, runs_dir)
     if dry_run:
-        table = Table(title=f"{spec.name}: {len(runs)} runs on '{profile.name}'")
-        for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
-            table.add_column(column)
-        for r in runs:
-            done = "✓" if has_success(RunPaths.of(root, r)) else ""
-            params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
+        _print_plan(plan)
+    elif plan.profile.launcher == "local":
+        _run_locally(plan, plan.runs)
+    else:
+        _submit(plan)
+
+
+@app.command()
+def status(
+    sweep_file: SweepFile,
+    cluster: Cluster = "local",
+    runs_dir: RunsDir = None,
+    by: Annotated[
+        str, typer.Option(help="'run' for a row per run, or keys to group by: method,task,model")
+    ] = "run",
+) -> None:
+    """Where every run of a sweep stands: done, failed (with why), pending, running, lost, unsubmitted."""
+    from peftbench.status import count_by, sweep_status
+
+    plan = _plan(sweep_file, cluster, runs_dir)
+    states = sweep_status(plan.runs, plan.runs_dir)
+    if by == "run":
+        table = Table(title=f"{plan.spec.name}: {len(states)} runs")
+        for column in ("run_id", "model", "task", "method", "seed", "state", "slurm", "job", "detail"):
+            table.add_column(column, overflow="fold")
+        for s in states:
+            r = s.run
             table.add_row(
                 r.run_id,
                 r.model.name,
                 r.task.name,
                 r.label,
-                params,
-                f"{r.training.learning_rate:g}",
                 str(r.seed),
-                done,
+                _styled(s.state),
+                s.slurm_state,
+                s.job_id,
+                s.detail,
             )
-        console.print(table)
-        return
-    summary = run_local(runs, root, console)
-    _print_collection([root / spec.name])
+    else:
+        keys = [{"method": "label"}.get(k.strip(), k.strip()) for k in by.split(",")]
+        counts = count_by(states, *keys)
+        names = ["done", "running", "pending", "failed", "lost", "unsubmitted"]
+        table = Table(title=f"{plan.spec.name}: {len(states)} runs by {by}")
+        for column in [*by.split(","), *names]:
+            table.add_column(column)
+        for group, n in counts.items():
+            table.add_row(*map(str, group), *(str(n.get(k, 0) or "") for k in names))
+    console.print(table)
+    totals = {k: sum(1 for s in states if s.state == k) for k in dict.fromkeys(s.state for s in states)}
+    console.print(", ".join(f"{n} {k}" for k, n in totals.items()))
+
+
+@app.command()
+def resubmit(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None) -> None:
+    """Run again exactly the runs with no success result that are not pending or running."""
+    plan = _plan(sweep_file, cluster, runs_dir)
+    if plan.profile.launcher == "local":
+        from peftbench.status import sweep_status
+
+        _run_locally(plan, [s.run for s in sweep_status(plan.runs, plan.runs_dir) if s.needs_submission])
+    else:
+        _submit(plan)
+
+
+def _styled(state: str) -> str:
+    colour = {"done": "green", "failed": "red", "lost": "red", "running": "cyan", "pending": "yellow"}
+    return f"[{colour[state]}]{state}[/]" if state in colour else state
+
+
+def _print_plan(plan: SweepPlan) -> None:
+    from peftbench.results import RunPaths, has_success
+
+    table = Table(title=f"{plan.spec.name}: {len(plan.runs)} runs on '{plan.profile.name}'")
+    for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
+        table.add_column(column)
+    for r in plan.runs:
+        done = "✓" if has_success(RunPaths.of(plan.runs_dir, r)) else ""
+        params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
+        table.add_row(
+            r.run_id,
+            r.model.name,
+            r.task.name,
+            r.label,
+            params,
+            f"{r.training.learning_rate:g}",
+            str(r.seed),
+            done,
+        )
+    console.print(table)
+
+
+def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
+    from peftbench.launch.local import run_local
+
+    summary = run_local(runs, plan.runs_dir, console)
+    _print_collection([plan.sweep_dir])
     if summary.failed:
         err_console.print(
             f"[red]{len(summary.failed)} run(s) did not succeed:[/red] {', '.join(summary.failed)}"
-            f" — see result.json and log.txt in {root / spec.name}/<run_id>/"
+            f" — see result.json and log.txt in {plan.sweep_dir}/<run_id>/"
         )
         raise typer.Exit(code=1)
+
+
+def _submit(plan: SweepPlan) -> None:
+    """Submit what needs it (no success, nothing queued or running); never waits for the jobs."""
+    from peftbench.launch.slurm import submit_runs
+    from peftbench.status import sweep_status
+
+    states = sweep_status(plan.runs, plan.runs_dir)
+    todo = [s.run for s in states if s.needs_submission]
+    skipped = len(states) - len(todo)
+    if not todo:
+        console.print(f"Nothing to submit: all {len(states)} runs are done, pending or running.")
+        return
+    submissions = submit_runs(todo, plan.profile, plan.runs_dir)
+    for sub in submissions:
+        first = next(iter(sub.tasks)).split("_")[0]
+        console.print(f"Submitted job {first}: {len(sub.tasks)} run(s), {sub.shape}")
+    console.print(
+        f"{len(todo)} run(s) submitted in {len(submissions)} array(s); {skipped} already done, "
+        f"pending or running. Follow with: peftbench status {plan.spec.name}"
+    )
 
 
 @app.command("run-one")
@@ -123,7 +209,7 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
     from peftbench.collect import write_collection
 
     report = write_collection(folders, out or folders[0])
-    console.print(report.table, markup=False, highlight=False)
+    console.print(report.table, markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{report.n_success} successful of {report.n_results} results; "
         f"written: {', '.join(str(p) for p in report.outputs)}"
@@ -134,6 +220,94 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
         )
         for line in report.unreadable:
             err_console.print(f"  - {line}", markup=False, highlight=False)
+
+
+@app.command()
+def report(
+    sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")],
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")] = Path(
+        "runs"
+    ),
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")] = None,
+    interval: Annotated[str, typer.Option(help="Interval over seeds: t (Student) or bootstrap.")] = "t",
+    submission: Annotated[
+        list[str] | None,
+        typer.Option(help="Also write a leaderboard's files: hulu, slobench-superglue, slobench-si-nli."),
+    ] = None,
+    task: Annotated[
+        list[str] | None, typer.Option(help="Our task name = the leaderboard's, e.g. my_cola=cola.")
+    ] = None,
+) -> None:
+    """Write report.html (tables, plots, provenance, runs left out), tables (md/tex/csv), plots (png/svg)."""
+    from peftbench.report import check_report_options, write_report
+
+    folders = [runs_dir / s.stem if s.suffix in {".yaml", ".yml"} else s for s in sweeps]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        err_console.print(f"[red]No sweep folder:[/red] {', '.join(missing)}")
+        raise typer.Exit(code=2)
+    try:
+        task_map = check_report_options(interval, submission or [], task or [])
+    except ConfigError as err:
+        raise _fail(err) from None
+    leaderboards = tuple(submission or ())
+    outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map)  # type: ignore[arg-type]
+    console.print(outcome.summary(), markup=False, highlight=False)
+    for problem in outcome.problems:
+        err_console.print(f"  - {problem}", markup=False, highlight=False)
+
+
+@app.command()
+def doctor(
+    sweep_file: Annotated[
+        Path | None,
+        typer.Option("--sweep", help="Also check that this sweep's hub models and data are cached."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="Also check this profile's image and run folder (a name or a YAML path)."),
+    ] = None,
+    runs_dir: RunsDir = None,
+    require_gpu: Annotated[bool, typer.Option("--require-gpu", help="No CUDA GPU is a failure.")] = False,
+) -> None:
+    """Check this environment, inside or outside the image: lock, GPU, DeepSpeed, HF cache, run folder."""
+    from peftbench.config import load_cluster
+    from peftbench.doctor import DoctorOptions, print_report, run_doctor
+    from peftbench.sweep import expand_sweep, load_sweep
+
+    try:
+        profile = load_cluster(cluster) if cluster else None
+        runs = expand_sweep(load_sweep(sweep_file), file=str(sweep_file)) if sweep_file else None
+    except ConfigError as err:
+        raise _fail(err) from None
+    default_runs_dir = Path(profile.runs_dir if profile else "runs")
+    options = DoctorOptions(runs_dir or default_runs_dir, runs, profile, require_gpu)
+    if print_report(run_doctor(options), console):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def fetch(
+    sweep_file: SweepFile,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only list what is missing; download nothing.")
+    ] = False,
+) -> None:
+    """Download every hub model, tokenizer and dataset a sweep needs into the HF cache, for offline runs."""
+    from peftbench import fetch as hub
+    from peftbench.sweep import expand_sweep, load_sweep
+
+    try:
+        items = hub.hub_needs(expand_sweep(load_sweep(sweep_file), file=str(sweep_file)))
+    except ConfigError as err:
+        raise _fail(err) from None
+    try:
+        fetched = [] if check else hub.fetch(items, report=console.print)
+        hub.require_cached(items)
+    except hub.FetchError as err:
+        err_console.print(str(err), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    console.print(f"{len(items)} hub item(s) needed, {len(fetched)} fetched now; all in {hub.hf_home()}.")
 
 
 if __name__ == "__main__":

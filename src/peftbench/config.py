@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -57,9 +58,30 @@ class TrainingSettings(StrictModel):
         None, description="Use only the first N validation and N test examples."
     )
     group_by_length: bool = Field(True, description="Batch examples of similar length (less padding).")
+    checkpoint_steps: PositiveInt | None = Field(
+        None, description="Save a resumable checkpoint every N steps (default: at each evaluation or epoch)."
+    )
     keep_checkpoints: bool = Field(
         False,
         description="Keep the Trainer's checkpoints after success (the final model is always saved).",
+    )
+    # Speed switches. None means the fast default, and keeps run ids as they were before the switch.
+    padding: Literal["longest", "max_length"] | None = Field(
+        None,
+        description="Pad each batch to its longest example (default) or every example to max_length.",
+    )
+    attention: Literal["sdpa", "eager"] | None = Field(
+        None, description="Attention kernel (default: the library's, sdpa where the architecture has it)."
+    )
+    optimizer: Literal["adamw_torch_fused", "adamw_torch"] | None = Field(
+        None, description="AdamW kernel (default: the Trainer's, adamw_torch_fused on torch >= 2.8)."
+    )
+    gradient_checkpointing: bool | None = Field(
+        None, description="Recompute activations in the backward pass: less memory, more time (default off)."
+    )
+    tokenization_cache: bool | None = Field(
+        None,
+        description="Tokenize each split once per sweep (<sweep>/.cache, or $PEFTBENCH_CACHE); default on.",
     )
 
     @model_validator(mode="after")
@@ -155,6 +177,9 @@ class SlurmSettings(StrictModel):
     max_time_min: PositiveInt = Field(description="The partition's time limit in minutes.")
     array_parallelism: PositiveInt = Field(32, description="At most this many tasks of one array at once.")
     max_num_timeout: int = Field(3, ge=0, description="Requeues after a timeout before giving up.")
+    max_array_size: PositiveInt = Field(
+        1000, description="Tasks per array at most (the site's MaxArraySize - 1); bigger groups are split."
+    )
     gpu_types: dict[str, GpuType] = Field(default_factory=dict, description="GPU type name -> request.")
     default_gpu_type: str | None = Field(None, description="GPU type for runs that do not name one.")
     cpu_node_cpus: PositiveInt = Field(2, description="CPU cores of a node, for CPU-only runs.")
@@ -227,8 +252,12 @@ class RunSpec(StrictModel):
 
     @property
     def run_id(self) -> str:
-        """A 12-hex-digit hash of what decides the result; same on any machine, any day, any sweep."""
-        payload = self.model_dump(mode="json", exclude={"sweep", "label", "resources"})
+        """A 12-hex-digit hash of what decides the result; same on any machine, any day, any sweep.
+
+        Unset optional settings (None) are left out, so adding a new optional setting later does not
+        change the ids of existing runs.
+        """
+        payload = self.model_dump(mode="json", exclude={"sweep", "label", "resources"}, exclude_none=True)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -311,7 +340,9 @@ def split_unknown_keys(
 
 def _sub_model(annotation: Any) -> type[BaseModel] | None:
     """The BaseModel a field holds directly (not inside a list or dict), if any."""
-    candidates = getattr(annotation, "__args__", None) or (annotation,)
+    if typing.get_origin(annotation) in (dict, list):
+        return None
+    candidates = typing.get_args(annotation) or (annotation,)
     for c in candidates:
         if isinstance(c, type) and issubclass(c, BaseModel):
             return c

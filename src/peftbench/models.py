@@ -112,6 +112,15 @@ def load_for_sequence_classification(ref: ModelRef, num_labels: int, pad_token_i
     )
 
 
+def set_attention(model: nn.Module, implementation: str) -> None:
+    """Switch the attention kernel of a loaded model ('sdpa', 'eager').
+
+    Done after loading so that every task type's loader gets it; transformers raises a ValueError
+    naming the architecture when it lacks the kernel.
+    """
+    model.set_attn_implementation(implementation)
+
+
 def head_modules(missing_keys: set[str] | list[str]) -> tuple[str, ...]:
     """`{'classifier.weight', 'classifier.bias'}` -> `('classifier',)`: the newly made modules."""
     return tuple(sorted({key.rsplit(".", 1)[0] for key in missing_keys}))

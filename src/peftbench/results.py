@@ -54,6 +54,10 @@ class Provenance(BaseModel):
     git_commit: str | None = Field(None, description="Commit of the peftbench checkout, if any.")
     git_dirty: bool | None = Field(None, description="Uncommitted changes in that checkout.")
     lock_sha256: str | None = Field(None, description="sha256 of requirements.lock, if found.")
+    image: str | None = Field(None, description="Path of the Apptainer image the run ran in, if any.")
+    image_sha256: str | None = Field(
+        None, description="sha256 of that image file (hashed once per sweep by the launcher)."
+    )
     hostname: str
     device: str = Field(description="'cpu' or the CUDA device name.")
     torch_threads: int
@@ -76,6 +80,7 @@ class RunResult(BaseModel):
         None, description="Step of the model evaluated (the best, with early stopping)."
     )
     epochs_done: float = 0.0
+    resumed_from_step: int | None = Field(None, description="Checkpoint step a requeued run resumed from.")
     cost: Cost | None = None
     provenance: Provenance | None = None
     error: str | None = Field(None, description="Traceback or reason when status is not success.")

@@ -6,6 +6,7 @@ explicit status (and the traceback when it failed) and returns the same record.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import traceback
@@ -25,7 +26,7 @@ from peftbench.accounting import (
 from peftbench.config import RunSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.metrics import METRIC_DIRECTION
-from peftbench.models import load_tokenizer
+from peftbench.models import load_tokenizer, set_attention
 from peftbench.provenance import collect_provenance
 from peftbench.results import (
     Cost,
@@ -38,10 +39,12 @@ from peftbench.results import (
     write_spec,
 )
 from peftbench.tasks import TASK_TYPES
+from peftbench.tasks.token_cache import TokenizationCache, cache_root
 
 
 def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     """Train and evaluate one run in `out_dir`; always leaves exactly one result.json there."""
+    _log_to_stderr()
     paths = RunPaths(Path(out_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
     write_spec(paths.spec, spec)
@@ -62,10 +65,22 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     return result
 
 
+def _log_to_stderr() -> None:
+    """peftbench's own log lines (INFO and up, e.g. tokenization cache hits) go to the run's log."""
+    logger = logging.getLogger("peftbench")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[peftbench] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def failure_status(err: BaseException) -> RunStatus:
-    """`oom` for host or GPU out-of-memory, `failed` for anything else."""
+    """`oom` for host or GPU out-of-memory, `timeout` when the scheduler's requeues ran out, else `failed`."""
     if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
         return "oom"
+    if type(err).__name__ == "UncompletedJobError" and "timed-out" in str(err):
+        return "timeout"
     return "oom" if "out of memory" in str(err).lower() else "failed"
 
 
@@ -77,8 +92,12 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     task_type = TASK_TYPES[spec.task.type]
     method = METHODS[spec.method]
     tokenizer = load_tokenizer(spec.model)
-    data = task_type.prepare_data(spec.task, tokenizer, spec.training)
+    use_cache = spec.training.tokenization_cache is not False
+    cache = TokenizationCache(cache_root(paths.root)) if use_cache else None
+    data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=cache)
     loaded = task_type.load_model(spec.model, spec.task, tokenizer)
+    if spec.training.attention is not None:
+        set_attention(loaded.model, spec.training.attention)
     model = method.prepare(loaded, method.Params.model_validate(spec.params))
     trainable, total = count_parameters(model)
 
@@ -100,7 +119,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     train_out = trainer.train(resume_from_checkpoint=resume)
 
     eval_start = time.perf_counter()
-    validation = _evaluate(trainer, data.validation, "validation")
+    validation = _last_validation(trainer) or _evaluate(trainer, data.validation, "validation")
     test = _evaluate(trainer, data.test, "test")
     eval_seconds = time.perf_counter() - eval_start
 
@@ -119,6 +138,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         validation=validation,
         test=test,
         best_step=_best_step(state),
+        resumed_from_step=int(Path(resume).name.rsplit("-", 1)[-1]) if resume else None,
         epochs_done=float(state.epoch or 0.0),
         cost=Cost(
             wall_seconds=wall,
@@ -162,6 +182,11 @@ def training_arguments(training: TrainingSettings, metric: str, seed: int, outpu
         precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
     early_stopping = training.early_stopping_patience is not None
     save_strategy = training.eval_strategy if training.eval_strategy != "no" else "epoch"
+    if training.checkpoint_steps is not None and not early_stopping:
+        save_strategy = "steps"
+    speed: dict[str, Any] = {"optim": training.optimizer} if training.optimizer else {}
+    if training.gradient_checkpointing:  # non-reentrant: works with frozen inputs (peft) without hooks
+        speed |= {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=training.epochs,
@@ -176,7 +201,7 @@ def training_arguments(training: TrainingSettings, metric: str, seed: int, outpu
         eval_strategy=training.eval_strategy,
         eval_steps=training.eval_steps,
         save_strategy=save_strategy,
-        save_steps=training.eval_steps or 500,
+        save_steps=training.checkpoint_steps or training.eval_steps or 500,
         save_total_limit=2 if early_stopping else 1,
         load_best_model_at_end=early_stopping,
         metric_for_best_model=metric,
@@ -191,7 +216,24 @@ def training_arguments(training: TrainingSettings, metric: str, seed: int, outpu
         logging_steps=10,
         report_to="none",
         disable_tqdm=True,
+        **speed,
     )
+
+
+def _last_validation(trainer: Any) -> dict[str, float] | None:
+    """The validation metrics the Trainer logged at its final step, if it evaluated the final model.
+
+    With eval_strategy 'epoch' the last epoch ends with an evaluation of the model we keep; running
+    it again would double the evaluation cost. Not so when the best checkpoint was reloaded.
+    """
+    state = trainer.state
+    if trainer.args.load_best_model_at_end and state.best_model_checkpoint:
+        return None
+    last = next((entry for entry in reversed(state.log_history) if "eval_loss" in entry), None)
+    if last is None or last.get("step") != state.global_step:
+        return None
+    metrics = {k.removeprefix("eval_"): float(v) for k, v in last.items() if k.startswith("eval_")}
+    return {k: v for k, v in metrics.items() if not k.endswith(("runtime", "per_second"))}
 
 
 def _evaluate(trainer: Any, dataset: Any, split: str) -> dict[str, float]:

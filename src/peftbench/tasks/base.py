@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from peftbench.config import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models import LoadedModel
+    from peftbench.tasks.token_cache import TokenizationCache
 
 
 @dataclass
@@ -41,7 +42,14 @@ class TaskType(ABC):
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any) -> LoadedModel: ...
 
     @abstractmethod
-    def prepare_data(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> PreparedData: ...
+    def prepare_data(
+        self,
+        task: TaskSpec,
+        tokenizer: Any,
+        training: TrainingSettings,
+        cache: TokenizationCache | None = None,
+    ) -> PreparedData:
+        """Tokenized splits; through `cache` when given, so that a sweep tokenizes each split once."""
 
     @abstractmethod
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]: ...

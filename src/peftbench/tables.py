@@ -1,0 +1,260 @@
+"""The paper tables, as data; table_formats.py renders them (Markdown, LaTeX booktabs, CSV, HTML).
+
+- `main_table`: like the HuLU tables. Rows model × method, one column per task with the task's own
+  metric (MCC for CoLA-like tasks, accuracy for most others) on test, at the point chosen on
+  validation: mean ± 95% interval over seeds; the column's best in bold, † where a cell's interval
+  overlaps the best's.
+- `cost_table`: like the BERTić table. Per task × model × method: trainable parameters, train time,
+  GPU-hours, peak GPU memory, host RAM, and test accuracy / precision / recall / F1 (macro).
+- `scale_table`: like the BELLE table. Per model × method: the score averaged over tasks, the
+  parameters the method adds, and training hours per epoch (summed over tasks).
+- `summary_table`: main plus three cost columns; what `collect` prints and writes to table.md.
+
+All take the output of `collect.mark_best_per_task(select_cells(...).best)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MISSING = "–"
+
+
+@dataclass(frozen=True)
+class Score:
+    """A cell's test metric: mean, interval bounds (NaN with one seed), n, and its mark in the column."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    best: bool = False
+    overlaps_best: bool | None = None
+
+    @property
+    def defined(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
+
+    @property
+    def symmetric(self) -> bool:
+        return self.defined and math.isclose(self.high - self.mean, self.mean - self.low, abs_tol=1e-9)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its header for people, its key for CSV, how a value becomes text, its alignment."""
+
+    header: str
+    key: str
+    fmt: Callable[[Any], str] = str
+    align: str = "r"  # "l" or "r"
+
+
+@dataclass
+class Table:
+    name: str  # file stem: main, cost, scale, summary
+    caption: str
+    columns: list[Column]
+    rows: list[list[Any]]
+    notes: list[str] = field(default_factory=list)
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fixed(digits: int) -> Callable[[Any], str]:
+    return lambda v: f"{float(v):.{digits}f}"
+
+
+def significant(digits: int = 3) -> Callable[[Any], str]:
+    return lambda v: f"{float(v):.{digits}g}"
+
+
+def count(value: Any) -> str:
+    """Parameter counts as people write them: 950, 12.3k, 4.5M, 7.0B."""
+    v = float(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= limit:
+            return f"{v / limit:.1f}{suffix}"
+    return f"{v:.0f}"
+
+
+def gigabytes(value: Any) -> float:
+    """Bytes as GB (1e9), the unit of every memory column."""
+    return float(value) / 1e9
+
+
+def _text(label: str, key: str) -> Column:
+    return Column(label, key, str, "l")
+
+
+def _task_columns(best: Any) -> list[tuple[str, str]]:
+    """(task, its metric) in first-seen order."""
+    return list(dict.fromkeys(zip(best["task"], best["metric"], strict=True)))
+
+
+def score_of(cell: Any) -> Score:
+    return Score(
+        float(cell["test"]),
+        float(cell["ci_low"]),
+        float(cell["ci_high"]),
+        int(cell["n_seeds"]),
+        bool(cell.get("best_in_task", False)),
+        cell.get("overlaps_best"),
+    )
+
+
+def _seed_range(cells: Any) -> str:
+    low, high = int(cells["n_seeds"].min()), int(cells["n_seeds"].max())
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _interval_note(selection: Any) -> str:
+    percent = f"{100 * selection.confidence:g}%"
+    if selection.interval == "bootstrap":
+        how = f"[low, high]: {percent} percentile bootstrap interval of the mean (10,000 resamples, seed 0)"
+    else:
+        how = f"mean ± half-width of the {percent} Student t-interval"
+    return (
+        f"Test metric at the hyper-parameter point with the best mean validation metric (never chosen on "
+        f"test); {how} over seeds; seeds: n per cell."
+    )
+
+
+def _mark_notes(best: Any) -> list[str]:
+    notes = []
+    if "best_in_task" in best and best["best_in_task"].any():
+        text = "Bold: best mean in the column."
+        if (best["overlaps_best"] == True).any():  # noqa: E712 - the column holds True/False/None
+            text += " †: interval overlaps the best's, so these seeds do not separate the two."
+        notes.append(text)
+    if (best["n_seeds"] < 2).any():
+        notes.append("No interval where a cell has a single seed.")
+    return notes
+
+
+def main_table(best: Any, selection: Any) -> Table:
+    """Method × task with each task's own metric (the HuLU table)."""
+    tasks = _task_columns(best)
+    columns = [_text("model", "model"), _text("method", "method"), Column("seeds", "seeds")]
+    columns += [Column(f"{task} ({metric})", task) for task, metric in tasks]
+    rows = []
+    for (model, method), cells in best.groupby(["model", "method"], sort=True):
+        by_task = {cell["task"]: cell for _, cell in cells.iterrows()}
+        scores = [score_of(by_task[t]) if t in by_task else None for t, _ in tasks]
+        rows.append([model, method, _seed_range(cells), *scores])
+    notes = [_interval_note(selection), *_mark_notes(best), *_skipped_notes(selection)]
+    return Table("main", "Test metric per task, by model and method", columns, rows, notes)
+
+
+def summary_table(best: Any, selection: Any) -> Table:
+    """The main table plus trainable %, train seconds and peak memory: what `collect` prints."""
+    table = main_table(best, selection)
+    gpu = best["peak_gpu_bytes"].notna().any()
+    table.columns += [
+        Column("trainable %", "trainable_percent", significant(3)),
+        Column("train s", "train_seconds", fixed(1)),
+        Column("peak RSS GB", "peak_rss_gb", fixed(2)),
+    ] + ([Column("peak GPU GB", "peak_gpu_gb", fixed(2))] if gpu else [])
+    for row, (_key, cells) in zip(table.rows, best.groupby(["model", "method"], sort=True), strict=True):
+        row += [
+            float(
+                100
+                * (cells["trainable_params"] / cells["total_params"].where(cells["total_params"] > 0)).mean()
+            ),
+            float(cells["train_seconds"].mean()),
+            gigabytes(cells["peak_rss_bytes"].max()),
+        ] + ([gigabytes(cells["peak_gpu_bytes"].max())] if gpu else [])
+    table.name, table.caption = "summary", "Test metric per task, and cost, by model and method"
+    return table
+
+
+def cost_table(best: Any, selection: Any) -> Table:
+    """Per task × model × method: what it cost and how it scored (the BERTić table)."""
+    columns = [
+        _text("task", "task"),
+        _text("model", "model"),
+        _text("method", "method"),
+        Column("trainable params", "trainable_params", count),
+        Column("trainable %", "trainable_percent", significant(3)),
+        Column("train min", "train_minutes", significant(3)),
+        Column("GPU-h", "gpu_hours", significant(3)),
+        Column("peak GPU GB", "peak_gpu_gb", fixed(2)),
+        Column("host RAM GB", "peak_rss_gb", fixed(2)),
+        Column("accuracy", "accuracy", fixed(3)),
+        Column("precision", "precision_macro", fixed(3)),
+        Column("recall", "recall_macro", fixed(3)),
+        Column("F1", "f1_macro", fixed(3)),
+    ]
+    order = {task: i for i, (task, _m) in enumerate(_task_columns(best))}
+    ordered = best.assign(_order=best["task"].map(order))
+    ordered = ordered.sort_values(["_order", "model", "method"], kind="stable")
+    rows = [
+        [
+            cell["task"],
+            cell["model"],
+            cell["method"],
+            cell["trainable_params"],
+            100 * cell["trainable_params"] / cell["total_params"] if cell["total_params"] else None,
+            cell["train_seconds"] / 60,
+            cell["gpu_hours"],
+            gigabytes(cell["peak_gpu_bytes"]),
+            gigabytes(cell["peak_rss_bytes"]),
+            *(cell.get(f"test_{m}") for m in ("accuracy", "precision_macro", "recall_macro", "f1_macro")),
+        ]
+        for _, cell in ordered.iterrows()
+    ]
+    notes = [
+        "Cost and test metrics (means over the seeds of the point chosen on validation; precision, recall "
+        "and F1 macro-averaged). Train time is inside Trainer.train(); host RAM is the peak resident memory "
+        "of the run's process; peak GPU memory is torch.cuda.max_memory_allocated (– on CPU).",
+        *_skipped_notes(selection),
+    ]
+    return Table("cost", "Cost and quality per task, model and method", columns, rows, notes)
+
+
+def scale_table(best: Any, selection: Any) -> Table:
+    """Per model × method: average score, parameters added, train hours per epoch (the BELLE table)."""
+    n_tasks = best["task"].nunique()
+    columns = [
+        _text("model", "model"),
+        _text("method", "method"),
+        Column("score", "score", fixed(3)),
+        Column("tasks", "tasks"),
+        Column("added params", "added_params", count),
+        Column("train h / epoch", "train_hours_per_epoch", significant(3)),
+    ]
+    rows = []
+    for (model, method), cells in best.groupby(["model", "method"], sort=True):
+        full = (cells["method_family"] == "full").all()
+        per_epoch = cells["train_seconds"] / cells["epochs_done"].where(cells["epochs_done"] > 0) / 3600
+        rows.append(
+            [
+                model,
+                method,
+                float(cells["test"].mean()),
+                f"{len(cells)}/{n_tasks}",
+                0 if full else float(cells["trainable_params"].mean()),
+                float(per_epoch.sum(min_count=1)),
+            ]
+        )
+    notes = [
+        "Score: the mean over tasks of each task's own test metric (as GLUE averages); compare rows only "
+        "over the same tasks. Added params: parameters the method trains on top of the frozen model, task "
+        "head included (full fine-tuning adds none; it trains all). Train h / epoch: hours inside "
+        "Trainer.train() per epoch, summed over tasks.",
+        *_skipped_notes(selection),
+    ]
+    return Table("scale", "Score, added parameters and training time per epoch", columns, rows, notes)
+
+
+def _skipped_notes(selection: Any) -> list[str]:
+    return [f"Left out: {s}." for s in getattr(selection, "skipped", [])]
+
+
+def paper_tables(best: Any, selection: Any) -> list[Table]:
+    return [main_table(best, selection), cost_table(best, selection), scale_table(best, selection)]

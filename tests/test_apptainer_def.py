@@ -1,0 +1,156 @@
+"""A lint of apptainer/peftbench.def: what `make sif` builds must hold what the image promises.
+
+Apptainer cannot be installed on these machines (no setuid/user namespaces, no registry access),
+so the image is never built here. Instead: the sections are parsed the way Apptainer parses them,
+their shell is syntax-checked and the %environment is run by sh, and the install path is checked
+for pins and hashes. The install script itself runs at every commit: `make setup` uses it in CI.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+DEF = REPO / "apptainer" / "peftbench.def"
+INSTALL = REPO / "scripts" / "install.sh"
+REQUIRED = ("labels", "files", "post", "environment", "runscript", "test", "help")
+
+
+def read_definition(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(header, sections): like Apptainer, a line starting with `%` opens a section; `#` lines in
+    the header are comments."""
+    header: dict[str, str] = {}
+    sections: dict[str, str] = {}
+    current = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("%"):
+            current = line[1:].split()[0].lower()
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+        elif line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition(":")
+            header[key.strip().lower()] = value.strip()
+    return header, sections
+
+
+HEADER, SECTIONS = read_definition(DEF)
+
+
+def code_lines(text: str) -> list[str]:
+    """Shell lines without comments, continuation lines joined."""
+    lines = text.replace("\\\n", " ").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def test_required_sections_are_present():
+    assert set(REQUIRED) <= set(SECTIONS), f"missing: {set(REQUIRED) - set(SECTIONS)}"
+
+
+def test_the_base_image_is_an_official_cuda_image_pinned_by_digest():
+    assert HEADER["bootstrap"] == "docker"
+    assert re.fullmatch(r"nvidia/cuda(:[\w.-]+)?@sha256:[0-9a-f]{64}", HEADER["from"]), HEADER["from"]
+    base_label = re.search(r"org\.opencontainers\.image\.base\.name (\S+)", SECTIONS["labels"])
+    assert base_label and base_label.group(1).startswith("nvidia/cuda:")
+
+
+def test_the_torch_cuda_build_matches_the_base_image_cuda():
+    cuda = re.search(r"nvidia/cuda:(\d+)\.(\d+)", SECTIONS["labels"])
+    index = re.search(r"TORCH_INDEX=https://download\.pytorch\.org/whl/cu(\d+)", SECTIONS["post"])
+    assert cuda and index, "the base CUDA version and the torch CUDA index must both be named"
+    assert index.group(1) == cuda.group(1) + cuda.group(2)
+
+
+def test_post_installs_only_through_the_install_script():
+    post = code_lines(SECTIONS["post"])
+    assert not [line for line in post if re.search(r"\bpip3?\b.*\binstall\b", line)], "pip outside install.sh"
+    assert any("scripts/install.sh" in line and "EDITABLE=0" in line for line in post)
+    assert any("assert torch.version.cuda" in line for line in post), "check that torch is a CUDA build"
+
+
+def test_the_install_script_installs_the_lock_with_hashes_and_nothing_unpinned():
+    lines = [line for line in code_lines(INSTALL.read_text(encoding="utf-8")) if " install " in line]
+    assert any("--require-hashes --no-deps -r requirements.lock" in line for line in lines)
+    allowed = {"-q", "--require-hashes", "--no-deps", "--no-build-isolation", "-e", ".", "-r", '"$PIP_SPEC"'}
+    allowed |= {"requirements.lock", "requirements-torch.txt", '${torch_options[@]+"${torch_options[@]}"}'}
+    for line in lines:
+        words = line.split(" install ", 1)[1].split()
+        assert set(words) <= allowed, f"unpinned or unknown install: {line}"
+    assert re.search(r'PIP_SPEC="\$\{PIP_SPEC:-pip==\d+(\.\d+)*\}"', INSTALL.read_text(encoding="utf-8"))
+    torch_pins = code_lines((REPO / "requirements-torch.txt").read_text(encoding="utf-8"))
+    assert torch_pins and all(re.fullmatch(r"[\w-]+==[\w.+]+", pin) for pin in torch_pins)
+
+
+def test_labels_carry_version_commit_and_lock_hash():
+    written = SECTIONS["labels"] + "".join(
+        line for line in SECTIONS["post"].splitlines(keepends=True) if "echo" in line
+    )
+    for label in ("org.peftbench.version", "org.peftbench.git-commit", "org.peftbench.lock-sha256"):
+        assert label in written, f"label {label} is neither in %labels nor written by %post"
+    assert '>> "$APPTAINER_LABELS"' in SECTIONS["post"]
+    assert "sha256sum requirements.lock" in SECTIONS["post"]
+
+
+def test_every_file_copied_in_exists_or_is_written_by_make_sif():
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    for line in code_lines(SECTIONS["files"]):
+        source = line.split()[0]
+        assert (REPO / source).exists() or f"> {source}" in makefile, f"%files source {source} missing"
+
+
+def test_runscript_runs_peftbench_and_test_runs_doctor():
+    assert code_lines(SECTIONS["runscript"]) == ['exec peftbench "$@"']
+    assert code_lines(SECTIONS["test"])[0].startswith("peftbench doctor")
+
+
+def test_deepspeed_ops_are_planned_to_be_prebuilt_not_jit_compiled():
+    assert "DS_BUILD_FUSED_ADAM=1" in SECTIONS["post"]
+    assert "TORCH_EXTENSIONS_DIR" in SECTIONS["environment"]
+
+
+@pytest.mark.parametrize("section", ["post", "environment", "runscript", "test"])
+def test_shell_sections_parse(section: str):
+    done = subprocess.run(["sh", "-n"], input=SECTIONS[section], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def run_environment(**outside: str) -> dict[str, str]:
+    """The image's %environment sourced by sh with `outside` set, as Apptainer does at start."""
+    names = [
+        "HF_HOME",
+        "HF_HUB_OFFLINE",
+        "TOKENIZERS_PARALLELISM",
+        "TORCH_EXTENSIONS_DIR",
+        "PYTHONNOUSERSITE",
+    ]
+    script = SECTIONS["environment"] + "".join(f'echo "{n}=${{{n}}}"\n' for n in names)
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": "/scratch/job1", **outside}
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def test_environment_defaults_are_offline_and_overridable():
+    defaults = run_environment()
+    assert defaults["HF_HOME"] == "/hf"
+    assert defaults["HF_HUB_OFFLINE"] == "1"
+    assert defaults["TOKENIZERS_PARALLELISM"] == "false"
+    assert defaults["TORCH_EXTENSIONS_DIR"].startswith("/scratch/job1/torch-extensions-")
+    assert defaults["PYTHONNOUSERSITE"] == "1"
+    chosen = run_environment(HF_HOME="/ceph/hf", HF_HUB_OFFLINE="0", TORCH_EXTENSIONS_DIR="/x")
+    assert (chosen["HF_HOME"], chosen["HF_HUB_OFFLINE"], chosen["TORCH_EXTENSIONS_DIR"]) == (
+        "/ceph/hf",
+        "0",
+        "/x",
+    )
+
+
+def test_the_makefile_builds_a_versioned_image_with_fakeroot():
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "SIF ?= peftbench-$(VERSION).sif" in makefile
+    assert "SIF_BUILD_FLAGS ?= --fakeroot" in makefile
+    assert "$(APPTAINER) build $(SIF_BUILD_FLAGS) $(SIF) apptainer/peftbench.def" in makefile

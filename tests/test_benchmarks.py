@@ -1,0 +1,86 @@
+"""The benchmark harnesses work on small inputs (their speed goals are checked by `make bench`, not here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks import baseline_trainer, bench_scale, bench_speed
+
+from peftbench.config import RunSpec, TrainingSettings
+
+
+def test_the_scale_bench_expands_and_collects_a_small_sweep(tmp_path: Path):
+    figures = bench_scale.main(["--runs", "500", "--out", str(tmp_path / "scale.json")])
+    assert figures["runs"] == 500
+    assert json.loads((tmp_path / "scale.json").read_text()) == figures
+
+
+def test_the_speed_bench_compares_medians_and_checks_the_goals():
+    def run(arm: str, repeat: int, speed: float, rss: int, accuracy: float) -> bench_speed.Measured:
+        return bench_speed.Measured(arm, repeat, 100 / speed, rss, 50 / speed, speed, accuracy, accuracy)
+
+    runs = [
+        run("baseline", 0, 4.0, 8_000_000_000, 0.80),
+        run("peftbench", 0, 50.0, 2_000_000_000, 0.81),
+        run("baseline", 1, 4.2, 8_200_000_000, 0.80),
+        run("peftbench", 1, 54.0, 2_100_000_000, 0.81),
+    ]
+    summary = bench_speed.summarize(runs, eval_samples=250)
+    assert summary["speedup_samples_per_second"] == pytest.approx(52 / 4.1)
+    assert summary["peak_rss_ratio"] == pytest.approx(2.05 / 8.1)
+    assert summary["goal_speedup_met"] and summary["goal_memory_met"] and summary["metrics_agree"]
+    runs[1].test_accuracy = runs[3].test_accuracy = 0.55
+    assert not bench_speed.summarize(runs, eval_samples=250)["metrics_agree"]
+
+
+def test_the_speed_bench_runs_peftbench_with_its_defaults_on_the_fixed_settings():
+    args = bench_speed.argparse.Namespace(
+        epochs=1.0,
+        batch_size=64,
+        learning_rate=1e-4,
+        max_length=256,
+        train_samples=1000,
+        eval_samples=250,
+        seed=0,
+    )
+    spec = bench_speed.bench_spec(args)
+    assert isinstance(spec, RunSpec) and spec.method == "full"
+    assert spec.training.group_by_length and spec.training.padding is None
+    assert spec.training.eval_strategy == "no", "both arms evaluate once, after training"
+    assert spec.training.max_train_samples == 1000 and spec.training.max_length == 256
+
+
+def test_the_baseline_trains_and_reports(tmp_path: Path):
+    summary = baseline_trainer.main(
+        [
+            str(tmp_path),
+            "--train-samples",
+            "16",
+            "--eval-samples",
+            "8",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "32",
+        ]
+    )
+    assert summary["train_samples_per_second"] > 0
+    assert 0 <= summary["test_accuracy"] <= 1
+    assert json.loads((tmp_path / "baseline.json").read_text()) == summary
+
+
+def test_every_switch_variant_is_a_valid_setting(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(bench_speed.__file__).parent))
+    from benchmarks import bench_switches
+
+    for name, change in bench_switches.VARIANTS.items():
+        assert TrainingSettings.model_validate(change), name
+
+
+def test_the_token_cache_bench_times_three_ways_of_preparing_a_task():
+    from benchmarks import bench_token_cache
+
+    figures = bench_token_cache.main(["--repeats", "1", "--copies", "1"])
+    assert set(figures) == {"no_cache", "first_run", "later_run"}

@@ -1,0 +1,97 @@
+"""The Slurm launcher's pure parts: resource shapes, refusals before submission, the sbatch script."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from peftbench.config import load_cluster
+from peftbench.errors import ConfigError
+from peftbench.launch.slurm import executor_parameters, resource_problems, shape_of
+from peftbench.plan import load_plan
+from peftbench.sweep import expand_sweep, load_sweep
+from tests.conftest import REPO
+
+CLUSTERS = REPO / "configs" / "clusters"
+GOLDEN = Path(__file__).parent / "golden"
+SWEEP = {
+    "name": "gpu",
+    "models": ["minilm-l6"],
+    "tasks": ["movie_sentiment"],
+    "methods": {
+        "full": {"resources": {"gpus": 4, "time_min": 600}},
+        "lora": {"resources": {"gpus": 1, "time_min": 120}},
+    },
+}
+
+
+def filled(name: str, tmp_path: Path) -> Path:
+    """A shipped site profile with every FILL_ME replaced, as a user would have it."""
+    text = (CLUSTERS / f"{name}.yaml").read_text().replace("FILL_ME/", "/shared/").replace("FILL_ME", "proj1")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_one_shape_per_resource_request_and_cpus_memory_scale_per_gpu(sweep_file, tmp_path):
+    profile = load_cluster(str(filled("vega", tmp_path)))
+    runs = expand_sweep(load_sweep(sweep_file(SWEEP)))
+    shapes = {r.label: shape_of(r.resources, profile.slurm) for r in runs}
+    assert shapes["full"].gpus == 4 and shapes["full"].cpus == 4 * 32 and shapes["full"].mem_gb == 4 * 120
+    assert shapes["lora"].gpus == 1 and shapes["lora"].gpu_type == "a100"
+    assert not resource_problems(runs, profile, "s.yaml")
+
+
+def test_requests_the_site_cannot_satisfy_are_refused(sweep_file, tmp_path):
+    profile = load_cluster(str(filled("vega", tmp_path)))
+    data = {
+        **SWEEP,
+        "methods": {
+            "full": {"resources": {"gpus": 8, "time_min": 100_000}},
+            "lora": {"resources": {"gpus": 1, "gpu_type": "h200"}},
+        },
+    }
+    found = [str(p) for p in resource_problems(expand_sweep(load_sweep(sweep_file(data))), profile, "s.yaml")]
+    assert any(
+        "methods.full.resources.gpus: 8 GPUs per node requested, but a a100 node" in p
+        and "nodes: 2 with gpus: 4" in p
+        for p in found
+    )
+    assert any(
+        "methods.full.resources.time_min: 100000 min is over the partition's limit" in p for p in found
+    )
+    assert any("methods.lora.resources.gpu_type: Unknown GPU type 'h200'. Allowed: a100." in p for p in found)
+
+
+def test_unfilled_site_facts_block_submission(sweep_file):
+    with pytest.raises(ConfigError) as info:
+        load_plan(sweep_file(SWEEP), "komondor")
+    message = str(info.value)
+    assert "slurm.partition: This site fact is still FILL_ME" in message
+    assert "slurm.account" in message and "container.image" in message
+
+
+def test_an_unwritable_run_folder_is_refused(sweep_file, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="is not writable"):
+        load_plan(sweep_file(SWEEP), "local", blocker / "runs")
+
+
+def test_sbatch_script_golden(sweep_file, tmp_path):
+    """The #SBATCH lines for a 4-GPU full fine-tuning run on Vega, as submitit writes them."""
+    import submitit
+
+    profile = load_cluster(str(filled("vega", tmp_path)))
+    [full] = [r for r in expand_sweep(load_sweep(sweep_file(SWEEP))) if r.label == "full"]
+    shape = shape_of(full.resources, profile.slurm)
+    executor = submitit.AutoExecutor(folder="/runs/gpu/.slurm/%j", cluster="slurm")
+    executor.update_parameters(**executor_parameters(shape, profile, "peftbench-gpu"))
+    text = executor._executor._make_submission_file_text("python -m submitit.core._submit X", "UID")
+    lines = [line for line in text.splitlines() if line.startswith("#SBATCH")]
+    golden = GOLDEN / "sbatch_vega_full_4gpu.txt"
+    if os.getenv("PEFTBENCH_UPDATE_GOLDEN"):
+        golden.write_text("\n".join(lines) + "\n")
+    assert "\n".join(lines) + "\n" == golden.read_text()

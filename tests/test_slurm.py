@@ -1,0 +1,227 @@
+"""Sweeps on the REAL one-node Slurm cluster (slurm/local_up.sh): arrays, status, resubmit, requeue.
+
+No sbatch/squeue/sacct is mocked. Every wait has a deadline, so a broken cluster fails the test
+instead of hanging CI. Runs are real MiniLM trainings cut to a few steps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from peftbench.collect import collect
+from peftbench.launch.slurm import latest_jobs, query_states, read_submissions
+from peftbench.plan import load_plan
+from peftbench.results import RunPaths, read_result
+from peftbench.run import run_one
+from peftbench.status import sweep_status
+from tests.conftest import REPO, write_yaml
+
+pytestmark = pytest.mark.slurm
+DEV = str(REPO / "configs" / "clusters" / "dev.yaml")
+TRAINING = {
+    "batch_size": 8,
+    "max_train_samples": 64,
+    "max_eval_samples": 16,
+    "max_length": 64,
+    "eval_strategy": "no",
+}
+RESOURCES = {"cpus": 1, "mem_gb": 2, "time_min": 10}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_cluster() -> None:
+    """The localhost cluster must be up; in CI (PEFTBENCH_REQUIRE_SLURM=1) its absence is a failure."""
+    try:
+        up = (
+            "idle"
+            in subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
+        )
+    except (OSError, subprocess.SubprocessError):
+        up = False
+    if not up:
+        if os.environ.get("PEFTBENCH_REQUIRE_SLURM") == "1":
+            pytest.fail("no idle Slurm node: start it with `bash slurm/local_up.sh`")
+        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one (root, Debian)")
+
+
+def wait_until(what: str, predicate: Callable[[], Any], timeout: float = 240, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for: {what}")
+
+
+def peftbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    out = subprocess.run(
+        [sys.executable, "-m", "peftbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def make_sweep(tmp_path: Path, name: str, methods: dict, training: dict | None = None, **extra: Any) -> Path:
+    data = {
+        "name": name,
+        "models": ["minilm-l6"],
+        "tasks": ["movie_sentiment"],
+        "methods": methods,
+        "training": {**TRAINING, **(training or {})},
+        "resources": RESOURCES,
+        **extra,
+    }
+    return write_yaml(tmp_path / f"{name}.yaml", data)
+
+
+def states_of(sweep: Path, tmp_path: Path) -> dict[str, Any]:
+    plan = load_plan(sweep, DEV, tmp_path / "runs")
+    return {s.run.run_id: s for s in sweep_status(plan.runs, plan.runs_dir)}
+
+
+def all_settled(sweep: Path, tmp_path: Path) -> bool:
+    return not any(s.state in {"pending", "running"} for s in states_of(sweep, tmp_path).values())
+
+
+def task_process(job_id: str) -> psutil.Process | None:
+    """The python process running array task `job_id` (found by its Slurm environment)."""
+    array_job, _, task = job_id.partition("_")
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "submitit.core._submit" not in " ".join(proc.info["cmdline"] or []):
+                continue
+            env = proc.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if env.get("SLURM_ARRAY_JOB_ID") == array_job and env.get("SLURM_ARRAY_TASK_ID") == task:
+            return proc
+    return None
+
+
+def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
+    sweep = make_sweep(
+        tmp_path, "arr", {"bitfit": {"learning_rate": [1e-3, 3e-3, 1e-2]}}, {"max_steps": 40}, seeds=[0, 1]
+    )
+    out = peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    assert "6 run(s) submitted in 1 array(s)" in out.stdout
+    sweep_dir = tmp_path / "runs" / "arr"
+    [submission] = read_submissions(sweep_dir)
+    assert len(submission.tasks) == 6 and all("_" in job for job in submission.tasks)
+
+    again = peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    assert "Nothing to submit" in again.stdout
+    assert len(read_submissions(sweep_dir)) == 1
+
+    jobs = sorted(submission.tasks)
+    to_cancel, to_kill = jobs[0], jobs[1]
+    wait_until(
+        "both first tasks RUNNING",
+        lambda: all(query_states([j]).get(j) == "RUNNING" for j in (to_cancel, to_kill)),
+    )
+    wait_until(
+        "the task to kill to be training",
+        lambda: (sweep_dir / submission.tasks[to_kill] / "progress.json").exists(),
+        every=0.5,
+    )
+    subprocess.run(["scancel", to_cancel], check=True)
+    victim = wait_until("the task's python process", lambda: task_process(to_kill))
+    victim.send_signal(signal.SIGKILL)
+
+    wait_until("every task to finish", lambda: all_settled(sweep, tmp_path), timeout=300, every=2)
+    states = states_of(sweep, tmp_path)
+    broken = {run_id: s for run_id, s in states.items() if s.state != "done"}
+    assert set(broken) == {submission.tasks[to_cancel], submission.tasks[to_kill]}
+    assert broken[submission.tasks[to_cancel]].slurm_state == "CANCELLED"
+    assert broken[submission.tasks[to_kill]].state in {"failed", "lost"}
+    shown = peftbench("status", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path).stdout
+    assert "CANCELLED" in shown and to_kill in shown and "4 done" in shown
+
+    out = peftbench("resubmit", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    assert "2 run(s) submitted in 1 array(s); 4 already done" in out.stdout
+    second = read_submissions(sweep_dir)[-1]
+    assert sorted(second.tasks.values()) == sorted(broken)
+    wait_until("the resubmitted runs", lambda: all_settled(sweep, tmp_path), timeout=240, every=2)
+    assert {s.state for s in states_of(sweep, tmp_path).values()} == {"done"}
+
+    frame = collect([sweep_dir]).frame
+    assert len(frame) == 6 and frame["run_id"].is_unique and set(frame["status"]) == {"success"}
+    assert (
+        "Nothing to submit"
+        in peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path).stdout
+    )
+
+
+def test_a_run_that_raises_is_failed_with_its_traceback(tmp_path: Path):
+    broken_task = {
+        "name": "broken",
+        "source": {"bundled": "movie_sentiment"},
+        "text_columns": ["nope"],
+        "labels": ["negative", "positive"],
+    }
+    sweep = make_sweep(tmp_path, "raises", {"bitfit": {}}, {"max_steps": 2}, tasks=[broken_task])
+    peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    wait_until("the task to end", lambda: all_settled(sweep, tmp_path), timeout=180, every=2)
+    [state] = states_of(sweep, tmp_path).values()
+    assert state.state == "failed" and "nope" in state.detail
+    result = read_result(RunPaths.of(tmp_path / "runs", state.run).result)
+    assert result.status == "failed" and "Traceback" in result.error
+    shown = peftbench("status", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path).stdout
+    assert "failed" in shown and "nope" in shown
+
+
+def test_timeout_requeues_and_resumes_from_the_last_checkpoint(tmp_path: Path):
+    import submitit
+
+    sweep = make_sweep(
+        tmp_path,
+        "requeue",
+        {"bitfit": {"learning_rate": 5e-3}},
+        {"max_steps": 60, "checkpoint_steps": 10, "max_train_samples": 256},
+    )
+    peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    sweep_dir = tmp_path / "runs" / "requeue"
+    [(job_id, submission)] = latest_jobs(read_submissions(sweep_dir)).values()
+    run_dir = sweep_dir / submission.tasks[job_id]
+    wait_until(
+        "a checkpoint past step 10",
+        lambda: (
+            (run_dir / "checkpoints" / "checkpoint-10" / "trainer_state.json").exists()
+            and read_step(run_dir) >= 15
+        ),
+        every=0.5,
+    )
+    submitit.SlurmJob(folder=submission.folder, job_id=job_id)._interrupt(timeout=True)
+    wait_until("the requeued run's result", lambda: (run_dir / "result.json").exists(), timeout=300, every=2)
+    result = read_result(run_dir / "result.json")
+    assert result.status == "success", result.error
+    assert result.resumed_from_step is not None and result.resumed_from_step >= 10
+
+    uninterrupted = run_one(result.spec, tmp_path / "reference")
+    assert uninterrupted.resumed_from_step is None
+    assert result.test == pytest.approx(uninterrupted.test, abs=1e-6)
+    assert result.validation == pytest.approx(uninterrupted.validation, abs=1e-6)
+
+
+def read_step(run_dir: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads((run_dir / "progress.json").read_text())["step"])
+    except (OSError, ValueError, KeyError):
+        return 0

@@ -1,0 +1,80 @@
+"""The paper tables from the synthetic results set, golden-filed in Markdown, LaTeX and CSV.
+
+After an intended change of a table, regenerate the golden files and review their diff:
+    PEFTBENCH_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_tables.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from peftbench.collect import collect, mark_best_per_task, select_cells
+from peftbench.table_formats import latex_escape, to_csv, to_html, to_latex, to_markdown, write_table
+from peftbench.tables import cost_table, main_table, scale_table, summary_table
+from tests.synthetic_results import write_synthetic_sweep
+
+GOLDEN = Path(__file__).parent / "golden"
+RENDER = {".md": to_markdown, ".tex": to_latex, ".csv": to_csv}
+BUILD = {"main": main_table, "cost": cost_table, "scale": scale_table, "summary": summary_table}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("synth")
+    write_synthetic_sweep(folder)
+    frame = collect([folder]).frame
+    selection = select_cells(frame)
+    return frame, mark_best_per_task(selection.best), selection
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("PEFTBENCH_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"no golden file {path}; run with PEFTBENCH_UPDATE_GOLDEN=1 once"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("suffix", [".md", ".tex", ".csv"])
+@pytest.mark.parametrize("table", ["main", "cost", "scale", "summary"])
+def test_tables_match_their_golden_files(synthetic, table: str, suffix: str):
+    _frame, best, selection = synthetic
+    check_golden(f"{table}{suffix}", RENDER[suffix](BUILD[table](best, selection)))
+
+
+def test_bootstrap_intervals_print_as_ranges(synthetic):
+    frame, _best, _selection = synthetic
+    selection = select_cells(frame, "bootstrap")
+    text = to_markdown(main_table(mark_best_per_task(selection.best), selection))
+    assert "**0.891** [0." in text and " ± " not in text.split("\n\n")[0]
+    assert "percentile bootstrap interval" in text
+
+
+def test_missing_cells_single_seeds_and_escaping(synthetic):
+    _frame, best, selection = synthetic
+    one_seed = best[~((best["task"] == "cola") & (best["method"] == "bitfit"))].copy()
+    one_seed.loc[one_seed["method"] == "full", ["n_seeds", "ci_low", "ci_high"]] = [
+        1,
+        float("nan"),
+        float("nan"),
+    ]
+    table = main_table(mark_best_per_task(one_seed), selection)
+    markdown = to_markdown(table)
+    assert "| minilm-l6 | bitfit | 3 | 0.821 ± 0.028 | – |" in markdown
+    assert "| minilm-l6 | full | 1 | 0.861 | 0.511 |" in markdown
+    assert "No interval where a cell has a single seed." in markdown
+    csv_row = next(line for line in to_csv(table).splitlines() if line.startswith("minilm-l6,full,"))
+    assert csv_row.split(",")[3:7] == ["0.860667", "", "", "1"]
+    assert latex_escape("prompt_tuning 5% & #1") == r"prompt\_tuning 5\% \& \#1"
+    assert "<strong>0.891</strong>" in to_html(main_table(best, selection))
+
+
+def test_write_table_writes_three_files(synthetic, tmp_path: Path):
+    _frame, best, selection = synthetic
+    written = write_table(main_table(best, selection), tmp_path)
+    assert [p.name for p in written] == ["main.md", "main.tex", "main.csv"]
+    assert r"\toprule" in written[1].read_text() and r"\bottomrule" in written[1].read_text()
