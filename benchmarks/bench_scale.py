@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,13 +82,8 @@ def timed(fn, *args, **kwargs):
     return value, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
-
-    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
+    """Run the benchmark in `work` (a temp folder, removed afterwards unless --keep)."""
     sweep_file = work / f"bench-{args.runs}.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep_dict(args.runs)), encoding="utf-8")
 
@@ -124,6 +120,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
     return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder of the runs")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        return measure(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -201,20 +202,8 @@ def print_report(runs: list[Measured], summary: dict[str, float | bool], eval_sa
     )
 
 
-def main(argv: list[str] | None = None) -> dict[str, float | bool]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-samples", type=int, default=1000)
-    parser.add_argument("--eval-samples", type=int, default=250, help="validation and test examples")
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=2, help="baseline/peftbench pairs")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "speed.json")
-    args = parser.parse_args(argv)
-
-    work = Path(tempfile.mkdtemp(prefix="bench-speed-"))
+def measure(args: argparse.Namespace, work: Path) -> dict[str, float | bool]:
+    """Run the benchmark in `work` (a temp folder, removed afterwards unless --keep)."""
     spec_file = work / "spec.json"
     spec_file.write_text(bench_spec(args).model_dump_json(indent=2))
     runs: list[Measured] = []
@@ -243,8 +232,30 @@ def main(argv: list[str] | None = None) -> dict[str, float | bool]:
             indent=2,
         )
     )
-    print(f"\nfigures in {args.out}; run folders in {work}")
+    print(f"\nfigures in {args.out}" + (f"; run folders in {work}" if args.keep else ""))
     return summary
+
+
+def main(argv: list[str] | None = None) -> dict[str, float | bool]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-samples", type=int, default=1000)
+    parser.add_argument("--eval-samples", type=int, default=250, help="validation and test examples")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=2, help="baseline/peftbench pairs")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "speed.json")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder of the runs")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-speed-"))
+    try:
+        return measure(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,13 +33,8 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-samples", type=int, default=1000)
-    parser.add_argument("--eval-samples", type=int, default=250)
-    parser.add_argument("--only", default=",".join(v for v in VARIANTS if v != "padding_max_length"))
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
+def measure(args: argparse.Namespace, work: Path) -> dict[str, dict]:
+    """Run the benchmark in `work` (a temp folder, removed afterwards unless --keep)."""
     fixed = argparse.Namespace(
         epochs=1.0,
         batch_size=64,
@@ -49,7 +45,6 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         eval_samples=args.eval_samples,
     )
     base = bench_spec(fixed)
-    work = Path(tempfile.mkdtemp(prefix="bench-switches-"))
     figures = {}
     for index, name in enumerate(args.only.split(",")):
         if name not in VARIANTS:
@@ -85,6 +80,22 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
     return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-samples", type=int, default=1000)
+    parser.add_argument("--eval-samples", type=int, default=250)
+    parser.add_argument("--only", default=",".join(v for v in VARIANTS if v != "padding_max_length"))
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder of the runs")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-switches-"))
+    try:
+        return measure(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

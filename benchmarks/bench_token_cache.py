@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -40,14 +41,8 @@ def local_task(folder: Path, copies: int) -> TaskSpec:
     return TASK_CATALOG["movie_sentiment"].model_copy(update={"name": "movie_sentiment_x", "source": source})
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--copies", type=int, default=10, help="copies of the training split")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
-
-    work = Path(tempfile.mkdtemp(prefix="bench-token-cache-"))
+def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
+    """Run the benchmark in `work` (a temp folder, removed afterwards unless --keep)."""
     task, classification = local_task(work, args.copies), TASK_TYPES["classification"]
     tokenizer = load_tokenizer(MODEL_CATALOG["minilm-l6"])
     settings = TrainingSettings(max_length=128)
@@ -72,6 +67,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"examples": examples, **figures}, indent=2))
     return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=10, help="copies of the training split")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder of the runs")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-token-cache-"))
+    try:
+        return measure(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import torch
 from peftbench.config import DataSource, TaskSpec
 from peftbench.methods import METHODS
 from peftbench.models import load_tokenizer
+from peftbench.predictions import read_predictions
 from peftbench.results import RunPaths, read_result, read_spec
 from peftbench.run import run_one
 from peftbench.tasks import TASK_TYPES
@@ -56,6 +57,14 @@ def test_run_one_writes_a_result_and_a_reloadable_artifact(method: str, tmp_path
     metrics = task_type.compute_metrics(spec.task, logits, batch["labels"].tolist())
     assert metrics["accuracy"] == result.test["accuracy"]
     assert metrics["mcc"] == pytest.approx(result.test["mcc"])
+
+    # The run's test predictions: one line per test example with its own id, matching the metric.
+    written = read_predictions(paths.test_predictions)
+    gold = batch["labels"].tolist()
+    assert [p.index for p in written] == list(range(len(gold)))
+    assert [p.id for p in written] == data.test_ids and None not in data.test_ids
+    hits = sum(p.label == g for p, g in zip(written, gold, strict=True))
+    assert hits / len(gold) == result.test["accuracy"]
 
 
 def test_reloaded_lora_adapter_reproduces_the_trained_model(tmp_path: Path):

@@ -85,7 +85,7 @@ def test_a_run_with_every_switch_turned_the_other_way_succeeds(tmp_path: Path):
     """LoRA with gradient checkpointing (non-reentrant), eager attention, unfused AdamW, max padding."""
     spec = demo_run(
         "lora",
-        max_steps=2,
+        max_steps=1,
         attention="eager",
         optimizer="adamw_torch",
         gradient_checkpointing=True,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import peftbench.run
 from peftbench.config import DataSource, TaskSpec, TrainingSettings
 from peftbench.models import MODEL_CATALOG, load_tokenizer
 from peftbench.run import run_one
@@ -130,15 +131,24 @@ def test_the_cache_lives_in_the_sweep_folder_unless_the_environment_says(tmp_pat
 
 
 def test_two_runs_of_a_task_in_one_sweep_tokenize_once(tmp_path: Path, monkeypatch, caplog):
-    """The second run (another method, evaluating during training) reuses all three splits."""
+    """The second run (another point: it evaluates during training) reuses all three splits."""
     monkeypatch.delenv(tc.CACHE_ENV, raising=False)
     caplog.set_level(logging.INFO, logger="peftbench")
-    first_spec = demo_run("bitfit", max_steps=2)
+    evaluated: list[str] = []
+    evaluate = peftbench.run._evaluate
+
+    def spy(trainer, dataset, split):
+        evaluated.append(split)
+        return evaluate(trainer, dataset, split)
+
+    monkeypatch.setattr(peftbench.run, "_evaluate", spy)
+    first_spec = demo_run("bitfit", max_steps=1)
     before = builds()
     first = run_one(first_spec, tmp_path / "sweep" / "first")
     assert first.status == "success", first.error
     assert builds() - before == 3
-    second_spec = demo_run("bitfit", max_steps=2, eval_strategy="steps", eval_steps=2)
+    assert evaluated.count("validation") == 1
+    second_spec = demo_run("bitfit", max_steps=1, eval_strategy="steps", eval_steps=1)
     second = run_one(second_spec, tmp_path / "sweep" / "second")
     assert second.status == "success", second.error
     assert builds() - before == 3, "the second run tokenized again"
@@ -146,5 +156,6 @@ def test_two_runs_of_a_task_in_one_sweep_tokenize_once(tmp_path: Path, monkeypat
     assert sum("reused" in r.getMessage() for r in caplog.records) == 3
     # The second run's validation metrics come from its last in-training evaluation, not a re-run:
     # they must equal the first run's, which evaluated the same model after training.
+    assert evaluated.count("validation") == 1, "the second run evaluated validation again"
     assert second.validation == pytest.approx(first.validation)
     assert second.test == pytest.approx(first.test)

@@ -42,7 +42,9 @@ class UnreadablePredictions(Exception):
 
 
 def predictions_path(run_dir: Path) -> Path:
-    return Path(run_dir) / PREDICTIONS_FILE
+    from peftbench.results import RunPaths
+
+    return RunPaths(Path(run_dir)).test_predictions
 
 
 def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:

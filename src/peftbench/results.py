@@ -124,6 +124,11 @@ class RunPaths:
         return self.root / "checkpoints"
 
     @property
+    def test_predictions(self) -> Path:
+        """One JSON line per test example: index, id, predicted label (peftbench.predictions)."""
+        return self.root / "test_predictions.jsonl"
+
+    @property
     def progress(self) -> Path:
         """{"step": n, "max_steps": m} while training, for launchers to show."""
         return self.root / "progress.json"

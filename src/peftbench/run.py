@@ -27,6 +27,7 @@ from peftbench.config import RunSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.metrics import METRIC_DIRECTION
 from peftbench.models import load_tokenizer, set_attention
+from peftbench.predictions import Prediction, write_predictions
 from peftbench.provenance import collect_provenance
 from peftbench.results import (
     Cost,
@@ -120,7 +121,18 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
 
     eval_start = time.perf_counter()
     validation = _last_validation(trainer) or _evaluate(trainer, data.validation, "validation")
-    test = _evaluate(trainer, data.test, "test")
+    # Length grouping also reorders evaluation batches; predictions are written in dataset order.
+    trainer.args.train_sampling_strategy = "sequential"
+    test_output = trainer.predict(data.test, metric_key_prefix="test")
+    test = _split_metrics(test_output.metrics, "test")
+    labels = task_type.predicted_labels(_logits(test_output.predictions))
+    write_predictions(
+        paths.test_predictions,
+        [
+            Prediction(index=i, id=example_id, label=label)
+            for i, (example_id, label) in enumerate(zip(data.test_ids, labels, strict=True))
+        ],
+    )
     eval_seconds = time.perf_counter() - eval_start
 
     method.save(model, paths.artifact)
@@ -237,9 +249,12 @@ def _last_validation(trainer: Any) -> dict[str, float] | None:
 
 
 def _evaluate(trainer: Any, dataset: Any, split: str) -> dict[str, float]:
-    output = trainer.predict(dataset, metric_key_prefix=split)
+    return _split_metrics(trainer.predict(dataset, metric_key_prefix=split).metrics, split)
+
+
+def _split_metrics(metrics: dict[str, Any], split: str) -> dict[str, float]:
     prefix = f"{split}_"
-    keep = {k.removeprefix(prefix): float(v) for k, v in output.metrics.items() if k.startswith(prefix)}
+    keep = {k.removeprefix(prefix): float(v) for k, v in metrics.items() if k.startswith(prefix)}
     return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second"))}
 
 

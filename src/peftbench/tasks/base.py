@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ class PreparedData:
     test: Any
     collator: Any
     train_tokens: int  # non-padding tokens in one pass over the training split
+    test_ids: list[Any] = field(default_factory=list)  # each test example's own id (else its position)
 
 
 class TaskType(ABC):
@@ -53,6 +54,10 @@ class TaskType(ABC):
 
     @abstractmethod
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]: ...
+
+    @abstractmethod
+    def predicted_labels(self, logits: Any) -> list[int]:
+        """The predicted class index of each example (what a leaderboard submission holds)."""
 
 
 TASK_TYPES: dict[str, TaskType] = {}

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from peftbench.tasks.token_cache import TokenizationCache
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+ID_COLUMNS = ("idx", "id")  # an example's own id in the data, kept for leaderboard submissions
+EXAMPLE_ID = "example_id"
 
 
 @register_task_type
@@ -45,6 +47,13 @@ class Classification(TaskType):
             split: self._tokenized_split(task, split, limit, tokenizer, training.max_length, cache)
             for split, limit in limits.items()
         }
+        ids = {
+            name: split[EXAMPLE_ID] if EXAMPLE_ID in split.column_names else None
+            for name, split in splits.items()
+        }
+        splits = {
+            name: s.remove_columns([EXAMPLE_ID]) if ids[name] is not None else s for name, s in splits.items()
+        }
         padding = training.padding or "longest"
         return PreparedData(
             train=splits["train"],
@@ -56,6 +65,7 @@ class Classification(TaskType):
                 max_length=training.max_length if padding == "max_length" else None,
             ),
             train_tokens=token_count(splits["train"]),
+            test_ids=ids["test"] or list(range(len(splits["test"]))),
         )
 
     def _tokenized_split(
@@ -103,13 +113,20 @@ class Classification(TaskType):
             texts = [batch[c] for c in task.text_columns]
             encoded = tokenizer(*texts, truncation=True, max_length=max_length)
             encoded["labels"] = batch[task.label_column]
+            id_column = next((c for c in ID_COLUMNS if c in batch), None)
+            if id_column is not None:
+                encoded[EXAMPLE_ID] = batch[id_column]
             return encoded
 
         encoded = data.map(encode, batched=True, remove_columns=data.column_names)
-        return encoded.remove_columns([c for c in encoded.column_names if c not in MODEL_INPUTS])
+        keep = (*MODEL_INPUTS, EXAMPLE_ID)
+        return encoded.remove_columns([c for c in encoded.column_names if c not in keep])
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
-        return classification_metrics(logits.argmax(-1).tolist(), list(labels))
+        return classification_metrics(self.predicted_labels(logits), list(labels))
+
+    def predicted_labels(self, logits: Any) -> list[int]:
+        return logits.argmax(-1).tolist()
 
 
 def token_count(data: Any) -> int:

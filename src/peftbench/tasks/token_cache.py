@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from peftbench.config import TaskSpec
 
 CACHE_ENV = "PEFTBENCH_CACHE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: keeps the examples' own ids (example_id)
 KEY_FILE = "key.json"
 
 BUILDS: Counter[str] = Counter()
