@@ -17,12 +17,13 @@ Written atomically (temp file + rename), like result.json.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from peftbench.results import RunPaths, write_text_atomic
 
 PREDICTIONS_FILE = "test_predictions.jsonl"
 
@@ -42,25 +43,17 @@ class UnreadablePredictions(Exception):
 
 
 def predictions_path(run_dir: Path) -> Path:
-    from peftbench.results import RunPaths
-
     return RunPaths(Path(run_dir)).test_predictions
 
 
 def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
-    """Write one JSON line per prediction to a temp file beside `path`, fsync, rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for p in predictions:
-                f.write(json.dumps(p.model_dump(), ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write one JSON line per prediction atomically (temp file beside `path`, fsync, rename)."""
+
+    def write(f: TextIO) -> None:
+        for p in predictions:
+            f.write(json.dumps(p.model_dump(), ensure_ascii=False) + "\n")
+
+    write_text_atomic(path, write)
 
 
 def read_predictions(path: Path) -> list[Prediction]:

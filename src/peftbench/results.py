@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -142,12 +143,21 @@ def write_json_atomic(path: Path, payload: Any, durable: bool = True) -> None:
     that can be rebuilt (a spec.json is re-derived from the sweep), where fsync would dominate the
     cost of submitting thousands of runs.
     """
+
+    def write(f: TextIO) -> None:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    write_text_atomic(path, write, durable)
+
+
+def write_text_atomic(path: Path, write: Callable[[TextIO], None], durable: bool = True) -> None:
+    """Call `write` on a temp file in `path`'s folder, fsync (if durable), then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-            f.write("\n")
+            write(f)
             f.flush()
             if durable:
                 os.fsync(f.fileno())
