@@ -197,12 +197,18 @@ def collect(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")] = None,
 ) -> None:
     """Merge result.json files into results.parquet/.csv and print the paper-style table."""
+    folders = _sweep_folders(sweeps, runs_dir)
+    _print_collection(folders, out)
+
+
+def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
+    """Sweep folders from folder or sweep-YAML arguments; exit 2 naming any that does not exist."""
     folders = [runs_dir / s.stem if s.suffix in {".yaml", ".yml"} else s for s in sweeps]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         err_console.print(f"[red]No sweep folder:[/red] {', '.join(missing)}")
         raise typer.Exit(code=2)
-    _print_collection(folders, out)
+    return folders
 
 
 def _print_collection(folders: list[Path], out: Path | None = None) -> None:
@@ -241,11 +247,7 @@ def report(
     """Write report.html (tables, plots, provenance, runs left out), tables (md/tex/csv), plots (png/svg)."""
     from peftbench.report import check_report_options, write_report
 
-    folders = [runs_dir / s.stem if s.suffix in {".yaml", ".yml"} else s for s in sweeps]
-    missing = [str(f) for f in folders if not f.is_dir()]
-    if missing:
-        err_console.print(f"[red]No sweep folder:[/red] {', '.join(missing)}")
-        raise typer.Exit(code=2)
+    folders = _sweep_folders(sweeps, runs_dir)
     try:
         task_map = check_report_options(interval, submission or [], task or [])
     except ConfigError as err:
