@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.metrics import METRIC_DIRECTION
-from peftbench.results import RunResult, UnreadableResult, read_result, write_json_atomic
+from peftbench.results import RunResult, UnreadableResult, read_result, write_json_atomic, write_path_atomic
 from peftbench.stats import IntervalMethod, interval, overlap
 
 CELL_COLUMNS = ("model", "method", "task")
@@ -271,9 +271,9 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
         table = "_No successful runs yet._\n" if len(frame) else "_No results yet._\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = [out_dir / "results.parquet", out_dir / "results.csv", out_dir / "table.md"]
-    atomic_write(outputs[0], lambda tmp: frame.to_parquet(tmp, index=False))
-    atomic_write(outputs[1], lambda tmp: frame.to_csv(tmp, index=False))
-    atomic_write(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
+    write_path_atomic(outputs[0], lambda tmp: frame.to_parquet(tmp, index=False))
+    write_path_atomic(outputs[1], lambda tmp: frame.to_csv(tmp, index=False))
+    write_path_atomic(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
     write_json_atomic(out_dir / "unreadable.json", collection.unreadable)
     n_success = int((frame["status"] == "success").sum()) if len(frame) else 0
     return CollectReport(
@@ -285,10 +285,3 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
         collection.unfinished,
         selection.skipped if selection is not None else [],
     )
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call `write(tmp)` on a temp path beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)

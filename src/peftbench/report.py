@@ -110,7 +110,7 @@ def write_report(
     task_map: dict[str, str] | None = None,
 ) -> ReportOutcome:
     """Collect the sweeps and write report.html, tables/, plots/ (and submissions/) into `out_dir`."""
-    from peftbench.collect import atomic_write
+    from peftbench.results import write_path_atomic
 
     collection = collect(sweep_dirs)
     selection = select_cells(collection.frame, interval_method, confidence) if len(collection.frame) else None
@@ -134,7 +134,7 @@ def write_report(
         outcome.submissions += exported.written
         outcome.problems += exported.problems
     page = render_report(sweep_dirs, collection, selection, tables, plots, outcome)
-    atomic_write(outcome.html, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+    write_path_atomic(outcome.html, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
     return outcome
 
 

@@ -152,18 +152,36 @@ def write_json_atomic(path: Path, payload: Any, durable: bool = True) -> None:
 
 
 def write_text_atomic(path: Path, write: Callable[[TextIO], None], durable: bool = True) -> None:
-    """Call `write` on a temp file in `path`'s folder, fsync (if durable), then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    """Call `write` on an open text file that atomically becomes `path` (see write_path_atomic)."""
+
+    def to_file(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
             write(f)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
+
+    write_path_atomic(path, to_file, durable)
+
+
+def write_path_atomic(path: Path, write: Callable[[Path], None], durable: bool = True) -> None:
+    """Call `write(tmp)` on a temp path in `path`'s folder, fsync it (if durable), rename over `path`.
+
+    For writers that want a path (parquet, csv) as well as text. On any failure the temp file is
+    removed and `path` keeps its old content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
