@@ -53,6 +53,19 @@ def tiny_demo(tmp_path: Path) -> Path:
     return write_yaml(tmp_path / "tiny-demo.yaml", data)
 
 
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory):
+    """(frame, best cells marked, selection) of the synthetic results set (tests/synthetic_results.py)."""
+    from peftbench.collect import collect, mark_best_per_task, select_cells
+    from tests.synthetic_results import write_synthetic_sweep
+
+    folder = tmp_path_factory.mktemp("synth")
+    write_synthetic_sweep(folder)
+    frame = collect([folder]).frame
+    selection = select_cells(frame)
+    return frame, mark_best_per_task(selection.best), selection
+
+
 def demo_run(method: str, task: str = "movie_sentiment", **training: Any) -> RunSpec:
     """One run of the demo sweep (MiniLM on real data), shrunk for a test."""
     spec = load_sweep(DEMO)

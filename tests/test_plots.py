@@ -5,22 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
-from peftbench.collect import collect, mark_best_per_task, select_cells
 from peftbench.plots import hours_axis, lora_rank_cells, make_plots, memory_axis
-from tests.synthetic_results import write_synthetic_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("synth")
-    write_synthetic_sweep(folder)
-    frame = collect([folder]).frame
-    selection = select_cells(frame)
-    return frame, mark_best_per_task(selection.best), selection
 
 
 def test_every_figure_is_drawn_as_png_and_svg(synthetic, tmp_path: Path):

@@ -11,23 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.collect import collect, mark_best_per_task, select_cells
+from peftbench.collect import mark_best_per_task, select_cells
 from peftbench.table_formats import latex_escape, to_csv, to_html, to_latex, to_markdown, write_table
 from peftbench.tables import cost_table, main_table, scale_table, summary_table
-from tests.synthetic_results import write_synthetic_sweep
 
 GOLDEN = Path(__file__).parent / "golden"
 RENDER = {".md": to_markdown, ".tex": to_latex, ".csv": to_csv}
 BUILD = {"main": main_table, "cost": cost_table, "scale": scale_table, "summary": summary_table}
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("synth")
-    write_synthetic_sweep(folder)
-    frame = collect([folder]).frame
-    selection = select_cells(frame)
-    return frame, mark_best_per_task(selection.best), selection
 
 
 def check_golden(name: str, text: str) -> None:
