@@ -104,7 +104,9 @@ def task_process(job_id: str) -> psutil.Process | None:
     array_job, _, task = job_id.partition("_")
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if "submitit.core._submit" not in " ".join(proc.info["cmdline"] or []):
+            command = proc.info["cmdline"] or []
+            # the task's own python, not the srun that launched it (same command line, same env)
+            if "submitit.core._submit" not in command or not Path(command[0]).name.startswith("python"):
                 continue
             env = proc.environ()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
