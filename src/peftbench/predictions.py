@@ -4,11 +4,14 @@ One JSON object per line, one line per test example, in the order the task's sou
 test split:
 
     {"index": 0, "id": 17, "label": 1}
+    {"index": 0, "id": "a3", "text": "The generated summary."}
 
 - `index`: 0-based position of the example in the test split.
 - `id`: the example's own id from the data (its `idx` or `id` column) when the data has one, else
   null. SloBench matches predictions to its reference by this id; HuLU by position.
-- `label`: the predicted class, as an index into the task's `labels`.
+- `label`: the predicted class, as an index into the task's `labels` (classification, multiple
+  choice: the chosen choice's index; token tasks: absent).
+- `text`: the generated text (generation and instruction tasks).
 
 Leaderboards need the whole test split, so a run cut with `max_eval_samples` cannot be submitted.
 Written atomically (temp file + rename), like result.json.
@@ -29,13 +32,14 @@ PREDICTIONS_FILE = "test_predictions.jsonl"
 
 
 class Prediction(BaseModel):
-    """The predicted class of one test example."""
+    """The prediction for one test example: a class index or a generated text."""
 
     model_config = ConfigDict(extra="forbid")
 
     index: int = Field(ge=0, description="0-based position in the test split.")
     id: int | str | None = Field(None, description="The example's own id in the data, if it has one.")
-    label: int = Field(ge=0, description="Predicted class: an index into the task's labels.")
+    label: int | None = Field(None, ge=0, description="Predicted class: an index into the task's labels.")
+    text: str | None = Field(None, description="Generated text, for tasks that generate.")
 
 
 class UnreadablePredictions(Exception):

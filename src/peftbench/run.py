@@ -40,6 +40,7 @@ from peftbench.results import (
     write_spec,
 )
 from peftbench.tasks import TASK_TYPES
+from peftbench.tasks.base import logits_of
 from peftbench.tasks.token_cache import TokenizationCache, cache_root
 
 
@@ -103,7 +104,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     trainable, total = count_parameters(model)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
-        return task_type.compute_metrics(spec.task, _logits(prediction.predictions), prediction.label_ids)
+        return task_type.compute_metrics(spec.task, logits_of(prediction), prediction.label_ids)
 
     patience = spec.training.early_stopping_patience
     trainer = Trainer(
@@ -113,24 +114,28 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         eval_dataset=data.validation,
         data_collator=data.collator,
         compute_metrics=compute_metrics,
-        callbacks=[ProgressFile(paths.progress), *([EarlyStoppingCallback(patience)] if patience else [])],
+        callbacks=[
+            ProgressFile(paths.progress),
+            *method.callbacks(model),
+            *([EarlyStoppingCallback(patience)] if patience else []),
+        ],
     )
     reset_gpu_peak()
     resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
-    train_out = trainer.train(resume_from_checkpoint=resume)
+    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains else {}
 
     eval_start = time.perf_counter()
-    validation = _last_validation(trainer) or _evaluate(trainer, data.validation, "validation")
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
-    test_output = trainer.predict(data.test, metric_key_prefix="test")
-    test = _split_metrics(test_output.metrics, "test")
-    labels = task_type.predicted_labels(_logits(test_output.predictions))
+    validation = (
+        _last_validation(trainer) or task_type.evaluate(trainer, spec.task, data, "validation").metrics
+    )
+    test_eval = task_type.evaluate(trainer, spec.task, data, "test")
     write_predictions(
         paths.test_predictions,
         [
-            Prediction(index=i, id=example_id, label=label)
-            for i, (example_id, label) in enumerate(zip(data.test_ids, labels, strict=True))
+            Prediction(index=i, id=example_id, **{"text" if isinstance(p, str) else "label": p})
+            for i, (example_id, p) in enumerate(zip(data.test_ids, test_eval.predictions, strict=True))
         ],
     )
     eval_seconds = time.perf_counter() - eval_start
@@ -140,15 +145,15 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         shutil.rmtree(paths.checkpoints, ignore_errors=True)
 
     state = trainer.state
-    train_seconds = float(train_out.metrics.get("train_runtime", 0.0))
-    tokens = int(state.num_input_tokens_seen or data.train_tokens * state.epoch)
+    train_seconds = float(train_metrics.get("train_runtime", 0.0))
+    tokens = int(state.num_input_tokens_seen or data.train_tokens * (state.epoch or 0))
     wall = time.perf_counter() - start
     return RunResult(
         run_id=spec.run_id,
         status="success",
         spec=spec,
         validation=validation,
-        test=test,
+        test=test_eval.metrics,
         best_step=_best_step(state),
         resumed_from_step=int(Path(resume).name.rsplit("-", 1)[-1]) if resume else None,
         epochs_done=float(state.epoch or 0.0),
@@ -156,7 +161,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
             wall_seconds=wall,
             train_seconds=train_seconds,
             eval_seconds=eval_seconds,
-            train_samples_per_second=float(train_out.metrics.get("train_samples_per_second", 0.0)),
+            train_samples_per_second=float(train_metrics.get("train_samples_per_second", 0.0)),
             train_tokens_per_second=tokens / train_seconds if train_seconds else 0.0,
             train_tokens=tokens,
             peak_rss_bytes=peak_rss_bytes(),
@@ -246,20 +251,6 @@ def _last_validation(trainer: Any) -> dict[str, float] | None:
         return None
     metrics = {k.removeprefix("eval_"): float(v) for k, v in last.items() if k.startswith("eval_")}
     return {k: v for k, v in metrics.items() if not k.endswith(("runtime", "per_second"))}
-
-
-def _evaluate(trainer: Any, dataset: Any, split: str) -> dict[str, float]:
-    return _split_metrics(trainer.predict(dataset, metric_key_prefix=split).metrics, split)
-
-
-def _split_metrics(metrics: dict[str, Any], split: str) -> dict[str, float]:
-    prefix = f"{split}_"
-    keep = {k.removeprefix(prefix): float(v) for k, v in metrics.items() if k.startswith(prefix)}
-    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second"))}
-
-
-def _logits(predictions: Any) -> Any:
-    return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
 def _best_step(state: Any) -> int | None:

@@ -107,14 +107,15 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     for model, task, grid in itertools.product(models, tasks, grids):
         if model is None or task is None or grid is None:
             continue
-        reason = METHODS[grid.method].unsupported_reason(FAMILY_TRAITS[model.family])
-        if reason is not None:
-            message = (
-                f"Method {grid.method!r} cannot train model {model.name!r} (family {model.family}): {reason}."
-            )
-            problems.append(Problem(file, f"methods.{grid.label}", message))
-            continue
+        method = METHODS[grid.method]
         for point, seed in itertools.product(points[grid.label], spec.seeds):
+            params = method.Params.model_validate(point.params)
+            reason = method.unsupported_reason(FAMILY_TRAITS[model.family], params, point.resources)
+            if reason is not None:
+                who = f"model {model.name!r} (family {model.family})"
+                message = f"Method {grid.method!r} cannot train {who}: {reason}."
+                problems.append(Problem(file, f"methods.{grid.label}", message))
+                continue
             run = RunSpec(
                 sweep=spec.name,
                 model=model,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from peftbench.config import ResourceRequest
     from peftbench.models import FamilyTraits, LoadedModel
 
 
@@ -31,18 +32,32 @@ class Method(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
     description: ClassVar[str] = ""
+    trains: ClassVar[bool] = True  # False: the model is evaluated as prepared (the untuned baseline)
 
-    def unsupported_reason(self, traits: FamilyTraits) -> str | None:
-        """Why this method cannot train that model family, or None when it can."""
+    def unsupported_reason(
+        self, traits: FamilyTraits, params: MethodParams, resources: ResourceRequest
+    ) -> str | None:
+        """Why this method cannot train that model family with these params on these resources, or None.
+
+        Asked for every point of a sweep before anything is submitted.
+        """
         return None
+
+    def callbacks(self, model: nn.Module) -> list[Any]:
+        """Trainer callbacks the method needs while training (AdaLoRA's rank allocation, ...)."""
+        return []
 
     @abstractmethod
     def prepare(self, loaded: LoadedModel, params: MethodParams) -> nn.Module:
         """Make exactly the method's parameters trainable (the task head always is)."""
 
     @abstractmethod
-    def save(self, model: nn.Module, directory: Path) -> None:
-        """Write what was trained, in the smallest form that reloads."""
+    def save(self, model: nn.Module, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
+        """Write what was trained, in the smallest form that reloads.
+
+        `state_dict`, when given, is the model's full state gathered from a sharded run (ZeRO-3,
+        FSDP), where the parameters of `model` itself hold only this process's shard.
+        """
 
     @abstractmethod
     def load(self, loaded: LoadedModel, directory: Path) -> nn.Module:

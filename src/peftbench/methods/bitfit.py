@@ -7,13 +7,14 @@ loaded back onto a fresh base model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from peftbench.methods.base import Method, MethodParams, register_method
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from peftbench.config import ResourceRequest
     from peftbench.models import FamilyTraits, LoadedModel
 
 
@@ -30,7 +31,9 @@ class BitFit(Method):
     name = "bitfit"
     description = "Only bias terms and the task head train."
 
-    def unsupported_reason(self, traits: FamilyTraits) -> str | None:
+    def unsupported_reason(
+        self, traits: FamilyTraits, params: MethodParams, resources: ResourceRequest
+    ) -> str | None:
         if not traits.has_biases:
             return "this family has no bias terms, so BitFit would train the head alone"
         return None
@@ -40,11 +43,13 @@ class BitFit(Method):
             p.requires_grad_(is_bitfit_trainable(name, loaded.head_modules))
         return loaded.model
 
-    def save(self, model: nn.Module, directory: Path) -> None:
+    def save(self, model: nn.Module, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
         from safetensors.torch import save_file
 
         directory.mkdir(parents=True, exist_ok=True)
-        trained = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        source = state_dict if state_dict is not None else dict(model.named_parameters())
+        trained = {n: source[n].detach().contiguous() for n in names}
         save_file(trained, str(directory / WEIGHTS_FILE))
 
     def load(self, loaded: LoadedModel, directory: Path) -> nn.Module:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from peftbench.methods.base import Method, MethodParams, register_method
 
@@ -23,8 +23,8 @@ class FullFineTuning(Method):
             p.requires_grad_(True)
         return loaded.model
 
-    def save(self, model: nn.Module, directory: Path) -> None:
-        model.save_pretrained(directory)
+    def save(self, model: nn.Module, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
+        model.save_pretrained(directory, state_dict=state_dict)
 
     def load(self, loaded: LoadedModel, directory: Path) -> nn.Module:
         return type(loaded.model).from_pretrained(directory)

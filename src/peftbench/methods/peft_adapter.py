@@ -33,8 +33,8 @@ class PeftMethod(Method):
         config.modules_to_save = list(loaded.head_modules)
         return get_peft_model(loaded.model, config)
 
-    def save(self, model: nn.Module, directory: Path) -> None:
-        model.save_pretrained(directory)
+    def save(self, model: nn.Module, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
+        model.save_pretrained(directory, state_dict=state_dict)
 
     def load(self, loaded: LoadedModel, directory: Path) -> nn.Module:
         from peft import PeftModel

@@ -29,6 +29,14 @@ class PreparedData:
     test_ids: list[Any] = field(default_factory=list)  # each test example's own id (else its position)
 
 
+@dataclass
+class Evaluation:
+    """Metrics on one split, and each example's prediction in the split's order."""
+
+    metrics: dict[str, float]
+    predictions: list[int] | list[str]  # a class index per example, or the generated text
+
+
 class TaskType(ABC):
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
@@ -58,6 +66,28 @@ class TaskType(ABC):
     @abstractmethod
     def predicted_labels(self, logits: Any) -> list[int]:
         """The predicted class index of each example (what a leaderboard submission holds)."""
+
+    def evaluate(self, trainer: Any, task: TaskSpec, data: PreparedData, split: str) -> Evaluation:
+        """Metrics and predictions of the trained model on `split` ("validation" or "test").
+
+        By default the Trainer predicts logits and `compute_metrics` scores them; task types that
+        generate text or score choices by likelihood override this.
+        """
+        output = trainer.predict(getattr(data, split), metric_key_prefix=split)
+        return Evaluation(split_metrics(output.metrics, split), self.predicted_labels(logits_of(output)))
+
+
+def split_metrics(metrics: dict[str, Any], split: str) -> dict[str, float]:
+    """The Trainer's `test_accuracy`-style metrics of one split as `{"accuracy": ...}`, timings dropped."""
+    prefix = f"{split}_"
+    keep = {k.removeprefix(prefix): float(v) for k, v in metrics.items() if k.startswith(prefix)}
+    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second"))}
+
+
+def logits_of(output: Any) -> Any:
+    """The logits of a Trainer prediction (models that also return hidden states give a tuple)."""
+    predictions = output.predictions
+    return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
 TASK_TYPES: dict[str, TaskType] = {}
