@@ -55,7 +55,8 @@ def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
 
     def write(f: TextIO) -> None:
         for p in predictions:
-            f.write(json.dumps(p.model_dump(), ensure_ascii=False) + "\n")
+            absent = {k for k in ("label", "text") if getattr(p, k) is None}
+            f.write(json.dumps(p.model_dump(exclude=absent), ensure_ascii=False) + "\n")
 
     write_text_atomic(path, write)
 
