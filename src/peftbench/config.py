@@ -147,11 +147,35 @@ class TaskSpec(StrictModel):
     text_columns: list[str] = Field(
         min_length=1,
         max_length=2,
-        description="One column (single sentence) or two (sentence pair).",
+        description="One column (single sentence) or two (sentence pair; context and question).",
     )
-    label_column: str = Field("label", description="Column with the integer class label.")
-    labels: list[str] = Field(min_length=2, description="Class names in label-index order.")
+    label_column: str = Field(
+        "label", description="Column with the class: an index into labels, or one of the labels itself."
+    )
+    labels: list[str] | None = Field(
+        None, description="Class names in label-index order (classification, multiple choice, tags)."
+    )
     metric: str = Field("accuracy", description="The task's own metric, used to pick and to report.")
+    language: str | None = Field(None, description="ISO code of the language, e.g. 'hu'; 'sl-en' for a pair.")
+    choice_columns: list[str] | None = Field(
+        None, description="Multiple choice: one column per choice (COPA's choice1, choice2)."
+    )
+    choices_column: str | None = Field(
+        None, description="Multiple choice: one column holding the list of choices; dots enter structs."
+    )
+    target_column: str | None = Field(
+        None, description="Generation and instruction tasks: the reference output."
+    )
+    category_column: str | None = Field(
+        None, description="Instruction tasks: the category each example's judge score is averaged in."
+    )
+    prompt: str | None = Field(
+        None, description="A template over the columns, e.g. '{premise} What was the {question}?'."
+    )
+    scoring: Literal["head", "loglikelihood"] | None = Field(
+        None,
+        description="Multiple choice on decoders: a trained head (default) or each choice's log-likelihood.",
+    )
 
 
 FILL_ME = "FILL_ME"  # marks a site fact the user must supply; submission refuses while any remain

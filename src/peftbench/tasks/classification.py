@@ -26,8 +26,14 @@ class Classification(TaskType):
     name = "classification"
     metrics = CLASSIFICATION_METRICS
 
+    def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
+        found = super().problems(task)
+        if not task.labels or len(task.labels) < 2:
+            found.append(("labels", "Classification needs at least two labels.", task.labels, ()))
+        return found
+
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any) -> LoadedModel:
-        return load_for_sequence_classification(ref, len(task.labels), tokenizer.pad_token_id)
+        return load_for_sequence_classification(ref, len(task.labels or ()), tokenizer.pad_token_id)
 
     def prepare_data(
         self,
