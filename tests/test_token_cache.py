@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import peftbench.run
 from peftbench.config import DataSource, TaskSpec, TrainingSettings
 from peftbench.models import MODEL_CATALOG, load_tokenizer
 from peftbench.run import run_one
@@ -135,13 +134,14 @@ def test_two_runs_of_a_task_in_one_sweep_tokenize_once(tmp_path: Path, monkeypat
     monkeypatch.delenv(tc.CACHE_ENV, raising=False)
     caplog.set_level(logging.INFO, logger="peftbench")
     evaluated: list[str] = []
-    evaluate = peftbench.run._evaluate
+    task_type = TASK_TYPES["classification"]
+    evaluate = task_type.evaluate
 
-    def spy(trainer, dataset, split):
+    def spy(trainer, task, data, split):
         evaluated.append(split)
-        return evaluate(trainer, dataset, split)
+        return evaluate(trainer, task, data, split)
 
-    monkeypatch.setattr(peftbench.run, "_evaluate", spy)
+    monkeypatch.setattr(task_type, "evaluate", spy)
     first_spec = demo_run("bitfit", max_steps=1)
     before = builds()
     first = run_one(first_spec, tmp_path / "sweep" / "first")

@@ -20,9 +20,10 @@ def count_parameters(model: Any) -> tuple[int, int]:
     for name, p in model.named_parameters():
         if ".original_module." in name:
             continue
-        total += p.numel()
+        count = getattr(p, "ds_numel", None) or p.numel()  # a ZeRO-3 parameter holds only its shard
+        total += count
         if p.requires_grad:
-            trainable += p.numel()
+            trainable += count
     return trainable, total
 
 
@@ -49,7 +50,10 @@ def peak_gpu_bytes() -> int | None:
     return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
 
 
-def gpus_in_use() -> int:
+def gpus_of_run(world_size: int) -> int:
+    """GPUs a run occupies: one per process in a multi-process run, else those this process sees."""
     import torch
 
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not torch.cuda.is_available():
+        return 0
+    return world_size if world_size > 1 else torch.cuda.device_count()

@@ -79,6 +79,13 @@ class TrainingSettings(StrictModel):
     gradient_checkpointing: bool | None = Field(
         None, description="Recompute activations in the backward pass: less memory, more time (default off)."
     )
+    distributed: Literal["none", "ddp", "fsdp", "zero2", "zero3", "zero3_offload"] | None = Field(
+        None,
+        description=(
+            "Engine across the run's processes: DDP, FSDP (full shard) or DeepSpeed ZeRO stage 2/3, "
+            "3 with CPU offload (configs/distributed/). Default none: one process."
+        ),
+    )
     tokenization_cache: bool | None = Field(
         None,
         description="Tokenize each split once per sweep (<sweep>/.cache, or $PEFTBENCH_CACHE); default on.",
@@ -104,6 +111,18 @@ class ResourceRequest(StrictModel):
     gpu_type: str | None = Field(
         None, description="A GPU type of the cluster profile (default: its default)."
     )
+    tasks_per_node: PositiveInt | None = Field(
+        None,
+        description="Processes per node (default: one per GPU, or one without GPUs; 2 tests a CPU node).",
+    )
+
+    @property
+    def processes_per_node(self) -> int:
+        return self.tasks_per_node or max(self.gpus, 1)
+
+    @property
+    def world_size(self) -> int:
+        return self.processes_per_node * self.nodes
 
 
 class ModelRef(StrictModel):

@@ -34,14 +34,22 @@ class Cost(BaseModel):
     train_seconds: float = Field(0.0, description="Time inside Trainer.train().")
     eval_seconds: float = Field(0.0, description="Time of the final validation and test evaluation.")
     train_samples_per_second: float = Field(0.0, description="Training examples processed per second.")
-    train_tokens_per_second: float = Field(0.0, description="Non-padding training tokens per second.")
+    train_tokens_per_second: float = Field(
+        0.0, description="Non-padding training tokens per second, summed over ranks."
+    )
     train_tokens: int = Field(0, description="Non-padding tokens seen in training (all epochs).")
-    peak_rss_bytes: int = Field(0, description="Peak resident memory of the process that ran it.")
-    peak_gpu_bytes: int | None = Field(None, description="torch.cuda.max_memory_allocated; None on CPU.")
+    peak_rss_bytes: int = Field(
+        0, description="Peak resident memory of the process that ran it (max over ranks)."
+    )
+    peak_gpu_bytes: int | None = Field(
+        None, description="torch.cuda.max_memory_allocated, max over ranks; None on CPU."
+    )
     gpu_hours: float = Field(0.0, description="GPUs × wall hours (0 on CPU).")
     trainable_params: int = Field(0, description="Parameters the optimizer updates (task head included).")
     total_params: int = Field(0, description="All parameters of the trained model.")
     artifact_bytes: int = Field(0, description="Bytes on disk of what was saved (adapter, or whole model).")
+    world_size: int = Field(1, description="Processes that trained the run together (one per GPU).")
+    backend: str = Field("none", description="Engine across them: none, ddp, fsdp, zero2, zero3, ...")
 
 
 class Provenance(BaseModel):

@@ -18,15 +18,24 @@ from transformers import TrainerCallback
 from peftbench.accounting import (
     count_parameters,
     folder_bytes,
-    gpus_in_use,
+    gpus_of_run,
     peak_gpu_bytes,
     peak_rss_bytes,
     reset_gpu_peak,
 )
 from peftbench.config import RunSpec, TrainingSettings
+from peftbench.distributed import (
+    DEEPSPEED_BACKENDS,
+    SHARDED,
+    engine_arguments,
+    ensure_process_group_env,
+    join_deepspeed_group,
+    max_over_ranks,
+    process_place,
+)
 from peftbench.methods import METHODS
 from peftbench.metrics import METRIC_DIRECTION
-from peftbench.models import load_tokenizer, set_attention
+from peftbench.models import load_tokenizer, resolve_source, set_attention
 from peftbench.predictions import Prediction, write_predictions
 from peftbench.provenance import collect_provenance
 from peftbench.results import (
@@ -48,8 +57,10 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     """Train and evaluate one run in `out_dir`; always leaves exactly one result.json there."""
     _log_to_stderr()
     paths = RunPaths(Path(out_dir))
-    paths.root.mkdir(parents=True, exist_ok=True)
-    write_spec(paths.spec, spec)
+    main_process = process_place().is_main  # in a multi-process run only rank 0 writes
+    if main_process:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        write_spec(paths.spec, spec)
     started_at, start = utc_now(), time.perf_counter()
     try:
         result = _train_and_evaluate(spec, paths, started_at, start)
@@ -63,7 +74,8 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
             started_at=started_at,
             finished_at=utc_now(),
         )
-    write_result(paths.result, result)
+    if main_process:
+        write_result(paths.result, result)
     return result
 
 
@@ -93,6 +105,23 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     set_seed(spec.seed)
     task_type = TASK_TYPES[spec.task.type]
     method = METHODS[spec.method]
+    backend = spec.training.distributed or "none"
+    if backend != "none":
+        ensure_process_group_env()
+    place = process_place()
+    precision = resolved_precision(spec.training.precision)
+    # Before the model loads: under ZeRO-3, from_pretrained then partitions weights as it reads them.
+    args = training_arguments(
+        spec.training,
+        spec.task.metric,
+        spec.seed,
+        paths.checkpoints,
+        engine=engine_arguments(backend, spec.training, _model_config(spec), place.world_size, precision)
+        if backend != "none"
+        else {},
+    )
+    if backend in DEEPSPEED_BACKENDS:
+        join_deepspeed_group()
     tokenizer = load_tokenizer(spec.model)
     use_cache = spec.training.tokenization_cache is not False
     cache = TokenizationCache(cache_root(paths.root)) if use_cache else None
@@ -109,7 +138,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     patience = spec.training.early_stopping_patience
     trainer = Trainer(
         model=model,
-        args=training_arguments(spec.training, spec.task.metric, spec.seed, paths.checkpoints),
+        args=args,
         train_dataset=data.train,
         eval_dataset=data.validation,
         data_collator=data.collator,
@@ -131,18 +160,23 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         _last_validation(trainer) or task_type.evaluate(trainer, spec.task, data, "validation").metrics
     )
     test_eval = task_type.evaluate(trainer, spec.task, data, "test")
-    write_predictions(
-        paths.test_predictions,
-        [
-            Prediction(index=i, id=example_id, **{"text" if isinstance(p, str) else "label": p})
-            for i, (example_id, p) in enumerate(zip(data.test_ids, test_eval.predictions, strict=True))
-        ],
-    )
+    if place.is_main:
+        write_predictions(
+            paths.test_predictions,
+            [
+                Prediction(index=i, id=example_id, **{"text" if isinstance(p, str) else "label": p})
+                for i, (example_id, p) in enumerate(zip(data.test_ids, test_eval.predictions, strict=True))
+            ],
+        )
     eval_seconds = time.perf_counter() - eval_start
 
-    method.save(model, paths.artifact)
-    if not spec.training.keep_checkpoints:
-        shutil.rmtree(paths.checkpoints, ignore_errors=True)
+    # Sharded engines hold a slice of each weight per process: gather the whole state (all ranks
+    # take part) and let rank 0 save it. Unsharded runs save the model as it is.
+    gathered = trainer.accelerator.get_state_dict(trainer.model_wrapped) if backend in SHARDED else None
+    if place.is_main:
+        method.save(model, paths.artifact, state_dict=gathered)
+        if not spec.training.keep_checkpoints:
+            shutil.rmtree(paths.checkpoints, ignore_errors=True)
 
     state = trainer.state
     train_seconds = float(train_metrics.get("train_runtime", 0.0))
@@ -164,12 +198,14 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
             train_samples_per_second=float(train_metrics.get("train_samples_per_second", 0.0)),
             train_tokens_per_second=tokens / train_seconds if train_seconds else 0.0,
             train_tokens=tokens,
-            peak_rss_bytes=peak_rss_bytes(),
-            peak_gpu_bytes=peak_gpu_bytes(),
-            gpu_hours=gpus_in_use() * wall / 3600,
+            peak_rss_bytes=max_over_ranks(peak_rss_bytes()),
+            peak_gpu_bytes=max_over_ranks(peak_gpu_bytes()),
+            gpu_hours=gpus_of_run(place.world_size) * wall / 3600,
             trainable_params=trainable,
             total_params=total,
-            artifact_bytes=folder_bytes(paths.artifact),
+            artifact_bytes=folder_bytes(paths.artifact) if place.is_main else 0,
+            world_size=place.world_size,
+            backend=backend,
         ),
         provenance=collect_provenance(spec.seed),
         started_at=started_at,
@@ -188,15 +224,37 @@ class ProgressFile(TrainerCallback):
             write_json_atomic(self.path, {"step": state.global_step, "max_steps": state.max_steps})
 
 
-def training_arguments(training: TrainingSettings, metric: str, seed: int, output_dir: Path) -> Any:
-    """Our TrainingSettings as transformers TrainingArguments (checkpoints follow evaluation)."""
+def resolved_precision(precision: str) -> str:
+    """ "auto" made concrete: bf16 on a GPU that supports it, else fp32."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def _model_config(spec: RunSpec) -> Any:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve_source(spec.model.source))
+
+
+def training_arguments(
+    training: TrainingSettings,
+    metric: str,
+    seed: int,
+    output_dir: Path,
+    engine: dict[str, Any] | None = None,
+) -> Any:
+    """Our TrainingSettings as transformers TrainingArguments (checkpoints follow evaluation).
+
+    `engine` holds the keywords that select DeepSpeed or FSDP (distributed.engine_arguments).
+    """
     import torch
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
-    precision = training.precision
-    if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    precision = resolved_precision(training.precision)
     early_stopping = training.early_stopping_patience is not None
     save_strategy = training.eval_strategy if training.eval_strategy != "no" else "epoch"
     if training.checkpoint_steps is not None and not early_stopping:
@@ -230,10 +288,15 @@ def training_arguments(training: TrainingSettings, metric: str, seed: int, outpu
         data_seed=seed,
         train_sampling_strategy="group_by_length" if training.group_by_length else "random",
         include_num_input_tokens_seen="non_padding",
+        # With it on, the Trainer multiplies every loss by the number of processes, expecting the
+        # model to divide by the tokens of all of them; classification heads do not, so their
+        # gradients (and the reported eval loss) came out world-size times too large.
+        average_tokens_across_devices=False,
         logging_steps=10,
         report_to="none",
         disable_tqdm=True,
         **speed,
+        **(engine or {}),
     )
 
 
