@@ -38,7 +38,7 @@ def filled(name: str, tmp_path: Path) -> Path:
 def test_one_shape_per_resource_request_and_cpus_memory_scale_per_gpu(sweep_file, tmp_path):
     profile = load_cluster(str(filled("vega", tmp_path)))
     runs = expand_sweep(load_sweep(sweep_file(SWEEP)))
-    shapes = {r.label: shape_of(r.resources, profile.slurm) for r in runs}
+    shapes = {r.label: shape_of(r, profile.slurm) for r in runs}
     assert shapes["full"].gpus == 4 and shapes["full"].cpus == 4 * 32 and shapes["full"].mem_gb == 4 * 120
     assert shapes["lora"].gpus == 1 and shapes["lora"].gpu_type == "a100"
     assert not resource_problems(runs, profile, "s.yaml")
@@ -86,7 +86,7 @@ def test_sbatch_script_golden(sweep_file, tmp_path):
 
     profile = load_cluster(str(filled("vega", tmp_path)))
     [full] = [r for r in expand_sweep(load_sweep(sweep_file(SWEEP))) if r.label == "full"]
-    shape = shape_of(full.resources, profile.slurm)
+    shape = shape_of(full, profile.slurm)
     executor = submitit.AutoExecutor(folder="/runs/gpu/.slurm/%j", cluster="slurm")
     executor.update_parameters(**executor_parameters(shape, profile, "peftbench-gpu"))
     text = executor._executor._make_submission_file_text("python -m submitit.core._submit X", "UID")

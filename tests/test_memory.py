@@ -45,3 +45,80 @@ def test_zero3_model_states_match_hand_computed(config, total, one_gpu, four_gpu
     assert zero3_model_states_bytes(params, 4) == four_gpus
     assert zero3_model_states_bytes(params, 2, nodes=2) == zero3_model_states_bytes(params, 4)
     assert zero3_model_states_bytes(params, 4, offload=True) == 4 * params.largest_layer
+
+
+def _llama_run(tmp_path, method: str, distributed: str | None, gpus: int, **params):
+    """A run of Llama-2-7B (its config only, in a local folder) on a classification task."""
+    from peftbench.config import ModelRef, ResourceRequest, RunSpec, TrainingSettings
+    from peftbench.tasks import TASK_CATALOG
+
+    folder = tmp_path / "llama-2-7b"
+    LLAMA2_7B.save_pretrained(folder)
+    return RunSpec(
+        sweep="plan",
+        model=ModelRef(name="llama-2-7b", source=str(folder), family="llama"),
+        task=TASK_CATALOG["movie_sentiment"],
+        method=method,
+        label=method,
+        params=params,
+        training=TrainingSettings(batch_size=4, max_length=512, precision="bf16", distributed=distributed),
+        seed=0,
+        resources=ResourceRequest(gpus=gpus),
+    )
+
+
+def test_full_fine_tuning_under_zero3_is_deepspeeds_estimate_plus_activations(tmp_path):
+    from peftbench.memory import activation_bytes, estimate_run
+
+    run = _llama_run(tmp_path, "full", "zero3", 4)
+    estimate = estimate_run(run, LLAMA2_7B, 4)
+    assert estimate.weights + estimate.training_state == zero3_model_states_bytes(
+        count_from_config(LLAMA2_7B), 4
+    )
+    # 34 bytes per token per hidden unit per layer in bf16, + fp32 logits and their gradient
+    tokens = 4 * 512
+    assert activation_bytes(run, LLAMA2_7B, mixed=True) == tokens * 34 * 4096 * 32 + tokens * 32000 * 8
+    assert estimate.trainable == estimate.total_params == 6_738_415_616
+
+
+def test_lora_trainable_count_comes_from_applying_it_on_the_meta_device(tmp_path):
+    from peftbench.memory import estimate_run
+
+    run = _llama_run(tmp_path, "lora", None, 1, r=8, target_modules=["q_proj", "v_proj"])
+    estimate = estimate_run(run, LLAMA2_7B, 1)
+    assert estimate.trainable == 32 * 2 * 8 * (4096 + 4096)  # layers × (q, v) × r × (in + out)
+    assert estimate.weights == 2 * 6_738_415_616
+
+
+def test_the_planner_refuses_what_cannot_fit_and_names_the_smallest_fit(tmp_path, sweep_file):
+    from peftbench.errors import ConfigError
+    from peftbench.plan import load_plan
+    from tests.conftest import REPO
+
+    _llama_run(tmp_path, "full", None, 1)  # writes the config folder
+    profile = (REPO / "configs/clusters/vega.yaml").read_text().replace("FILL_ME", "x")
+    (tmp_path / "vega.yaml").write_text(profile)
+    sweep = sweep_file(
+        {
+            "name": "big",
+            "models": [{"name": "llama-2-7b", "source": str(tmp_path / "llama-2-7b"), "family": "llama"}],
+            "tasks": ["movie_sentiment"],
+            "methods": {
+                "full": {"distributed": "zero3", "resources": {"gpus": 1}},
+                "lora": {"r": 8, "target_modules": ["q_proj", "v_proj"], "resources": {"gpus": 1}},
+            },
+            "training": {"batch_size": 4, "max_length": 512, "precision": "bf16"},
+        }
+    )
+    with pytest.raises(ConfigError) as info:
+        load_plan(sweep, str(tmp_path / "vega.yaml"))
+    [problem] = info.value.problems
+    assert problem.key == "methods.full"
+    # 121.8 GB of model states + 9.7 GB of activations on one 40 GB A100. By hand, per GPU on N:
+    # 121.8 / N + 0.5 (gathered embedding) + 9.7: N = 4 gives 40.6 GB, N = 5 gives 34.6 GB, under
+    # the 36 GB (90 %) limit; 5 GPUs on nodes of 4 is 2 nodes of 3.
+    assert "needs about 131.5 GB per GPU" in problem.message
+    assert "(weights 14.0, training state 107.8, activations 9.7)" in problem.message
+    assert "Smallest that fits: distributed: zero3 with gpus: 3, nodes: 2" in problem.message
+    plan = load_plan(sweep, str(tmp_path / "vega.yaml"), check_memory=False)
+    assert len(plan.runs) == 2

@@ -6,6 +6,7 @@ instead of hanging CI. Runs are real MiniLM trainings cut to a few steps.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -227,3 +228,59 @@ def read_step(run_dir: Path) -> int:
         return int(json.loads((run_dir / "progress.json").read_text())["step"])
     except (OSError, ValueError, KeyError):
         return 0
+
+
+def _rank_lines(log_folder: Path) -> dict[int, dict]:
+    """Each rank's logged test metrics, from the task logs of one distributed job."""
+    found = {}
+    for log in log_folder.glob("*_log.err"):
+        for line in log.read_text(errors="replace").splitlines():
+            head, _, metrics = line.partition(": test ")
+            if "[peftbench] rank " in head and metrics:
+                found[int(head.rsplit("rank ", 1)[1].split(" of ")[0])] = json.loads(metrics)
+    return found
+
+
+def test_two_process_ddp_fsdp_and_zero3_runs_agree_and_write_one_result(tmp_path: Path):
+    """Two Slurm tasks on the one node, torch.distributed env from submitit, gloo on CPU."""
+    from safetensors.torch import load_file
+
+    methods = {
+        "ddp_full": {"method": "full", "distributed": "ddp"},
+        "fsdp_full": {"method": "full", "distributed": "fsdp"},
+        "zero3_lora": {
+            "method": "lora",
+            "distributed": "zero3",
+            "r": 8,
+            "target_modules": ["query", "value"],
+        },
+    }
+    sweep = make_sweep(
+        tmp_path,
+        "dist",
+        methods,
+        {"max_steps": 3, "max_eval_samples": 16, "learning_rate": 1e-3},
+        resources={"cpus": 2, "mem_gb": 6, "time_min": 10, "tasks_per_node": 2},
+    )
+    peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    wait_until("the three distributed runs", lambda: all_settled(sweep, tmp_path), timeout=600, every=3)
+    [submission] = read_submissions(tmp_path / "runs" / "dist")
+    assert submission.shape["tasks_per_node"] == 2
+    for job_id, run_id in submission.tasks.items():
+        paths = RunPaths(tmp_path / "runs" / "dist" / run_id)
+        result = read_result(paths.result)
+        assert result.status == "success", result.error
+        assert result.cost.world_size == 2 and result.cost.backend == result.spec.training.distributed
+        assert 0.0 <= result.test["accuracy"] <= 1.0 and result.test["loss"] < 2.0  # not world-size scaled
+        ranks = _rank_lines(tmp_path / submission.folder.replace("%j", job_id))  # folder: relative to cwd
+        assert set(ranks) == {0, 1}, f"{run_id}: both ranks must log their test metrics"
+        assert ranks[0] == ranks[1] == pytest.approx(result.test)
+        assert sorted(p.name for p in paths.root.iterdir() if p.name.endswith(".json")) == [
+            "progress.json",
+            "result.json",
+            "spec.json",
+        ]
+        if result.spec.method == "lora":  # ZeRO-3 shards every weight: the adapter must be gathered whole
+            saved = load_file(str(paths.artifact / "adapter_model.safetensors"))
+            assert saved and all(t.numel() > 0 for t in saved.values())
+            assert sum(t.numel() for t in saved.values()) == result.cost.trainable_params

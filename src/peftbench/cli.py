@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.config import RunSpec
 from peftbench.errors import ConfigError
@@ -27,7 +28,7 @@ RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (defaul
 
 
 def _fail(err: ConfigError) -> typer.Exit:
-    err_console.print(f"[red]Invalid configuration[/red] — {err}", highlight=False, markup=False)
+    err_console.print(Text("Invalid configuration", style="red") + Text(f" — {err}"), highlight=False)
     return typer.Exit(code=2)
 
 
@@ -53,6 +54,63 @@ def sweep(
         _run_locally(plan, plan.runs)
     else:
         _submit(plan)
+
+
+@app.command("plan")
+def plan_command(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None) -> None:
+    """Estimate each run's GPU memory (weights, training state, activations); flag what cannot fit."""
+    from peftbench.memory import GB
+    from peftbench.plan import memory_rows
+
+    try:
+        plan = load_plan(sweep_file, cluster, runs_dir, check_memory=False)
+    except ConfigError as err:
+        raise _fail(err) from None
+    table = Table(title=f"{plan.spec.name}: GPU memory per GPU, estimated ('{plan.profile.name}')")
+    for column in (
+        "run_id",
+        "model",
+        "task",
+        "method",
+        "engine",
+        "GPUs",
+        "weights",
+        "state",
+        "activ.",
+        "total",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("GPUs", "weights", "state", "activ.", "total") else "left"
+        )
+    table.add_column("fits")
+    refused = 0
+    for row in memory_rows(plan.runs, plan.profile):
+        r, e, fit = row.run, row.estimate, row.fit
+        if e is None:
+            table.add_row(
+                r.run_id,
+                r.model.name,
+                r.task.name,
+                r.label,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "?",
+                "config not here: peftbench fetch",
+            )
+            continue
+        verdict = "" if fit is None else ("[green]yes[/]" if fit.fits else f"[red]no[/]: {fit.suggestion}")
+        refused += fit is not None and not fit.fits
+        gb = [f"{v / GB:.1f}" for v in (e.weights, e.training_state, e.activations, e.total)]
+        table.add_row(r.run_id, r.model.name, r.task.name, r.label, e.backend, str(e.gpus), *gb, verdict)
+    console.print(table)
+    if refused:
+        err_console.print(
+            f"[red]{refused} run(s) do not fit their GPUs[/red]: `sweep` refuses to submit them."
+        )
+        raise typer.Exit(code=2)
 
 
 @app.command()

@@ -113,16 +113,11 @@ class ResourceRequest(StrictModel):
     )
     tasks_per_node: PositiveInt | None = Field(
         None,
-        description="Processes per node (default: one per GPU, or one without GPUs; 2 tests a CPU node).",
+        description=(
+            "Processes per node (default: one per GPU with a distributed engine, else one; "
+            "2 runs a distributed test on a CPU node)."
+        ),
     )
-
-    @property
-    def processes_per_node(self) -> int:
-        return self.tasks_per_node or max(self.gpus, 1)
-
-    @property
-    def world_size(self) -> int:
-        return self.processes_per_node * self.nodes
 
 
 class ModelRef(StrictModel):
@@ -207,6 +202,9 @@ class GpuType(StrictModel):
     constraint: str | None = Field(None, description="--constraint for this GPU type, if the site uses one.")
     partition: str | None = Field(None, description="Partition for this GPU type (default: the profile's).")
     gpus_per_node: PositiveInt = Field(description="GPUs in one node of this type.")
+    memory_gb: PositiveInt | None = Field(
+        None, description="Memory of one GPU in GB; the planner refuses runs that cannot fit it."
+    )
     cpus_per_gpu: PositiveInt = Field(description="CPU cores to request per GPU.")
     mem_gb_per_gpu: PositiveInt = Field(description="Host memory (GB) to request per GPU.")
 
@@ -292,6 +290,18 @@ class RunSpec(StrictModel):
     training: TrainingSettings
     seed: int
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+
+    @property
+    def processes_per_node(self) -> int:
+        """One per GPU when an engine shares the work; one otherwise (unless tasks_per_node says)."""
+        if self.resources.tasks_per_node is not None:
+            return self.resources.tasks_per_node
+        engine = self.training.distributed not in (None, "none")
+        return self.resources.gpus if engine and self.resources.gpus else 1
+
+    @property
+    def world_size(self) -> int:
+        return self.processes_per_node * self.resources.nodes
 
     @property
     def run_id(self) -> str:

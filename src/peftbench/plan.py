@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from peftbench.config import ClusterProfile, RunSpec, SweepSpec, load_cluster
+from peftbench.config import ClusterProfile, GpuType, RunSpec, SweepSpec, load_cluster
 from peftbench.errors import ConfigError, Problem
+from peftbench.memory import GB, Fit, MemoryEstimate, estimate_run, fit_on, load_model_config
 from peftbench.sweep import expand_sweep, load_sweep
 
 
@@ -26,8 +27,13 @@ class SweepPlan:
         return self.runs_dir / self.spec.name
 
 
-def load_plan(sweep_file: Path, cluster: str, runs_dir: Path | None = None) -> SweepPlan:
-    """Load and check the cluster profile and the sweep together; one error lists every problem."""
+def load_plan(
+    sweep_file: Path, cluster: str, runs_dir: Path | None = None, check_memory: bool = True
+) -> SweepPlan:
+    """Load and check the cluster profile and the sweep together; one error lists every problem.
+
+    `check_memory=False` leaves out the GPU-memory check (`peftbench plan` shows it as a table).
+    """
     from peftbench.launch.slurm import check_writable, resource_problems
 
     problems: list[Problem] = []
@@ -45,8 +51,104 @@ def load_plan(sweep_file: Path, cluster: str, runs_dir: Path | None = None) -> S
     runs = expand_sweep(spec, file=str(sweep_file))
     root = Path(runs_dir or profile.runs_dir)
     problems += check_writable(root / spec.name, str(sweep_file))
+    problems += process_problems(runs, profile, str(sweep_file))
     if profile.launcher == "slurm":
         problems += resource_problems(runs, profile, str(sweep_file))
+        problems += memory_problems(runs, profile, str(sweep_file)) if check_memory else []
     if problems:
         raise ConfigError(problems)
     return SweepPlan(profile, spec, runs, root)
+
+
+def process_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
+    """Multi-process requests that cannot work: no engine to share the work, or no launcher to start them."""
+    problems = []
+    seen = set()
+    for run in runs:
+        res, backend, key = run.resources, run.training.distributed or "none", f"methods.{run.label}"
+        if (key, res, backend) in seen:
+            continue
+        seen.add((key, res, backend))
+        world = run.world_size
+        if res.tasks_per_node is not None and res.gpus and res.tasks_per_node != res.gpus:
+            message = (
+                f"tasks_per_node {res.tasks_per_node} with gpus {res.gpus}: "
+                "a distributed run has one process per GPU."
+            )
+            problems.append(Problem(file, f"{key}.resources.tasks_per_node", message))
+        if world > 1 and backend == "none":
+            message = (
+                f"{world} processes ({run.processes_per_node} per node × {res.nodes} nodes) but no engine "
+                "to share the work: they would train the same run side by side."
+            )
+            problems.append(
+                Problem(
+                    file,
+                    f"{key}.distributed",
+                    message,
+                    backend,
+                    ("ddp", "fsdp", "zero2", "zero3", "zero3_offload"),
+                )
+            )
+        if world > 1 and profile.launcher == "local":
+            message = (
+                f"{world} processes per run, but the '{profile.name}' launcher starts one: "
+                "use a Slurm profile (CLUSTER=dev is the localhost Slurm)."
+            )
+            problems.append(Problem(file, f"{key}.resources", message))
+    return problems
+
+
+def gpu_type_of(run: RunSpec, profile: ClusterProfile) -> GpuType | None:
+    slurm = profile.slurm
+    if slurm is None or not run.resources.gpus:
+        return None
+    return slurm.gpu_types.get(run.resources.gpu_type or slurm.default_gpu_type or "")
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """One run's GPU memory estimate; `fit` only where the profile names the GPU's memory."""
+
+    run: RunSpec
+    estimate: MemoryEstimate | None  # None: the model's config is not available here
+    fit: Fit | None
+
+
+def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]:
+    """Each run's per-GPU estimate (on its own world size and engine), and whether it fits the GPU."""
+    configs: dict[str, object] = {}
+    rows = []
+    for run in runs:
+        if run.model.source not in configs:
+            configs[run.model.source] = load_model_config(run.model.source)
+        config = configs[run.model.source]
+        kind = gpu_type_of(run, profile)
+        if config is None:
+            rows.append(MemoryRow(run, None, None))
+        elif kind is None or kind.memory_gb is None:
+            rows.append(MemoryRow(run, estimate_run(run, config, run.world_size), None))
+        else:
+            fit = fit_on(run, config, kind.memory_gb * GB, kind.gpus_per_node)
+            rows.append(MemoryRow(run, fit.estimate, fit))
+    return rows
+
+
+def memory_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
+    """GPU runs that cannot fit the profile's GPUs, each with the smallest change that fits."""
+    problems, seen = [], set()
+    for row in memory_rows([r for r in runs if r.resources.gpus], profile):
+        run, fit = row.run, row.fit
+        where = (run.label, run.model.name, run.task.name)
+        if fit is None or fit.fits or where in seen:
+            continue
+        seen.add(where)  # one message per grid, not per learning rate and seed
+        e = fit.estimate
+        message = (
+            f"{run.model.name} on {run.task.name} needs about {e.total / GB:.1f} GB per GPU "
+            f"(weights {e.weights / GB:.1f}, training state {e.training_state / GB:.1f}, activations "
+            f"{e.activations / GB:.1f}) with {e.backend} on {e.gpus} GPU(s); a GPU of '{profile.name}' has "
+            f"{fit.gpu_bytes / GB:.0f} GB. Smallest that fits: {fit.suggestion}."
+        )
+        problems.append(Problem(file, f"methods.{run.label}", message))
+    return problems

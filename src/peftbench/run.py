@@ -6,6 +6,7 @@ explicit status (and the traceback when it failed) and returns the same record.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -160,6 +161,9 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         _last_validation(trainer) or task_type.evaluate(trainer, spec.task, data, "validation").metrics
     )
     test_eval = task_type.evaluate(trainer, spec.task, data, "test")
+    logging.getLogger("peftbench").info(
+        "rank %d of %d: test %s", place.rank, place.world_size, json.dumps(test_eval.metrics, sort_keys=True)
+    )
     if place.is_main:
         write_predictions(
             paths.test_predictions,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from peftbench.config import ClusterProfile, ResourceRequest, RunSpec, SlurmSettings
+from peftbench.config import ClusterProfile, RunSpec, SlurmSettings
 from peftbench.errors import Problem, unknown_name
 from peftbench.results import RunPaths, read_spec, utc_now, write_json_atomic, write_spec
 
@@ -31,19 +31,23 @@ class ResourceShape:
     gpus: int
     gpu_type: str | None
     nodes: int
-    cpus: int
-    mem_gb: int
+    cpus: int  # per node
+    mem_gb: int  # per node
     time_min: int
+    tasks_per_node: int = 1  # one process per GPU in a distributed run
 
 
-def shape_of(resources: ResourceRequest, slurm: SlurmSettings) -> ResourceShape:
+def shape_of(run: RunSpec, slurm: SlurmSettings) -> ResourceShape:
     """A run's request, with CPUs and memory scaled per GPU as the site's GPU type says."""
+    resources = run.resources
     gpu_type = (resources.gpu_type or slurm.default_gpu_type) if resources.gpus else None
     cpus, mem = resources.cpus, resources.mem_gb
     if gpu_type is not None:
         kind = slurm.gpu_types[gpu_type]
         cpus, mem = kind.cpus_per_gpu * resources.gpus, kind.mem_gb_per_gpu * resources.gpus
-    return ResourceShape(resources.gpus, gpu_type, resources.nodes, cpus, mem, resources.time_min)
+    return ResourceShape(
+        resources.gpus, gpu_type, resources.nodes, cpus, mem, resources.time_min, run.processes_per_node
+    )
 
 
 def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
@@ -104,8 +108,8 @@ def executor_parameters(shape: ResourceShape, profile: ClusterProfile, job_name:
         "name": job_name,
         "timeout_min": shape.time_min,
         "nodes": shape.nodes,
-        "tasks_per_node": 1,
-        "cpus_per_task": shape.cpus,
+        "tasks_per_node": shape.tasks_per_node,
+        "cpus_per_task": max(1, shape.cpus // shape.tasks_per_node),
         "mem_gb": shape.mem_gb,
         "slurm_partition": (kind.partition if kind and kind.partition else slurm.partition),
         "slurm_array_parallelism": slurm.array_parallelism,
@@ -130,11 +134,23 @@ def executor_parameters(shape: ResourceShape, profile: ClusterProfile, job_name:
 class RunTask:
     """What each array task executes: run_one on a spec file. Checkpointable: on timeout or
     preemption submitit calls `checkpoint`, requeues the same call, and run_one resumes from the
-    Trainer's last checkpoint in the run folder."""
+    Trainer's last checkpoint in the run folder.
+
+    A distributed run is one Slurm job with a task per GPU (over all its nodes): every task runs
+    this same call, with the torch.distributed variables (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_ADDR, MASTER_PORT) exported from submitit's job environment; the Trainer's engine does
+    the rest, and rank 0 writes the result."""
 
     def __call__(self, spec_file: str, run_dir: str) -> str:
+        import submitit
+
         from peftbench.run import run_one
 
+        if submitit.JobEnvironment().num_tasks > 1:
+            # Every GPU of the node stays visible; each process takes cuda:LOCAL_RANK.
+            submitit.helpers.TorchDistributedEnvironment().export(
+                set_cuda_visible_devices=False, overwrite=True
+            )
         return run_one(read_spec(Path(spec_file)), Path(run_dir)).status
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -162,7 +178,7 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
     assert slurm is not None
     groups: dict[ResourceShape, list[RunSpec]] = defaultdict(list)
     for run in runs:
-        groups[shape_of(run.resources, slurm)].append(run)
+        groups[shape_of(run, slurm)].append(run)
     chunks = [
         (shape, members[i : i + slurm.max_array_size])
         for shape, members in groups.items()
