@@ -22,6 +22,7 @@ class FamilyTraits:
 
     kind: str  # "encoder" | "decoder" | "seq2seq"
     has_biases: bool
+    takes_past_key_values: bool = True  # attention accepts a key/value prefix (prefix tuning needs it)
 
 
 FAMILY_TRAITS: dict[str, FamilyTraits] = {
@@ -30,9 +31,9 @@ FAMILY_TRAITS: dict[str, FamilyTraits] = {
     "xlm-roberta": FamilyTraits("encoder", True),
     "camembert": FamilyTraits("encoder", True),
     "electra": FamilyTraits("encoder", True),
-    "deberta-v2": FamilyTraits("encoder", True),
-    "distilbert": FamilyTraits("encoder", True),
-    "modernbert": FamilyTraits("encoder", False),
+    "deberta-v2": FamilyTraits("encoder", True, takes_past_key_values=False),
+    "distilbert": FamilyTraits("encoder", True, takes_past_key_values=False),
+    "modernbert": FamilyTraits("encoder", False, takes_past_key_values=False),
     "gpt2": FamilyTraits("decoder", True),
     "gpt_neox": FamilyTraits("decoder", True),
     "llama": FamilyTraits("decoder", False),
@@ -94,13 +95,18 @@ def load_tokenizer(ref: ModelRef) -> Any:
     return tokenizer
 
 
-def load_for_sequence_classification(ref: ModelRef, num_labels: int, pad_token_id: int) -> LoadedModel:
-    """The base model with a fresh classification head; the head is whatever the checkpoint lacked."""
+def load_for_sequence_classification(
+    ref: ModelRef, num_labels: int, pad_token_id: int, **options: Any
+) -> LoadedModel:
+    """The base model with a fresh classification head; the head is whatever the checkpoint lacked.
+
+    `options` are further `from_pretrained` keyword arguments (a method's `loading_options`).
+    """
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_source(ref.source)
     model, info = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=num_labels, output_loading_info=True
+        path, num_labels=num_labels, output_loading_info=True, **options
     )
     model.config.pad_token_id = pad_token_id
     return LoadedModel(

@@ -97,10 +97,11 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     use_cache = spec.training.tokenization_cache is not False
     cache = TokenizationCache(cache_root(paths.root)) if use_cache else None
     data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=cache)
-    loaded = task_type.load_model(spec.model, spec.task, tokenizer)
+    params = method.Params.model_validate(spec.params)
+    loaded = task_type.load_model(spec.model, spec.task, tokenizer, **method.loading_options(params))
     if spec.training.attention is not None:
         set_attention(loaded.model, spec.training.attention)
-    model = method.prepare(loaded, method.Params.model_validate(spec.params))
+    model = method.prepare(loaded, params)
     trainable, total = count_parameters(model)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
@@ -122,7 +123,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     )
     reset_gpu_peak()
     resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
-    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains else {}
+    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains(model) else {}
 
     eval_start = time.perf_counter()
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
