@@ -65,14 +65,32 @@ MODEL_CATALOG: dict[str, ModelRef] = {
 }
 
 
-def resolve_source(source: str) -> str:
-    """A path or hub id that transformers can load: `package:MODULE` becomes the package's model folder."""
+def resolve_source(source: str, run_dir: Path | None = None) -> str:
+    """A path or hub id that transformers can load.
+
+    `package:MODULE` becomes the package's model folder. `run:<id>` (incremental tuning) becomes
+    the model that run produced: the run folder beside `run_dir` (the folder of the run that loads
+    it: both are in the sweep's folder), merged into a plain model saved in `run_dir`.
+    """
+    if source.startswith("run:"):
+        if run_dir is None:
+            raise ValueError(f"Model source {source!r} names another run: loading it needs the run's folder.")
+        from peftbench.incremental import parent_model
+
+        return str(parent_model(Path(run_dir).parent / source.removeprefix("run:"), run_dir))
     if not source.startswith("package:"):
         return source
     module = importlib.import_module(source.removeprefix("package:"))
     if hasattr(module, "get_model_path"):
         return str(module.get_model_path())
     return str(Path(module.__file__).parent / "model")
+
+
+def resolve_model(ref: ModelRef, run_dir: Path) -> ModelRef:
+    """`ref` with its source made loadable from `run_dir`: a parent run's model becomes a local folder."""
+    if not ref.source.startswith("run:"):
+        return ref
+    return ref.model_copy(update={"source": resolve_source(ref.source, run_dir)})
 
 
 @dataclass

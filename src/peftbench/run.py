@@ -26,7 +26,7 @@ from peftbench.accounting import (
 from peftbench.config import RunSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.metrics import METRIC_DIRECTION
-from peftbench.models import load_tokenizer, set_attention
+from peftbench.models import load_tokenizer, resolve_model, set_attention
 from peftbench.predictions import Prediction, write_predictions
 from peftbench.provenance import collect_provenance
 from peftbench.results import (
@@ -93,12 +93,13 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     set_seed(spec.seed)
     task_type = TASK_TYPES[spec.task.type]
     method = METHODS[spec.method]
-    tokenizer = load_tokenizer(spec.model)
+    model_ref = resolve_model(spec.model, paths.root)  # a parent run's model (incremental tuning) made local
+    tokenizer = load_tokenizer(model_ref)
     use_cache = spec.training.tokenization_cache is not False
     cache = TokenizationCache(cache_root(paths.root)) if use_cache else None
     data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=cache)
     params = method.Params.model_validate(spec.params)
-    loaded = task_type.load_model(spec.model, spec.task, tokenizer, **method.loading_options(params))
+    loaded = task_type.load_model(model_ref, spec.task, tokenizer, **method.loading_options(params))
     if spec.training.attention is not None:
         set_attention(loaded.model, spec.training.attention)
     model = method.prepare(loaded, params)
