@@ -27,7 +27,7 @@ def problems_of(sweep_file, data) -> list[str]:
 def test_unknown_method_names_file_key_allowed_and_near_match(sweep_file):
     [message] = problems_of(sweep_file, {**BASE, "methods": {"lroa": {"r": 8}}})
     assert "sweep.yaml: methods.lroa: Unknown method 'lroa'." in message
-    assert "bitfit, full, lora, prompt_tuning" in message
+    assert "adalora, bitfit, full, ia3, lora, none, p_tuning, prefix_tuning, prompt_tuning, qlora" in message
     assert "Did you mean 'lora'?" in message
 
 

@@ -327,7 +327,8 @@ class SweepSpec(StrictModel):
     tasks: list[str | TaskSpec] = Field(min_length=1, description="Catalog names or inline TaskSpecs.")
     methods: dict[str, MethodBlock] = Field(
         min_length=1,
-        description="Method name (or any label with a 'method:' key) -> its grid. A list is a grid axis.",
+        description="Method name (or any label with a 'method:' key) -> its grid (a list is a grid axis), "
+        "and optionally resources:, tasks: and parent: (docs/methods.md).",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per point.")
     training: TrainingSettings = Field(default_factory=TrainingSettings)

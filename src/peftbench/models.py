@@ -22,6 +22,7 @@ class FamilyTraits:
 
     kind: str  # "encoder" | "decoder" | "seq2seq"
     has_biases: bool
+    takes_past_key_values: bool = True  # attention accepts a key/value prefix (prefix tuning needs it)
 
 
 FAMILY_TRAITS: dict[str, FamilyTraits] = {
@@ -30,9 +31,9 @@ FAMILY_TRAITS: dict[str, FamilyTraits] = {
     "xlm-roberta": FamilyTraits("encoder", True),
     "camembert": FamilyTraits("encoder", True),
     "electra": FamilyTraits("encoder", True),
-    "deberta-v2": FamilyTraits("encoder", True),
-    "distilbert": FamilyTraits("encoder", True),
-    "modernbert": FamilyTraits("encoder", False),
+    "deberta-v2": FamilyTraits("encoder", True, takes_past_key_values=False),
+    "distilbert": FamilyTraits("encoder", True, takes_past_key_values=False),
+    "modernbert": FamilyTraits("encoder", False, takes_past_key_values=False),
     "gpt2": FamilyTraits("decoder", True),
     "gpt_neox": FamilyTraits("decoder", True),
     "llama": FamilyTraits("decoder", False),
@@ -64,14 +65,32 @@ MODEL_CATALOG: dict[str, ModelRef] = {
 }
 
 
-def resolve_source(source: str) -> str:
-    """A path or hub id that transformers can load: `package:MODULE` becomes the package's model folder."""
+def resolve_source(source: str, run_dir: Path | None = None) -> str:
+    """A path or hub id that transformers can load.
+
+    `package:MODULE` becomes the package's model folder. `run:<id>` (incremental tuning) becomes
+    the model that run produced: the run folder beside `run_dir` (the folder of the run that loads
+    it: both are in the sweep's folder), merged into a plain model saved in `run_dir`.
+    """
+    if source.startswith("run:"):
+        if run_dir is None:
+            raise ValueError(f"Model source {source!r} names another run: loading it needs the run's folder.")
+        from peftbench.incremental import parent_model
+
+        return str(parent_model(Path(run_dir).parent / source.removeprefix("run:"), run_dir))
     if not source.startswith("package:"):
         return source
     module = importlib.import_module(source.removeprefix("package:"))
     if hasattr(module, "get_model_path"):
         return str(module.get_model_path())
     return str(Path(module.__file__).parent / "model")
+
+
+def resolve_model(ref: ModelRef, run_dir: Path) -> ModelRef:
+    """`ref` with its source made loadable from `run_dir`: a parent run's model becomes a local folder."""
+    if not ref.source.startswith("run:"):
+        return ref
+    return ref.model_copy(update={"source": resolve_source(ref.source, run_dir)})
 
 
 @dataclass
@@ -94,13 +113,18 @@ def load_tokenizer(ref: ModelRef) -> Any:
     return tokenizer
 
 
-def load_for_sequence_classification(ref: ModelRef, num_labels: int, pad_token_id: int) -> LoadedModel:
-    """The base model with a fresh classification head; the head is whatever the checkpoint lacked."""
+def load_for_sequence_classification(
+    ref: ModelRef, num_labels: int, pad_token_id: int, **options: Any
+) -> LoadedModel:
+    """The base model with a fresh classification head; the head is whatever the checkpoint lacked.
+
+    `options` are further `from_pretrained` keyword arguments (a method's `loading_options`).
+    """
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_source(ref.source)
     model, info = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=num_labels, output_loading_info=True
+        path, num_labels=num_labels, output_loading_info=True, **options
     )
     model.config.pad_token_id = pad_token_id
     return LoadedModel(

@@ -133,6 +133,11 @@ class RunPaths:
         return self.root / "checkpoints"
 
     @property
+    def parent_model(self) -> Path:
+        """Incremental tuning: the parent run's model (adapters merged, head dropped) this run starts from."""
+        return self.root / "parent_model"
+
+    @property
     def test_predictions(self) -> Path:
         """One JSON line per test example: index, id, predicted label (peftbench.predictions)."""
         return self.root / "test_predictions.jsonl"

@@ -24,7 +24,7 @@ from peftbench.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
-from peftbench.config import RunSpec, TrainingSettings
+from peftbench.config import ModelRef, RunSpec, TrainingSettings
 from peftbench.distributed import (
     DEEPSPEED_BACKENDS,
     SHARDED,
@@ -36,7 +36,7 @@ from peftbench.distributed import (
 )
 from peftbench.methods import METHODS
 from peftbench.metrics import METRIC_DIRECTION
-from peftbench.models import load_tokenizer, resolve_source, set_attention
+from peftbench.models import load_tokenizer, resolve_model, resolve_source, set_attention
 from peftbench.predictions import Prediction, write_predictions
 from peftbench.provenance import collect_provenance
 from peftbench.results import (
@@ -106,6 +106,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     set_seed(spec.seed)
     task_type = TASK_TYPES[spec.task.type]
     method = METHODS[spec.method]
+    model_ref = resolve_model(spec.model, paths.root)  # a parent run's model (incremental tuning) made local
     backend = spec.training.distributed or "none"
     if backend != "none":
         ensure_process_group_env()
@@ -117,20 +118,21 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         spec.task.metric,
         spec.seed,
         paths.checkpoints,
-        engine=engine_arguments(backend, spec.training, _model_config(spec), place.world_size, precision)
+        engine=engine_arguments(backend, spec.training, _model_config(model_ref), place.world_size, precision)
         if backend != "none"
         else {},
     )
     if backend in DEEPSPEED_BACKENDS:
         join_deepspeed_group()
-    tokenizer = load_tokenizer(spec.model)
+    tokenizer = load_tokenizer(model_ref)
     use_cache = spec.training.tokenization_cache is not False
     cache = TokenizationCache(cache_root(paths.root)) if use_cache else None
     data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=cache)
-    loaded = task_type.load_model(spec.model, spec.task, tokenizer)
+    params = method.Params.model_validate(spec.params)
+    loaded = task_type.load_model(model_ref, spec.task, tokenizer, **method.loading_options(params))
     if spec.training.attention is not None:
         set_attention(loaded.model, spec.training.attention)
-    model = method.prepare(loaded, method.Params.model_validate(spec.params))
+    model = method.prepare(loaded, params)
     trainable, total = count_parameters(model)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
@@ -152,7 +154,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     )
     reset_gpu_peak()
     resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
-    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains else {}
+    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains(model) else {}
 
     eval_start = time.perf_counter()
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
@@ -237,10 +239,10 @@ def resolved_precision(precision: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def _model_config(spec: RunSpec) -> Any:
+def _model_config(ref: ModelRef) -> Any:
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(resolve_source(spec.model.source))
+    return AutoConfig.from_pretrained(resolve_source(ref.source))
 
 
 def training_arguments(

@@ -33,7 +33,17 @@ from peftbench.models import FAMILY_TRAITS, MODEL_CATALOG
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.sources import missing_files
 
-SPECIAL_METHOD_KEYS = ("method", "resources")
+SPECIAL_METHOD_KEYS = ("method", "resources", "tasks", "parent")
+PARENT_KEYS = ("method", "task")
+RUN_SOURCE = "run:"  # a ModelRef source naming the run whose trained model a child starts from
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """Incremental tuning: a block's runs start from the model that block `label` produced on `task`."""
+
+    label: str
+    task: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class MethodGrid:
     param_axes: dict[str, list[Any]]
     training_axes: dict[str, list[Any]]
     resources: dict[str, Any]
+    tasks: tuple[str, ...] | None = None  # run only on these tasks (None: on every task)
+    parent: ParentRef | None = None
 
     def points(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Every (method params, training overrides) combination, in file order."""
@@ -95,48 +107,130 @@ def load_sweep(path: Path) -> SweepSpec:
 def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     """models × tasks × methods (each its own grid) × seeds -> RunSpecs, in a stable order.
 
+    A block with a `parent` is expanded after its parent, and its runs come after every run they
+    start from (a launcher running the list in order runs parents first).
     Raises ConfigError listing every problem when the spec names something unknown or invalid.
     """
     problems: list[Problem] = []
     models = [_resolve_model(m, i, file, problems) for i, m in enumerate(spec.models)]
     tasks = [_resolve_task(t, i, file, problems) for i, t in enumerate(spec.tasks)]
-    grids = [_method_grid(label, block, file, problems) for label, block in spec.methods.items()]
+    task_names = [t if isinstance(t, str) else t.name for t in spec.tasks]
+    grids = [
+        _method_grid(label, block, file, problems, task_names, list(spec.methods))
+        for label, block in spec.methods.items()
+    ]
     points = {g.label: _validated_points(spec, g, file, problems) for g in grids if g is not None}
-    runs: list[RunSpec] = []
+    by_label = {g.label: g for g in grids if g is not None}
+    depth = _depths(by_label, file, problems)
+    ordered: list[tuple[tuple[int, ...], RunSpec]] = []
+    produced: dict[tuple[str, str, int, int], list[RunSpec]] = {}  # (label, task, model, seed) -> runs
     seen: dict[str, str] = {}
-    for model, task, grid in itertools.product(models, tasks, grids):
-        if model is None or task is None or grid is None:
+    for grid_i, grid in sorted(enumerate(grids), key=lambda g: depth.get(g[1].label, 0) if g[1] else 0):
+        if grid is None or grid.label not in depth:
             continue
         method = METHODS[grid.method]
-        for point, seed in itertools.product(points[grid.label], spec.seeds):
-            params = method.Params.model_validate(point.params)
-            reason = method.unsupported_reason(FAMILY_TRAITS[model.family], params, point.resources)
-            if reason is not None:
-                who = f"model {model.name!r} (family {model.family})"
-                message = f"Method {grid.method!r} cannot train {who}: {reason}."
-                problems.append(Problem(file, f"methods.{grid.label}", message))
+        for (model_i, model), (task_i, task) in itertools.product(enumerate(models), enumerate(tasks)):
+            if model is None or task is None or (grid.tasks is not None and task.name not in grid.tasks):
                 continue
-            run = RunSpec(
-                sweep=spec.name,
-                model=model,
-                task=task,
-                method=grid.method,
-                label=grid.label,
-                params=point.params,
-                training=point.training,
-                seed=seed,
-                resources=point.resources,
-            )
-            where = f"{point.where} seed {seed}"
-            if run.run_id in seen:
-                message = f"Duplicate run {run.run_id}: {where} repeats {seen[run.run_id]}."
-                problems.append(Problem(file, f"methods.{grid.label}", message))
-                continue
-            seen[run.run_id] = where
-            runs.append(run)
+            for (point_i, point), (seed_i, seed) in itertools.product(
+                enumerate(points[grid.label]), enumerate(spec.seeds)
+            ):
+                params = method.Params.model_validate(point.params)
+                reason = method.unsupported_reason(FAMILY_TRAITS[model.family], params, point.resources)
+                if reason is not None:
+                    who = f"model {model.name!r} (family {model.family})"
+                    message = f"Method {grid.method!r} cannot train {who}: {reason}."
+                    problems.append(Problem(file, f"methods.{grid.label}", message))
+                    continue
+                start = model
+                if grid.parent is not None:
+                    start = _parent_model(grid, by_label, produced, model, model_i, seed, file, problems)
+                    if start is None:
+                        continue
+                run = RunSpec(
+                    sweep=spec.name,
+                    model=start,
+                    task=task,
+                    method=grid.method,
+                    label=grid.label,
+                    params=point.params,
+                    training=point.training,
+                    seed=seed,
+                    resources=point.resources,
+                )
+                where = f"{point.where} seed {seed}"
+                if run.run_id in seen:
+                    message = f"Duplicate run {run.run_id}: {where} repeats {seen[run.run_id]}."
+                    problems.append(Problem(file, f"methods.{grid.label}", message))
+                    continue
+                seen[run.run_id] = where
+                produced.setdefault((grid.label, task.name, model_i, seed), []).append(run)
+                key = (depth[grid.label], model_i, task_i, grid_i, point_i, seed_i)
+                ordered.append((key, run))
     if problems:
         raise ConfigError(_unique(problems))
-    return runs
+    return [run for _, run in sorted(ordered, key=lambda kr: kr[0])]
+
+
+def parent_run_id(spec: RunSpec) -> str | None:
+    """The id of the run whose trained model this run starts from (incremental tuning), or None.
+
+    A launcher that runs in parallel must not start this run before that one has succeeded.
+    """
+    source = spec.model.source
+    return source.removeprefix(RUN_SOURCE) if source.startswith(RUN_SOURCE) else None
+
+
+def _depths(grids: dict[str, MethodGrid], file: str, problems: list[Problem]) -> dict[str, int]:
+    """How many parents each block has above it; blocks in a parent cycle are left out (a problem)."""
+    depth: dict[str, int] = {}
+    for label in grids:
+        chain = [label]
+        while (parent := grids[chain[-1]].parent) is not None and parent.label in grids:
+            if parent.label in chain:
+                cycle = " -> ".join([*chain[chain.index(parent.label) :], parent.label])
+                problems.append(Problem(file, f"methods.{label}.parent", f"Parents form a cycle: {cycle}."))
+                break
+            chain.append(parent.label)
+        else:
+            depth[label] = len(chain) - 1
+    return depth
+
+
+def _parent_model(
+    grid: MethodGrid,
+    grids: dict[str, MethodGrid],
+    produced: dict[tuple[str, str, int, int], list[RunSpec]],
+    model: ModelRef,
+    model_i: int,
+    seed: int,
+    file: str,
+    problems: list[Problem],
+) -> ModelRef | None:
+    """`model` as the parent run left it (source `run:<parent id>`), or None after adding a problem."""
+    assert grid.parent is not None
+    key = f"methods.{grid.label}.parent"
+    parent = grids.get(grid.parent.label)
+    if parent is None:  # the parent block itself is invalid; its own problems are reported
+        return None
+    if not METHODS[parent.method].mergeable:
+        message = (
+            f"A {parent.method!r} parent trains virtual tokens, not weights: there is no model to start from."
+        )
+        problems.append(Problem(file, key, message))
+        return None
+    runs = produced.get((parent.label, grid.parent.task, model_i, seed), [])
+    if len(runs) != 1:
+        found = "none" if not runs else f"{len(runs)} (give its grid keys single values)"
+        if not runs and parent.tasks is not None and grid.parent.task not in parent.tasks:
+            found += f" (its tasks {list(parent.tasks)} leave out {grid.parent.task!r})"
+        message = (
+            f"The parent methods.{parent.label} must yield exactly one run per model and seed on task "
+            f"{grid.parent.task!r}; for model {model.name!r} seed {seed} it yields {found}."
+        )
+        problems.append(Problem(file, key, message))
+        return None
+    return model.model_copy(update={"source": f"{RUN_SOURCE}{runs[0].run_id}"})
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -177,7 +271,12 @@ def _resolve_task(entry: str | TaskSpec, i: int, file: str, problems: list[Probl
 
 
 def _method_grid(
-    label: str, block: dict[str, Any] | None, file: str, problems: list[Problem]
+    label: str,
+    block: dict[str, Any] | None,
+    file: str,
+    problems: list[Problem],
+    task_names: list[str],
+    labels: list[str],
 ) -> MethodGrid | None:
     block = dict(block or {})
     key = f"methods.{label}"
@@ -189,6 +288,10 @@ def _method_grid(
     resources = block.pop("resources", {}) or {}
     resource_problems = check_keys(file, resources, ResourceRequest, ("methods", label, "resources"))
     problems.extend(resource_problems)
+    before = len(problems)
+    tasks = _block_tasks(block.pop("tasks", None), f"{key}.tasks", file, problems, task_names)
+    parent = _parent_ref(block.pop("parent", None), label, file, problems, task_names, labels)
+    own_problems = len(problems) > before
     params_model = METHODS[name].Params
     param_axes, training_axes, bad = {}, {}, False
     for k, value in block.items():
@@ -214,7 +317,49 @@ def _method_grid(
             bad = True
             continue
         (param_axes if owner is params_model else training_axes)[k] = axis
-    return None if bad or resource_problems else MethodGrid(label, name, param_axes, training_axes, resources)
+    if bad or resource_problems or own_problems:
+        return None
+    return MethodGrid(label, name, param_axes, training_axes, resources, tasks, parent)
+
+
+def _block_tasks(
+    value: Any, key: str, file: str, problems: list[Problem], task_names: list[str]
+) -> tuple[str, ...] | None:
+    """The `tasks:` of a method block: names of the sweep's tasks (one name or a list)."""
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        problems.append(
+            Problem(file, key, f"Give a list of task names (got {value!r}).", None, tuple(task_names))
+        )
+        return None
+    unknown = [n for n in names if n not in task_names]
+    for n in unknown:
+        problems.append(
+            Problem(file, key, f"Task {n!r} is not one of the sweep's tasks.", n, tuple(task_names))
+        )
+    return None if unknown else tuple(names)
+
+
+def _parent_ref(
+    value: Any, label: str, file: str, problems: list[Problem], task_names: list[str], labels: list[str]
+) -> ParentRef | None:
+    """The `parent: {method: <label>, task: <task name>}` of a method block."""
+    if value is None:
+        return None
+    key = f"methods.{label}.parent"
+    if not isinstance(value, dict) or set(value) != set(PARENT_KEYS):
+        message = f"Give parent as {{method: <a method label>, task: <a task name>}} (got {value!r})."
+        problems.append(Problem(file, key, message, None, PARENT_KEYS))
+        return None
+    others = [other for other in labels if other != label]
+    found = len(problems)
+    if value["method"] not in others:
+        problems.append(unknown_name(file, f"{key}.method", "method label", value["method"], others))
+    if value["task"] not in task_names:
+        problems.append(unknown_name(file, f"{key}.task", "task", value["task"], task_names))
+    return None if len(problems) > found else ParentRef(value["method"], value["task"])
 
 
 def _as_axis(model: type[BaseModel], key: str, value: Any) -> list[Any]:

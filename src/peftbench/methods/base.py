@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,13 +26,25 @@ class MethodParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def added_param(description: str, **constraints: Any) -> Any:
+    """A parameter added to a method that already has runs: None (the library's default) is left out
+    of the params a run records, so the run ids of existing runs stay what they were."""
+    return Field(None, description=description, exclude_if=_is_none, **constraints)
+
+
 class Method(ABC):
     """One fine-tuning method family: `full`, `lora`, `bitfit`, ..."""
 
     name: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
     description: ClassVar[str] = ""
-    trains: ClassVar[bool] = True  # False: the model is evaluated as prepared (the untuned baseline)
+    mergeable: ClassVar[bool] = (
+        True  # what it trains folds into plain weights (a parent for incremental runs)
+    )
 
     def unsupported_reason(
         self, traits: FamilyTraits, params: MethodParams, resources: ResourceRequest
@@ -42,6 +54,14 @@ class Method(ABC):
         Asked for every point of a sweep before anything is submitted.
         """
         return None
+
+    def loading_options(self, params: MethodParams) -> dict[str, Any]:
+        """Extra `from_pretrained` keyword arguments for the base model (QLoRA's quantization_config)."""
+        return {}
+
+    def trains(self, model: nn.Module) -> bool:
+        """Whether the prepared model has anything to train; if not, the run only evaluates it."""
+        return any(p.requires_grad for p in model.parameters())
 
     def callbacks(self, model: nn.Module) -> list[Any]:
         """Trainer callbacks the method needs while training (AdaLoRA's rank allocation, ...)."""
@@ -62,6 +82,13 @@ class Method(ABC):
     @abstractmethod
     def load(self, loaded: LoadedModel, directory: Path) -> nn.Module:
         """Rebuild the trained model from a fresh base model and `save`'s folder."""
+
+    def merged(self, model: nn.Module) -> nn.Module:
+        """The trained model as a plain transformers model (adapters folded into the weights).
+
+        What a child run of incremental tuning starts from; only asked of `mergeable` methods.
+        """
+        return model
 
 
 METHODS: dict[str, Method] = {}

@@ -1,4 +1,4 @@
-"""LoRA (Hu et al., 2021) through peft's LoraConfig."""
+"""LoRA (Hu et al., 2021) through peft's LoraConfig, with rsLoRA and DoRA as switches."""
 
 from __future__ import annotations
 
@@ -6,22 +6,57 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from peftbench.methods.base import MethodParams, register_method
+from peftbench.methods.base import MethodParams, added_param, register_method
 from peftbench.methods.peft_adapter import PeftMethod
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from peftbench.models import LoadedModel
+
+# The attention projections of each family (transformers model_type), for target_modules: attention.
+ATTENTION_MODULES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("bert", "roberta", "xlm-roberta", "camembert", "electra"), ("query", "key", "value")),
+    "deberta-v2": ("query_proj", "key_proj", "value_proj"),
+    "distilbert": ("q_lin", "k_lin", "v_lin"),
+    "modernbert": ("Wqkv",),
+    "gpt2": ("c_attn",),
+    "gpt_neox": ("query_key_value",),
+    **dict.fromkeys(("llama", "mistral", "qwen2", "gemma"), ("q_proj", "k_proj", "v_proj", "o_proj")),
+    **dict.fromkeys(("t5", "mt5"), ("q", "k", "v", "o")),
+    "bart": ("q_proj", "k_proj", "v_proj", "out_proj"),
+}
+
+TargetModules = list[str] | Literal["all-linear", "attention"] | None
 
 
 class LoraParams(MethodParams):
     r: int = Field(8, gt=0, description="Rank of the update matrices.")
     lora_alpha: float = Field(16, gt=0, description="Scaling numerator: the update is scaled by alpha / r.")
     lora_dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA input.")
-    target_modules: list[str] | Literal["all-linear"] | None = Field(
+    target_modules: TargetModules = Field(
         None,
-        description="Module names to adapt; 'all-linear'; or None for peft's default per architecture.",
+        description="Module names to adapt; 'attention' (the family's attention projections); "
+        "'all-linear'; or None for peft's default per architecture.",
     )
     bias: Literal["none", "lora_only", "all"] = Field("none", description="Which biases also train.")
+    use_rslora: bool | None = added_param("Rank-stabilised scaling alpha / sqrt(r) (default: off).")
+    use_dora: bool | None = added_param(
+        "DoRA: learn each weight's magnitude apart from its direction (default: off)."
+    )
+
+
+def target_modules_for(value: TargetModules, model: nn.Module) -> list[str] | str | None:
+    """Our `target_modules` as peft's: the 'attention' preset becomes the family's module names."""
+    if value != "attention":
+        return value
+    family = model.config.model_type  # type: ignore[union-attr]
+    if family not in ATTENTION_MODULES:
+        raise ValueError(
+            f"target_modules 'attention' has no preset for model type {family!r} "
+            f"(presets: {', '.join(sorted(ATTENTION_MODULES))}); give the module names as a list."
+        )
+    return list(ATTENTION_MODULES[family])
 
 
 @register_method
@@ -37,6 +72,8 @@ class Lora(PeftMethod):
             r=params.r,
             lora_alpha=params.lora_alpha,
             lora_dropout=params.lora_dropout,
-            target_modules=params.target_modules,
+            target_modules=target_modules_for(params.target_modules, loaded.model),
             bias=params.bias,
+            use_rslora=bool(params.use_rslora),
+            use_dora=bool(params.use_dora),
         )

@@ -40,3 +40,6 @@ class PeftMethod(Method):
         from peft import PeftModel
 
         return PeftModel.from_pretrained(loaded.model, directory)
+
+    def merged(self, model: nn.Module) -> nn.Module:
+        return model.merge_and_unload()  # type: ignore[operator]

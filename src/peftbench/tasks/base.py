@@ -48,7 +48,9 @@ class TaskType(ABC):
         return []
 
     @abstractmethod
-    def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any) -> LoadedModel: ...
+    def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
+        """The base model with this task's head; `options` go to `from_pretrained` (a method's
+        `loading_options`, e.g. QLoRA's quantization_config)."""
 
     @abstractmethod
     def prepare_data(

@@ -32,8 +32,10 @@ class Classification(TaskType):
             found.append(("labels", "Classification needs at least two labels.", task.labels, ()))
         return found
 
-    def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any) -> LoadedModel:
-        return load_for_sequence_classification(ref, len(task.labels or ()), tokenizer.pad_token_id)
+    def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
+        return load_for_sequence_classification(
+            ref, len(task.labels or ()), tokenizer.pad_token_id, **options
+        )
 
     def prepare_data(
         self,
