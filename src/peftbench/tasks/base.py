@@ -107,10 +107,11 @@ def example_id(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_metrics(metrics: dict[str, Any], split: str) -> dict[str, float]:
-    """The Trainer's `test_accuracy`-style metrics of one split as `{"accuracy": ...}`, timings dropped."""
+    """The Trainer's `test_accuracy`-style metrics of one split as `{"accuracy": ...}`, timings dropped
+    (including `model_preparation_time`, which a Trainer that never trained adds to its first predict)."""
     prefix = f"{split}_"
     keep = {k.removeprefix(prefix): float(v) for k, v in metrics.items() if k.startswith(prefix)}
-    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second"))}
+    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second", "preparation_time"))}
 
 
 def logits_of(output: Any) -> Any:
