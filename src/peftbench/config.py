@@ -128,6 +128,9 @@ class ModelRef(StrictModel):
         description="A hub id, a local folder, or 'package:MODULE' for weights shipped in a Python package."
     )
     family: str = Field(description="transformers model_type (bert, roberta, llama, ...).")
+    gguf_file: str | None = Field(
+        None, description="A GGUF file inside source to load (dequantized to fp32), e.g. 'model.Q4_1.gguf'."
+    )
 
 
 class DataSource(StrictModel):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from peftbench.config import RunSpec
+    from peftbench.config import ModelRef, RunSpec
 
 GB = 10**9
 FILL_FRACTION = 0.9
@@ -215,7 +215,7 @@ def fit_on(run: RunSpec, config: Any, gpu_bytes: int, gpus_per_node: int, max_no
     )
 
 
-def load_model_config(source: str) -> Any | None:
+def load_model_config(ref: ModelRef) -> Any | None:
     """A model's transformers config from a local folder, a package or the HF cache; None if unavailable.
 
     Only the config is read (a few KB); `peftbench fetch` fills the cache on a machine with network.
@@ -225,6 +225,7 @@ def load_model_config(source: str) -> Any | None:
     from peftbench.models import resolve_source
 
     try:
-        return AutoConfig.from_pretrained(resolve_source(source))
+        extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
+        return AutoConfig.from_pretrained(resolve_source(ref.source), **extra)
     except (OSError, ValueError, ImportError):
         return None

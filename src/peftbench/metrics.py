@@ -1,8 +1,9 @@
-"""Task metrics (from scikit-learn) and which direction of each metric is better."""
+"""Task metrics (from scikit-learn, or small and ours) and which direction of each metric is better."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 METRIC_DIRECTION: dict[str, str] = {
     "accuracy": "higher",
@@ -10,6 +11,11 @@ METRIC_DIRECTION: dict[str, str] = {
     "f1_macro": "higher",
     "precision_macro": "higher",
     "recall_macro": "higher",
+    "acc_norm": "higher",
+    "acc_bytes": "higher",
+    "entity_f1": "higher",
+    "entity_precision": "higher",
+    "entity_recall": "higher",
     "loss": "lower",
     "train_seconds": "lower",
     "peak_rss_bytes": "lower",
@@ -19,6 +25,8 @@ METRIC_DIRECTION: dict[str, str] = {
 }
 
 CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
+MULTIPLE_CHOICE_METRICS = ("accuracy", "acc_norm", "acc_bytes")
+TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
 
 
 def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
@@ -34,6 +42,64 @@ def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) ->
         "f1_macro": float(f1),
         "precision_macro": float(precision),
         "recall_macro": float(recall),
+    }
+
+
+def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
+    """Accuracy of picking each example's highest-scored choice.
+
+    `scores` is [examples, choices] (a head's logits: accuracy only) or [examples, choices, 3]
+    (log-likelihood: summed, per character, per UTF-8 byte), which gives accuracy, acc_norm and
+    acc_bytes as lm-evaluation-harness defines them: argmax of the sum, of the sum divided by the
+    choice's length in characters (Python `len`), and in bytes.
+    """
+    import numpy as np
+
+    scores, gold = np.asarray(scores), np.asarray(gold)
+    if scores.ndim == 2:
+        return {"accuracy": float(np.mean(scores.argmax(-1) == gold))}
+    hits = scores.argmax(1) == gold[:, None]
+    return {name: float(hits[:, i].mean()) for i, name in enumerate(MULTIPLE_CHOICE_METRICS)}
+
+
+def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """The entities (type, first, last position) of one BIO-tagged sequence, chunked as conlleval does.
+
+    An entity starts at B-X, or at an I-X that does not continue an entity of type X (after O or
+    after another type); it ends before the next O, B- or start of another entity.
+    """
+    entities: set[tuple[str, int, int]] = set()
+    kind, start = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, tag_type = tag.partition("-")
+        begins = prefix == "B" or (prefix == "I" and tag_type != kind)
+        if kind is not None and (prefix == "O" or begins):
+            entities.add((kind, start, i - 1))
+            kind = None
+        if begins:
+            kind, start = tag_type, i
+    return entities
+
+
+def entity_metrics(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Entity-level micro precision/recall/F1 (an entity counts when type and span match exactly, as in
+    seqeval's default mode and conlleval) and per-tag accuracy, over sentences of BIO tags."""
+    found = correct = expected = tags = right_tags = 0
+    for p, g in zip(predicted, gold, strict=True):
+        p_entities, g_entities = bio_entities(p), bio_entities(g)
+        found += len(p_entities)
+        expected += len(g_entities)
+        correct += len(p_entities & g_entities)
+        tags += len(g)
+        right_tags += sum(a == b for a, b in zip(p, g, strict=True))
+    precision = correct / found if found else 0.0
+    recall = correct / expected if expected else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "entity_f1": f1,
+        "entity_precision": precision,
+        "entity_recall": recall,
+        "accuracy": right_tags / tags if tags else 0.0,
     }
 
 

@@ -121,7 +121,7 @@ def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]
     rows = []
     for run in runs:
         if run.model.source not in configs:
-            configs[run.model.source] = load_model_config(run.model.source)
+            configs[run.model.source] = load_model_config(run.model)
         config = configs[run.model.source]
         kind = gpu_type_of(run, profile)
         if config is None:

@@ -11,7 +11,8 @@ test split:
   null. SloBench matches predictions to its reference by this id; HuLU by position.
 - `label`: the predicted class, as an index into the task's `labels` (classification, multiple
   choice: the chosen choice's index; token tasks: absent).
-- `text`: the generated text (generation and instruction tasks).
+- `text`: the generated text (generation and instruction tasks); token tasks: the predicted tag of
+  each word, space-separated.
 
 Leaderboards need the whole test split, so a run cut with `max_eval_samples` cannot be submitted.
 Written atomically (temp file + rename), like result.json.

@@ -242,7 +242,8 @@ def resolved_precision(precision: str) -> str:
 def _model_config(ref: ModelRef) -> Any:
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(resolve_source(ref.source))
+    extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
+    return AutoConfig.from_pretrained(resolve_source(ref.source), **extra)
 
 
 def training_arguments(

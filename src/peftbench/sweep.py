@@ -136,10 +136,17 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
                 enumerate(points[grid.label]), enumerate(spec.seeds)
             ):
                 params = method.Params.model_validate(point.params)
-                reason = method.unsupported_reason(FAMILY_TRAITS[model.family], params, point.resources)
+                traits = FAMILY_TRAITS[model.family]
+                reason = method.unsupported_reason(traits, params, point.resources)
                 if reason is not None:
                     who = f"model {model.name!r} (family {model.family})"
                     message = f"Method {grid.method!r} cannot train {who}: {reason}."
+                    problems.append(Problem(file, f"methods.{grid.label}", message))
+                    continue
+                reason = TASK_TYPES[task.type].unsupported_reason(task, traits, grid.method)
+                if reason is not None:
+                    who = f"model {model.name!r} (family {model.family}) with method {grid.method!r}"
+                    message = f"Task {task.name!r} ({task.type}) cannot run on {who}: {reason}."
                     problems.append(Problem(file, f"methods.{grid.label}", message))
                     continue
                 start = model

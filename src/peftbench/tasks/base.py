@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import LoadedModel
+    from peftbench.models import FamilyTraits, LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 
@@ -47,6 +47,14 @@ class TaskType(ABC):
             return [("metric", f"Unknown metric {task.metric!r}.", task.metric, self.metrics)]
         return []
 
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+        """Why `task` cannot run on a model of that family with that method (a METHODS key), or None.
+
+        Asked for every point of a sweep before anything is submitted, beside the method's own
+        `Method.unsupported_reason`.
+        """
+        return None
+
     @abstractmethod
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         """The base model with this task's head; `options` go to `from_pretrained` (a method's
@@ -79,11 +87,31 @@ class TaskType(ABC):
         return Evaluation(split_metrics(output.metrics, split), self.predicted_labels(logits_of(output)))
 
 
+EXAMPLE_ID = "example_id"  # an example's own id from the data, kept beside its tokens for predictions
+ID_COLUMNS = ("idx", "id")  # where the data keeps that id
+
+
+def take_example_ids(splits: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any] | None]]:
+    """(the splits without their EXAMPLE_ID column, each split's ids or None where it had none)."""
+    ids = {name: s[EXAMPLE_ID] if EXAMPLE_ID in s.column_names else None for name, s in splits.items()}
+    kept = {
+        name: s.remove_columns([EXAMPLE_ID]) if ids[name] is not None else s for name, s in splits.items()
+    }
+    return kept, ids
+
+
+def example_id(row: dict[str, Any]) -> dict[str, Any]:
+    """`{EXAMPLE_ID: the row's own id}` when the row has an id column, else nothing."""
+    column = next((c for c in ID_COLUMNS if c in row), None)
+    return {EXAMPLE_ID: row[column]} if column is not None else {}
+
+
 def split_metrics(metrics: dict[str, Any], split: str) -> dict[str, float]:
-    """The Trainer's `test_accuracy`-style metrics of one split as `{"accuracy": ...}`, timings dropped."""
+    """The Trainer's `test_accuracy`-style metrics of one split as `{"accuracy": ...}`, timings dropped
+    (including `model_preparation_time`, which a Trainer that never trained adds to its first predict)."""
     prefix = f"{split}_"
     keep = {k.removeprefix(prefix): float(v) for k, v in metrics.items() if k.startswith(prefix)}
-    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second"))}
+    return {k: v for k, v in keep.items() if not k.endswith(("runtime", "per_second", "preparation_time"))}
 
 
 def logits_of(output: Any) -> Any:

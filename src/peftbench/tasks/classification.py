@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from peftbench.metrics import CLASSIFICATION_METRICS, classification_metrics
 from peftbench.models import load_for_sequence_classification
-from peftbench.tasks.base import PreparedData, TaskType, register_task_type
+from peftbench.tasks.base import (
+    EXAMPLE_ID,
+    ID_COLUMNS,
+    PreparedData,
+    TaskType,
+    register_task_type,
+    take_example_ids,
+)
 from peftbench.tasks.sources import load_split
 from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
@@ -17,8 +24,7 @@ if TYPE_CHECKING:
     from peftbench.tasks.token_cache import TokenizationCache
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
-ID_COLUMNS = ("idx", "id")  # an example's own id in the data, kept for leaderboard submissions
-EXAMPLE_ID = "example_id"
+PAIR_JOINER = "\n"
 
 
 @register_task_type
@@ -55,13 +61,7 @@ class Classification(TaskType):
             split: self._tokenized_split(task, split, limit, tokenizer, training.max_length, cache)
             for split, limit in limits.items()
         }
-        ids = {
-            name: split[EXAMPLE_ID] if EXAMPLE_ID in split.column_names else None
-            for name, split in splits.items()
-        }
-        splits = {
-            name: s.remove_columns([EXAMPLE_ID]) if ids[name] is not None else s for name, s in splits.items()
-        }
+        splits, ids = take_example_ids(splits)
         padding = training.padding or "longest"
         return PreparedData(
             train=splits["train"],
@@ -98,6 +98,8 @@ class Classification(TaskType):
             "label_column": task.label_column,
             "limit": limit,
         }
+        if len(task.text_columns) == 2 and pair_joiner(tokenizer) is not None:
+            parts["pair_joiner"] = PAIR_JOINER
         return cache.load_or_build(parts, build, label=f"{task.name}/{split}")
 
     @classmethod
@@ -117,8 +119,12 @@ class Classification(TaskType):
 
     @staticmethod
     def _tokenize(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> Any:
+        joiner = pair_joiner(tokenizer)
+
         def encode(batch: dict[str, list]) -> dict[str, list]:
             texts = [batch[c] for c in task.text_columns]
+            if len(texts) == 2 and joiner is not None:
+                texts = [[f"{a}{joiner}{b}" for a, b in zip(*texts, strict=True)]]
             encoded = tokenizer(*texts, truncation=True, max_length=max_length)
             encoded["labels"] = batch[task.label_column]
             id_column = next((c for c in ID_COLUMNS if c in batch), None)
@@ -135,6 +141,15 @@ class Classification(TaskType):
 
     def predicted_labels(self, logits: Any) -> list[int]:
         return logits.argmax(-1).tolist()
+
+
+def pair_joiner(tokenizer: Any) -> str | None:
+    """What joins a sentence pair into one text for a tokenizer with no separator token, else None.
+
+    Decoder tokenizers (Llama, GPT-2, ...) have none: given a pair, they run its two texts together
+    with nothing between ("...premise.Hypothesis...").
+    """
+    return PAIR_JOINER if tokenizer.sep_token is None else None
 
 
 def token_count(data: Any) -> int:

@@ -24,7 +24,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,47 @@ def source_identity(task: TaskSpec, split: str) -> dict[str, Any]:
         return {"files": files_fingerprint(files), "split": source_split}
     fingerprint = load_split(task, split)._fingerprint
     return {"hub": src.hub, "config": src.config, "split": source_split, "fingerprint": fingerprint}
+
+
+def tokenized_split(
+    task: TaskSpec,
+    split: str,
+    limit: int | None,
+    tokenizer: Any,
+    cache: TokenizationCache | None,
+    settings: dict[str, Any],
+    columns: Sequence[str],
+    encode: Callable[[Any], Any],
+) -> Any:
+    """One split: loaded, checked to have `columns`, cut to `limit` examples, encoded by `encode`.
+
+    Through `cache` when given. `settings` joins the source data, the tokenizer, the split and
+    the limit in the cache key: it must hold everything else that decides what `encode` makes
+    (task type, max_length, columns, ...).
+    """
+
+    def build() -> Any:
+        data = load_split(task, split)
+        missing = [c for c in columns if c not in data.column_names]
+        if missing:
+            raise ValueError(
+                f"Task {task.name!r}, split {split!r}: no column(s) {missing}; "
+                f"the data has {data.column_names}."
+            )
+        if limit is not None and limit < len(data):
+            data = data.select(range(limit))
+        return encode(data)
+
+    if cache is None:
+        return build()
+    parts = {
+        **settings,
+        "source": source_identity(task, split),
+        "tokenizer": tokenizer_identity(tokenizer),
+        "split": split,
+        "limit": limit,
+    }
+    return cache.load_or_build(parts, build, label=f"{task.name}/{split}")
 
 
 class TokenizationCache:
