@@ -109,7 +109,9 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     patience = spec.training.early_stopping_patience
     trainer = Trainer(
         model=model,
-        args=training_arguments(spec.training, spec.task.metric, spec.seed, paths.checkpoints),
+        args=training_arguments(
+            spec.training, task_type.selection_metric(spec.task), spec.seed, paths.checkpoints
+        ),
         train_dataset=data.train,
         eval_dataset=data.validation,
         data_collator=data.collator,

@@ -1,6 +1,6 @@
 """Task types (one module each, registered in TASK_TYPES) and the benchmark catalog."""
 
-from peftbench.tasks import classification
+from peftbench.tasks import classification, generation, instruction
 from peftbench.tasks.base import TASK_TYPES, PreparedData, TaskType, register_task_type
 from peftbench.tasks.catalog import TASK_CATALOG
 
@@ -10,5 +10,7 @@ __all__ = [
     "PreparedData",
     "TaskType",
     "classification",
+    "generation",
+    "instruction",
     "register_task_type",
 ]
