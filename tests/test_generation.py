@@ -196,6 +196,12 @@ def test_seq2seq_examples_encode_the_source_and_learn_the_target(tiny_seq2seq: P
     assert data.test_ids == list(range(8))  # opus-100 has no id column: positions
 
 
+def test_packing_needs_a_decoder(tiny_seq2seq: Path):
+    tokenizer = load_tokenizer(seq2seq_ref(tiny_seq2seq))
+    with pytest.raises(ValueError, match="packing is for decoder-only models"):
+        GENERATION.prepare_data(OPUS_SL_EN, tokenizer, TrainingSettings(packing=True))
+
+
 def test_missing_columns_are_named_with_what_the_data_has(tiny_decoder: Path):
     task = OPUS_SL_EN.model_copy(update={"text_columns": ["translation.de"]})
     tokenizer = load_tokenizer(decoder_ref(tiny_decoder))

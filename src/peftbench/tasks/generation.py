@@ -215,9 +215,7 @@ class Generation(TaskType):
             tokenizer=tokenizer,
             seq2seq=seq2seq,
             max_new_tokens=layout.max_new_tokens,
-            texts={
-                split: self._eval_texts(task, split, data, tokenizer, layout) for split, data in rows.items()
-            },
+            texts={split: self._eval_texts(task, data, tokenizer, layout) for split, data in rows.items()},
         )
 
     def _rows(self, task: TaskSpec, split: str, limit: int | None) -> Any:
@@ -311,7 +309,7 @@ class Generation(TaskType):
         rendered = [self.template(task, row, layout.seq2seq).render(row) for row in rows]
         return fit_prompts(tokenizer, rendered, layout.prompt_budget)
 
-    def _eval_texts(self, task: TaskSpec, split: str, data: Any, tokenizer: Any, layout: Layout) -> EvalTexts:
+    def _eval_texts(self, task: TaskSpec, data: Any, tokenizer: Any, layout: Layout) -> EvalTexts:
         rows = [data[i] for i in range(len(data))]
         categories = None
         if task.category_column is not None:
