@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -90,6 +91,15 @@ class TrainingSettings(StrictModel):
         None,
         description="Tokenize each split once per sweep (<sweep>/.cache, or $PEFTBENCH_CACHE); default on.",
     )
+    # Text-generating task types (generation, instruction). None keeps run ids as they were.
+    max_new_tokens: PositiveInt | None = Field(
+        None, description="Generation and instruction tasks: most tokens generated per answer (default 64)."
+    )
+    packing: bool | None = Field(
+        None,
+        description="Decoder text tasks: pack training examples into rows of up to max_length tokens, "
+        "each example keeping its own positions and attention (default off).",
+    )
 
     @model_validator(mode="after")
     def _eval_settings_agree(self) -> TrainingSettings:
@@ -151,6 +161,70 @@ class DataSource(StrictModel):
         return self
 
 
+JUDGE_PROMPT = """You are grading an assistant's answer to a user's request.
+
+Category: {category}
+
+Request:
+{question}
+
+Reference answer:
+{reference}
+
+Assistant's answer:
+{answer}
+
+Using the reference answer as a guide, judge how well the assistant's answer fulfils the request:
+1 means fully correct and helpful, 0 means wrong or useless; values in between are allowed.
+Reply with one sentence of reasoning, then the score alone on the last line, e.g.
+0.7"""
+
+JUDGE_FIELDS = ("question", "reference", "answer", "category")
+
+
+class JudgeSettings(StrictModel):
+    """An LLM judge behind an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp, any API).
+
+    Part of the TaskSpec (and so of the run id): answers scored by another judge are another result.
+    """
+
+    url: str = Field(
+        description="Server base URL, e.g. http://localhost:8000/v1; requests go to {url}/chat/completions."
+    )
+    model: str = Field(description="The judge model's name on that server (the request's `model`).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding an API key, sent as a Bearer token (default: none)."
+    )
+    timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for one reply.")
+    max_concurrent: PositiveInt = Field(8, description="Requests in flight at once.")
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries of a request that timed out or got a 429 or 5xx reply."
+    )
+    max_tokens: PositiveInt | None = Field(
+        None, description="Longest judge reply in tokens (default: the server's limit)."
+    )
+    prompt: str = Field(
+        JUDGE_PROMPT,
+        description="The judge's message: a template over {question}, {reference}, {answer} and {category}; "
+        "the reply must end with the score (0 to 1) alone on its last line.",
+    )
+
+    @model_validator(mode="after")
+    def _prompt_fields_known(self) -> JudgeSettings:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.prompt) if f is not None}
+        except ValueError as err:
+            raise ValueError(f"prompt is not a valid template: {err}") from err
+        unknown = sorted(fields - set(JUDGE_FIELDS))
+        if unknown:
+            raise ValueError(f"prompt has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
+        if "answer" not in fields:
+            raise ValueError("prompt must contain {answer}")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
+        return self
+
+
 class TaskSpec(StrictModel):
     """A benchmark as data: source, columns, labels, metric. Catalog entries and inline tasks alike."""
 
@@ -192,6 +266,9 @@ class TaskSpec(StrictModel):
     scoring: Literal["head", "loglikelihood"] | None = Field(
         None,
         description="Multiple choice on decoders: a trained head (default) or each choice's log-likelihood.",
+    )
+    judge: JudgeSettings | None = Field(
+        None, description="Instruction tasks: an LLM judge that scores each generated answer from 0 to 1."
     )
 
 

@@ -1,7 +1,12 @@
-"""Task metrics (from scikit-learn, or small and ours) and which direction of each metric is better."""
+"""Task metrics and which direction of each metric is better.
+
+Classification metrics come from scikit-learn; text metrics from rouge-score (ROUGE) and sacrebleu
+(BLEU, chrF). Scales are the libraries' own: ROUGE F-measures in [0, 1], BLEU and chrF in [0, 100].
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +21,12 @@ METRIC_DIRECTION: dict[str, str] = {
     "entity_f1": "higher",
     "entity_precision": "higher",
     "entity_recall": "higher",
+    "rouge1": "higher",
+    "rouge2": "higher",
+    "rougeL": "higher",
+    "bleu": "higher",
+    "chrf": "higher",
+    "judge": "higher",
     "loss": "lower",
     "train_seconds": "lower",
     "peak_rss_bytes": "lower",
@@ -27,6 +38,7 @@ METRIC_DIRECTION: dict[str, str] = {
 CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
 MULTIPLE_CHOICE_METRICS = ("accuracy", "acc_norm", "acc_bytes")
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
+TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
 
 
 def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
@@ -106,3 +118,63 @@ def entity_metrics(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[s
 def is_better(metric: str, a: float, b: float) -> bool:
     """Whether value `a` beats `b` for this metric."""
     return a < b if METRIC_DIRECTION.get(metric, "higher") == "lower" else a > b
+
+
+def target_language(language: str | None) -> str | None:
+    """The language of the reference texts: 'sl-en' (a translation pair) -> 'en', 'zh' -> 'zh'."""
+    return language.rsplit("-", 1)[-1].lower() if language else None
+
+
+def text_metrics(
+    predictions: Sequence[str], references: Sequence[str], language: str | None = None
+) -> dict[str, float]:
+    """ROUGE-1/2/L (mean F-measure over examples), corpus BLEU and corpus chrF of generated texts.
+
+    `language` is the task's (for a pair such as 'sl-en', the target side counts). English or unset:
+    rouge-score's own tokenizer (lowercased ASCII letters and digits) with the Porter stemmer, as in
+    the XSum papers and the Hugging Face summarization example. Other languages: Unicode words, each
+    CJK character a token of its own, no stemming (rouge-score's tokenizer would drop every non-ASCII
+    letter). BLEU uses sacrebleu's `zh` tokenizer for Chinese, `char` for Japanese, else `13a`.
+    """
+    import sacrebleu
+
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    if not predictions:
+        raise ValueError("No texts to score: the split is empty.")
+    lang = target_language(language)
+    bleu_tokenizer = {"zh": "zh", "ja": "char"}.get(lang or "", "13a")
+    refs = [list(references)]
+    return {
+        **rouge_scores(predictions, references, lang),
+        "bleu": float(sacrebleu.corpus_bleu(list(predictions), refs, tokenize=bleu_tokenizer).score),
+        "chrf": float(sacrebleu.corpus_chrf(list(predictions), refs).score),
+    }
+
+
+def rouge_scores(predictions: Sequence[str], references: Sequence[str], lang: str | None) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F-measure; see `text_metrics` for the tokenization by language."""
+    from rouge_score import rouge_scorer
+
+    english = lang in (None, "en")
+    scorer = rouge_scorer.RougeScorer(
+        ["rouge1", "rouge2", "rougeL"],
+        use_stemmer=english,
+        tokenizer=None if english else UnicodeWordTokenizer(),
+    )
+    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    for prediction, reference in zip(predictions, references, strict=True):
+        scores = scorer.score(reference, prediction)
+        for name in totals:
+            totals[name] += scores[name].fmeasure
+    return {name: total / len(predictions) for name, total in totals.items()}
+
+
+class UnicodeWordTokenizer:
+    """Lowercased Unicode words; each Chinese or Japanese character (Han, kana) is a token of its own."""
+
+    _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._TOKEN.findall(text.lower())

@@ -352,6 +352,34 @@ class DecoderForChoiceLikelihood:
         return MultipleChoiceModelOutput(loss=loss, logits=scores)
 
 
+def load_for_text_generation(ref: ModelRef, pad_token_id: int, **options: Any) -> LoadedModel:
+    """A decoder-only LM (AutoModelForCausalLM) or a seq2seq model (AutoModelForSeq2SeqLM), by family.
+
+    Nothing is new: the LM head is the checkpoint's own, so `head_modules` is empty (adapters do not
+    train a vocabulary-sized head). `options` go to `from_pretrained` (e.g. a quantization config).
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    traits = FAMILY_TRAITS[ref.family]
+    if traits.kind == "encoder":
+        generative = sorted(name for name, t in FAMILY_TRAITS.items() if t.kind != "encoder")
+        raise ValueError(
+            f"Model {ref.name!r} is an encoder (family {ref.family!r}) and cannot generate text; "
+            f"text tasks need a decoder or seq2seq family: {', '.join(generative)}."
+        )
+    seq2seq = traits.kind == "seq2seq"
+    loaded = load_with_head(
+        AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM,
+        ref,
+        "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM",
+        **options,
+    )
+    if loaded.model.config.pad_token_id is None:
+        loaded.model.config.pad_token_id = pad_token_id
+    loaded.head_modules = ()
+    return loaded
+
+
 def set_attention(model: nn.Module, implementation: str) -> None:
     """Switch the attention kernel of a loaded model ('sdpa', 'eager').
 

@@ -115,7 +115,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     # Before the model loads: under ZeRO-3, from_pretrained then partitions weights as it reads them.
     args = training_arguments(
         spec.training,
-        spec.task.metric,
+        task_type.selection_metric(spec.task),
         spec.seed,
         paths.checkpoints,
         engine=engine_arguments(backend, spec.training, _model_config(model_ref), place.world_size, precision)
@@ -159,9 +159,9 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     eval_start = time.perf_counter()
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
-    validation = (
-        _last_validation(trainer) or task_type.evaluate(trainer, spec.task, data, "validation").metrics
-    )
+    validation = _last_validation(trainer)
+    if validation is None or spec.task.metric not in validation:  # text metrics come from `evaluate` only
+        validation = task_type.evaluate(trainer, spec.task, data, "validation").metrics
     test_eval = task_type.evaluate(trainer, spec.task, data, "test")
     logging.getLogger("peftbench").info(
         "rank %d of %d: test %s", place.rank, place.world_size, json.dumps(test_eval.metrics, sort_keys=True)
@@ -299,6 +299,7 @@ def training_arguments(
         # model to divide by the tokens of all of them; classification heads do not, so their
         # gradients (and the reported eval loss) came out world-size times too large.
         average_tokens_across_devices=False,
+        prediction_loss_only=metric == "loss",  # nothing to score from logits: gather none
         logging_steps=10,
         report_to="none",
         disable_tqdm=True,

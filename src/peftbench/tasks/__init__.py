@@ -1,6 +1,6 @@
 """Task types (one module each, registered in TASK_TYPES) and the benchmark catalog."""
 
-from peftbench.tasks import classification, multiple_choice, token_classification
+from peftbench.tasks import classification, generation, instruction, multiple_choice, token_classification
 from peftbench.tasks.base import TASK_TYPES, PreparedData, TaskType, register_task_type
 from peftbench.tasks.catalog import TASK_CATALOG
 
@@ -10,6 +10,8 @@ __all__ = [
     "PreparedData",
     "TaskType",
     "classification",
+    "generation",
+    "instruction",
     "multiple_choice",
     "register_task_type",
     "token_classification",

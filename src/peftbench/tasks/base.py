@@ -55,6 +55,16 @@ class TaskType(ABC):
         """
         return None
 
+    def selection_metric(self, task: TaskSpec) -> str:
+        """The validation metric the Trainer keeps its best checkpoint by and stops early on.
+
+        By default the task's own metric, computed from the logits of each evaluation during
+        training. Task types whose metric needs generated text return "loss": evaluating during
+        training then costs one forward pass and gathers no logits, and the task's metric is computed
+        once, by `evaluate`, on the final model.
+        """
+        return task.metric
+
     @abstractmethod
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         """The base model with this task's head; `options` go to `from_pretrained` (a method's
