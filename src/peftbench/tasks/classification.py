@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from peftbench.metrics import CLASSIFICATION_METRICS, classification_metrics
 from peftbench.models import load_for_sequence_classification
 from peftbench.tasks.base import PreparedData, TaskType, register_task_type
+from peftbench.tasks.labels import label_index
 from peftbench.tasks.sources import load_split
 from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
@@ -94,6 +95,7 @@ class Classification(TaskType):
             "max_length": max_length,
             "text_columns": task.text_columns,
             "label_column": task.label_column,
+            "labels": task.labels,
             "limit": limit,
         }
         return cache.load_or_build(parts, build, label=f"{task.name}/{split}")
@@ -118,7 +120,7 @@ class Classification(TaskType):
         def encode(batch: dict[str, list]) -> dict[str, list]:
             texts = [batch[c] for c in task.text_columns]
             encoded = tokenizer(*texts, truncation=True, max_length=max_length)
-            encoded["labels"] = batch[task.label_column]
+            encoded["labels"] = [label_index(task.labels or (), v) for v in batch[task.label_column]]
             id_column = next((c for c in ID_COLUMNS if c in batch), None)
             if id_column is not None:
                 encoded[EXAMPLE_ID] = batch[id_column]
