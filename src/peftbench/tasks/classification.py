@@ -15,6 +15,7 @@ from peftbench.tasks.base import (
     register_task_type,
     take_example_ids,
 )
+from peftbench.tasks.labels import label_index
 from peftbench.tasks.sources import load_split
 from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
@@ -96,6 +97,7 @@ class Classification(TaskType):
             "max_length": max_length,
             "text_columns": task.text_columns,
             "label_column": task.label_column,
+            "labels": task.labels,
             "limit": limit,
         }
         if len(task.text_columns) == 2 and pair_joiner(tokenizer) is not None:
@@ -126,7 +128,7 @@ class Classification(TaskType):
             if len(texts) == 2 and joiner is not None:
                 texts = [[f"{a}{joiner}{b}" for a, b in zip(*texts, strict=True)]]
             encoded = tokenizer(*texts, truncation=True, max_length=max_length)
-            encoded["labels"] = batch[task.label_column]
+            encoded["labels"] = [label_index(task.labels or (), v) for v in batch[task.label_column]]
             id_column = next((c for c in ID_COLUMNS if c in batch), None)
             if id_column is not None:
                 encoded[EXAMPLE_ID] = batch[id_column]

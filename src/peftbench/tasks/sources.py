@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,5 +46,21 @@ def load_split(task: TaskSpec, split: str) -> Any:
             "parquet": "parquet",
         }[suffix]
         extra = {"delimiter": "\t"} if suffix == "tsv" else {}
-        return load_dataset(builder, data_files=dict(src.files), split=source_split, **extra)
+        unknown = [name for name in split_names(source_split) if name not in src.files]
+        if unknown:
+            raise ValueError(
+                f"Task {task.name!r}: split {split!r} reads {source_split!r}, but source.files has no "
+                f"{unknown}; it has {sorted(src.files)}."
+            )
+        files = {name: src.files[name] for name in split_names(source_split)}
+        return load_dataset(builder, data_files=files, split=source_split, **extra)
     return load_dataset(src.hub, src.config, split=source_split)
+
+
+def split_names(source_split: str) -> list[str]:
+    """The source splits a datasets split expression reads: 'train[:90%]+validation' -> [train, validation].
+
+    Local files are read one split at a time: a test file without the label column (SuperGLUE's)
+    then never has to share a schema with the labelled train file.
+    """
+    return list(dict.fromkeys(re.findall(r"(?:^|\+)\s*([^\[+\s]+)", source_split)))

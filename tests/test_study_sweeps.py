@@ -1,0 +1,158 @@
+"""The four study sweeps: each validates, dry-runs, states the study's settings, and its reduced
+copy (tests/fixtures/sweeps/) runs end to end on CPU through the `peftbench` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from peftbench.config import RunSpec
+from peftbench.sweep import expand_sweep, load_sweep
+from tests.conftest import REPO, write_yaml
+
+STUDIES = {p.stem: p for p in sorted((REPO / "configs" / "sweeps").glob("*.yaml")) if p.stem != "demo"}
+REDUCED = {p.stem: p for p in sorted((REPO / "tests" / "fixtures" / "sweeps").glob("*.yaml"))}
+OFFLINE_DECODER = "smollm2-135m"
+
+
+def peftbench(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    command = [sys.executable, "-m", "peftbench", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
+
+
+def runs_of(*stems: str) -> list[RunSpec]:
+    return [run for stem in stems for run in expand_sweep(load_sweep(STUDIES[stem]))]
+
+
+def test_every_study_sweep_has_a_reduced_copy():
+    assert (
+        set(STUDIES)
+        == set(REDUCED)
+        == {
+            "hulu-puli",
+            "slovene-bertic",
+            "slovene-bertic-xsum",
+            "slobench-sloberta",
+            "slobench-sloberta-translation",
+            "belle-instruct",
+        }
+    )
+
+
+@pytest.mark.parametrize("stem", sorted(STUDIES))
+def test_study_sweep_validates_and_dry_runs(stem: str):
+    runs = runs_of(stem)
+    out = peftbench("sweep", str(STUDIES[stem]), "--cluster", "local", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert f"{load_sweep(STUDIES[stem]).name}: {len(runs)} runs on 'local'" in out.stdout
+
+
+def test_hulu_puli_full_on_four_gpus_with_fsdp_vs_lora_r8_with_each_tasks_metric():
+    runs = runs_of("hulu-puli")
+    assert {r.model.source for r in runs} == {
+        "NYTK/PULI-GPT-3SX",
+        "NYTK/PULI-LlumiX-32K",
+        "NYTK/PULI-LlumiX-Llama-3.1",
+    }
+    assert {r.task.name: r.task.metric for r in runs} == {
+        "hucola": "mcc",
+        "hucopa": "mcc",
+        "hurte": "mcc",
+        "husst": "accuracy",
+        "huwnli": "accuracy",
+    }
+    full = [r for r in runs if r.label == "full"]
+    lora = [r for r in runs if r.label == "lora"]
+    assert {(r.training.distributed, r.resources.gpus) for r in full} == {("fsdp", 4)}
+    assert {(r.params["r"], r.params["lora_alpha"], r.params["lora_dropout"]) for r in lora} == {(8, 32, 0.1)}
+    assert len({r.training.learning_rate for r in full}) == len({r.training.learning_rate for r in lora}) == 3
+    assert len(runs) == 3 * 5 * (3 + 3)
+
+
+def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_seq2seq_model():
+    runs = runs_of("slovene-bertic", "slovene-bertic-xsum")
+    assert {r.label for r in runs} == {"full", "lora", "bitfit", "prompt_tuning"}
+    settings = {
+        (t.learning_rate, t.batch_size, t.epochs, t.weight_decay, t.eval_strategy)
+        for t in (r.training for r in runs)
+    }
+    assert settings == {(2e-5, 64, 20, 0.01, "epoch")}
+    lora = {(r.params["r"], r.params["lora_alpha"], r.params["lora_dropout"], r.params["bias"]) for r in runs}
+    assert (16, 32, 0.1, "lora_only") in lora and len({x for x in lora if x[0] is not None}) == 1
+    assert {(r.model.name, r.task.name) for r in runs} == {
+        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "slo_ner")),
+        ("bart-base", "xsum"),
+    }
+
+
+def test_slobench_sloberta_compares_lora_variants_and_prompt_methods_with_the_untuned_model():
+    runs = runs_of("slobench-sloberta", "slobench-sloberta-translation")
+    by_label = {r.label: r for r in runs}
+    assert set(by_label) >= {"lora", "rslora", "dora", "bitfit", "prefix_tuning", "prompt_tuning", "p_tuning"}
+    assert {"none", "full"} <= set(by_label)
+    assert by_label["rslora"].method == by_label["dora"].method == "lora"
+    assert by_label["rslora"].params["use_rslora"] and by_label["dora"].params["use_dora"]
+    encoders = {r.model.name for r in runs if r.task.type != "generation"}
+    assert encoders == {"sloberta", "xlm-roberta-base"}
+    tasks = {r.task.name for r in runs if r.task.type != "generation"}
+    assert tasks == {"slo_boolq", "slo_cb", "slo_copa", "slo_rte"}
+    assert {r.model.family for r in runs if r.task.name == "slo_en_translation"} == {"t5", "mt5"}
+
+
+def test_belle_instruct_rows_and_settings():
+    runs = runs_of("belle-instruct")
+    sizes = ("belle_0.5m", "belle_1m", "belle_2m")
+    rows = {(r.label, r.task.name) for r in runs}
+    assert rows == {
+        *(("full", s) for s in sizes),
+        *(("lora", s) for s in sizes),
+        ("ft_lora_math", "belle_school_math"),
+        ("ft_ft_math", "belle_school_math"),
+    }
+    assert len(runs) == 2 * len(rows)  # LLaMA-7B and 13B
+    full = {
+        (t.precision, t.epochs, t.batch_size * r.resources.gpus, t.learning_rate, t.warmup_ratio)
+        for r in runs
+        if r.label == "full"
+        for t in [r.training]
+    }
+    assert full == {("bf16", 3, 32, 5e-6, 0.03)}
+    lora = {
+        (t.precision, t.epochs, t.batch_size * r.resources.gpus, t.learning_rate, r.params["r"])
+        for r in runs
+        if r.label == "lora"
+        for t in [r.training]
+    }
+    assert lora == {("fp16", 4, 128, 2e-4, 8)}
+    assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {"all-linear"}
+    math = next(r for r in runs if r.label == "ft_ft_math")
+    assert (math.training.learning_rate, math.training.epochs) == (5e-7, 2)
+    assert {(r.training.lr_scheduler, r.training.max_length) for r in runs} == {("cosine", 1024)}
+    assert {r.training.distributed for r in runs if r.method == "full"} == {"zero3"}
+    assert {r.resources.gpus for r in runs if r.method == "full"} == {8}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", sorted(REDUCED))
+def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request):
+    data = yaml.safe_load(REDUCED[stem].read_text(encoding="utf-8"))
+    if OFFLINE_DECODER in data["models"]:  # SmolLM2 costs seconds per step on CPU: a 2-layer Llama here
+        decoder = request.getfixturevalue("tiny_decoder")
+        tiny = {"name": "tiny-llama", "source": str(decoder), "family": "llama"}
+        data["models"] = [tiny if m == OFFLINE_DECODER else m for m in data["models"]]
+    sweep = write_yaml(tmp_path / f"{stem}.yaml", data)
+    expected = expand_sweep(load_sweep(sweep))
+    out = peftbench("sweep", str(sweep), "--cluster", "local", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    results = [json.loads(p.read_text()) for p in (tmp_path / "runs" / data["name"]).glob("*/result.json")]
+    assert sorted(r["run_id"] for r in results) == sorted(r.run_id for r in expected)
+    for result in results:
+        assert result["status"] == "success"
+        assert result["spec"]["task"]["metric"] in result["test"]
