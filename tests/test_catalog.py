@@ -230,7 +230,9 @@ def test_its_task_type_prepares_the_fixture(name: str, encoder_tokenizer, reques
         tokenizer = load_tokenizer(ModelRef(name="tiny-llama", source=str(decoder), family="llama"))
     else:
         tokenizer = encoder_tokenizer
-    data = kind.prepare_data(task, tokenizer, TrainingSettings(max_length=64, batch_size=4))
+    data = kind.prepare_data(
+        task, tokenizer, TrainingSettings(max_length=64, batch_size=4, max_new_tokens=16)
+    )
     assert len(data.train) > 0 and len(data.validation) > 0 and len(data.test) > 0
     assert "input_ids" in data.train.column_names
     if name in EXPECTED_TRAIN_LABELS:

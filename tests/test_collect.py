@@ -25,12 +25,13 @@ def put(
     status: str = "success",
     metric: str = "accuracy",
     finished_at: str = "2026-01-01T00:01:00+00:00",
+    distributed: str | None = None,
 ) -> str:
     result = make_result(status)
     spec = result.spec.model_copy(
         update={
             "training": TrainingSettings.model_validate(
-                result.spec.training.model_dump() | {"learning_rate": lr}
+                result.spec.training.model_dump() | {"learning_rate": lr, "distributed": distributed}
             ),
             "seed": seed,
             "label": method,
@@ -197,3 +198,13 @@ def test_unfinished_runs_and_cells_without_validation_are_reported(tmp_path: Pat
     frame = collect([tmp_path]).frame.drop(columns=["validation_accuracy"])
     selection = select_cells(frame)
     assert selection.best.empty and "no run has a validation accuracy" in selection.skipped[0]
+
+
+def test_two_engines_never_share_a_cell(tmp_path: Path):
+    """FSDP and DeepSpeed differ in memory and loss: a label run on both makes two rows."""
+    put(tmp_path, 1e-3, 0.70, 0.60, method="full", distributed="fsdp")
+    put(tmp_path, 1e-3, 0.90, 0.80, method="full", distributed="zero3")
+    put(tmp_path, 1e-3, 0.50, 0.40, method="full")
+    best = select_cells(collect([tmp_path]).frame).best
+    by_method = dict(zip(best["method"], best["test"], strict=True))
+    assert by_method == {"full (fsdp)": 0.60, "full (zero3)": 0.80, "full": 0.40}

@@ -52,13 +52,17 @@ def test_entity_f1_when_precision_and_recall_differ():
 
 def test_choice_metrics_from_head_logits_and_from_likelihood_scores():
     assert choice_metrics([[0.1, 0.9], [2.0, -1.0], [0.0, 0.5]], [1, 1, 1]) == {
-        "accuracy": pytest.approx(2 / 3)
+        "accuracy": pytest.approx(2 / 3),
+        "mcc": 0.0,  # one gold class only: sklearn's 0
     }
+    # chosen 1, 0, 1, 0 against gold 1, 0, 0, 0: TP 1, FP 1, TN 2, FN 0; MCC = 2 / sqrt(2·1·3·2)
+    two_way = choice_metrics([[0, 1], [1, 0], [0, 1], [1, 0]], [1, 0, 0, 0])
+    assert two_way == {"accuracy": 0.75, "mcc": pytest.approx(2 / 12**0.5)}
     # Example 1: choices of 4 and 8 characters, 4 and 12 bytes; summed log-probs -8 and -12.
     # sum: -8 > -12 picks 0; per character: -2 < -1.5 picks 1; per byte: -2 < -1 picks 1.
     scores = [[[-8.0, -2.0, -2.0], [-12.0, -1.5, -1.0]]]
-    assert choice_metrics(scores, [1]) == {"accuracy": 0.0, "acc_norm": 1.0, "acc_bytes": 1.0}
-    assert choice_metrics(scores, [0]) == {"accuracy": 1.0, "acc_norm": 0.0, "acc_bytes": 0.0}
+    assert choice_metrics(scores, [1]) == {"accuracy": 0.0, "acc_norm": 1.0, "acc_bytes": 1.0, "mcc": 0.0}
+    assert choice_metrics(scores, [0]) == {"accuracy": 1.0, "acc_norm": 0.0, "acc_bytes": 0.0, "mcc": 0.0}
 
 
 def test_identical_texts_score_the_maximum():

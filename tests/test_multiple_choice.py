@@ -201,7 +201,7 @@ def test_zero_shot_loglikelihood_scores_match_a_hand_computation(tiny_decoder: P
         compute_metrics=lambda p: TASK.compute_metrics(task, logits_of(p), p.label_ids),
     )
     evaluation = TASK.evaluate(trainer, task, data, "test")
-    assert set(evaluation.metrics) == {"loss", "accuracy", "acc_norm", "acc_bytes"}  # no timings
+    assert set(evaluation.metrics) == {"loss", "accuracy", "acc_norm", "acc_bytes", "mcc"}  # no timings
     for metric, picked in picks.items():
         assert evaluation.metrics[metric] == pytest.approx(
             sum(p == g for p, g in zip(picked, gold, strict=True)) / len(gold)
@@ -252,7 +252,9 @@ def test_run_one_on_multiple_choice(
     )
     result = run_one(spec, tmp_path)
     assert result.status == "success", result.error
-    expected = {"accuracy", "acc_norm", "acc_bytes", "loss"} if scoring else {"accuracy", "loss"}
+    expected = (
+        {"accuracy", "acc_norm", "acc_bytes", "mcc", "loss"} if scoring else {"accuracy", "mcc", "loss"}
+    )
     assert set(result.validation) == expected and set(result.test) == expected
     predictions = read_predictions(RunPaths(tmp_path).test_predictions)
     gold = [int(r["label"]) - 1 for r in rows("hucopa", "test")]

@@ -284,3 +284,26 @@ def test_two_process_ddp_fsdp_and_zero3_runs_agree_and_write_one_result(tmp_path
             saved = load_file(str(paths.artifact / "adapter_model.safetensors"))
             assert saved and all(t.numel() > 0 for t in saved.values())
             assert sum(t.numel() for t in saved.values()) == result.cost.trainable_params
+
+
+def test_a_child_run_waits_for_its_parent_and_starts_from_its_model(tmp_path: Path):
+    """Incremental tuning on Slurm: the child's array depends (afterok) on the parent's job."""
+    methods = {
+        "full": {"max_steps": 2},
+        "lora_after_full": {"method": "lora", "parent": {"method": "full", "task": "movie_sentiment"}},
+    }
+    sweep = make_sweep(tmp_path, "chain", methods, {"max_steps": 2})
+    peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    parent_sub, child_sub = read_submissions(tmp_path / "runs" / "chain")
+    [(parent_job, parent_id)] = parent_sub.tasks.items()
+    [(child_job, child_id)] = child_sub.tasks.items()
+    shown = subprocess.run(
+        ["scontrol", "show", "job", child_job.split("_")[0]], capture_output=True, text=True
+    )
+    assert f"Dependency=afterok:{parent_job}" in shown.stdout  # the parent trains for ~30 s: still unmet
+    wait_until("parent and child", lambda: all_settled(sweep, tmp_path), timeout=400, every=3)
+    parent = read_result(RunPaths(tmp_path / "runs" / "chain" / parent_id).result)
+    child = read_result(RunPaths(tmp_path / "runs" / "chain" / child_id).result)
+    assert parent.status == child.status == "success", child.error
+    assert child.spec.model.source == f"run:{parent_id}"
+    assert parent.finished_at <= child.started_at

@@ -84,7 +84,7 @@ def flatten(result: RunResult) -> dict[str, Any]:
         "model": spec.model.name,
         "task": spec.task.name,
         "task_metric": spec.task.metric,
-        "method": spec.label,
+        "method": method_name(spec.label, spec.training.distributed),
         "method_family": spec.method,
         "params": json.dumps(spec.params, sort_keys=True),
         "training": json.dumps(spec.training.model_dump(mode="json"), sort_keys=True),
@@ -102,6 +102,15 @@ def flatten(result: RunResult) -> dict[str, Any]:
     if result.cost is not None:
         row.update(result.cost.model_dump())
     return row
+
+
+def method_name(label: str, backend: str | None) -> str:
+    """The method as tables show it: the sweep's label, and the engine when there is one.
+
+    DeepSpeed keeps fp32 master weights where FSDP may not, so memory and loss differ by engine;
+    naming it keeps runs of two engines out of one cell.
+    """
+    return label if backend in (None, "none") else f"{label} ({backend})"
 
 
 def _last_line(text: str | None) -> str | None:

@@ -36,7 +36,8 @@ METRIC_DIRECTION: dict[str, str] = {
 }
 
 CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
-MULTIPLE_CHOICE_METRICS = ("accuracy", "acc_norm", "acc_bytes")
+LIKELIHOOD_SCORES = ("accuracy", "acc_norm", "acc_bytes")  # the three columns of log-likelihood scores
+MULTIPLE_CHOICE_METRICS = (*LIKELIHOOD_SCORES, "mcc")
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
 TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
 
@@ -58,7 +59,7 @@ def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) ->
 
 
 def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
-    """Accuracy of picking each example's highest-scored choice.
+    """Accuracy (and MCC) of picking each example's highest-scored choice.
 
     `scores` is [examples, choices] (a head's logits: accuracy only) or [examples, choices, 3]
     (log-likelihood: summed, per character, per UTF-8 byte), which gives accuracy, acc_norm and
@@ -66,12 +67,16 @@ def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
     choice's length in characters (Python `len`), and in bytes.
     """
     import numpy as np
+    from sklearn.metrics import matthews_corrcoef
 
     scores, gold = np.asarray(scores), np.asarray(gold)
+    chosen = scores.argmax(1) if scores.ndim == 2 else scores[..., 0].argmax(1)
+    # MCC of the chosen index against the gold one (HuLU reports it for HuCoPA)
+    mcc = {"mcc": float(matthews_corrcoef(gold, chosen))}
     if scores.ndim == 2:
-        return {"accuracy": float(np.mean(scores.argmax(-1) == gold))}
+        return {"accuracy": float(np.mean(chosen == gold)), **mcc}
     hits = scores.argmax(1) == gold[:, None]
-    return {name: float(hits[:, i].mean()) for i, name in enumerate(MULTIPLE_CHOICE_METRICS)}
+    return {name: float(hits[:, i].mean()) for i, name in enumerate(LIKELIHOOD_SCORES)} | mcc
 
 
 def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:

@@ -18,6 +18,7 @@ from typing import Any
 from peftbench.config import ClusterProfile, RunSpec, SlurmSettings
 from peftbench.errors import Problem, unknown_name
 from peftbench.results import RunPaths, read_spec, utc_now, write_json_atomic, write_spec
+from peftbench.sweep import parent_run_id
 
 SUBMISSIONS = ".submissions"
 SUBMITIT_FOLDER = ".slurm"
@@ -176,14 +177,19 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
 
     slurm = profile.slurm
     assert slurm is not None
-    groups: dict[ResourceShape, list[RunSpec]] = defaultdict(list)
+    depth = generations(runs)
+    groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
-        groups[shape_of(run, slurm)].append(run)
+        groups[depth[run.run_id], shape_of(run, slurm)].append(run)
     chunks = [
         (shape, members[i : i + slurm.max_array_size])
-        for shape, members in groups.items()
+        for (_, shape), members in sorted(groups.items(), key=lambda item: item[0][0])
         for i in range(0, len(members), slurm.max_array_size)
     ]
+    children = any(parent_run_id(r) for r in runs)
+    job_of = (
+        {r: job for r, (job, _) in _live_jobs(Path(runs_dir) / runs[0].sweep).items()} if children else {}
+    )
     submissions = []
     for shape, members in chunks:
         sweep_dir = Path(runs_dir) / members[0].sweep
@@ -195,12 +201,17 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
             slurm_max_num_timeout=slurm.max_num_timeout,
             **({"slurm_python": python} if python else {}),
         )
-        executor.update_parameters(**executor_parameters(shape, profile, f"peftbench-{members[0].sweep}"))
+        parameters = executor_parameters(shape, profile, f"peftbench-{members[0].sweep}")
+        waits_for = sorted({job_of[p] for r in members if (p := parent_run_id(r)) in job_of})
+        if waits_for:  # incremental tuning: start only once every parent run has succeeded
+            parameters["slurm_additional_parameters"]["dependency"] = "afterok:" + ":".join(waits_for)
+        executor.update_parameters(**parameters)
         paths = [RunPaths.of(runs_dir, r) for r in members]
         for run, p in zip(members, paths, strict=True):
             p.root.mkdir(parents=True, exist_ok=True)
             write_spec(p.spec, run)
         jobs = executor.map_array(RunTask(), [str(p.spec) for p in paths], [str(p.root) for p in paths])
+        job_of |= {run.run_id: job.job_id for job, run in zip(jobs, members, strict=True)}
         submission = Submission(
             profile.name,
             utc_now(),
@@ -214,6 +225,24 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
         )
         submissions.append(submission)
     return submissions
+
+
+def generations(runs: list[RunSpec]) -> dict[str, int]:
+    """run_id -> how many parents above it among `runs` (0: none to wait for here)."""
+    parent = {r.run_id: parent_run_id(r) for r in runs}
+
+    def depth(run_id: str) -> int:
+        above = parent.get(run_id)
+        return 0 if above is None or above not in parent else 1 + depth(above)
+
+    return {run_id: depth(run_id) for run_id in parent}
+
+
+def _live_jobs(sweep_dir: Path) -> dict[str, tuple[str, Submission]]:
+    """Runs of earlier submissions still pending or running: children submitted now wait for them."""
+    latest = latest_jobs(read_submissions(sweep_dir))
+    states = query_states([job for job, _ in latest.values()]) if latest else {}
+    return {run_id: (job, sub) for run_id, (job, sub) in latest.items() if states.get(job) in LIVE_STATES}
 
 
 def _container_python(profile: ClusterProfile) -> str | None:

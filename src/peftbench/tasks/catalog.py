@@ -44,8 +44,9 @@ HULU = [
         splits=DEV_AS_TEST,
         text_columns=["premise", "question"],  # question: "cause" | "effect"
         choice_columns=["choice1", "choice2"],
-        labels=["choice1", "choice2"],  # label 0/1
-        # UNVERIFIED: the card says "1 or 2"; the data files and NYTK's own code use 0/1.
+        # UNVERIFIED: the card says "1 or 2"; the data files and NYTK's own code use 0/1. These
+        # labels read both: the strings "1"/"2" by name, the integers 0/1 as indices.
+        labels=["1", "2"],
         metric="mcc",  # the PULI study reports MCC; HuLU's README names accuracy
         language="hu",
     ),
@@ -234,7 +235,7 @@ INSTRUCTION = [
             splits=TRAIN_ONLY,
             text_columns=["instruction", "input"],
             target_column="output",
-            metric="judge",
+            metric="rougeL",  # the study's LLM judge: give the task a `judge:` (docs/tasks.md)
             language="zh",
         )
         for size in ("0.5M", "1M", "2M")
@@ -246,7 +247,7 @@ INSTRUCTION = [
         splits=TRAIN_ONLY,
         text_columns=["instruction", "input"],
         target_column="output",
-        metric="judge",
+        metric="rougeL",
         language="zh",
     ),
 ]
