@@ -19,7 +19,7 @@ from peftbench.results import RunPaths
 from peftbench.run import run_one
 from peftbench.sweep import load_sweep
 from peftbench.tasks import TASK_TYPES
-from peftbench.tasks.generation import IGNORE, PromptTemplate, template_problem
+from peftbench.tasks.generation import IGNORE, PromptTemplate, new_tokens, template_problem
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERATION = TASK_TYPES["generation"]
@@ -214,7 +214,10 @@ def test_missing_columns_are_named_with_what_the_data_has(tiny_decoder: Path):
 def test_prompt_and_answer_must_fit_max_length(tiny_decoder: Path):
     tokenizer = load_tokenizer(decoder_ref(tiny_decoder))
     with pytest.raises(ValueError, match=r"max_length \(64\) must be larger than max_new_tokens \(64\)"):
-        GENERATION.prepare_data(XSUM, tokenizer, TrainingSettings(max_length=64))
+        GENERATION.prepare_data(XSUM, tokenizer, TrainingSettings(max_length=64, max_new_tokens=64))
+    # Unset, the answer gets 64 tokens or half of max_length, whichever is less.
+    assert new_tokens(TrainingSettings(max_length=64)) == 32
+    assert new_tokens(TrainingSettings(max_length=512)) == 64
 
 
 def test_encoder_models_cannot_generate():

@@ -12,9 +12,10 @@ is left of `max_length`; a seq2seq prompt and target keep `max_length` tokens ea
 too long loses tokens from the end of its longest field (the document, not the template's cue).
 A target ends with the end-of-sequence token unless it was cut.
 
-Evaluation generates greedily (`max_new_tokens`, default 64) with the trained model and scores the
-texts against the references (ROUGE-1/2/L, BLEU, chrF; metrics.text_metrics), plus the loss. During
-training the validation loss alone selects checkpoints and stops early (`selection_metric`).
+Evaluation generates greedily (`max_new_tokens`; unset, 64 or half of max_length if less) with the
+trained model and scores the texts against the references (ROUGE-1/2/L, BLEU, chrF;
+metrics.text_metrics), plus the loss. During training the validation loss alone selects
+checkpoints and stops early (`selection_metric`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ def column_text(row: dict[str, Any], path: str) -> str:
     return "" if value is None else str(value)
 
 
+def new_tokens(training: TrainingSettings) -> int:
+    """Tokens to generate: `max_new_tokens`, else 64, or half of max_length when that is less (a
+    decoder's prompt and answer share max_length)."""
+    return training.max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, training.max_length // 2)
+
+
 @dataclass
 class EvalTexts:
     """What evaluating one split needs besides its tokenized form."""
@@ -171,7 +178,7 @@ class Generation(TaskType):
         from transformers import DataCollatorForSeq2Seq
 
         seq2seq = is_encoder_decoder(tokenizer)
-        layout = Layout(seq2seq, training.max_length, training.max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
+        layout = Layout(seq2seq, training.max_length, new_tokens(training))
         if layout.prompt_budget < 1:
             raise ValueError(
                 f"max_length ({layout.max_length}) must be larger than max_new_tokens "
