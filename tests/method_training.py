@@ -51,6 +51,14 @@ def train_a_few_steps(
     loaded, batch = load_base(ref)
     chosen = METHODS[method]
     model = chosen.prepare(loaded, chosen.Params.model_validate(params or {}))
+    before, losses, changed = adam_steps(model, batch, lr, steps)
+    return Trained(model, loaded, batch, losses, before, changed)
+
+
+def adam_steps(
+    model: Any, batch: dict[str, Any], lr: float, steps: int
+) -> tuple[dict[str, torch.Tensor], list[float], set[str]]:
+    """Plain AdamW steps on one batch: (parameters before, losses, names of tensors that changed)."""
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     model.train()
@@ -62,7 +70,7 @@ def train_a_few_steps(
         optimizer.zero_grad()
         losses.append(loss.item())
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
-    return Trained(model, loaded, batch, losses, before, changed)
+    return before, losses, changed
 
 
 def tiny_llama(folder: Any) -> ModelRef:

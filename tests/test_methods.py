@@ -13,6 +13,7 @@ from peftbench.methods import METHODS, Method, register_method
 from peftbench.models import load_tokenizer
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import demo_run
+from tests.method_training import adam_steps
 
 STEPS = 8
 
@@ -26,22 +27,8 @@ def train_a_few_steps(method_name: str, task: str = "movie_sentiment"):
     data = task_type.prepare_data(spec.task, tokenizer, spec.training)
     loaded = task_type.load_model(spec.model, spec.task, tokenizer)
     model = METHODS[spec.method].prepare(loaded, METHODS[spec.method].Params.model_validate(spec.params))
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
     batch = data.collator([data.train[i] for i in range(16)])
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=spec.training.learning_rate,
-        weight_decay=0.0,
-    )
-    model.train()
-    losses = []
-    for _ in range(STEPS):
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    _, losses, changed = adam_steps(model, batch, spec.training.learning_rate, STEPS)
     return model, losses, changed
 
 

@@ -101,6 +101,15 @@ EXAMPLE_ID = "example_id"  # an example's own id from the data, kept beside its 
 ID_COLUMNS = ("idx", "id")  # where the data keeps that id
 
 
+def split_limits(training: TrainingSettings) -> dict[str, int | None]:
+    """How many examples each split keeps (None: all)."""
+    return {
+        "train": training.max_train_samples,
+        "validation": training.max_eval_samples,
+        "test": training.max_eval_samples,
+    }
+
+
 def take_example_ids(splits: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any] | None]]:
     """(the splits without their EXAMPLE_ID column, each split's ids or None where it had none)."""
     ids = {name: s[EXAMPLE_ID] if EXAMPLE_ID in s.column_names else None for name, s in splits.items()}

@@ -13,6 +13,7 @@ from peftbench.tasks.base import (
     PreparedData,
     TaskType,
     register_task_type,
+    split_limits,
     take_example_ids,
 )
 from peftbench.tasks.labels import label_index
@@ -53,11 +54,7 @@ class Classification(TaskType):
     ) -> PreparedData:
         from transformers import DataCollatorWithPadding
 
-        limits = {
-            "train": training.max_train_samples,
-            "validation": training.max_eval_samples,
-            "test": training.max_eval_samples,
-        }
+        limits = split_limits(training)
         splits = {
             split: self._tokenized_split(task, split, limit, tokenizer, training.max_length, cache)
             for split, limit in limits.items()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from peftbench.metrics import TEXT_METRICS, text_metrics
 from peftbench.models import load_for_text_generation
-from peftbench.tasks.base import Evaluation, PreparedData, TaskType, register_task_type
+from peftbench.tasks.base import Evaluation, PreparedData, TaskType, register_task_type, split_limits
 from peftbench.tasks.classification import ID_COLUMNS, token_count
 from peftbench.tasks.sources import load_split
 from peftbench.tasks.token_cache import source_identity, tokenizer_identity
@@ -186,11 +186,7 @@ class Generation(TaskType):
             )
         if training.packing and seq2seq:
             raise ValueError("packing is for decoder-only models; this tokenizer's model is a seq2seq model.")
-        limits = {
-            "train": training.max_train_samples,
-            "validation": training.max_eval_samples,
-            "test": training.max_eval_samples,
-        }
+        limits = split_limits(training)
         rows = {split: self._rows(task, split, limits[split]) for split in ("validation", "test")}
         splits = {
             split: self._tokenized_split(

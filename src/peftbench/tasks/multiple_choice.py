@@ -31,6 +31,7 @@ from peftbench.tasks.base import (
     example_id,
     logits_of,
     register_task_type,
+    split_limits,
     split_metrics,
     take_example_ids,
 )
@@ -110,11 +111,7 @@ class MultipleChoice(TaskType):
         training: TrainingSettings,
         cache: TokenizationCache | None = None,
     ) -> PreparedData:
-        limits = {
-            "train": training.max_train_samples,
-            "validation": training.max_eval_samples,
-            "test": training.max_eval_samples,
-        }
+        limits = split_limits(training)
         likelihood = task.scoring == "loglikelihood"
         settings = {
             "task_type": self.name,

@@ -22,6 +22,7 @@ from peftbench.tasks.base import (
     example_id,
     logits_of,
     register_task_type,
+    split_limits,
     split_metrics,
     take_example_ids,
 )
@@ -75,11 +76,7 @@ class TokenClassification(TaskType):
     ) -> PreparedData:
         from transformers import DataCollatorForTokenClassification
 
-        limits = {
-            "train": training.max_train_samples,
-            "validation": training.max_eval_samples,
-            "test": training.max_eval_samples,
-        }
+        limits = split_limits(training)
         settings = {
             "task_type": self.name,
             "max_length": training.max_length,
