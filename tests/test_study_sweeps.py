@@ -1,8 +1,12 @@
 """The four study sweeps: each validates, dry-runs, states the study's settings, and its reduced
-copy (tests/fixtures/sweeps/) runs end to end on CPU through the `peftbench` command."""
+copy (tests/fixtures/sweeps/) runs end to end on CPU: validated and planned as `peftbench sweep`
+does, run by the local launcher, collected into a table. Runs execute in this process (the launcher
+takes the executor): a subprocess per run would import torch and transformers again each time,
+about 6 s of ~40 runs; tests/test_cli.py runs the demo through the command and its subprocesses."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,8 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 
+from peftbench.collect import write_collection
 from peftbench.config import RunSpec
+from peftbench.launch.local import run_local
+from peftbench.plan import load_plan
+from peftbench.results import RunPaths, RunResult
+from peftbench.run import run_one
 from peftbench.sweep import expand_sweep, load_sweep
 from tests.conftest import REPO, write_yaml
 
@@ -25,6 +35,10 @@ def peftbench(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     command = [sys.executable, "-m", "peftbench", *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
+
+
+def run_in_this_process(spec: RunSpec, paths: RunPaths, on_progress: object) -> RunResult:
+    return run_one(spec, paths.root)
 
 
 def runs_of(*stems: str) -> list[RunSpec]:
@@ -158,9 +172,13 @@ def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request
         data["models"] = [tiny if m == OFFLINE_DECODER else m for m in data["models"]]
     sweep = write_yaml(tmp_path / f"{stem}.yaml", data)
     expected = expand_sweep(load_sweep(sweep))
-    out = peftbench("sweep", str(sweep), "--cluster", "local", "--runs-dir", str(tmp_path / "runs"))
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    results = [json.loads(p.read_text()) for p in (tmp_path / "runs" / data["name"]).glob("*/result.json")]
+    plan = load_plan(sweep, "local", tmp_path / "runs")
+    console = Console(file=io.StringIO(), width=200)
+    summary = run_local(plan.runs, plan.runs_dir, console, execute=run_in_this_process)
+    assert summary.failed == [], console.file.getvalue()[-4000:]
+    report = write_collection([plan.sweep_dir], plan.sweep_dir)
+    assert report.n_success == len(expected)
+    results = [json.loads(p.read_text()) for p in plan.sweep_dir.glob("*/result.json")]
     assert sorted(r["run_id"] for r in results) == sorted(r.run_id for r in expected)
     for result in results:
         assert result["status"] == "success"
