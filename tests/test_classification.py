@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from peftbench.config import ModelRef, TrainingSettings
 from peftbench.models import MODEL_CATALOG, load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
@@ -27,3 +29,29 @@ def test_a_decoder_tokenizer_gets_a_pair_joined_by_a_newline(tiny_decoder: Path)
     encoder = load_tokenizer(MODEL_CATALOG["minilm-l6"])
     data = TASK_TYPES["classification"].prepare_data(task, encoder, SETTINGS)
     assert data.train[0]["input_ids"] == encoder(premise, hypothesis)["input_ids"]  # [SEP] between
+
+
+def test_prompt_learning_is_refused_on_a_seq2seq_classification_head_because_it_fails_there():
+    import torch
+    from peft import PromptTuningConfig, TaskType, get_peft_model
+    from transformers import BartConfig, BartForSequenceClassification
+
+    from peftbench.models import FAMILY_TRAITS
+
+    classification, task = TASK_TYPES["classification"], TASK_CATALOG["movie_sentiment"]
+    for method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
+        assert "seq2seq" in classification.unsupported_reason(task, FAMILY_TRAITS["bart"], method)
+        assert classification.unsupported_reason(task, FAMILY_TRAITS["bert"], method) is None
+    assert classification.unsupported_reason(task, FAMILY_TRAITS["t5"], "lora") is None
+
+    # The fact behind the refusal: BART's head finds the end token in input_ids, so it takes no
+    # input embeddings, which is how prompt tuning feeds its virtual tokens.
+    config = BartConfig(
+        vocab_size=64, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, num_labels=2,
+    )  # fmt: skip
+    prompt = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=4)
+    model = get_peft_model(BartForSequenceClassification(config), prompt)
+    ids = torch.tensor([[0, 5, 6, 2]])
+    with pytest.raises(NotImplementedError, match="input embeddings"):
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))

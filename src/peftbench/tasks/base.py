@@ -97,6 +97,8 @@ class TaskType(ABC):
         return Evaluation(split_metrics(output.metrics, split), self.predicted_labels(logits_of(output)))
 
 
+# Methods that add virtual tokens to the input (as embeddings or as past keys and values).
+PROMPT_LEARNING = ("prompt_tuning", "prefix_tuning", "p_tuning")
 EXAMPLE_ID = "example_id"  # an example's own id from the data, kept beside its tokens for predictions
 ID_COLUMNS = ("idx", "id")  # where the data keeps that id
 

@@ -10,6 +10,7 @@ from peftbench.models import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
     ID_COLUMNS,
+    PROMPT_LEARNING,
     PreparedData,
     TaskType,
     register_task_type,
@@ -22,7 +23,7 @@ from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
 if TYPE_CHECKING:
     from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import LoadedModel
+    from peftbench.models import FamilyTraits, LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
@@ -39,6 +40,13 @@ class Classification(TaskType):
         if not task.labels or len(task.labels) < 2:
             found.append(("labels", "Classification needs at least two labels.", task.labels, ()))
         return found
+
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+        if traits.kind == "seq2seq" and method in PROMPT_LEARNING:
+            # T5's and BART's classification heads find the end token in input_ids: they take no
+            # input embeddings (NotImplementedError) and misalign a prefix's attention mask.
+            return "virtual tokens do not fit a seq2seq model's classification head; use lora or ia3"
+        return None
 
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         return load_for_sequence_classification(

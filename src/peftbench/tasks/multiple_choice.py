@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from peftbench.metrics import MULTIPLE_CHOICE_METRICS, choice_metrics
 from peftbench.models import load_for_choice_likelihood, load_for_multiple_choice
 from peftbench.tasks.base import (
+    PROMPT_LEARNING,
     Evaluation,
     PreparedData,
     TaskType,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 TARGET_DELIMITER = " "  # between the context and a choice, as lm-evaluation-harness joins them
 SCORE_COLUMN = {"accuracy": 0, "acc_norm": 1, "acc_bytes": 2}  # of DecoderForChoiceLikelihood's logits
-PROMPT_LEARNING = ("prompt_tuning", "prefix_tuning", "p_tuning")
 
 
 @dataclass(frozen=True)
