@@ -193,3 +193,15 @@ def test_smollm2_loads_from_gguf_for_sequence_classification():
     assert getattr(model.config, "quantization_config", None) is None and not model.is_quantized
     out = logits(model, tokenizer, ["The film was wonderful.", "A dull, tired, lifeless story."])
     assert out.shape == (2, 2) and torch.isfinite(out).all()
+
+
+def test_a_bf16_checkpoint_loads_in_fp32_for_mixed_precision_training(tiny_decoder: Path, tmp_path: Path):
+    """Hub LLMs ship bf16; trained in bf16, a small step rounds away. fp32 weights, bf16 compute."""
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(tiny_decoder, dtype=torch.bfloat16).save_pretrained(tmp_path)
+    bf16_checkpoint = ModelRef(name="bf16", source=str(tmp_path), family="llama")
+    loaded = load_for_sequence_classification(bf16_checkpoint, 2, 0)
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+    weight = torch.ones(1, dtype=torch.bfloat16)
+    assert weight - 5e-6 * weight == weight  # what fp32 master weights are for

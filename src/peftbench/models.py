@@ -141,14 +141,18 @@ def load_tokenizer(ref: ModelRef) -> Any:
 def load_with_head(model_class: Any, ref: ModelRef, peft_task_type: str, **kwargs: Any) -> LoadedModel:
     """`model_class.from_pretrained` on the model's weights; the head is whatever the checkpoint lacked.
 
-    `kwargs` go to `from_pretrained` (num_labels, a method's quantization_config, ...). A GGUF
-    checkpoint is dequantized to fp32 and then treated as the plain model it has become.
+    `kwargs` go to `from_pretrained` (num_labels, a method's quantization_config, ...). Weights load
+    in fp32 whatever the checkpoint's dtype (transformers 5 would keep a bf16 checkpoint in bf16):
+    mixed precision then computes in bf16/fp16 while the optimizer updates fp32 weights; updated in
+    bf16, a step of lr 5e-6 mostly rounds away. A GGUF checkpoint is dequantized to fp32 and then
+    treated as the plain model it has become.
     """
-    path = resolve_source(ref.source)
-    if ref.gguf_file is not None:
-        import torch
+    import torch
 
-        kwargs = {"gguf_file": ref.gguf_file, "dtype": torch.float32, **kwargs}
+    path = resolve_source(ref.source)
+    kwargs = {"dtype": torch.float32, **kwargs}
+    if ref.gguf_file is not None:
+        kwargs = {"gguf_file": ref.gguf_file, **kwargs}
     model, info = model_class.from_pretrained(path, output_loading_info=True, **kwargs)
     if ref.gguf_file is not None:
         forget_gguf_origin(model)
