@@ -60,6 +60,11 @@ bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
 
+BENCH_SIZE ?= 360m
+.PHONY: bench-engines
+bench-engines: $(VENV)/.installed ## full FT and LoRA under each engine, side by side (the GPU checks; BENCH_SIZE=360m)
+	$(PY) benchmarks/bench_engines.py --size $(BENCH_SIZE) --out runs/bench/engines.json
+
 lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check src tests scripts
 

@@ -84,3 +84,23 @@ def test_the_token_cache_bench_times_three_ways_of_preparing_a_task():
 
     figures = bench_token_cache.main(["--repeats", "1", "--copies", "1"])
     assert set(figures) == {"no_cache", "first_run", "later_run"}
+
+
+def test_the_engines_bench_measures_each_backend_and_reports_a_refused_arm(tmp_path: Path):
+    from benchmarks import bench_engines
+
+    arms = bench_engines.main(
+        ["--size", "tiny", "--arms", "full:none,lora:zero3,bitfit:none", "--steps", "2", "--batch-size", "2",
+         "--max-length", "32", "--eval-samples", "4", "--out", str(tmp_path / "engines.json")]
+    )  # fmt: skip
+    by_arm = {(a.method, a.backend): a for a in arms}
+    full, lora = by_arm[("full", "none")], by_arm[("lora", "zero3")]
+    assert full.status == lora.status == "success"
+    assert full.trainable_params == full.total_params > lora.trainable_params > 0
+    assert lora.artifact_bytes < full.artifact_bytes
+    assert full.positions_per_second > 0 and full.mfu is None  # no GPU, no peak to divide by
+    bitfit = by_arm[("bitfit", "none")]  # Llama has no biases: refused as a sweep would, with why
+    assert bitfit.status == "refused" and "bias" in bitfit.error
+    assert json.loads((tmp_path / "engines.json").read_text())["device"] == "CPU"
+    with pytest.raises(SystemExit, match="unknown backend 'zero4'"):
+        bench_engines.parse_arms("full:zero4")
