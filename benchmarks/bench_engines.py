@@ -59,6 +59,11 @@ SIZES: dict[str, Shape] = {
 }
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 BACKENDS = ("none", "ddp", "fsdp", "zero2", "zero3", "zero3_offload")
+# Method variants by name (issue 5's GPU checks: DoRA and QLoRA on a small decoder).
+VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    "dora": ("lora", {"use_dora": True}),
+    "rslora": ("lora", {"use_rslora": True}),
+}
 DEFAULT_ARMS = "full:none,full:fsdp,full:zero3,lora:zero3"
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense, per GPU (NVIDIA data sheets)
 
@@ -90,8 +95,9 @@ def parse_arms(text: str) -> list[tuple[str, str]]:
     for item in text.split(","):
         method, _, backend = item.strip().partition(":")
         backend = backend or "none"
-        if method not in METHODS:
-            raise SystemExit(f"--arms: unknown method {method!r}; allowed: {', '.join(sorted(METHODS))}")
+        if method not in METHODS and method not in VARIANTS:
+            allowed = ", ".join(sorted([*METHODS, *VARIANTS]))
+            raise SystemExit(f"--arms: unknown method {method!r}; allowed: {allowed}")
         if backend not in BACKENDS:
             raise SystemExit(f"--arms: unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
         arms.append((method, backend))
@@ -123,6 +129,7 @@ def build_model(size: str, folder: Path) -> Path:
 
 def arm_spec(folder: Path, size: str, method: str, backend: str, args: argparse.Namespace) -> RunSpec:
     gpus = 1 if gpu_name() else 0
+    family, changes = VARIANTS.get(method, (method, {}))
     training = TrainingSettings(
         eval_strategy="no",
         max_steps=args.steps,
@@ -139,9 +146,9 @@ def arm_spec(folder: Path, size: str, method: str, backend: str, args: argparse.
         sweep="bench-engines",
         model=ModelRef(name=f"llama-{size}", source=str(folder), family="llama"),
         task=TASK_CATALOG["movie_sentiment"],
-        method=method,
+        method=family,
         label=f"{method}-{backend}",
-        params=METHODS[method].Params().model_dump(mode="json"),
+        params=METHODS[family].Params.model_validate(changes).model_dump(mode="json", exclude_none=True),
         training=training,
         seed=0,
         resources=ResourceRequest(gpus=gpus),
@@ -173,9 +180,10 @@ def refusal(spec: RunSpec) -> str | None:
 def run_arm(spec: RunSpec, out: Path, size: str, peak: float | None, timeout: float) -> Arm:
     """`peftbench run-one` in a fresh process; a refusal or failure comes back as an Arm with its error."""
     backend = spec.training.distributed or "none"
+    name = spec.label.removesuffix(f"-{backend}")
     reason = refusal(spec)
     if reason:
-        return Arm(size, spec.method, backend, "refused", reason, 0, 0, 0.0, 0.0, 0.0, None, 0, 0, 0.0, None)
+        return Arm(size, name, backend, "refused", reason, 0, 0, 0.0, 0.0, 0.0, None, 0, 0, 0.0, None)
     out.mkdir(parents=True)
     write_spec(out / "spec.json", spec)
     command = [sys.executable, "-m", "peftbench", "run-one", str(out / "spec.json"), str(out)]
@@ -185,7 +193,7 @@ def run_arm(spec: RunSpec, out: Path, size: str, peak: float | None, timeout: fl
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, timeout=timeout, env=env)
     wall = time.perf_counter() - start
     if not (out / "result.json").exists():
-        return Arm(size, spec.method, backend, "lost", f"no result (timeout {timeout:.0f} s?)",
+        return Arm(size, name, backend, "lost", f"no result (timeout {timeout:.0f} s?)",
                    0, 0, 0.0, 0.0, 0.0, None, 0, 0, wall, None)  # fmt: skip
     result = read_result(out / "result.json")
     cost = result.cost
@@ -193,7 +201,7 @@ def run_arm(spec: RunSpec, out: Path, size: str, peak: float | None, timeout: fl
     mfu = 6 * cost.total_params * positions / peak if peak and result.status == "success" else None
     return Arm(
         size=size,
-        method=spec.method,
+        method=name,
         backend=backend,
         status=result.status,
         error=(result.error or "").strip().splitlines()[-1] if result.error else None,

@@ -90,8 +90,9 @@ def test_the_engines_bench_measures_each_backend_and_reports_a_refused_arm(tmp_p
     from benchmarks import bench_engines
 
     arms = bench_engines.main(
-        ["--size", "tiny", "--arms", "full:none,lora:zero3,bitfit:none", "--steps", "2", "--batch-size", "2",
-         "--max-length", "32", "--eval-samples", "4", "--out", str(tmp_path / "engines.json")]
+        ["--size", "tiny", "--arms", "full:none,lora:zero3,bitfit:none,dora:none,qlora:none",
+         "--steps", "2", "--batch-size", "2", "--max-length", "32", "--eval-samples", "4",
+         "--out", str(tmp_path / "engines.json")]
     )  # fmt: skip
     by_arm = {(a.method, a.backend): a for a in arms}
     full, lora = by_arm[("full", "none")], by_arm[("lora", "zero3")]
@@ -101,6 +102,8 @@ def test_the_engines_bench_measures_each_backend_and_reports_a_refused_arm(tmp_p
     assert full.positions_per_second > 0 and full.mfu is None  # no GPU, no peak to divide by
     bitfit = by_arm[("bitfit", "none")]  # Llama has no biases: refused as a sweep would, with why
     assert bitfit.status == "refused" and "bias" in bitfit.error
+    assert by_arm[("dora", "none")].trainable_params > lora.trainable_params  # + DoRA's magnitudes
+    assert by_arm[("qlora", "none")].status == "refused"  # 4-bit needs a GPU
     assert json.loads((tmp_path / "engines.json").read_text())["device"] == "CPU"
     with pytest.raises(SystemExit, match="unknown backend 'zero4'"):
         bench_engines.parse_arms("full:zero4")
