@@ -35,9 +35,10 @@ from typing import NamedTuple
 
 from peftbench.config import ModelRef, ResourceRequest, RunSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import FAMILY_TRAITS, MODEL_CATALOG, load_tokenizer
+from peftbench.models import MODEL_CATALOG, load_tokenizer
 from peftbench.results import read_result, write_spec
-from peftbench.tasks import TASK_CATALOG, TASK_TYPES
+from peftbench.sweep import refusal
+from peftbench.tasks import TASK_CATALOG
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,6 +89,13 @@ class Arm:
     wall_seconds: float
     mfu: float | None
 
+    @classmethod
+    def unmeasured(
+        cls, size: str, method: str, backend: str, status: str, error: str, wall: float = 0.0
+    ) -> Arm:
+        """An arm that was refused or left no result."""
+        return cls(size, method, backend, status, error, 0, 0, 0.0, 0.0, 0.0, None, 0, 0, wall, None)
+
 
 def parse_arms(text: str) -> list[tuple[str, str]]:
     """ "full:zero3,lora:fsdp" -> [("full", "zero3"), ("lora", "fsdp")], checked against what exists."""
@@ -127,8 +135,9 @@ def build_model(size: str, folder: Path) -> Path:
     return folder
 
 
-def arm_spec(folder: Path, size: str, method: str, backend: str, args: argparse.Namespace) -> RunSpec:
-    gpus = 1 if gpu_name() else 0
+def arm_spec(
+    folder: Path, size: str, method: str, backend: str, gpus: int, args: argparse.Namespace
+) -> RunSpec:
     family, changes = VARIANTS.get(method, (method, {}))
     training = TrainingSettings(
         eval_strategy="no",
@@ -167,23 +176,14 @@ def peak_flops(name: str | None, override_tflops: float | None) -> float | None:
     return next((flops for key, flops in PEAK_BF16_FLOPS.items() if name and key in name), None)
 
 
-def refusal(spec: RunSpec) -> str | None:
-    """What a sweep would refuse before submission (BitFit on a model without biases, say)."""
-    method = METHODS[spec.method]
-    traits = FAMILY_TRAITS[spec.model.family]
-    params = method.Params.model_validate(spec.params)
-    return method.unsupported_reason(traits, params, spec.resources) or TASK_TYPES[
-        spec.task.type
-    ].unsupported_reason(spec.task, traits, spec.method)
-
-
 def run_arm(spec: RunSpec, out: Path, size: str, peak: float | None, timeout: float) -> Arm:
     """`peftbench run-one` in a fresh process; a refusal or failure comes back as an Arm with its error."""
     backend = spec.training.distributed or "none"
     name = spec.label.removesuffix(f"-{backend}")
-    reason = refusal(spec)
+    params = METHODS[spec.method].Params.model_validate(spec.params)
+    reason = refusal(spec.method, params, spec.model, spec.task, spec.resources)  # as a sweep refuses
     if reason:
-        return Arm(size, name, backend, "refused", reason, 0, 0, 0.0, 0.0, 0.0, None, 0, 0, 0.0, None)
+        return Arm.unmeasured(size, name, backend, "refused", reason)
     out.mkdir(parents=True)
     write_spec(out / "spec.json", spec)
     command = [sys.executable, "-m", "peftbench", "run-one", str(out / "spec.json"), str(out)]
@@ -193,8 +193,7 @@ def run_arm(spec: RunSpec, out: Path, size: str, peak: float | None, timeout: fl
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, timeout=timeout, env=env)
     wall = time.perf_counter() - start
     if not (out / "result.json").exists():
-        return Arm(size, name, backend, "lost", f"no result (timeout {timeout:.0f} s?)",
-                   0, 0, 0.0, 0.0, 0.0, None, 0, 0, wall, None)  # fmt: skip
+        return Arm.unmeasured(size, name, backend, "lost", f"no result (timeout {timeout:.0f} s?)", wall)
     result = read_result(out / "result.json")
     cost = result.cost
     positions = cost.train_samples_per_second * spec.training.max_length
@@ -272,15 +271,16 @@ def main(argv: list[str] | None = None) -> list[Arm]:
     if unknown:
         raise SystemExit(f"--size: unknown {unknown}; allowed: {', '.join(SIZES)}")
     arms = parse_arms(args.arms)
-    device = gpu_name() or "CPU"
-    peak = peak_flops(gpu_name(), args.peak_tflops)
+    name = gpu_name()
+    device = name or "CPU"
+    peak = peak_flops(name, args.peak_tflops)
     work = Path(tempfile.mkdtemp(prefix="peftbench-engines-"))
     measured = []
     try:
         for size in sizes:
             folder = build_model(size, work / f"llama-{size}")
             for method, backend in arms:
-                spec = arm_spec(folder, size, method, backend, args)
+                spec = arm_spec(folder, size, method, backend, 1 if name else 0, args)
                 out = work / "runs" / "bench-engines" / f"{size}-{method}-{backend}"
                 measured.append(run_arm(spec, out, size, peak, args.timeout))
                 print(f"{size} {method} {backend}: {measured[-1].status}", flush=True)

@@ -171,8 +171,8 @@ def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request
         tiny = {"name": "tiny-llama", "source": str(decoder), "family": "llama"}
         data["models"] = [tiny if m == OFFLINE_DECODER else m for m in data["models"]]
     sweep = write_yaml(tmp_path / f"{stem}.yaml", data)
-    expected = expand_sweep(load_sweep(sweep))
     plan = load_plan(sweep, "local", tmp_path / "runs")
+    expected = plan.runs
     console = Console(file=io.StringIO(), width=200)
     summary = run_local(plan.runs, plan.runs_dir, console, execute=run_in_this_process)
     assert summary.failed == [], console.file.getvalue()[-4000:]

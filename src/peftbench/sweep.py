@@ -28,7 +28,7 @@ from peftbench.config import (
     split_unknown_keys,
 )
 from peftbench.errors import ConfigError, Problem, format_key, unknown_name
-from peftbench.methods import METHODS
+from peftbench.methods import METHODS, MethodParams
 from peftbench.models import FAMILY_TRAITS, MODEL_CATALOG
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.sources import missing_files
@@ -104,6 +104,25 @@ def load_sweep(path: Path) -> SweepSpec:
     return spec
 
 
+def refusal(
+    method_name: str, params: MethodParams, model: ModelRef, task: TaskSpec, resources: ResourceRequest
+) -> str | None:
+    """Why `method_name` cannot train `model` on `task` with `resources` (a sentence), or None.
+
+    The method's and the task type's `unsupported_reason`, asked for every run before anything is
+    submitted.
+    """
+    traits = FAMILY_TRAITS[model.family]
+    who = f"model {model.name!r} (family {model.family})"
+    reason = METHODS[method_name].unsupported_reason(traits, params, resources)
+    if reason is not None:
+        return f"Method {method_name!r} cannot train {who}: {reason}."
+    reason = TASK_TYPES[task.type].unsupported_reason(task, traits, method_name)
+    if reason is not None:
+        return f"Task {task.name!r} ({task.type}) cannot run on {who} with method {method_name!r}: {reason}."
+    return None
+
+
 def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     """models × tasks × methods (each its own grid) × seeds -> RunSpecs, in a stable order.
 
@@ -136,17 +155,8 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
                 enumerate(points[grid.label]), enumerate(spec.seeds)
             ):
                 params = method.Params.model_validate(point.params)
-                traits = FAMILY_TRAITS[model.family]
-                reason = method.unsupported_reason(traits, params, point.resources)
-                if reason is not None:
-                    who = f"model {model.name!r} (family {model.family})"
-                    message = f"Method {grid.method!r} cannot train {who}: {reason}."
-                    problems.append(Problem(file, f"methods.{grid.label}", message))
-                    continue
-                reason = TASK_TYPES[task.type].unsupported_reason(task, traits, grid.method)
-                if reason is not None:
-                    who = f"model {model.name!r} (family {model.family}) with method {grid.method!r}"
-                    message = f"Task {task.name!r} ({task.type}) cannot run on {who}: {reason}."
+                message = refusal(grid.method, params, model, task, point.resources)
+                if message is not None:
                     problems.append(Problem(file, f"methods.{grid.label}", message))
                     continue
                 start = model
