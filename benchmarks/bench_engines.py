@@ -33,11 +33,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from peftbench.config import ModelRef, ResourceRequest, RunSpec, TrainingSettings
+from peftbench.core.engines import BACKENDS
+from peftbench.core.results import read_result, write_spec
+from peftbench.core.spec import ModelRef, ResourceRequest, RunSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import MODEL_CATALOG, load_tokenizer
-from peftbench.results import read_result, write_spec
-from peftbench.sweep import refusal
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_tokenizer
+from peftbench.plan.expand import refusal
 from peftbench.tasks import TASK_CATALOG
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +61,6 @@ SIZES: dict[str, Shape] = {
     "13b": Shape(5120, 13824, 40, 40),  # Llama-2-13B's shape
 }
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-BACKENDS = ("none", "ddp", "fsdp", "zero2", "zero3", "zero3_offload")
 # Method variants by name (issue 5's GPU checks: DoRA and QLoRA on a small decoder).
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "dora": ("lora", {"use_dora": True}),

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import yaml
 
-from peftbench.collect import collect, write_collection
-from peftbench.config import RunSpec
-from peftbench.results import Cost, RunPaths, RunResult
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.collect.merge import collect, write_collection
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import Cost, RunResult
+from peftbench.core.spec import RunSpec
+from peftbench.plan.expand import expand_sweep
+from peftbench.plan.loading import load_sweep
 
 GOAL_EXPAND_SECONDS = 2.0
 GOAL_COLLECT_SECONDS = 5.0
@@ -87,7 +89,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     sweep_file = work / f"bench-{args.runs}.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep_dict(args.runs)), encoding="utf-8")
 
-    spec, load_seconds = timed(load_sweep, sweep_file)
+    sweep, load_seconds = timed(load_sweep, sweep_file)
+    spec = sweep.spec
     runs, expand_seconds = timed(expand_sweep, spec)
     assert len(runs) == args.runs, len(runs)
     sweep_dir = write_results(runs, work / "runs")

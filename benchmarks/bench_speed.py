@@ -30,10 +30,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from peftbench.config import RunSpec, TrainingSettings
+from peftbench.core.results import read_result
+from peftbench.core.spec import RunSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import MODEL_CATALOG
-from peftbench.results import read_result
+from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.tasks import TASK_CATALOG
 
 REPO = Path(__file__).resolve().parents[1]

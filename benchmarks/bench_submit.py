@@ -19,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from peftbench.launch.slurm import read_submissions, submit_runs
-from peftbench.plan import load_plan
-from peftbench.status import sweep_status
+from peftbench.launch.slurm import submit_runs
+from peftbench.launch.slurm_records import read_submissions
+from peftbench.launch.slurm_state import sweep_status
+from peftbench.plan.sweep_plan import load_plan
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench_speed import bench_spec, run_peftbench
 
-from peftbench.config import TrainingSettings
+from peftbench.core.spec import TrainingSettings
 
 VARIANTS: dict[str, dict] = {
     "no_grouping": {"group_by_length": False},

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import datasets
 
-from peftbench.config import DataSource, TaskSpec, TrainingSettings
-from peftbench.models import MODEL_CATALOG, load_tokenizer
+from peftbench.core.spec import DataSource, TaskSpec, TrainingSettings
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.sources import BUNDLED_DIR
 from peftbench.tasks.token_cache import TokenizationCache

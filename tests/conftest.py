@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from peftbench.config import RunSpec, TrainingSettings
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.core.spec import RunSpec, TrainingSettings
+from peftbench.plan.loading import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "sweeps" / "demo.yaml"
@@ -56,7 +56,7 @@ def tiny_demo(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory):
     """(frame, best cells marked, selection) of the synthetic results set (tests/synthetic_results.py)."""
-    from peftbench.collect import collect, mark_best_per_task, select_cells
+    from peftbench.collect.merge import collect, mark_best_per_task, select_cells
     from tests.synthetic_results import write_synthetic_sweep
 
     folder = tmp_path_factory.mktemp("synth")
@@ -68,8 +68,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory):
 
 def demo_run(method: str, task: str = "movie_sentiment", **training: Any) -> RunSpec:
     """One run of the demo sweep (MiniLM on real data), shrunk for a test."""
-    spec = load_sweep(DEMO)
-    run = next(r for r in expand_sweep(spec) if r.label == method and r.task.name == task)
+    run = next(r for r in load_sweep(DEMO).runs if r.label == method and r.task.name == task)
     settings = TrainingSettings.model_validate(run.training.model_dump() | TINY_TRAINING | training)
     return run.model_copy(update={"training": settings})
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import torch
 
-from peftbench.config import ModelRef, TrainingSettings
+from peftbench.core.spec import ModelRef, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import MODEL_CATALOG, LoadedModel, load_tokenizer
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import LoadedModel, load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 
 MINILM = MODEL_CATALOG["minilm-l6"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from peftbench.config import ModelRef, RunSpec, TrainingSettings
-from peftbench.predictions import Prediction, predictions_path, write_predictions
-from peftbench.results import Cost, Provenance, RunPaths, RunResult, write_result, write_spec
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import Prediction, predictions_path, write_predictions
+from peftbench.core.results import Cost, Provenance, RunResult, write_result, write_spec
+from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings
 from peftbench.tasks import TASK_CATALOG
 from tests.conftest import demo_run
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from benchmarks import baseline_trainer, bench_scale, bench_speed
 
-from peftbench.config import RunSpec, TrainingSettings
+from peftbench.core.spec import RunSpec, TrainingSettings
 
 
 def test_the_scale_bench_expands_and_collects_a_small_sweep(tmp_path: Path):

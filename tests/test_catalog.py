@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from peftbench.config import DataSource, ModelRef, TaskSpec, TrainingSettings
-from peftbench.models import MODEL_CATALOG, load_tokenizer
+from peftbench.core.spec import DataSource, ModelRef, TaskSpec, TrainingSettings
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.catalog import DEV_AS_TEST, SLO_SUPERGLUE
 from peftbench.tasks.labels import label_index

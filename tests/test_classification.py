@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import ModelRef, TrainingSettings
-from peftbench.models import MODEL_CATALOG, load_tokenizer
+from peftbench.core.spec import ModelRef, TrainingSettings
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.sources import load_split
 
@@ -36,7 +37,7 @@ def test_prompt_learning_is_refused_on_a_seq2seq_classification_head_because_it_
     from peft import PromptTuningConfig, TaskType, get_peft_model
     from transformers import BartConfig, BartForSequenceClassification
 
-    from peftbench.models import FAMILY_TRAITS
+    from peftbench.models.families import FAMILY_TRAITS
 
     classification, task = TASK_TYPES["classification"], TASK_CATALOG["movie_sentiment"]
     for method in ("prompt_tuning", "prefix_tuning", "p_tuning"):

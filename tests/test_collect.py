@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.collect import collect, mark_best_per_task, select_best, select_cells, write_collection
-from peftbench.config import TrainingSettings
-from peftbench.results import RunPaths, write_result, write_spec
+from peftbench.collect.merge import collect, mark_best_per_task, select_best, select_cells, write_collection
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import write_result, write_spec
+from peftbench.core.spec import TrainingSettings
 from tests.test_results import make_result
 
 T_975_2 = 4.302652730  # Student t, 97.5% quantile, 2 degrees of freedom

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import load_cluster
-from peftbench.errors import ConfigError
-from peftbench.sweep import load_sweep
+from peftbench.core.errors import ConfigError
+from peftbench.plan.loading import load_cluster, load_sweep
 
 BASE = {
     "name": "t",

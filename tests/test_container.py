@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import ClusterProfile
 from peftbench.launch.container import container_python, env_flag_value
+from peftbench.plan.schema import ClusterProfile
 
 GOLDEN = Path(__file__).parent / "golden" / "apptainer_exec.txt"
 IMAGE = "/ceph/projects/nlp-shared/images/peftbench-0.1.0.sif"
@@ -112,7 +112,7 @@ def test_a_value_apptainer_would_mangle_is_refused_by_name():
 
 
 def test_the_profile_in_docs_clusters_md_is_valid_and_gives_the_documented_line(tmp_path: Path):
-    from peftbench.config import load_cluster
+    from peftbench.plan.loading import load_cluster
 
     docs = (Path(__file__).parents[1] / "docs" / "clusters.md").read_text(encoding="utf-8")
     example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]

@@ -13,13 +13,15 @@ import pytest
 from safetensors.torch import load_file
 from transformers import AutoConfig, TrainingArguments
 
-from peftbench.config import TrainingSettings
-from peftbench.distributed import BACKENDS, deepspeed_config, engine_template, fsdp_arguments
-from peftbench.errors import ConfigError
+from peftbench.core.engines import BACKENDS
+from peftbench.core.errors import ConfigError
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import read_result, write_spec
+from peftbench.core.spec import TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import load_tokenizer, resolve_source
-from peftbench.plan import load_plan
-from peftbench.results import RunPaths, read_result, write_spec
+from peftbench.models.loading import load_tokenizer, resolve_source
+from peftbench.plan.sweep_plan import load_plan
+from peftbench.run.distributed import deepspeed_config, engine_template, fsdp_arguments
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import REPO, demo_run
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import ClusterProfile
-from peftbench.doctor import (
+from peftbench.plan.loading import load_sweep
+from peftbench.plan.schema import ClusterProfile
+from peftbench.tools.doctor import (
     DoctorOptions,
     check_container,
     check_deepspeed,
@@ -26,7 +27,6 @@ from peftbench.doctor import (
     failures,
     run_doctor,
 )
-from peftbench.sweep import expand_sweep, load_sweep
 from tests.conftest import DEMO, REPO, write_yaml
 
 VENV_BIN = Path(sys.executable).parent
@@ -39,7 +39,7 @@ def peftbench(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_doctor_passes_here_on_the_demo_sweep(tmp_path: Path):
-    runs = expand_sweep(load_sweep(DEMO))
+    runs = load_sweep(DEMO).runs
     checks = run_doctor(DoctorOptions(runs_dir=tmp_path / "runs", runs=runs))
     assert failures(checks) == []
     by_name = {c.name: c for c in checks}

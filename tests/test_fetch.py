@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pytest
 
-import peftbench.fetch as hub
-from peftbench.fetch import FetchError, HubItem, dataset_missing, hub_needs, ignored_files, model_missing
-from peftbench.sweep import expand_sweep, load_sweep
+import peftbench.tools.fetch as hub
+from peftbench.plan.loading import load_sweep
+from peftbench.tools.fetch import (
+    FetchError,
+    HubItem,
+    dataset_missing,
+    hub_needs,
+    ignored_files,
+    model_missing,
+)
 from tests.conftest import DEMO, REPO, write_yaml
 
 BERT = "google-bert/bert-base-multilingual-cased"
@@ -30,7 +37,7 @@ OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 def hub_runs(tmp_path: Path, **changes) -> list:
-    return expand_sweep(load_sweep(write_yaml(tmp_path / "hub.yaml", {**HUB_SWEEP, **changes})))
+    return load_sweep(write_yaml(tmp_path / "hub.yaml", {**HUB_SWEEP, **changes})).runs
 
 
 def peftbench(*args: str, **env: str) -> subprocess.CompletedProcess:

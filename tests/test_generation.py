@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 import torch
 
-from peftbench.config import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
-from peftbench.errors import ConfigError
+from peftbench.core.errors import ConfigError
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import read_predictions
+from peftbench.core.spec import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.metrics import TEXT_METRICS, text_metrics
-from peftbench.models import load_for_text_generation, load_tokenizer
-from peftbench.predictions import read_predictions
-from peftbench.results import RunPaths
-from peftbench.run import run_one
-from peftbench.sweep import load_sweep
+from peftbench.models.loading import load_for_text_generation, load_tokenizer
+from peftbench.plan.loading import load_sweep
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.generation import IGNORE, PromptTemplate, new_tokens, template_problem
+from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERATION = TASK_TYPES["generation"]

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from peftbench.errors import ConfigError
+from peftbench.core.errors import ConfigError
+from peftbench.core.paths import RunPaths
+from peftbench.core.spec import parent_run_id
 from peftbench.methods import METHODS
-from peftbench.models import load_tokenizer, resolve_model
-from peftbench.results import RunPaths
-from peftbench.run import run_one
-from peftbench.sweep import expand_sweep, load_sweep, parent_run_id
+from peftbench.models.loading import load_tokenizer, resolve_model
+from peftbench.plan.loading import load_sweep
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import TINY_TRAINING
 
@@ -36,7 +37,7 @@ SWEEP = {
 
 
 def expand(sweep_file, data: dict, name: str = "sweep.yaml"):
-    return expand_sweep(load_sweep(sweep_file(data, name)))
+    return load_sweep(sweep_file(data, name)).runs
 
 
 def problems_of(sweep_file, data: dict) -> list[str]:

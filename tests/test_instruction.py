@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import torch
 
-from peftbench.config import DataSource, JudgeSettings, TaskSpec, TrainingSettings
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import read_predictions
+from peftbench.core.spec import DataSource, JudgeSettings, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import load_tokenizer
-from peftbench.predictions import read_predictions
-from peftbench.results import RunPaths
-from peftbench.run import run_one
+from peftbench.models.loading import load_tokenizer
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.generation import IGNORE
 from tests.test_generation import decoder_ref, fixture_files, read_rows, run_spec

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from peftbench import judge as judge_module
-from peftbench.config import JudgeSettings
-from peftbench.judge import Judge, JudgeError, JudgeItem, judge_metrics, parse_score
+from peftbench.core.spec import JudgeSettings
+from peftbench.tasks import judge as judge_module
+from peftbench.tasks.judge import Judge, JudgeError, JudgeItem, judge_metrics, parse_score
 
 # A prompt the fake judge can read back: one field per line.
 LINE_PROMPT = "Q: {question}\nR: {reference}\nC: {category}\nA: {answer}"

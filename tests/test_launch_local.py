@@ -10,8 +10,9 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import read_result, write_result
 from peftbench.launch.local import run_in_subprocess, run_local
-from peftbench.results import RunPaths, read_result, write_result
 from tests.conftest import demo_run
 from tests.test_results import make_result
 

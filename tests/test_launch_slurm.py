@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import load_cluster
-from peftbench.errors import ConfigError
-from peftbench.launch.slurm import executor_parameters, resource_problems, shape_of
-from peftbench.plan import load_plan
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.core.errors import ConfigError
+from peftbench.launch.slurm import executor_parameters, shape_of
+from peftbench.plan.loading import load_cluster, load_sweep
+from peftbench.plan.resources import resource_problems
+from peftbench.plan.sweep_plan import load_plan
 from tests.conftest import REPO
 
 CLUSTERS = REPO / "configs" / "clusters"
@@ -37,7 +37,7 @@ def filled(name: str, tmp_path: Path) -> Path:
 
 def test_one_shape_per_resource_request_and_cpus_memory_scale_per_gpu(sweep_file, tmp_path):
     profile = load_cluster(str(filled("vega", tmp_path)))
-    runs = expand_sweep(load_sweep(sweep_file(SWEEP)))
+    runs = load_sweep(sweep_file(SWEEP)).runs
     shapes = {r.label: shape_of(r, profile.slurm) for r in runs}
     assert shapes["full"].gpus == 4 and shapes["full"].cpus == 4 * 32 and shapes["full"].mem_gb == 4 * 120
     assert shapes["lora"].gpus == 1 and shapes["lora"].gpu_type == "a100"
@@ -53,7 +53,7 @@ def test_requests_the_site_cannot_satisfy_are_refused(sweep_file, tmp_path):
             "lora": {"resources": {"gpus": 1, "gpu_type": "h200"}},
         },
     }
-    found = [str(p) for p in resource_problems(expand_sweep(load_sweep(sweep_file(data))), profile, "s.yaml")]
+    found = [str(p) for p in resource_problems(load_sweep(sweep_file(data)).runs, profile, "s.yaml")]
     assert any(
         "methods.full.resources.gpus: 8 GPUs per node requested, but a a100 node" in p
         and "nodes: 2 with gpus: 4" in p
@@ -85,7 +85,7 @@ def test_sbatch_script_golden(sweep_file, tmp_path):
     import submitit
 
     profile = load_cluster(str(filled("vega", tmp_path)))
-    [full] = [r for r in expand_sweep(load_sweep(sweep_file(SWEEP))) if r.label == "full"]
+    [full] = [r for r in load_sweep(sweep_file(SWEEP)).runs if r.label == "full"]
     shape = shape_of(full, profile.slurm)
     executor = submitit.AutoExecutor(folder="/runs/gpu/.slurm/%j", cluster="slurm")
     executor.update_parameters(**executor_parameters(shape, profile, "peftbench-gpu"))

@@ -15,7 +15,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from peftbench.lockfile import read_lock, read_torch_pin
+from peftbench.tools.lockfile import read_lock, read_torch_pin
 from tests.conftest import REPO
 
 LOCK = read_lock(REPO / "requirements.lock")

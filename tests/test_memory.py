@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import LlamaConfig
 
-from peftbench.memory import count_from_config, zero3_model_states_bytes
+from peftbench.plan.memory import count_from_config, zero3_model_states_bytes
 
 # The published architectures (config.json of meta-llama/Llama-2-7b-hf and Llama-3.1-8B).
 LLAMA2_7B = LlamaConfig(
@@ -49,7 +49,7 @@ def test_zero3_model_states_match_hand_computed(config, total, one_gpu, four_gpu
 
 def _llama_run(tmp_path, method: str, distributed: str | None, gpus: int, **params):
     """A run of Llama-2-7B (its config only, in a local folder) on a classification task."""
-    from peftbench.config import ModelRef, ResourceRequest, RunSpec, TrainingSettings
+    from peftbench.core.spec import ModelRef, ResourceRequest, RunSpec, TrainingSettings
     from peftbench.tasks import TASK_CATALOG
 
     folder = tmp_path / "llama-2-7b"
@@ -68,7 +68,7 @@ def _llama_run(tmp_path, method: str, distributed: str | None, gpus: int, **para
 
 
 def test_full_fine_tuning_under_zero3_is_deepspeeds_estimate_plus_activations(tmp_path):
-    from peftbench.memory import activation_bytes, estimate_run
+    from peftbench.plan.memory import activation_bytes, estimate_run
 
     run = _llama_run(tmp_path, "full", "zero3", 4)
     estimate = estimate_run(run, LLAMA2_7B, 4)
@@ -82,7 +82,7 @@ def test_full_fine_tuning_under_zero3_is_deepspeeds_estimate_plus_activations(tm
 
 
 def test_lora_trainable_count_comes_from_applying_it_on_the_meta_device(tmp_path):
-    from peftbench.memory import estimate_run
+    from peftbench.plan.memory import estimate_run
 
     run = _llama_run(tmp_path, "lora", None, 1, r=8, target_modules=["q_proj", "v_proj"])
     estimate = estimate_run(run, LLAMA2_7B, 1)
@@ -91,8 +91,8 @@ def test_lora_trainable_count_comes_from_applying_it_on_the_meta_device(tmp_path
 
 
 def test_the_planner_refuses_what_cannot_fit_and_names_the_smallest_fit(tmp_path, sweep_file):
-    from peftbench.errors import ConfigError
-    from peftbench.plan import load_plan
+    from peftbench.core.errors import ConfigError
+    from peftbench.plan.sweep_plan import load_plan
     from tests.conftest import REPO
 
     _llama_run(tmp_path, "full", None, 1)  # writes the config folder

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from peftbench.methods import METHODS, Method, register_method
-from peftbench.models import load_tokenizer
+from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import demo_run
 from tests.method_training import adam_steps

@@ -8,11 +8,11 @@ import pytest
 import torch
 from transformers import Trainer
 
-from peftbench.config import TrainingSettings
+from peftbench.core.spec import TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.methods.adalora import AdaLoraParams
-from peftbench.models import load_tokenizer
-from peftbench.run import training_arguments
+from peftbench.models.loading import load_tokenizer
+from peftbench.run.trainer_args import training_arguments
 from peftbench.tasks import TASK_TYPES
 from tests.method_training import MINILM, TASK, head_parameters
 

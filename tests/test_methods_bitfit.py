@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peftbench.errors import ConfigError
-from peftbench.sweep import load_sweep
+from peftbench.core.errors import ConfigError
+from peftbench.plan.loading import load_sweep
 from tests.method_training import tiny_llama
 
 

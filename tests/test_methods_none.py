@@ -6,10 +6,11 @@ from pathlib import Path
 
 import torch
 
-from peftbench.config import ModelRef
+from peftbench.core.spec import ModelRef
 from peftbench.methods import METHODS
-from peftbench.models import FAMILY_TRAITS, LoadedModel, load_tokenizer
-from peftbench.run import run_one
+from peftbench.models.families import FAMILY_TRAITS
+from peftbench.models.loading import LoadedModel, load_tokenizer
+from peftbench.run.one import run_one
 from tests.conftest import demo_run
 from tests.method_training import MINILM, load_base, train_a_few_steps
 

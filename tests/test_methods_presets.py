@@ -13,7 +13,7 @@ import torch
 
 from peftbench.methods.ia3 import IA3_MODULES, ending_pattern
 from peftbench.methods.lora import ATTENTION_MODULES
-from peftbench.models import FAMILY_TRAITS
+from peftbench.models.families import FAMILY_TRAITS
 
 
 def module_names(family: str) -> list[str]:

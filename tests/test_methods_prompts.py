@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from peftbench.config import ModelRef
-from peftbench.errors import ConfigError
-from peftbench.models import load_tokenizer
-from peftbench.sweep import load_sweep
+from peftbench.core.errors import ConfigError
+from peftbench.core.spec import ModelRef
+from peftbench.models.loading import load_tokenizer
+from peftbench.plan.loading import load_sweep
 from tests.method_training import MINILM, head_parameters, tiny_llama, train_a_few_steps
 
 

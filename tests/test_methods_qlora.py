@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from peftbench.errors import ConfigError
+from peftbench.core.errors import ConfigError
 from peftbench.methods import METHODS
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.plan.loading import load_sweep
 from tests.method_training import head_parameters, train_a_few_steps
 
 SWEEP = {
@@ -33,7 +33,7 @@ def test_qlora_is_refused_for_a_run_without_gpus(sweep_file):
 
 def test_qlora_with_a_gpu_is_accepted_with_the_lora_params(sweep_file):
     data = {**SWEEP, "methods": {"qlora": {**SWEEP["methods"]["qlora"], "resources": {"gpus": 1}}}}
-    [run] = expand_sweep(load_sweep(sweep_file(data)))
+    [run] = load_sweep(sweep_file(data)).runs
     assert run.method == "qlora" and run.params["r"] == 16 and run.params["target_modules"] == "attention"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peftbench.metrics import (
-    METRIC_DIRECTION,
+from peftbench.core.directions import METRIC_DIRECTION
+from peftbench.tasks.metrics import (
     TEXT_METRICS,
     UnicodeWordTokenizer,
     bio_entities,

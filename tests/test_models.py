@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from peftbench import models
-from peftbench.config import ModelRef
+from peftbench.core.spec import ModelRef
 from peftbench.methods import METHODS
-from peftbench.models import (
-    MODEL_CATALOG,
+from peftbench.models import loading as models
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import (
     load_for_choice_likelihood,
     load_for_multiple_choice,
     load_for_sequence_classification,

@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from peftbench.config import DataSource, RunSpec, TaskSpec, TrainingSettings
-from peftbench.errors import ConfigError
+from peftbench.core.errors import ConfigError
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import read_predictions
+from peftbench.core.spec import DataSource, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models import FAMILY_TRAITS, MODEL_CATALOG, load_tokenizer
-from peftbench.predictions import read_predictions
-from peftbench.results import RunPaths
-from peftbench.run import run_one
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.families import FAMILY_TRAITS
+from peftbench.models.loading import load_tokenizer
+from peftbench.plan.loading import load_sweep
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.base import logits_of
 from peftbench.tasks.multiple_choice import encode_continuation
@@ -62,7 +64,7 @@ def commonsense_qa(**fields) -> TaskSpec:
 
 
 def tiny(tiny_decoder: Path):
-    from peftbench.config import ModelRef
+    from peftbench.core.spec import ModelRef
 
     return ModelRef(name="tiny", source=str(tiny_decoder), family="llama")
 
@@ -94,7 +96,7 @@ def test_model_and_method_fit_is_checked_in_the_sweep(tmp_path: Path):
     task = likelihood.model_dump(mode="json", exclude_none=True)
     sweep = {"name": "s", "models": ["minilm-l6"], "tasks": [task], "methods": {"lora": {}}}
     with pytest.raises(ConfigError, match=r"hucopa.*cannot run on model 'minilm-l6'.*needs a decoder-only"):
-        expand_sweep(load_sweep(write_yaml(tmp_path / "s.yaml", sweep)))
+        load_sweep(write_yaml(tmp_path / "s.yaml", sweep))
 
 
 def test_hucopa_gold_labels_prompt_and_ids():

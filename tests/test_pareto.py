@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peftbench.pareto import pareto_front
+from peftbench.collect.pareto import pareto_front
 
 
 def test_front_keeps_points_nothing_beats_on_both():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from peftbench.plots import hours_axis, lora_rank_cells, make_plots, memory_axis
+from peftbench.collect.plots import hours_axis, lora_rank_cells, make_plots, memory_axis
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.predictions import (
+from peftbench.core.predictions import (
     PREDICTIONS_FILE,
     Prediction,
     UnreadablePredictions,

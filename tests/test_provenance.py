@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import peftbench.provenance as provenance
-from peftbench.provenance import image_in_use, image_sha256
-from peftbench.results import Provenance
+import peftbench.core.checkout as checkout
+import peftbench.core.image as image_module
+from peftbench.core.image import image_in_use, image_sha256
+from peftbench.core.results import Provenance
 
 IMAGE_VARIABLES = (
     "PEFTBENCH_IMAGE",
@@ -41,7 +42,7 @@ def test_the_launcher_s_variables_win_and_nothing_is_hashed(monkeypatch: pytest.
     monkeypatch.setenv("PEFTBENCH_IMAGE", "/shared/peftbench-0.1.0.sif")
     monkeypatch.setenv("PEFTBENCH_IMAGE_SHA256", "ab" * 32)
     monkeypatch.setenv("APPTAINER_CONTAINER", "/elsewhere.sif")
-    monkeypatch.setattr(provenance, "image_sha256", lambda path: pytest.fail("hashed in the run"))
+    monkeypatch.setattr(image_module, "image_sha256", lambda path: pytest.fail("hashed in the run"))
     assert image_in_use() == ("/shared/peftbench-0.1.0.sif", "ab" * 32)
 
 
@@ -67,7 +68,7 @@ def test_an_image_path_not_visible_in_the_container_has_no_sha(monkeypatch: pyte
 def test_inside_the_image_the_commit_comes_from_its_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("PEFTBENCH_GIT_COMMIT", "c0ffee" * 6 + "abcd")
     monkeypatch.setenv("PEFTBENCH_GIT_DIRTY", "false")
-    assert provenance.git_state.__wrapped__(tmp_path) == ("c0ffee" * 6 + "abcd", False)
+    assert checkout.git_state.__wrapped__(tmp_path) == ("c0ffee" * 6 + "abcd", False)
 
 
 def test_old_results_without_image_fields_still_read():

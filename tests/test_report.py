@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.errors import ConfigError
-from peftbench.report import check_report_options
+from peftbench.collect.report import check_report_options
+from peftbench.core.errors import ConfigError
 from tests.conftest import REPO
 from tests.headless_chromium import file_url, find_chromium, load_page
 from tests.synthetic_results import write_synthetic_sweep

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import peftbench.results as results
-from peftbench.results import (
-    Cost,
-    RunPaths,
-    RunResult,
-    UnreadableResult,
-    has_success,
-    read_result,
-    write_result,
-)
+import peftbench.core.files as files
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import Cost, RunResult, UnreadableResult, has_success, read_result, write_result
 from tests.conftest import demo_run
 
 
@@ -50,7 +43,7 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_temp(tmp_path: Path, monke
         f.write(json.dumps(payload)[:50])
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(results.json, "dump", dump_half_then_crash)
+    monkeypatch.setattr(files.json, "dump", dump_half_then_crash)
     with pytest.raises(KeyboardInterrupt):
         write_result(path, make_result())
     assert path.read_bytes() == before

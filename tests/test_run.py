@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from peftbench.config import DataSource, TaskSpec
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import read_predictions
+from peftbench.core.results import read_result, read_spec
+from peftbench.core.spec import DataSource, TaskSpec
 from peftbench.methods import METHODS
-from peftbench.models import load_tokenizer
-from peftbench.predictions import read_predictions
-from peftbench.results import RunPaths, read_result, read_spec
-from peftbench.run import run_one
+from peftbench.models.loading import load_tokenizer
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import demo_run
 

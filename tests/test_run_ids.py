@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.plan.loading import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((REPO / "tests" / "golden" / "run_ids.json").read_text(encoding="utf-8"))
@@ -21,7 +21,7 @@ GOLDEN = json.loads((REPO / "tests" / "golden" / "run_ids.json").read_text(encod
 @pytest.mark.parametrize("sweep", sorted(GOLDEN))
 def test_run_ids_are_unchanged(sweep: str):
     path = REPO / sweep
-    assert [r.run_id for r in expand_sweep(load_sweep(path), file=str(path))] == GOLDEN[sweep]
+    assert [r.run_id for r in load_sweep(path).runs] == GOLDEN[sweep]
 
 
 def test_every_shipped_sweep_has_golden_ids():

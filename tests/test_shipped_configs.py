@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import load_cluster
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.plan.loading import load_cluster, load_sweep
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SWEEPS = sorted((CONFIGS / "sweeps").glob("*.yaml"))
@@ -16,7 +15,7 @@ CLUSTERS = sorted((CONFIGS / "clusters").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_sweep_validates_and_expands(path: Path):
-    assert expand_sweep(load_sweep(path))
+    assert load_sweep(path).runs
 
 
 @pytest.mark.parametrize("path", CLUSTERS, ids=lambda p: p.name)
@@ -31,6 +30,6 @@ def test_starts_with_the_command_that_runs_it(path: Path):
 
 
 def test_the_demo_compares_four_methods_on_two_task_shapes():
-    runs = expand_sweep(load_sweep(CONFIGS / "sweeps" / "demo.yaml"))
+    runs = load_sweep(CONFIGS / "sweeps" / "demo.yaml").runs
     assert {"full", "lora", "bitfit", "prompt_tuning"} <= {r.method for r in runs}
     assert {len(r.task.text_columns) for r in runs} == {1, 2}

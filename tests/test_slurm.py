@@ -19,12 +19,13 @@ from typing import Any
 import psutil
 import pytest
 
-from peftbench.collect import collect
-from peftbench.launch.slurm import latest_jobs, query_states, read_submissions
-from peftbench.plan import load_plan
-from peftbench.results import RunPaths, read_result
-from peftbench.run import run_one
-from peftbench.status import sweep_status
+from peftbench.collect.merge import collect
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import read_result
+from peftbench.launch.slurm_records import latest_jobs, read_submissions
+from peftbench.launch.slurm_state import query_states, sweep_status
+from peftbench.plan.sweep_plan import load_plan
+from peftbench.run.one import run_one
 from tests.conftest import REPO, write_yaml
 
 pytestmark = pytest.mark.slurm

@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from peftbench.config import TrainingSettings
-from peftbench.models import MODEL_CATALOG, load_for_sequence_classification, load_tokenizer, set_attention
-from peftbench.run import _last_validation, run_one, training_arguments
+from peftbench.core.spec import TrainingSettings
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_for_sequence_classification, load_tokenizer, set_attention
+from peftbench.run.one import _last_validation, run_one
+from peftbench.run.trainer_args import training_arguments
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from tests.conftest import TINY_TRAINING, demo_run
 

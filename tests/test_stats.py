@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from peftbench.stats import bootstrap_interval, interval, overlap, t_interval
+from peftbench.collect.stats import bootstrap_interval, interval, overlap, t_interval
 
 T_975_2 = 4.302652730  # Student t, 97.5% quantile, 2 degrees of freedom
 T_975_4 = 2.776445105  # ... 4 degrees of freedom

@@ -17,13 +17,14 @@ import pytest
 import yaml
 from rich.console import Console
 
-from peftbench.collect import write_collection
-from peftbench.config import RunSpec
+from peftbench.collect.merge import write_collection
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import RunResult
+from peftbench.core.spec import RunSpec
 from peftbench.launch.local import run_local
-from peftbench.plan import load_plan
-from peftbench.results import RunPaths, RunResult
-from peftbench.run import run_one
-from peftbench.sweep import expand_sweep, load_sweep
+from peftbench.plan.loading import load_sweep
+from peftbench.plan.sweep_plan import load_plan
+from peftbench.run.one import run_one
 from tests.conftest import REPO, write_yaml
 
 STUDIES = {p.stem: p for p in sorted((REPO / "configs" / "sweeps").glob("*.yaml")) if p.stem != "demo"}
@@ -42,7 +43,7 @@ def run_in_this_process(spec: RunSpec, paths: RunPaths, on_progress: object) -> 
 
 
 def runs_of(*stems: str) -> list[RunSpec]:
-    return [run for stem in stems for run in expand_sweep(load_sweep(STUDIES[stem]))]
+    return [run for stem in stems for run in load_sweep(STUDIES[stem]).runs]
 
 
 def test_every_study_sweep_has_a_reduced_copy():
@@ -70,7 +71,7 @@ def test_study_sweep_validates_and_dry_runs(stem: str, tmp_path: Path):
         "sweep", str(STUDIES[stem]), "--cluster", str(vega), "--dry-run", "--runs-dir", str(tmp_path)
     )
     assert out.returncode == 0, out.stderr
-    assert f"{load_sweep(STUDIES[stem]).name}: {len(runs)} runs on 'vega'" in out.stdout
+    assert f"{load_sweep(STUDIES[stem]).spec.name}: {len(runs)} runs on 'vega'" in out.stdout
 
 
 def test_hulu_puli_full_on_four_gpus_with_fsdp_vs_lora_r8_with_each_tasks_metric():

@@ -6,11 +6,12 @@ import json
 import zipfile
 from pathlib import Path
 
-from peftbench.collect import collect, select_cells
-from peftbench.config import TaskSpec, TrainingSettings
-from peftbench.predictions import Prediction, predictions_path, write_predictions
-from peftbench.results import RunPaths, write_result
-from peftbench.submissions import LEADERBOARDS, task_for, write_submissions
+from peftbench.collect.leaderboards import LEADERBOARDS, task_for, write_submissions
+from peftbench.collect.merge import collect, select_cells
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import Prediction, predictions_path, write_predictions
+from peftbench.core.results import write_result
+from peftbench.core.spec import TaskSpec, TrainingSettings
 from tests.test_results import make_result
 
 

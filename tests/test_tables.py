@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.collect import mark_best_per_task, select_cells
-from peftbench.table_formats import latex_escape, to_csv, to_html, to_latex, to_markdown, write_table
-from peftbench.tables import cost_table, main_table, scale_table, summary_table
+from peftbench.collect.formats import latex_escape, to_csv, to_html, to_latex, to_markdown, write_table
+from peftbench.collect.merge import mark_best_per_task, select_cells
+from peftbench.collect.tables import cost_table, main_table, scale_table, summary_table
 
 GOLDEN = Path(__file__).parent / "golden"
 RENDER = {".md": to_markdown, ".tex": to_latex, ".csv": to_csv}

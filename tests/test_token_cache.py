@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import DataSource, TaskSpec, TrainingSettings
-from peftbench.models import MODEL_CATALOG, load_tokenizer
-from peftbench.run import run_one
+from peftbench.core.spec import DataSource, TaskSpec, TrainingSettings
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_tokenizer
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks import token_cache as tc
 from peftbench.tasks.token_cache import TokenizationCache, cache_root, tokenizer_fingerprint

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.config import DataSource, RunSpec, TaskSpec, TrainingSettings
+from peftbench.core.paths import RunPaths
+from peftbench.core.predictions import read_predictions
+from peftbench.core.spec import DataSource, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.metrics import entity_metrics
-from peftbench.models import MODEL_CATALOG, load_tokenizer
-from peftbench.predictions import read_predictions
-from peftbench.results import RunPaths
-from peftbench.run import run_one
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.loading import load_tokenizer
+from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
+from peftbench.tasks.metrics import entity_metrics
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ner_demo"
 TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

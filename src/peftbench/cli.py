@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.config import RunSpec
-from peftbench.errors import ConfigError
-from peftbench.plan import SweepPlan, load_plan
+from peftbench.core.errors import ConfigError
+from peftbench.core.spec import RunSpec
+from peftbench.plan.sweep_plan import SweepPlan, load_plan
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -59,8 +59,8 @@ def sweep(
 @app.command("plan")
 def plan_command(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None) -> None:
     """Estimate each run's GPU memory (weights, training state, activations); flag what cannot fit."""
-    from peftbench.memory import GB
-    from peftbench.plan import memory_rows
+    from peftbench.plan.memory import GB
+    from peftbench.plan.sweep_plan import memory_rows
 
     try:
         plan = load_plan(sweep_file, cluster, runs_dir, check_memory=False)
@@ -123,7 +123,7 @@ def status(
     ] = "run",
 ) -> None:
     """Where every run of a sweep stands: done, failed (with why), pending, running, lost, unsubmitted."""
-    from peftbench.status import count_by, sweep_status
+    from peftbench.launch.slurm_state import count_by, sweep_status
 
     plan = _plan(sweep_file, cluster, runs_dir)
     states = sweep_status(plan.runs, plan.runs_dir)
@@ -163,7 +163,7 @@ def resubmit(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDi
     """Run again exactly the runs with no success result that are not pending or running."""
     plan = _plan(sweep_file, cluster, runs_dir)
     if plan.profile.launcher == "local":
-        from peftbench.status import sweep_status
+        from peftbench.launch.slurm_state import sweep_status
 
         _run_locally(plan, [s.run for s in sweep_status(plan.runs, plan.runs_dir) if s.needs_submission])
     else:
@@ -176,7 +176,8 @@ def _styled(state: str) -> str:
 
 
 def _print_plan(plan: SweepPlan) -> None:
-    from peftbench.results import RunPaths, has_success
+    from peftbench.core.paths import RunPaths
+    from peftbench.core.results import has_success
 
     table = Table(title=f"{plan.spec.name}: {len(plan.runs)} runs on '{plan.profile.name}'")
     for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
@@ -213,7 +214,7 @@ def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
 def _submit(plan: SweepPlan) -> None:
     """Submit what needs it (no success, nothing queued or running); never waits for the jobs."""
     from peftbench.launch.slurm import submit_runs
-    from peftbench.status import sweep_status
+    from peftbench.launch.slurm_state import sweep_status
 
     states = sweep_status(plan.runs, plan.runs_dir)
     todo = [s.run for s in states if s.needs_submission]
@@ -237,8 +238,8 @@ def run_one_command(
     out_dir: Annotated[Path, typer.Argument(help="The run folder to write result.json into.")],
 ) -> None:
     """Train and evaluate one run (what each launcher task executes)."""
-    from peftbench.results import read_spec
-    from peftbench.run import run_one
+    from peftbench.core.results import read_spec
+    from peftbench.run.one import run_one
 
     result = run_one(read_spec(spec_file), out_dir)
     if result.status != "success":
@@ -270,7 +271,7 @@ def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
 
 
 def _print_collection(folders: list[Path], out: Path | None = None) -> None:
-    from peftbench.collect import write_collection
+    from peftbench.collect.merge import write_collection
 
     report = write_collection(folders, out or folders[0])
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)
@@ -303,7 +304,7 @@ def report(
     ] = None,
 ) -> None:
     """Write report.html (tables, plots, provenance, runs left out), tables (md/tex/csv), plots (png/svg)."""
-    from peftbench.report import check_report_options, write_report
+    from peftbench.collect.report import check_report_options, write_report
 
     folders = _sweep_folders(sweeps, runs_dir)
     try:
@@ -331,13 +332,12 @@ def doctor(
     require_gpu: Annotated[bool, typer.Option("--require-gpu", help="No CUDA GPU is a failure.")] = False,
 ) -> None:
     """Check this environment, inside or outside the image: lock, GPU, DeepSpeed, HF cache, run folder."""
-    from peftbench.config import load_cluster
-    from peftbench.doctor import DoctorOptions, print_report, run_doctor
-    from peftbench.sweep import expand_sweep, load_sweep
+    from peftbench.plan.loading import load_cluster, load_sweep
+    from peftbench.tools.doctor import DoctorOptions, print_report, run_doctor
 
     try:
         profile = load_cluster(cluster) if cluster else None
-        runs = expand_sweep(load_sweep(sweep_file), file=str(sweep_file)) if sweep_file else None
+        runs = load_sweep(sweep_file).runs if sweep_file else None
     except ConfigError as err:
         raise _fail(err) from None
     default_runs_dir = Path(profile.runs_dir if profile else "runs")
@@ -354,11 +354,11 @@ def fetch(
     ] = False,
 ) -> None:
     """Download every hub model, tokenizer and dataset a sweep needs into the HF cache, for offline runs."""
-    from peftbench import fetch as hub
-    from peftbench.sweep import expand_sweep, load_sweep
+    from peftbench.plan.loading import load_sweep
+    from peftbench.tools import fetch as hub
 
     try:
-        items = hub.hub_needs(expand_sweep(load_sweep(sweep_file), file=str(sweep_file)))
+        items = hub.hub_needs(load_sweep(sweep_file).runs)
     except ConfigError as err:
         raise _fail(err) from None
     try:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from peftbench.config import ClusterProfile, ContainerSettings
-from peftbench.provenance import IMAGE_ENV, IMAGE_SHA256_ENV, image_sha256
+from peftbench.core.image import IMAGE_ENV, IMAGE_SHA256_ENV, image_sha256
+from peftbench.plan.schema import ClusterProfile, ContainerSettings
 
 APPTAINER = "apptainer"
 

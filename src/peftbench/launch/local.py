@@ -19,16 +19,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from peftbench.config import RunSpec
-from peftbench.results import (
-    RunPaths,
-    RunResult,
-    has_success,
-    read_result,
-    write_result,
-    write_spec,
-)
-from peftbench.run import utc_now
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import RunResult, has_success, read_result, utc_now, write_result, write_spec
+from peftbench.core.spec import RunSpec
 
 LOG_TAIL_LINES = 30
 
@@ -73,7 +66,7 @@ def _report_progress(path: Path, on_progress: OnProgress) -> None:
 
 def _lost_run_result(spec: RunSpec, paths: RunPaths, code: int, started_at: str, wall: float) -> RunResult:
     """The record of a run whose process ended without writing one (killed, segfault, ...)."""
-    from peftbench.results import Cost
+    from peftbench.core.results import Cost
 
     if code < 0:
         how, status = f"killed by signal {signal.Signals(-code).name}", "killed"

@@ -19,7 +19,7 @@ from peftbench.methods.peft_adapter import PeftMethod
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 # Until the Trainer knows its step count, the schedule is written for this many steps; the callback
 # rescales it to the real count when training begins.

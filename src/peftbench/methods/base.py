@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.config import ResourceRequest
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ResourceRequest
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
 
 
 class MethodParams(BaseModel):

@@ -13,8 +13,9 @@ from peftbench.methods.tensor_subset import TensorSubsetMethod
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.config import ResourceRequest
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ResourceRequest
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
 
 
 WEIGHTS_FILE = "bitfit.safetensors"

@@ -10,7 +10,7 @@ from peftbench.methods.base import Method, MethodParams, register_method
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 
 @register_method

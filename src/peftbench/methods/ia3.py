@@ -17,7 +17,7 @@ from peftbench.methods.peft_adapter import PeftMethod
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 _BERT_LIKE = (("key", "value"), (r"layer\.\d+\.output\.dense",))  # not attention.output.dense
 _LLAMA_LIKE = (("k_proj", "v_proj"), ("down_proj",))

@@ -12,7 +12,7 @@ from peftbench.methods.peft_adapter import PeftMethod
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 # The attention projections of each family (transformers model_type), for target_modules: attention.
 ATTENTION_MODULES: dict[str, tuple[str, ...]] = {

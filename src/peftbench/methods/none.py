@@ -14,7 +14,7 @@ from peftbench.methods.tensor_subset import TensorSubsetMethod
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 
 @register_method

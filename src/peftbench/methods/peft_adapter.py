@@ -11,7 +11,7 @@ from peftbench.methods.base import Method, MethodParams
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 
 class PeftMethod(Method):

@@ -20,8 +20,9 @@ from peftbench.methods.peft_adapter import PeftMethod
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.config import ResourceRequest
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ResourceRequest
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
 
 
 class PromptLearning(PeftMethod):

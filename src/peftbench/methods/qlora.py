@@ -17,8 +17,9 @@ from peftbench.methods.lora import Lora, LoraParams
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.config import ResourceRequest
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ResourceRequest
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
 
 
 @register_method

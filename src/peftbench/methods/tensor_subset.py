@@ -14,7 +14,7 @@ from peftbench.methods.base import Method
 if TYPE_CHECKING:
     from torch import nn
 
-    from peftbench.models import LoadedModel
+    from peftbench.models.loading import LoadedModel
 
 
 class TensorSubsetMethod(Method):

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 

@@ -7,7 +7,7 @@ maintainers' own loading code or its published data files; what could not be con
 
 from __future__ import annotations
 
-from peftbench.config import DataSource, TaskSpec
+from peftbench.core.spec import DataSource, TaskSpec
 
 NLI3 = ["entailment", "neutral", "contradiction"]
 GLUE_DEV_AS_TEST = {"train": "train[:-1000]", "validation": "train[-1000:]", "test": "validation"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from peftbench.metrics import CLASSIFICATION_METRICS, classification_metrics
-from peftbench.models import load_for_sequence_classification
+from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
     ID_COLUMNS,
@@ -18,12 +17,14 @@ from peftbench.tasks.base import (
     take_example_ids,
 )
 from peftbench.tasks.labels import label_index
+from peftbench.tasks.metrics import CLASSIFICATION_METRICS, classification_metrics
 from peftbench.tasks.sources import load_split
 from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
 if TYPE_CHECKING:
-    from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")

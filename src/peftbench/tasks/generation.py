@@ -24,16 +24,16 @@ import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from peftbench.metrics import TEXT_METRICS, text_metrics
-from peftbench.models import load_for_text_generation
+from peftbench.models.loading import load_for_text_generation
 from peftbench.tasks.base import Evaluation, PreparedData, TaskType, register_task_type, split_limits
 from peftbench.tasks.classification import ID_COLUMNS, token_count
+from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
 from peftbench.tasks.sources import load_split
 from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
 if TYPE_CHECKING:
-    from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import LoadedModel
+    from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
+    from peftbench.models.loading import LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 DEFAULT_MAX_NEW_TOKENS = 64

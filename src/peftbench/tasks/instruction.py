@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from peftbench.judge import Judge, JudgeItem, judge_metrics
-from peftbench.metrics import TEXT_METRICS, text_metrics
 from peftbench.tasks.base import Evaluation, PreparedData, register_task_type
 from peftbench.tasks.generation import Generation, GenerationData, PromptTemplate, column_text, split_loss
+from peftbench.tasks.judge import Judge, JudgeItem, judge_metrics
+from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
 
 if TYPE_CHECKING:
-    from peftbench.config import TaskSpec, TrainingSettings
+    from peftbench.core.spec import TaskSpec, TrainingSettings
     from peftbench.tasks.token_cache import TokenizationCache
 
 

@@ -22,8 +22,7 @@ import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from peftbench.metrics import MULTIPLE_CHOICE_METRICS, choice_metrics
-from peftbench.models import load_for_choice_likelihood, load_for_multiple_choice
+from peftbench.models.loading import load_for_choice_likelihood, load_for_multiple_choice
 from peftbench.tasks.base import (
     PROMPT_LEARNING,
     Evaluation,
@@ -36,11 +35,13 @@ from peftbench.tasks.base import (
     split_metrics,
     take_example_ids,
 )
+from peftbench.tasks.metrics import MULTIPLE_CHOICE_METRICS, choice_metrics
 from peftbench.tasks.token_cache import tokenized_split
 
 if TYPE_CHECKING:
-    from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 TARGET_DELIMITER = " "  # between the context and a choice, as lm-evaluation-harness joins them

@@ -6,13 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from peftbench.config import DataSource, TaskSpec
+from peftbench.core.spec import DataSource, TaskSpec
 
 BUNDLED_DIR = Path(__file__).parent / "data"
-
-
-def bundled_names() -> list[str]:
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if p.is_dir())
 
 
 def missing_files(source: DataSource) -> list[str]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from peftbench.tasks.sources import BUNDLED_DIR, load_split
 
 if TYPE_CHECKING:
-    from peftbench.config import TaskSpec
+    from peftbench.core.spec import TaskSpec
 
 CACHE_ENV = "PEFTBENCH_CACHE"
 FORMAT_VERSION = 2  # 2: keeps the examples' own ids (example_id)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from peftbench.metrics import TOKEN_CLASSIFICATION_METRICS, entity_metrics
-from peftbench.models import load_for_token_classification
+from peftbench.models.loading import load_for_token_classification
 from peftbench.tasks.base import (
     Evaluation,
     PreparedData,
@@ -27,11 +26,13 @@ from peftbench.tasks.base import (
     take_example_ids,
 )
 from peftbench.tasks.classification import token_count
+from peftbench.tasks.metrics import TOKEN_CLASSIFICATION_METRICS, entity_metrics
 from peftbench.tasks.token_cache import tokenized_split
 
 if TYPE_CHECKING:
-    from peftbench.config import ModelRef, TaskSpec, TrainingSettings
-    from peftbench.models import FamilyTraits, LoadedModel
+    from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
+    from peftbench.models.families import FamilyTraits
+    from peftbench.models.loading import LoadedModel
     from peftbench.tasks.token_cache import TokenizationCache
 
 BIO_TAG = re.compile(r"^(O|[BI]-.+)$")

@@ -1,0 +1,303 @@
+"""Many result.json files become one frame; per cell, the best hyper-parameter point chosen on validation.
+
+A cell is (model, method, task). Its point (method params + training settings) is the one with the
+best MEAN VALIDATION metric over its seeds, in the direction the metric says is better
+(`metrics.METRIC_DIRECTION`: direction is data). Test numbers are looked at only after that choice,
+for the chosen point: their mean, a confidence interval over its seeds (t, or bootstrap when asked)
+and n. A test-set outlier can therefore never pick a point.
+
+Files that cannot be read are counted and named; run folders with a spec but no result are listed
+as unfinished (pending, running, or lost); a run found in several sweeps counts once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peftbench.collect.stats import IntervalMethod, interval, overlap
+from peftbench.core.directions import METRIC_DIRECTION
+from peftbench.core.files import write_json_atomic, write_path_atomic
+from peftbench.core.results import RunResult, UnreadableResult, read_result
+
+CELL_COLUMNS = ("model", "method", "task")
+
+
+POINT_COLUMNS = ("params", "training")
+
+
+COST_MEANS = ("trainable_params", "total_params", "train_seconds", "wall_seconds", "gpu_hours", "epochs_done")
+
+
+COST_PEAKS = ("peak_rss_bytes", "peak_gpu_bytes")
+
+
+@dataclass
+class Collection:
+    """The merged runs of one or more sweep folders, and what could not be counted."""
+
+    frame: Any  # pandas.DataFrame, one row per run (a run id seen in several sweeps counts once)
+    unreadable: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)  # run folders with spec.json, no result.json
+
+
+def result_files(sweep_dirs: list[Path]) -> list[Path]:
+    return sorted(p for d in sweep_dirs for p in Path(d).glob("*/result.json"))
+
+
+def unfinished_run_dirs(sweep_dirs: list[Path]) -> list[Path]:
+    """Run folders that have a spec.json but no result.json: still pending or running, or lost."""
+    specs = (p for d in sweep_dirs for p in Path(d).glob("*/spec.json"))
+    return sorted(p.parent for p in specs if not p.with_name("result.json").exists())
+
+
+def collect(sweep_dirs: list[Path]) -> Collection:
+    """Read every result.json under the sweep folders; a run id seen twice counts once.
+
+    Of two records of the same run (the same run_id in two sweeps), a success wins over a failure,
+    then the later one.
+    """
+    import pandas as pd
+
+    rows: dict[str, dict[str, Any]] = {}
+    unreadable = []
+    for path in result_files(sweep_dirs):
+        try:
+            result = read_result(path)
+        except UnreadableResult as err:
+            unreadable.append(str(err))
+            continue
+        row = {**flatten(result), "run_dir": str(path.parent)}
+        kept = rows.get(result.run_id)
+        if kept is None or _precedence(row) > _precedence(kept):
+            rows[result.run_id] = row
+    unfinished = [str(d) for d in unfinished_run_dirs(sweep_dirs) if d.name not in rows]
+    return Collection(pd.DataFrame(list(rows.values())), unreadable, unfinished)
+
+
+def _precedence(row: dict[str, Any]) -> tuple[bool, str]:
+    return row["status"] == "success", row["finished_at"]
+
+
+def flatten(result: RunResult) -> dict[str, Any]:
+    """One table row: identity, point (as JSON text), metrics by split, cost, provenance (JSON text)."""
+    spec = result.spec
+    row: dict[str, Any] = {
+        "run_id": result.run_id,
+        "sweep": spec.sweep,
+        "status": result.status,
+        "model": spec.model.name,
+        "task": spec.task.name,
+        "task_metric": spec.task.metric,
+        "method": method_name(spec.label, spec.training.distributed),
+        "method_family": spec.method,
+        "params": json.dumps(spec.params, sort_keys=True),
+        "training": json.dumps(spec.training.model_dump(mode="json"), sort_keys=True),
+        "learning_rate": spec.training.learning_rate,
+        "seed": spec.seed,
+        "epochs_done": result.epochs_done,
+        "finished_at": result.finished_at,
+        "error_summary": _last_line(result.error),
+        "provenance": json.dumps(result.provenance.model_dump(mode="json"), sort_keys=True)
+        if result.provenance is not None
+        else None,
+    }
+    for split, metrics in (("validation", result.validation), ("test", result.test)):
+        row.update({f"{split}_{name}": value for name, value in metrics.items()})
+    if result.cost is not None:
+        row.update(result.cost.model_dump())
+    return row
+
+
+def method_name(label: str, backend: str | None) -> str:
+    """The method as tables show it: the sweep's label, and the engine when there is one.
+
+    DeepSpeed keeps fp32 master weights where FSDP may not, so memory and loss differ by engine;
+    naming it keeps runs of two engines out of one cell.
+    """
+    return label if backend in (None, "none") else f"{label} ({backend})"
+
+
+def _last_line(text: str | None) -> str | None:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None
+
+
+def higher_is_better(metric: str) -> bool:
+    """From `metrics.METRIC_DIRECTION`; a metric it does not list counts as higher-is-better."""
+    return METRIC_DIRECTION.get(metric, "higher") == "higher"
+
+
+def successful(frame: Any) -> Any:
+    return frame[frame["status"] == "success"] if len(frame) else frame
+
+
+@dataclass
+class Selection:
+    """One row per cell (`best`), the cells that could not be chosen and why, and how intervals were made."""
+
+    best: Any  # pandas.DataFrame
+    skipped: list[str]
+    interval: str
+    confidence: float
+
+
+def select_cells(frame: Any, interval_method: IntervalMethod = "t", confidence: float = 0.95) -> Selection:
+    """Per (model, method, task): the point with the best mean validation metric; then its test interval.
+
+    Each row has `validation` (mean), `test` (mean), `ci_low`/`ci_high` (NaN with one seed),
+    `test_std`, `n_seeds`, the chosen point's `params`/`training`, the mean of every test metric
+    (`test_<name>`), cost means (peaks: max), the chosen point's `run_ids`, and `selected_run_id`:
+    its seed best on validation (what a leaderboard submission uses).
+    """
+    import pandas as pd
+
+    cells, skipped = [], []
+    for (model, method_label, task), runs in successful(frame).groupby(list(CELL_COLUMNS), sort=False):
+        metric = runs["task_metric"].iloc[0]
+        chosen, n_points = _best_point(runs, f"validation_{metric}", higher_is_better(metric))
+        if chosen is None:
+            skipped.append(f"{model} · {method_label} · {task}: no run has a validation {metric}")
+            continue
+        cell = {"model": model, "method": method_label, "task": task, "metric": metric, "n_points": n_points}
+        cells.append(cell | _summarize_point(chosen, metric, interval_method, confidence))
+    return Selection(pd.DataFrame(cells), skipped, interval_method, confidence)
+
+
+def select_best(frame: Any, interval_method: IntervalMethod = "t", confidence: float = 0.95) -> Any:
+    """`select_cells(...).best`: one row per cell."""
+    return select_cells(frame, interval_method, confidence).best
+
+
+def _best_point(runs: Any, validation_column: str, higher: bool) -> tuple[Any, int]:
+    """(the seeds of the point with the best mean validation metric, how many points the cell has).
+
+    Ties go to the point with more seeds, then to the first in sweep order. Only validation is read.
+    """
+    points = list(runs.groupby(list(POINT_COLUMNS), sort=False))
+    ranked = []
+    for order, (_key, seeds) in enumerate(points):
+        if validation_column not in seeds or seeds[validation_column].isna().all():
+            continue
+        mean = float(seeds[validation_column].mean())
+        ranked.append(((mean if higher else -mean, len(seeds), -order), seeds))
+    if not ranked:
+        return None, len(points)
+    return max(ranked, key=lambda r: r[0])[1], len(points)
+
+
+def _summarize_point(
+    seeds: Any, metric: str, interval_method: IntervalMethod, confidence: float
+) -> dict[str, Any]:
+    higher = higher_is_better(metric)
+    validation = seeds[f"validation_{metric}"]
+    test_column = f"test_{metric}"
+    ci = interval(seeds.get(test_column, []), interval_method, confidence)
+    selected = seeds.loc[validation.idxmax() if higher else validation.idxmin()]
+    first = seeds.iloc[0]
+    summary = {
+        "method_family": first["method_family"],
+        "higher_is_better": higher,
+        "params": first["params"],
+        "training": first["training"],
+        "learning_rate": first["learning_rate"],
+        "validation": float(validation.mean()),
+        "test": ci.mean,
+        "ci_low": ci.low,
+        "ci_high": ci.high,
+        "test_std": ci.std,
+        "n_seeds": int(seeds["seed"].nunique()),
+        "run_ids": ",".join(seeds["run_id"]),
+        "selected_run_id": selected["run_id"],
+        "selected_run_dir": selected.get("run_dir"),
+    }
+    summary.update({c: float(seeds[c].mean()) for c in seeds.columns if c.startswith("test_")})
+    summary.update({c: _mean(seeds, c) for c in COST_MEANS})
+    summary.update({c: _peak(seeds, c) for c in COST_PEAKS})
+    return summary
+
+
+def _mean(seeds: Any, column: str) -> float:
+    return float(seeds[column].astype(float).mean()) if column in seeds else float("nan")
+
+
+def _peak(seeds: Any, column: str) -> float:
+    return float(seeds[column].astype(float).max()) if column in seeds else float("nan")
+
+
+def mark_best_per_task(best: Any) -> Any:
+    """Add `best_in_task` and `overlaps_best` (True/False, None without intervals) to each cell.
+
+    Per task, the cell with the best test mean is marked; every other cell is marked when its
+    interval overlaps the best's, i.e. these seeds do not separate the two. Tasks with one cell get
+    no marks.
+    """
+    marked = best.copy()
+    marked["best_in_task"] = False
+    marked["overlaps_best"] = None
+    for _task, cells in marked.groupby("task", sort=False):
+        if len(cells) < 2:
+            continue
+        higher = bool(cells["higher_is_better"].iloc[0])
+        top = cells["test"].max() if higher else cells["test"].min()
+        leaders = cells.index[cells["test"] == top]
+        if leaders.empty:  # no test numbers at all
+            continue
+        leader = marked.loc[leaders[0]]
+        marked.loc[leaders, "best_in_task"] = True
+        for index in cells.index.difference(leaders):
+            row = marked.loc[index]
+            marked.at[index, "overlaps_best"] = overlap(
+                row["ci_low"], row["ci_high"], leader["ci_low"], leader["ci_high"]
+            )
+    return marked
+
+
+@dataclass
+class CollectReport:
+    table: str
+    n_results: int
+    n_success: int
+    unreadable: list[str]
+    outputs: list[Path]
+    unfinished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def write_collection(
+    sweep_dirs: list[Path], out_dir: Path, interval_method: IntervalMethod = "t", confidence: float = 0.95
+) -> CollectReport:
+    """Merge the sweeps, write results.parquet, results.csv and table.md into `out_dir` atomically."""
+    collection = collect(sweep_dirs)
+    selection = select_cells(collection.frame, interval_method, confidence) if len(collection.frame) else None
+    return save_collection(collection, selection, out_dir)
+
+
+def save_collection(collection: Collection, selection: Selection | None, out_dir: Path) -> CollectReport:
+    """results.parquet and results.csv (every run), table.md (the summary table), unreadable.json."""
+    from peftbench.collect.formats import to_markdown
+    from peftbench.collect.tables import summary_table
+
+    frame = collection.frame
+    if selection is not None and len(selection.best):
+        table = to_markdown(summary_table(mark_best_per_task(selection.best), selection))
+    else:
+        table = "_No successful runs yet._\n" if len(frame) else "_No results yet._\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [out_dir / "results.parquet", out_dir / "results.csv", out_dir / "table.md"]
+    write_path_atomic(outputs[0], lambda tmp: frame.to_parquet(tmp, index=False))
+    write_path_atomic(outputs[1], lambda tmp: frame.to_csv(tmp, index=False))
+    write_path_atomic(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
+    write_json_atomic(out_dir / "unreadable.json", collection.unreadable)
+    n_success = int((frame["status"] == "success").sum()) if len(frame) else 0
+    return CollectReport(
+        table,
+        len(frame),
+        n_success,
+        collection.unreadable,
+        outputs,
+        collection.unfinished,
+        selection.skipped if selection is not None else [],
+    )

@@ -1,0 +1,277 @@
+"""The figures of a report, as PNG and SVG: quality against what it cost.
+
+- `params`: test metric against trainable parameters (log x), one panel per task.
+- `pareto_gpu_hours`, `pareto_memory`: test metric against GPU-hours and against peak memory, with
+  the Pareto front (the cells nothing beats on both); CPU-only results fall back to wall-clock hours
+  and host RSS, and the axis says so.
+- `task_bars`: one bar per model × method per task, with the confidence interval as error bars.
+- `lora_rank`: test metric against LoRA rank, only when a sweep tried more than one rank. At each rank
+  the point (e.g. learning rate) is chosen on validation, as everywhere else.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend state), so this
+works on headless nodes and inside tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peftbench.collect.pareto import pareto_front
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+PANEL_WIDTH, PANEL_HEIGHT = 4.4, 3.4
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+
+
+def make_plots(frame: Any, best: Any, selection: Any, folder: Path) -> list[Plot]:
+    """Draw every figure that the results support into `folder` (<name>.png and <name>.svg)."""
+    from matplotlib import rc_context
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if best is None or best.empty:
+        return []
+    style = _Style(sorted(best["method"].unique()), sorted(best["model"].unique()))
+    drawn = [
+        ("params", *_params_figure(best, style)),
+        ("pareto_gpu_hours", *_pareto_figure(best, style, hours_axis(best))),
+        ("pareto_memory", *_pareto_figure(best, style, memory_axis(best))),
+        ("task_bars", *_bars_figure(best, style)),
+    ]
+    per_rank = lora_rank_cells(frame, selection)
+    if per_rank is not None:
+        drawn.append(("lora_rank", *_rank_figure(per_rank, style)))
+    plots = []
+    for name, figure, title, caption in drawn:
+        png, svg = folder / f"{name}.png", folder / f"{name}.svg"
+        figure.savefig(png, dpi=110, metadata={"Software": None})
+        with rc_context({"svg.fonttype": "none"}):  # text stays text: editable, searchable
+            figure.savefig(svg, metadata={"Date": None})
+        plots.append(Plot(name, title, caption, png, svg))
+    return plots
+
+
+class _Style:
+    """One colour per method and one marker per model, the same in every figure."""
+
+    def __init__(self, methods: list[str], models: list[str]):
+        from matplotlib import colormaps
+
+        palette = colormaps["tab10"]
+        self.color = {m: palette(i % 10) for i, m in enumerate(methods)}
+        self.marker = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
+
+    def legend(self, figure: Any) -> None:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=c, marker="o", linestyle="", label=m) for m, c in self.color.items()]
+        if len(self.marker) > 1:
+            handles += [
+                Line2D([], [], color="0.3", marker=k, linestyle="", label=m) for m, k in self.marker.items()
+            ]
+        figure.legend(handles=handles, loc="outside right center", frameon=False, fontsize=8)
+
+
+def _panels(best: Any, title: str) -> tuple[Any, list[tuple[str, str, Any, Any]]]:
+    """A figure with one panel per task: (figure, [(task, metric, cells, axes), ...])."""
+    from matplotlib.figure import Figure
+
+    tasks = list(dict.fromkeys(zip(best["task"], best["metric"], strict=True)))
+    columns = min(3, len(tasks))
+    rows = math.ceil(len(tasks) / columns)
+    figure = Figure(figsize=(PANEL_WIDTH * columns + 1.6, PANEL_HEIGHT * rows + 0.6), layout="constrained")
+    figure.suptitle(title, fontsize=11)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for extra in axes[len(tasks) :]:
+        extra.set_visible(False)
+    panels = []
+    for (task, metric), ax in zip(tasks, axes, strict=False):
+        ax.set_title(task, fontsize=10)
+        ax.set_ylabel(f"test {metric}")
+        ax.grid(True, alpha=0.3)
+        panels.append((task, metric, best[best["task"] == task], ax))
+    return figure, panels
+
+
+def _yerr(cell: Any) -> list[list[float]]:
+    if math.isnan(cell["ci_low"]) or math.isnan(cell["ci_high"]):
+        return [[0.0], [0.0]]
+    return [[cell["test"] - cell["ci_low"]], [cell["ci_high"] - cell["test"]]]
+
+
+def _point(ax: Any, x: float, cell: Any, style: _Style) -> None:
+    ax.errorbar(
+        [x],
+        [cell["test"]],
+        yerr=_yerr(cell),
+        fmt=style.marker[cell["model"]],
+        color=style.color[cell["method"]],
+        capsize=3,
+        markersize=6,
+    )
+
+
+def _params_figure(best: Any, style: _Style) -> tuple[Any, str, str]:
+    title = "Test metric vs trainable parameters"
+    figure, panels = _panels(best, title)
+    for _task, _metric, cells, ax in panels:
+        for _, cell in cells.iterrows():
+            _point(ax, float(cell["trainable_params"]), cell, style)
+        ax.set_xscale("log")
+        ax.set_xlabel("trainable parameters (log)")
+    style.legend(figure)
+    caption = "Each point: a model × method at the point chosen on validation; bars: the interval over seeds."
+    return figure, title, caption
+
+
+@dataclass(frozen=True)
+class CostAxis:
+    """The cost a Pareto plot puts on x: values per cell, the axis label, a short name."""
+
+    values: Any  # pandas Series aligned with best
+    label: str
+    name: str
+
+
+def hours_axis(best: Any) -> CostAxis:
+    """GPU-hours; wall-clock hours when no run used a GPU (gpu_hours is 0 on CPU)."""
+    if (best["gpu_hours"].fillna(0) > 0).any():
+        return CostAxis(best["gpu_hours"], "GPU-hours", "GPU-hours")
+    return CostAxis(best["wall_seconds"] / 3600, "wall-clock hours (no GPU used)", "wall-clock hours")
+
+
+def memory_axis(best: Any) -> CostAxis:
+    """Peak GPU memory; the peak host RSS when no run used a GPU."""
+    if best["peak_gpu_bytes"].notna().any():
+        return CostAxis(best["peak_gpu_bytes"] / 1e9, "peak GPU memory (GB)", "peak GPU memory")
+    return CostAxis(best["peak_rss_bytes"] / 1e9, "peak host RSS (GB, no GPU used)", "peak host memory")
+
+
+def _pareto_figure(best: Any, style: _Style, cost: CostAxis) -> tuple[Any, str, str]:
+    title = f"Pareto front: test metric vs {cost.name}"
+    figure, panels = _panels(best, title)
+    for _task, _metric, cells, ax in panels:
+        xs = cost.values.loc[cells.index].astype(float)
+        for (_, cell), x in zip(cells.iterrows(), xs, strict=True):
+            _point(ax, x, cell, style)
+            ax.annotate(
+                f"{cell['model']}/{cell['method']}",
+                (x, cell["test"]),
+                fontsize=6,
+                alpha=0.7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+        front = pareto_front(list(xs), list(cells["test"]), bool(cells["higher_is_better"].iloc[0]))
+        if front:
+            ax.step(
+                xs.iloc[front],
+                cells["test"].iloc[front],
+                where="post",
+                color="0.2",
+                linewidth=1,
+                linestyle="--",
+                label="Pareto front",
+            )
+        if (xs > 0).all() and xs.max() > 10 * xs.min():
+            ax.set_xscale("log")
+        ax.set_xlabel(cost.label)
+    style.legend(figure)
+    caption = (
+        f"Dashed: the Pareto front — cells that no other cell beats on both test metric and {cost.name}."
+    )
+    return figure, title, caption
+
+
+def _bars_figure(best: Any, style: _Style) -> tuple[Any, str, str]:
+    title = "Test metric per task, with intervals over seeds"
+    figure, panels = _panels(best, title)
+    for _task, _metric, cells, ax in panels:
+        ordered = cells.sort_values(["model", "method"], kind="stable")
+        for i, (_, cell) in enumerate(ordered.iterrows()):
+            ax.bar(
+                i,
+                cell["test"],
+                yerr=_yerr(cell),
+                color=style.color[cell["method"]],
+                edgecolor="black" if cell.get("best_in_task", False) else "none",
+                linewidth=1.5,
+                capsize=3,
+                hatch="//" if list(style.marker).index(cell["model"]) % 2 else None,
+            )
+        ax.set_xticks(range(len(ordered)))
+        ax.set_xticklabels(
+            [f"{m}\n{k}" for m, k in zip(ordered["model"], ordered["method"], strict=True)],
+            fontsize=6,
+            rotation=60,
+            ha="right",
+        )
+        low = (ordered["ci_low"].fillna(ordered["test"])).min()
+        high = (ordered["ci_high"].fillna(ordered["test"])).max()
+        pad = max(0.05 * (high - low), 0.01)
+        ax.set_ylim(low - 4 * pad, high + pad)
+    style.legend(figure)
+    caption = "Outlined: the best mean of each task. Hatched: the second model (and every other after it)."
+    return figure, title, caption
+
+
+def lora_rank_cells(frame: Any, selection: Any) -> Any | None:
+    """One row per (model, LoRA method, task, rank): the point chosen on validation among that rank's
+    points, with its test interval (`rank` column). None unless some cell tried two ranks or more."""
+    from peftbench.collect.merge import select_cells, successful
+
+    runs = successful(frame)
+    if not len(runs) or "method_family" not in runs:
+        return None
+    lora = runs[runs["method_family"] == "lora"].copy()
+    lora["rank"] = [json.loads(p).get("r") for p in lora["params"]]
+    lora = lora[lora["rank"].notna()]
+    if lora.empty or lora.groupby(["model", "method", "task"])["rank"].nunique().max() < 2:
+        return None
+    lora["method"] = [f"{m}\x00{int(r)}" for m, r in zip(lora["method"], lora["rank"], strict=True)]
+    per_rank = select_cells(lora, selection.interval, selection.confidence).best
+    per_rank[["method", "rank"]] = per_rank["method"].str.split("\x00", expand=True)
+    per_rank["rank"] = per_rank["rank"].astype(int)
+    return per_rank
+
+
+def _rank_figure(per_rank: Any, style: _Style) -> tuple[Any, str, str]:
+    title = "LoRA: test metric vs rank"
+    figure, panels = _panels(per_rank, title)
+    for _task, _metric, cells, ax in panels:
+        for (model, method), line in cells.groupby(["model", "method"], sort=True):
+            line = line.sort_values("rank")
+            ax.errorbar(
+                line["rank"],
+                line["test"],
+                yerr=[
+                    line["test"] - line["ci_low"].fillna(line["test"]),
+                    line["ci_high"].fillna(line["test"]) - line["test"],
+                ],
+                marker=style.marker.get(model, "o"),
+                color=style.color.get(method, "C0"),
+                capsize=3,
+                label=f"{model}/{method}",
+            )
+        ranks = sorted(cells["rank"].unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ranks, [str(r) for r in ranks])
+        ax.set_xlabel("LoRA rank r")
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    caption = (
+        "At each rank, the other hyper-parameters are chosen on validation; bars: the interval over seeds."
+    )
+    return figure, title, caption

@@ -1,0 +1,28 @@
+"""Metric direction as data: which metrics are better higher, which lower."""
+
+from __future__ import annotations
+
+METRIC_DIRECTION: dict[str, str] = {
+    "accuracy": "higher",
+    "mcc": "higher",
+    "f1_macro": "higher",
+    "precision_macro": "higher",
+    "recall_macro": "higher",
+    "acc_norm": "higher",
+    "acc_bytes": "higher",
+    "entity_f1": "higher",
+    "entity_precision": "higher",
+    "entity_recall": "higher",
+    "rouge1": "higher",
+    "rouge2": "higher",
+    "rougeL": "higher",
+    "bleu": "higher",
+    "chrf": "higher",
+    "judge": "higher",
+    "loss": "lower",
+    "train_seconds": "lower",
+    "peak_rss_bytes": "lower",
+    "peak_gpu_bytes": "lower",
+    "gpu_hours": "lower",
+    "trainable_params": "lower",
+}

@@ -1,0 +1,12 @@
+"""The engines a run can train under, named once: for the schema, the planner, the run and the benchmarks."""
+
+from __future__ import annotations
+
+import typing
+from typing import Literal
+
+Engine = Literal["none", "ddp", "fsdp", "zero2", "zero3", "zero3_offload"]
+BACKENDS: tuple[str, ...] = typing.get_args(Engine)
+MULTI_PROCESS_BACKENDS = tuple(b for b in BACKENDS if b != "none")  # what shares one run's work
+DEEPSPEED_BACKENDS = ("zero2", "zero3", "zero3_offload")
+SHARDED = ("fsdp", "zero3", "zero3_offload")  # each process holds a slice of every weight

@@ -1,0 +1,55 @@
+"""Every path of one run folder, built in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from peftbench.core.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every path of one run folder: runs/<sweep>/<run_id>/."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, runs_dir: Path, spec: RunSpec) -> RunPaths:
+        return cls(Path(runs_dir) / spec.sweep / spec.run_id)
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.json"
+
+    @property
+    def result(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
+    def artifact(self) -> Path:
+        """The saved adapter (or the whole model for full fine-tuning)."""
+        return self.root / "artifact"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def parent_model(self) -> Path:
+        """Incremental tuning: the parent run's model (adapters merged, head dropped) this run starts from."""
+        return self.root / "parent_model"
+
+    @property
+    def test_predictions(self) -> Path:
+        """One JSON line per test example: index, id, predicted label (peftbench.predictions)."""
+        return self.root / "test_predictions.jsonl"
+
+    @property
+    def progress(self) -> Path:
+        """{"step": n, "max_steps": m} while training, for launchers to show."""
+        return self.root / "progress.json"

@@ -1,0 +1,319 @@
+"""The run contract: RunSpec and its parts (model, task, training settings, resources).
+
+Every room reads these; nothing here imports torch or pandas. The models are the source of truth:
+each field's description is its documentation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from peftbench.core.engines import Engine
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingSettings(StrictModel):
+    """How one run trains and evaluates. Shared by a sweep; any key can be overridden per method."""
+
+    epochs: float = Field(3.0, gt=0, description="Passes over the training split.")
+    max_steps: PositiveInt | None = Field(None, description="Stop after this many steps (wins over epochs).")
+    batch_size: PositiveInt = Field(32, description="Training examples per step per device.")
+    eval_batch_size: PositiveInt = Field(128, description="Examples per evaluation batch.")
+    gradient_accumulation_steps: PositiveInt = Field(1, description="Steps to accumulate per update.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup.")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "polynomial"] = Field(
+        "linear", description="Learning-rate schedule after warmup."
+    )
+    max_length: PositiveInt = Field(128, description="Longest input in tokens; longer is truncated.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on a GPU that supports it, else fp32."
+    )
+    eval_strategy: Literal["epoch", "steps", "no"] = Field(
+        "epoch", description="When to evaluate on validation during training."
+    )
+    eval_steps: PositiveInt | None = Field(
+        None, description="Steps between evaluations (eval_strategy: steps)."
+    )
+    early_stopping_patience: PositiveInt | None = Field(
+        None, description="Stop after this many evaluations without a better validation metric."
+    )
+    max_train_samples: PositiveInt | None = Field(None, description="Use only the first N training examples.")
+    max_eval_samples: PositiveInt | None = Field(
+        None, description="Use only the first N validation and N test examples."
+    )
+    group_by_length: bool = Field(True, description="Batch examples of similar length (less padding).")
+    checkpoint_steps: PositiveInt | None = Field(
+        None, description="Save a resumable checkpoint every N steps (default: at each evaluation or epoch)."
+    )
+    keep_checkpoints: bool = Field(
+        False,
+        description="Keep the Trainer's checkpoints after success (the final model is always saved).",
+    )
+    # Speed switches. None means the fast default, and keeps run ids as they were before the switch.
+    padding: Literal["longest", "max_length"] | None = Field(
+        None,
+        description="Pad each batch to its longest example (default) or every example to max_length.",
+    )
+    attention: Literal["sdpa", "eager"] | None = Field(
+        None, description="Attention kernel (default: the library's, sdpa where the architecture has it)."
+    )
+    optimizer: Literal["adamw_torch_fused", "adamw_torch"] | None = Field(
+        None, description="AdamW kernel (default: the Trainer's, adamw_torch_fused on torch >= 2.8)."
+    )
+    gradient_checkpointing: bool | None = Field(
+        None, description="Recompute activations in the backward pass: less memory, more time (default off)."
+    )
+    distributed: Engine | None = Field(
+        None,
+        description=(
+            "Engine across the run's processes: DDP, FSDP (full shard) or DeepSpeed ZeRO stage 2/3, "
+            "3 with CPU offload (configs/distributed/). Default none: one process."
+        ),
+    )
+    tokenization_cache: bool | None = Field(
+        None,
+        description="Tokenize each split once per sweep (<sweep>/.cache, or $PEFTBENCH_CACHE); default on.",
+    )
+    # Text-generating task types (generation, instruction). None keeps run ids as they were.
+    max_new_tokens: PositiveInt | None = Field(
+        None, description="Generation and instruction tasks: most tokens generated per answer (default 64)."
+    )
+    packing: bool | None = Field(
+        None,
+        description="Decoder text tasks: pack training examples into rows of up to max_length tokens, "
+        "each example keeping its own positions and attention (default off).",
+    )
+
+    @model_validator(mode="after")
+    def _eval_settings_agree(self) -> TrainingSettings:
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("eval_strategy 'steps' needs eval_steps")
+        if self.early_stopping_patience is not None and self.eval_strategy == "no":
+            raise ValueError("early_stopping_patience needs an eval_strategy other than 'no'")
+        return self
+
+
+class ResourceRequest(StrictModel):
+    """What one run asks the scheduler for. Not part of the run id: where a run ran is not what it is."""
+
+    gpus: int = Field(0, ge=0, description="GPUs per node.")
+    nodes: PositiveInt = Field(1, description="Nodes.")
+    cpus: PositiveInt = Field(2, description="CPU cores per task.")
+    mem_gb: PositiveInt = Field(16, description="Host memory in GB.")
+    time_min: PositiveInt = Field(60, description="Wall-clock limit in minutes.")
+    gpu_type: str | None = Field(
+        None, description="A GPU type of the cluster profile (default: its default)."
+    )
+    tasks_per_node: PositiveInt | None = Field(
+        None,
+        description=(
+            "Processes per node (default: one per GPU with a distributed engine, else one; "
+            "2 runs a distributed test on a CPU node)."
+        ),
+    )
+
+
+class ModelRef(StrictModel):
+    """A base model: a name for tables, where the weights are, and its architecture family."""
+
+    name: str = Field(description="Short name used in tables and errors.")
+    source: str = Field(
+        description="A hub id, a local folder, or 'package:MODULE' for weights shipped in a Python package."
+    )
+    family: str = Field(description="transformers model_type (bert, roberta, llama, ...).")
+    gguf_file: str | None = Field(
+        None, description="A GGUF file inside source to load (dequantized to fp32), e.g. 'model.Q4_1.gguf'."
+    )
+
+
+class DataSource(StrictModel):
+    """Where a task's examples come from: exactly one of bundled, hub or files."""
+
+    bundled: str | None = Field(None, description="A data folder shipped inside peftbench.")
+    hub: str | None = Field(None, description="A datasets hub id, or a local folder in that layout.")
+    config: str | None = Field(None, description="The hub dataset's configuration name.")
+    files: dict[str, str] | None = Field(
+        None, description="Split name -> local JSONL/CSV file, for data kept outside any hub."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DataSource:
+        given = [k for k in ("bundled", "hub", "files") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of bundled, hub, files (got {given or 'none'})")
+        return self
+
+
+JUDGE_PROMPT = """You are grading an assistant's answer to a user's request.
+
+Category: {category}
+
+Request:
+{question}
+
+Reference answer:
+{reference}
+
+Assistant's answer:
+{answer}
+
+Using the reference answer as a guide, judge how well the assistant's answer fulfils the request:
+1 means fully correct and helpful, 0 means wrong or useless; values in between are allowed.
+Reply with one sentence of reasoning, then the score alone on the last line, e.g.
+0.7"""
+
+
+JUDGE_FIELDS = ("question", "reference", "answer", "category")
+
+
+class JudgeSettings(StrictModel):
+    """An LLM judge behind an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp, any API).
+
+    Part of the TaskSpec (and so of the run id): answers scored by another judge are another result.
+    """
+
+    url: str = Field(
+        description="Server base URL, e.g. http://localhost:8000/v1; requests go to {url}/chat/completions."
+    )
+    model: str = Field(description="The judge model's name on that server (the request's `model`).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding an API key, sent as a Bearer token (default: none)."
+    )
+    timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for one reply.")
+    max_concurrent: PositiveInt = Field(8, description="Requests in flight at once.")
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries of a request that timed out or got a 429 or 5xx reply."
+    )
+    max_tokens: PositiveInt | None = Field(
+        None, description="Longest judge reply in tokens (default: the server's limit)."
+    )
+    prompt: str = Field(
+        JUDGE_PROMPT,
+        description="The judge's message: a template over {question}, {reference}, {answer} and {category}; "
+        "the reply must end with the score (0 to 1) alone on its last line.",
+    )
+
+    @model_validator(mode="after")
+    def _prompt_fields_known(self) -> JudgeSettings:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.prompt) if f is not None}
+        except ValueError as err:
+            raise ValueError(f"prompt is not a valid template: {err}") from err
+        unknown = sorted(fields - set(JUDGE_FIELDS))
+        if unknown:
+            raise ValueError(f"prompt has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
+        if "answer" not in fields:
+            raise ValueError("prompt must contain {answer}")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
+        return self
+
+
+class TaskSpec(StrictModel):
+    """A benchmark as data: source, columns, labels, metric. Catalog entries and inline tasks alike."""
+
+    name: str = Field(description="Short name used in tables and errors.")
+    type: str = Field("classification", description="Task type, one of peftbench.tasks.TASK_TYPES.")
+    source: DataSource
+    splits: dict[Literal["train", "validation", "test"], str] = Field(
+        default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"},
+        description="Our split -> the source's split (datasets slicing like 'train[:90%]' allowed).",
+    )
+    text_columns: list[str] = Field(
+        min_length=1,
+        max_length=2,
+        description="One column (single sentence) or two (sentence pair; context and question).",
+    )
+    label_column: str = Field(
+        "label", description="Column with the class: an index into labels, or one of the labels itself."
+    )
+    labels: list[str] | None = Field(
+        None, description="Class names in label-index order (classification, multiple choice, tags)."
+    )
+    metric: str = Field("accuracy", description="The task's own metric, used to pick and to report.")
+    language: str | None = Field(None, description="ISO code of the language, e.g. 'hu'; 'sl-en' for a pair.")
+    choice_columns: list[str] | None = Field(
+        None, description="Multiple choice: one column per choice (COPA's choice1, choice2)."
+    )
+    choices_column: str | None = Field(
+        None, description="Multiple choice: one column holding the list of choices; dots enter structs."
+    )
+    target_column: str | None = Field(
+        None, description="Generation and instruction tasks: the reference output."
+    )
+    category_column: str | None = Field(
+        None, description="Instruction tasks: the category each example's judge score is averaged in."
+    )
+    prompt: str | None = Field(
+        None, description="A template over the columns, e.g. '{premise} What was the {question}?'."
+    )
+    scoring: Literal["head", "loglikelihood"] | None = Field(
+        None,
+        description="Multiple choice on decoders: a trained head (default) or each choice's log-likelihood.",
+    )
+    judge: JudgeSettings | None = Field(
+        None, description="Instruction tasks: an LLM judge that scores each generated answer from 0 to 1."
+    )
+
+
+class RunSpec(StrictModel):
+    """One fully resolved run: everything that decides its result, plus where it was asked for."""
+
+    sweep: str = Field(description="The sweep that asked for it (not part of the run id).")
+    model: ModelRef
+    task: TaskSpec
+    method: str = Field(description="Method family, a key of peftbench.methods.METHODS.")
+    label: str = Field(description="The method's name in the sweep (tables use it; not in the run id).")
+    params: dict[str, Any] = Field(description="The method's own hyper-parameters, defaults filled in.")
+    training: TrainingSettings
+    seed: int
+    resources: ResourceRequest = Field(default_factory=ResourceRequest)
+
+    @property
+    def processes_per_node(self) -> int:
+        """One per GPU when an engine shares the work; one otherwise (unless tasks_per_node says)."""
+        if self.resources.tasks_per_node is not None:
+            return self.resources.tasks_per_node
+        engine = self.training.distributed not in (None, "none")
+        return self.resources.gpus if engine and self.resources.gpus else 1
+
+    @property
+    def world_size(self) -> int:
+        return self.processes_per_node * self.resources.nodes
+
+    @property
+    def run_id(self) -> str:
+        """A 12-hex-digit hash of what decides the result; same on any machine, any day, any sweep.
+
+        Unset optional settings (None) are left out, so adding a new optional setting later does not
+        change the ids of existing runs.
+        """
+        payload = self.model_dump(mode="json", exclude={"sweep", "label", "resources"}, exclude_none=True)
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+RUN_SOURCE = "run:"  # a ModelRef source naming the run whose trained model a child starts from
+
+
+def parent_run_id(spec: RunSpec) -> str | None:
+    """The id of the run whose trained model this run starts from (incremental tuning), or None.
+
+    A launcher that runs in parallel must not start this run before that one has succeeded.
+    """
+    source = spec.model.source
+    return source.removeprefix(RUN_SOURCE) if source.startswith(RUN_SOURCE) else None

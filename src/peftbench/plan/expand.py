@@ -1,0 +1,374 @@
+"""A sweep file becomes a list of RunSpecs: validation of everything, then grid expansion.
+
+`load_sweep` checks the whole file (keys, types, names of models/tasks/methods, each method's
+grid values, model family against method, local data files) and raises one ConfigError listing
+every problem. `expand_sweep` is a pure function of a valid SweepSpec.
+"""
+
+from __future__ import annotations
+
+import itertools
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from peftbench.core.errors import ConfigError, Problem, format_key, unknown_name
+from peftbench.core.spec import RUN_SOURCE, ModelRef, ResourceRequest, RunSpec, TaskSpec, TrainingSettings
+from peftbench.methods import METHODS, MethodParams
+from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.families import FAMILY_TRAITS
+from peftbench.plan.problems import check_keys, pydantic_problems
+from peftbench.plan.schema import SweepSpec
+from peftbench.tasks import TASK_CATALOG, TASK_TYPES
+from peftbench.tasks.sources import missing_files
+
+SPECIAL_METHOD_KEYS = ("method", "resources", "tasks", "parent")
+
+
+PARENT_KEYS = ("method", "task")
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """Incremental tuning: a block's runs start from the model that block `label` produced on `task`."""
+
+    label: str
+    task: str
+
+
+@dataclass(frozen=True)
+class MethodGrid:
+    """One method block of a sweep, split into its parts. Each axis maps a key to its values."""
+
+    label: str
+    method: str
+    param_axes: dict[str, list[Any]]
+    training_axes: dict[str, list[Any]]
+    resources: dict[str, Any]
+    tasks: tuple[str, ...] | None = None  # run only on these tasks (None: on every task)
+    parent: ParentRef | None = None
+
+    def points(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every (method params, training overrides) combination, in file order."""
+        axes = {
+            **{("p", k): v for k, v in self.param_axes.items()},
+            **{("t", k): v for k, v in self.training_axes.items()},
+        }
+        out = []
+        for combo in itertools.product(*axes.values()):
+            chosen = dict(zip(axes, combo, strict=True))
+            out.append(
+                (
+                    {k: v for (kind, k), v in chosen.items() if kind == "p"},
+                    {k: v for (kind, k), v in chosen.items() if kind == "t"},
+                )
+            )
+        return out
+
+
+def refusal(
+    method_name: str, params: MethodParams, model: ModelRef, task: TaskSpec, resources: ResourceRequest
+) -> str | None:
+    """Why `method_name` cannot train `model` on `task` with `resources` (a sentence), or None.
+
+    The method's and the task type's `unsupported_reason`, asked for every run before anything is
+    submitted.
+    """
+    traits = FAMILY_TRAITS[model.family]
+    who = f"model {model.name!r} (family {model.family})"
+    reason = METHODS[method_name].unsupported_reason(traits, params, resources)
+    if reason is not None:
+        return f"Method {method_name!r} cannot train {who}: {reason}."
+    reason = TASK_TYPES[task.type].unsupported_reason(task, traits, method_name)
+    if reason is not None:
+        return f"Task {task.name!r} ({task.type}) cannot run on {who} with method {method_name!r}: {reason}."
+    return None
+
+
+def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
+    """models × tasks × methods (each its own grid) × seeds -> RunSpecs, in a stable order.
+
+    A block with a `parent` is expanded after its parent, and its runs come after every run they
+    start from (a launcher running the list in order runs parents first).
+    Raises ConfigError listing every problem when the spec names something unknown or invalid.
+    """
+    problems: list[Problem] = []
+    models = [_resolve_model(m, i, file, problems) for i, m in enumerate(spec.models)]
+    tasks = [_resolve_task(t, i, file, problems) for i, t in enumerate(spec.tasks)]
+    task_names = [t if isinstance(t, str) else t.name for t in spec.tasks]
+    grids = [
+        _method_grid(label, block, file, problems, task_names, list(spec.methods))
+        for label, block in spec.methods.items()
+    ]
+    points = {g.label: _validated_points(spec, g, file, problems) for g in grids if g is not None}
+    by_label = {g.label: g for g in grids if g is not None}
+    depth = _depths(by_label, file, problems)
+    ordered: list[tuple[tuple[int, ...], RunSpec]] = []
+    produced: dict[tuple[str, str, int, int], list[RunSpec]] = {}  # (label, task, model, seed) -> runs
+    seen: dict[str, str] = {}
+    for grid_i, grid in sorted(enumerate(grids), key=lambda g: depth.get(g[1].label, 0) if g[1] else 0):
+        if grid is None or grid.label not in depth:
+            continue
+        method = METHODS[grid.method]
+        for (model_i, model), (task_i, task) in itertools.product(enumerate(models), enumerate(tasks)):
+            if model is None or task is None or (grid.tasks is not None and task.name not in grid.tasks):
+                continue
+            for (point_i, point), (seed_i, seed) in itertools.product(
+                enumerate(points[grid.label]), enumerate(spec.seeds)
+            ):
+                params = method.Params.model_validate(point.params)
+                message = refusal(grid.method, params, model, task, point.resources)
+                if message is not None:
+                    problems.append(Problem(file, f"methods.{grid.label}", message))
+                    continue
+                start = model
+                if grid.parent is not None:
+                    start = _parent_model(grid, by_label, produced, model, model_i, seed, file, problems)
+                    if start is None:
+                        continue
+                run = RunSpec(
+                    sweep=spec.name,
+                    model=start,
+                    task=task,
+                    method=grid.method,
+                    label=grid.label,
+                    params=point.params,
+                    training=point.training,
+                    seed=seed,
+                    resources=point.resources,
+                )
+                where = f"{point.where} seed {seed}"
+                if run.run_id in seen:
+                    message = f"Duplicate run {run.run_id}: {where} repeats {seen[run.run_id]}."
+                    problems.append(Problem(file, f"methods.{grid.label}", message))
+                    continue
+                seen[run.run_id] = where
+                produced.setdefault((grid.label, task.name, model_i, seed), []).append(run)
+                key = (depth[grid.label], model_i, task_i, grid_i, point_i, seed_i)
+                ordered.append((key, run))
+    if problems:
+        raise ConfigError(problems)
+    return [run for _, run in sorted(ordered, key=lambda kr: kr[0])]
+
+
+def _depths(grids: dict[str, MethodGrid], file: str, problems: list[Problem]) -> dict[str, int]:
+    """How many parents each block has above it; blocks in a parent cycle are left out (a problem)."""
+    depth: dict[str, int] = {}
+    for label in grids:
+        chain = [label]
+        while (parent := grids[chain[-1]].parent) is not None and parent.label in grids:
+            if parent.label in chain:
+                cycle = " -> ".join([*chain[chain.index(parent.label) :], parent.label])
+                problems.append(Problem(file, f"methods.{label}.parent", f"Parents form a cycle: {cycle}."))
+                break
+            chain.append(parent.label)
+        else:
+            depth[label] = len(chain) - 1
+    return depth
+
+
+def _parent_model(
+    grid: MethodGrid,
+    grids: dict[str, MethodGrid],
+    produced: dict[tuple[str, str, int, int], list[RunSpec]],
+    model: ModelRef,
+    model_i: int,
+    seed: int,
+    file: str,
+    problems: list[Problem],
+) -> ModelRef | None:
+    """`model` as the parent run left it (source `run:<parent id>`), or None after adding a problem."""
+    assert grid.parent is not None
+    key = f"methods.{grid.label}.parent"
+    parent = grids.get(grid.parent.label)
+    if parent is None:  # the parent block itself is invalid; its own problems are reported
+        return None
+    if not METHODS[parent.method].mergeable:
+        message = (
+            f"A {parent.method!r} parent trains virtual tokens, not weights: there is no model to start from."
+        )
+        problems.append(Problem(file, key, message))
+        return None
+    runs = produced.get((parent.label, grid.parent.task, model_i, seed), [])
+    if len(runs) != 1:
+        found = "none" if not runs else f"{len(runs)} (give its grid keys single values)"
+        if not runs and parent.tasks is not None and grid.parent.task not in parent.tasks:
+            found += f" (its tasks {list(parent.tasks)} leave out {grid.parent.task!r})"
+        message = (
+            f"The parent methods.{parent.label} must yield exactly one run per model and seed on task "
+            f"{grid.parent.task!r}; for model {model.name!r} seed {seed} it yields {found}."
+        )
+        problems.append(Problem(file, key, message))
+        return None
+    return model.model_copy(update={"source": f"{RUN_SOURCE}{runs[0].run_id}"})
+
+
+def _resolve_model(entry: str | ModelRef, i: int, file: str, problems: list[Problem]) -> ModelRef | None:
+    key = format_key(("models", i))
+    if isinstance(entry, str):
+        if entry not in MODEL_CATALOG:
+            problems.append(unknown_name(file, key, "model", entry, MODEL_CATALOG))
+            return None
+        return MODEL_CATALOG[entry]
+    if entry.family not in FAMILY_TRAITS:
+        problems.append(unknown_name(file, f"{key}.family", "model family", entry.family, FAMILY_TRAITS))
+        return None
+    if entry.source.startswith(("/", "./", "../", "~")) and not Path(entry.source).expanduser().exists():
+        problems.append(Problem(file, f"{key}.source", f"No model folder at {entry.source!r}."))
+        return None
+    return entry
+
+
+def _resolve_task(entry: str | TaskSpec, i: int, file: str, problems: list[Problem]) -> TaskSpec | None:
+    key = format_key(("tasks", i))
+    if isinstance(entry, str):
+        if entry not in TASK_CATALOG:
+            problems.append(unknown_name(file, key, "task", entry, TASK_CATALOG))
+            return None
+        return TASK_CATALOG[entry]
+    if entry.type not in TASK_TYPES:
+        problems.append(unknown_name(file, f"{key}.type", "task type", entry.type, TASK_TYPES))
+        return None
+    found = TASK_TYPES[entry.type].problems(entry)
+    found += [("source", f"No such data file or folder: {f!r}.", f, ()) for f in missing_files(entry.source)]
+    for sub, message, value, allowed in found:
+        problems.append(Problem(file, f"{key}.{sub}", message, value, tuple(allowed)))
+    return None if found else entry
+
+
+def _method_grid(
+    label: str,
+    block: dict[str, Any] | None,
+    file: str,
+    problems: list[Problem],
+    task_names: list[str],
+    labels: list[str],
+) -> MethodGrid | None:
+    block = dict(block or {})
+    key = f"methods.{label}"
+    name_key = f"{key}.method" if "method" in block else key
+    name = block.pop("method", label)
+    if name not in METHODS:
+        problems.append(unknown_name(file, name_key, "method", name, METHODS))
+        return None
+    resources = block.pop("resources", {}) or {}
+    resource_problems = check_keys(file, resources, ResourceRequest, ("methods", label, "resources"))
+    problems.extend(resource_problems)
+    before = len(problems)
+    tasks = _block_tasks(block.pop("tasks", None), f"{key}.tasks", file, problems, task_names)
+    parent = _parent_ref(block.pop("parent", None), label, file, problems, task_names, labels)
+    own_problems = len(problems) > before
+    params_model = METHODS[name].Params
+    param_axes, training_axes, bad = {}, {}, False
+    for k, value in block.items():
+        owner = (
+            params_model
+            if k in params_model.model_fields
+            else (TrainingSettings if k in TrainingSettings.model_fields else None)
+        )
+        if owner is None:
+            allowed = (
+                *params_model.model_fields,
+                *TrainingSettings.model_fields,
+                *SPECIAL_METHOD_KEYS,
+            )
+            problems.append(
+                Problem(file, f"{key}.{k}", f"Unknown key {k!r} for method {name!r}.", k, allowed)
+            )
+            bad = True
+            continue
+        axis = _as_axis(owner, k, value)
+        if not axis:
+            problems.append(Problem(file, f"{key}.{k}", "Empty grid: give at least one value."))
+            bad = True
+            continue
+        (param_axes if owner is params_model else training_axes)[k] = axis
+    if bad or resource_problems or own_problems:
+        return None
+    return MethodGrid(label, name, param_axes, training_axes, resources, tasks, parent)
+
+
+def _block_tasks(
+    value: Any, key: str, file: str, problems: list[Problem], task_names: list[str]
+) -> tuple[str, ...] | None:
+    """The `tasks:` of a method block: names of the sweep's tasks (one name or a list)."""
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        problems.append(
+            Problem(file, key, f"Give a list of task names (got {value!r}).", None, tuple(task_names))
+        )
+        return None
+    unknown = [n for n in names if n not in task_names]
+    for n in unknown:
+        problems.append(
+            Problem(file, key, f"Task {n!r} is not one of the sweep's tasks.", n, tuple(task_names))
+        )
+    return None if unknown else tuple(names)
+
+
+def _parent_ref(
+    value: Any, label: str, file: str, problems: list[Problem], task_names: list[str], labels: list[str]
+) -> ParentRef | None:
+    """The `parent: {method: <label>, task: <task name>}` of a method block."""
+    if value is None:
+        return None
+    key = f"methods.{label}.parent"
+    if not isinstance(value, dict) or set(value) != set(PARENT_KEYS):
+        message = f"Give parent as {{method: <a method label>, task: <a task name>}} (got {value!r})."
+        problems.append(Problem(file, key, message, None, PARENT_KEYS))
+        return None
+    others = [other for other in labels if other != label]
+    found = len(problems)
+    if value["method"] not in others:
+        problems.append(unknown_name(file, f"{key}.method", "method label", value["method"], others))
+    if value["task"] not in task_names:
+        problems.append(unknown_name(file, f"{key}.task", "task", value["task"], task_names))
+    return None if len(problems) > found else ParentRef(value["method"], value["task"])
+
+
+def _as_axis(model: type[BaseModel], key: str, value: Any) -> list[Any]:
+    """A list is a grid axis, except for a list-typed field, whose grid is a list of lists."""
+    if not isinstance(value, list):
+        return [value]
+    if _accepts_list(model.model_fields[key].annotation) and not any(isinstance(v, list) for v in value):
+        return [value] if value else []
+    return value
+
+
+def _accepts_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is list:
+        return True
+    return any(_accepts_list(a) for a in typing.get_args(annotation))
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One validated point of a method grid: params and settings with every default filled in."""
+
+    label: str
+    params: dict[str, Any]
+    training: TrainingSettings
+    resources: ResourceRequest
+    where: str  # how the user would find it in the file
+
+
+def _validated_points(
+    spec: SweepSpec, grid: MethodGrid, file: str, problems: list[Problem]
+) -> list[GridPoint]:
+    out = []
+    for params, overrides in grid.points():
+        try:
+            method_params = METHODS[grid.method].Params.model_validate(params)
+            training = TrainingSettings.model_validate(spec.training.model_dump() | overrides)
+            resources = ResourceRequest.model_validate(spec.resources.model_dump() | grid.resources)
+        except ValidationError as err:
+            problems.extend(pydantic_problems(file, err, ("methods", grid.label)))
+            continue
+        where = f"methods.{grid.label} {params | overrides}"
+        out.append(GridPoint(grid.label, method_params.model_dump(mode="json"), training, resources, where))
+    return out

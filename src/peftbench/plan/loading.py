@@ -1,0 +1,99 @@
+"""YAML files into validated schemas: every problem of a file gathered into one ConfigError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from peftbench.core.errors import ConfigError, Problem
+from peftbench.core.spec import RunSpec
+from peftbench.plan.expand import expand_sweep
+from peftbench.plan.problems import check_keys, pydantic_problems, split_unknown_keys
+from peftbench.plan.schema import ClusterProfile, SweepSpec
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping, or a ConfigError naming the file and the line."""
+    if not path.is_file():
+        raise ConfigError([Problem(str(path), "<file>", "No such file.")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<file>"
+        raise ConfigError([Problem(str(path), where, f"Not valid YAML: {err}")]) from err
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(path), "<top level>", "Expected a mapping of keys to values.")])
+    return data
+
+
+def load_cluster(name_or_path: str, clusters_dir: Path = Path("configs/clusters")) -> ClusterProfile:
+    """A cluster profile by name (`configs/clusters/<name>.yaml`) or by path."""
+    path = Path(name_or_path)
+    if path.suffix not in {".yaml", ".yml"}:
+        path = clusters_dir / f"{name_or_path}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in clusters_dir.glob("*.yaml"))
+            problem = Problem(
+                str(clusters_dir),
+                "cluster",
+                f"No profile for cluster {name_or_path!r}.",
+                name_or_path,
+                tuple(known),
+            )
+            raise ConfigError([problem])
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    problems = check_keys(str(path), data, ClusterProfile)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return ClusterProfile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(pydantic_problems(str(path), err)) from err
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep file and its runs, expanded once (every command reads both)."""
+
+    file: Path
+    spec: SweepSpec
+    runs: list[RunSpec]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Read, fully validate and expand a sweep file; one ConfigError lists every problem.
+
+    Structural problems (unknown keys, wrong types) do not hide the rest: the offending keys are
+    set aside and the remainder is still checked for unknown names and invalid grid values.
+    """
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    file = str(path)
+    data, problems = split_unknown_keys(file, data, SweepSpec)
+    spec = None
+    for _ in range(2):
+        try:
+            spec = SweepSpec.model_validate(data)
+            break
+        except ValidationError as err:
+            problems += pydantic_problems(file, err)
+            data = {k: v for k, v in data.items() if k not in {e["loc"][0] for e in err.errors()}}
+    runs: list[RunSpec] = []
+    if spec is not None:
+        try:
+            runs = expand_sweep(spec, file=file)
+        except ConfigError as err:
+            problems += err.problems
+    if problems or spec is None:
+        raise ConfigError(problems)
+    return Sweep(path, spec, runs)

@@ -1,0 +1,235 @@
+"""GPU memory a run needs, estimated before submission: `peftbench plan` and the submit check.
+
+Per GPU, the estimate adds up
+- weights: 2 bytes per parameter in bf16/fp16 runs, 4 in fp32 (frozen and trainable alike);
+- training state of each trainable parameter: DeepSpeed's accounting, 16 bytes more in mixed
+  precision (fp32 master copy, Adam's two moments, gradients), 12 in fp32 (gradient + moments);
+- sharding by engine over N GPUs: none/ddp keep everything on every GPU; zero2 shards the training
+  state; zero3 and fsdp shard weights too, and each GPU gathers the largest layer whole (4 bytes
+  per parameter of it); zero3_offload keeps only that gathered layer on the GPU. For full
+  fine-tuning under ZeRO-3 this is exactly DeepSpeed's `estimate_zero3_model_states_mem_needs`
+  (18 bytes per parameter ÷ N + 4 × largest layer);
+- activations at the run's micro-batch and max length (Korthikanti et al. 2022, with a fused
+  attention kernel that stores no score matrix): 34 · batch · length · hidden bytes per layer in
+  16-bit (twice that in fp32); with gradient checkpointing one layer's worth plus 2 bytes per
+  layer input; plus fp32 logits and their gradient for language-model heads (batch · length ·
+  vocab · 8 bytes).
+Parameter counts come from the model's config alone, built on torch's meta device (the method is
+applied there too, so LoRA's trainable count is exact), so no weights are read. A run fits when the
+estimate stays under FILL_FRACTION of the GPU's memory (the rest: CUDA context, allocator
+fragmentation, temporary buffers).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from peftbench.core.spec import ModelRef, RunSpec
+
+
+GB = 10**9
+
+
+FILL_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    total: int
+    largest_layer: int  # the biggest single weight tensor (usually the embedding)
+
+
+def count_from_config(config: Any) -> ParameterCount:
+    """Exact parameter counts of a transformers config, without allocating any weights."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    auto = (
+        AutoModelForCausalLM
+        if getattr(config, "is_decoder", False) or _is_causal(config)
+        else (AutoModelForSequenceClassification)
+    )
+    with torch.device("meta"):
+        model = auto.from_config(config)
+    sizes = {id(p): p.numel() for p in model.parameters()}  # tied weights counted once
+    return ParameterCount(total=sum(sizes.values()), largest_layer=max(sizes.values()))
+
+
+def _is_causal(config: Any) -> bool:
+    return any(a.endswith("ForCausalLM") for a in getattr(config, "architectures", None) or [])
+
+
+def zero3_model_states_bytes(
+    params: ParameterCount, gpus_per_node: int, nodes: int = 1, offload: bool = False
+) -> int:
+    """Per-GPU bytes of ZeRO-3 model states (fp16/bf16 weights + grads, fp32 master, Adam moments).
+
+    With CPU offload of parameters and optimizer, only the largest layer's gathered copy stays on GPU.
+    """
+    gathered = 4 * params.largest_layer
+    if offload:
+        return gathered
+    return gathered + 18 * params.total // (gpus_per_node * nodes)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Per-GPU bytes of one run, by part."""
+
+    weights: int
+    training_state: int  # gradients and optimizer states of the trainable parameters
+    activations: int
+    gpus: int
+    backend: str
+    trainable: int
+    total_params: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.training_state + self.activations
+
+
+def estimate_run(
+    run: RunSpec, config: Any, gpus: int, backend: str | None = None, trainable: int | None = None
+) -> MemoryEstimate:
+    """Per-GPU memory of `run` on `gpus` GPUs (default: its own world size and engine)."""
+    backend = backend or run.training.distributed or "none"
+    params = count_from_config(config)
+    trainable = trainable_from_config(run, config) if trainable is None else trainable
+    mixed = run.training.precision in ("auto", "bf16", "fp16")
+    weight_bytes, state_bytes = (2, 16) if mixed else (4, 12)
+    weights, state = weight_bytes * params.total, state_bytes * trainable
+    gathered = 4 * params.largest_layer
+    if backend == "zero2":
+        state //= gpus
+    elif backend in ("zero3", "fsdp"):
+        weights, state = weights // gpus + gathered, state // gpus
+    elif backend == "zero3_offload":
+        weights, state = gathered, 0
+    return MemoryEstimate(
+        weights=weights,
+        training_state=state,
+        activations=activation_bytes(run, config, mixed),
+        gpus=gpus,
+        backend=backend,
+        trainable=trainable,
+        total_params=params.total,
+    )
+
+
+def activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
+    training = run.training
+    hidden = _first(config, "hidden_size", "d_model", "n_embd")
+    layers = _first(config, "num_hidden_layers", "num_layers", "n_layer")
+    per_token_layer = 34 * hidden * (1 if mixed else 2)
+    tokens = training.batch_size * training.max_length
+    if training.gradient_checkpointing:
+        saved = tokens * (per_token_layer + 2 * hidden * layers)
+    else:
+        saved = tokens * per_token_layer * layers
+    lm_head = _is_causal(config) or run.task.type in ("generation", "instruction")
+    logits = tokens * getattr(config, "vocab_size", 0) * 8 if lm_head else 0
+    return saved + logits
+
+
+def _first(config: Any, *names: str) -> int:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"{type(config).__name__} has none of {names}")
+
+
+def trainable_from_config(run: RunSpec, config: Any) -> int:
+    """Parameters the run's method trains, counted by applying it to the model on the meta device.
+
+    Methods that cannot be applied without real weights or a tokenizer (prompt tuning from a text)
+    fall back to every parameter for `full` and 1% of them otherwise.
+    """
+    import torch
+
+    from peftbench.methods import METHODS
+    from peftbench.models.families import FAMILY_TRAITS
+    from peftbench.models.loading import LoadedModel
+
+    method = METHODS[run.method]
+    model = _meta_model(config)
+    total = sum({id(p): p.numel() for p in model.parameters()}.values())
+    causal = _is_causal(config)
+    loaded = LoadedModel(
+        model=model,
+        source_path=run.model.source,
+        head_modules=(),
+        peft_task_type="CAUSAL_LM" if causal else "SEQ_CLS",
+        traits=FAMILY_TRAITS[run.model.family],
+    )
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prepared = method.prepare(loaded, method.Params.model_validate(run.params))
+        return sum({id(p): p.numel() for p in prepared.parameters() if p.requires_grad}.values())
+    except Exception:
+        return total if run.method == "full" else total // 100
+
+
+def _meta_model(config: Any) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    auto = AutoModelForCausalLM if _is_causal(config) else AutoModelForSequenceClassification
+    with torch.device("meta"):
+        return auto.from_config(config)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether a run fits a GPU, and the smallest change that makes it fit when it does not."""
+
+    estimate: MemoryEstimate
+    gpu_bytes: int
+    suggestion: str | None
+
+    @property
+    def fits(self) -> bool:
+        return self.estimate.total <= FILL_FRACTION * self.gpu_bytes
+
+
+def fit_on(run: RunSpec, config: Any, gpu_bytes: int, gpus_per_node: int, max_nodes: int = 8) -> Fit:
+    """The run's estimate on its own GPUs; when it does not fit, the smallest GPU count (same engine,
+    or ZeRO-3 for an unsharded one) or ZeRO-3 offload that does."""
+    trainable = trainable_from_config(run, config)
+    estimate = estimate_run(run, config, run.world_size, trainable=trainable)
+    if estimate.total <= FILL_FRACTION * gpu_bytes:
+        return Fit(estimate, gpu_bytes, None)
+    backend = estimate.backend if estimate.backend in ("zero2", "zero3", "fsdp") else "zero3"
+    for gpus in range(1, gpus_per_node * max_nodes + 1):
+        trial = estimate_run(run, config, gpus, backend, trainable=trainable)
+        if trial.total <= FILL_FRACTION * gpu_bytes:
+            nodes = -(-gpus // gpus_per_node)
+            per_node = -(-gpus // nodes)
+            return Fit(estimate, gpu_bytes, f"distributed: {backend} with gpus: {per_node}, nodes: {nodes}")
+    offload = estimate_run(run, config, 1, "zero3_offload", trainable=trainable)
+    if offload.total <= FILL_FRACTION * gpu_bytes:
+        return Fit(estimate, gpu_bytes, "distributed: zero3_offload (CPU holds weights and optimizer)")
+    return Fit(
+        estimate, gpu_bytes, "nothing fits: shorten max_length or batch_size, or use gradient_checkpointing"
+    )
+
+
+def load_model_config(ref: ModelRef) -> Any | None:
+    """A model's transformers config from a local folder, a package or the HF cache; None if unavailable.
+
+    Only the config is read (a few KB); `peftbench fetch` fills the cache on a machine with network.
+    """
+    from transformers import AutoConfig
+
+    from peftbench.models.loading import resolve_source
+
+    try:
+        extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
+        return AutoConfig.from_pretrained(resolve_source(ref.source), **extra)
+    except (OSError, ValueError, ImportError):
+        return None

@@ -1,0 +1,116 @@
+"""Requests checked against the site before submission: resources, processes, the run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peftbench.core.errors import Problem, unknown_name
+from peftbench.core.spec import RunSpec
+from peftbench.plan.schema import ClusterProfile, GpuType
+
+
+def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
+    """Every request the profile cannot satisfy, and every site fact still to fill in."""
+    problems = [
+        Problem(file, key, "This site fact is still FILL_ME: set it in the profile before submitting.")
+        for key in profile.unfilled()
+    ]
+    slurm = profile.slurm
+    assert slurm is not None
+    for label, res in {(r.label, r.resources) for r in runs}:
+        key = f"methods.{label}.resources"
+        if res.time_min > slurm.max_time_min:
+            problems.append(
+                Problem(
+                    file,
+                    f"{key}.time_min",
+                    f"{res.time_min} min is over the "
+                    f"partition's limit of {slurm.max_time_min} min on '{profile.name}'.",
+                )
+            )
+        if not res.gpus:
+            if res.cpus > slurm.cpu_node_cpus or res.mem_gb > slurm.cpu_node_mem_gb:
+                problems.append(
+                    Problem(
+                        file,
+                        key,
+                        f"{res.cpus} CPUs / {res.mem_gb} GB is more than a "
+                        f"node of '{profile.name}' has ({slurm.cpu_node_cpus} CPUs, "
+                        f"{slurm.cpu_node_mem_gb} GB).",
+                    )
+                )
+            continue
+        gpu_type = res.gpu_type or slurm.default_gpu_type
+        if gpu_type is None or gpu_type not in slurm.gpu_types:
+            problems.append(unknown_name(file, f"{key}.gpu_type", "GPU type", gpu_type, slurm.gpu_types))
+            continue
+        per_node = slurm.gpu_types[gpu_type].gpus_per_node
+        if res.gpus > per_node:
+            problems.append(
+                Problem(
+                    file,
+                    f"{key}.gpus",
+                    f"{res.gpus} GPUs per node requested, but a "
+                    f"{gpu_type} node of '{profile.name}' has {per_node}; use nodes: "
+                    f"{-(-res.gpus // per_node)} with gpus: {per_node}.",
+                )
+            )
+    return problems
+
+
+def check_writable(folder: Path, file: str) -> list[Problem]:
+    """The run folder must be writable from here (and, on a shared file system, from the nodes)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        return [Problem(file, "runs_dir", f"Run folder {str(folder)!r} is not writable: {err.strerror}.")]
+    return []
+
+
+def process_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
+    """Multi-process requests that cannot work: no engine to share the work, or no launcher to start them."""
+    problems = []
+    seen = set()
+    for run in runs:
+        res, backend, key = run.resources, run.training.distributed or "none", f"methods.{run.label}"
+        if (key, res, backend) in seen:
+            continue
+        seen.add((key, res, backend))
+        world = run.world_size
+        if res.tasks_per_node is not None and res.gpus and res.tasks_per_node != res.gpus:
+            message = (
+                f"tasks_per_node {res.tasks_per_node} with gpus {res.gpus}: "
+                "a distributed run has one process per GPU."
+            )
+            problems.append(Problem(file, f"{key}.resources.tasks_per_node", message))
+        if world > 1 and backend == "none":
+            message = (
+                f"{world} processes ({run.processes_per_node} per node × {res.nodes} nodes) but no engine "
+                "to share the work: they would train the same run side by side."
+            )
+            problems.append(
+                Problem(
+                    file,
+                    f"{key}.distributed",
+                    message,
+                    backend,
+                    ("ddp", "fsdp", "zero2", "zero3", "zero3_offload"),
+                )
+            )
+        if world > 1 and profile.launcher == "local":
+            message = (
+                f"{world} processes per run, but the '{profile.name}' launcher starts one: "
+                "use a Slurm profile (CLUSTER=dev is the localhost Slurm)."
+            )
+            problems.append(Problem(file, f"{key}.resources", message))
+    return problems
+
+
+def gpu_type_of(run: RunSpec, profile: ClusterProfile) -> GpuType | None:
+    slurm = profile.slurm
+    if slurm is None or not run.resources.gpus:
+        return None
+    return slurm.gpu_types.get(run.resources.gpu_type or slurm.default_gpu_type or "")

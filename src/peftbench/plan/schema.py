@@ -1,0 +1,122 @@
+"""What only planning reads: the sweep file (SweepSpec) and the site (ClusterProfile, Slurm, image)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from peftbench.core.errors import format_key
+from peftbench.core.spec import (
+    ModelRef,
+    PositiveInt,
+    ResourceRequest,
+    StrictModel,
+    TaskSpec,
+    TrainingSettings,
+)
+
+FILL_ME = "FILL_ME"  # marks a site fact the user must supply; submission refuses while any remain
+
+
+class GpuType(StrictModel):
+    """How to ask one site for one kind of GPU node."""
+
+    gres: str | None = Field(None, description="--gres prefix, e.g. 'gpu:h100' (the count is appended).")
+    constraint: str | None = Field(None, description="--constraint for this GPU type, if the site uses one.")
+    partition: str | None = Field(None, description="Partition for this GPU type (default: the profile's).")
+    gpus_per_node: PositiveInt = Field(description="GPUs in one node of this type.")
+    memory_gb: PositiveInt | None = Field(
+        None, description="Memory of one GPU in GB; the planner refuses runs that cannot fit it."
+    )
+    cpus_per_gpu: PositiveInt = Field(description="CPU cores to request per GPU.")
+    mem_gb_per_gpu: PositiveInt = Field(description="Host memory (GB) to request per GPU.")
+
+
+class SlurmSettings(StrictModel):
+    """A Slurm site: where to submit and how to ask for resources."""
+
+    partition: str = Field(description="Default partition.")
+    account: str | None = Field(None, description="--account (project) to charge.")
+    qos: str | None = Field(None, description="--qos, if the site needs one.")
+    max_time_min: PositiveInt = Field(description="The partition's time limit in minutes.")
+    array_parallelism: PositiveInt = Field(32, description="At most this many tasks of one array at once.")
+    max_num_timeout: int = Field(3, ge=0, description="Requeues after a timeout before giving up.")
+    max_array_size: PositiveInt = Field(
+        1000, description="Tasks per array at most (the site's MaxArraySize - 1); bigger groups are split."
+    )
+    gpu_types: dict[str, GpuType] = Field(default_factory=dict, description="GPU type name -> request.")
+    default_gpu_type: str | None = Field(None, description="GPU type for runs that do not name one.")
+    cpu_node_cpus: PositiveInt = Field(2, description="CPU cores of a node, for CPU-only runs.")
+    cpu_node_mem_gb: PositiveInt = Field(4, description="Memory (GB) of a node, for CPU-only runs.")
+    modules: list[str] = Field(default_factory=list, description="`module load` these before each task.")
+    setup: list[str] = Field(default_factory=list, description="Extra shell lines before each task.")
+    additional_parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Other sbatch options, passed through submitit."
+    )
+
+    @model_validator(mode="after")
+    def _default_gpu_type_known(self) -> SlurmSettings:
+        if self.default_gpu_type is not None and self.default_gpu_type not in self.gpu_types:
+            raise ValueError(
+                f"default_gpu_type {self.default_gpu_type!r} is not one of gpu_types {sorted(self.gpu_types)}"
+            )
+        return self
+
+
+class ContainerSettings(StrictModel):
+    """Run every task inside one Apptainer image."""
+
+    image: str = Field(description="Path of the .sif on the cluster's shared file system.")
+    binds: list[str] = Field(default_factory=list, description="--bind specs, e.g. /ceph/hf:/hf.")
+    env: dict[str, str] = Field(default_factory=dict, description="Variables set inside the container.")
+    nv: bool = Field(True, description="Pass --nv (NVIDIA GPUs into the container).")
+
+
+class ClusterProfile(StrictModel):
+    """Where runs execute. `local` runs them one after another on this machine."""
+
+    name: str = Field(description="Profile name (the file's stem).")
+    launcher: Literal["local", "slurm"] = Field(description="Which launcher runs the sweep.")
+    description: str = Field("", description="One line for humans.")
+    runs_dir: str = Field("runs", description="Where run folders go, relative to the working directory.")
+    slurm: SlurmSettings | None = Field(None, description="Scheduler settings (launcher: slurm).")
+    container: ContainerSettings | None = Field(None, description="Run tasks in this Apptainer image.")
+
+    @model_validator(mode="after")
+    def _slurm_settings_present(self) -> ClusterProfile:
+        if self.launcher == "slurm" and self.slurm is None:
+            raise ValueError("launcher 'slurm' needs a 'slurm:' section")
+        return self
+
+    def unfilled(self) -> list[str]:
+        """Key paths still holding FILL_ME: site facts the user must supply before submitting."""
+        return [key for key, value in _walk(self.model_dump()) if isinstance(value, str) and FILL_ME in value]
+
+
+def _walk(data: Any, loc: tuple = ()) -> list[tuple[str, Any]]:
+    if isinstance(data, dict):
+        return [kv for k, v in data.items() for kv in _walk(v, (*loc, k))]
+    if isinstance(data, list):
+        return [kv for i, v in enumerate(data) for kv in _walk(v, (*loc, i))]
+    return [(format_key(loc), data)]
+
+
+MethodBlock = dict[str, Any]
+
+
+class SweepSpec(StrictModel):
+    """A sweep file: models × tasks × methods (each with its own grid) × seeds."""
+
+    name: str = Field(description="Sweep name; run folders go to <runs_dir>/<name>/.")
+    description: str = Field("", description="One line for humans.")
+    models: list[str | ModelRef] = Field(min_length=1, description="Catalog names or full ModelRefs.")
+    tasks: list[str | TaskSpec] = Field(min_length=1, description="Catalog names or inline TaskSpecs.")
+    methods: dict[str, MethodBlock] = Field(
+        min_length=1,
+        description="Method name (or any label with a 'method:' key) -> its grid (a list is a grid axis), "
+        "and optionally resources:, tasks: and parent: (docs/methods.md).",
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per point.")
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    resources: ResourceRequest = Field(default_factory=ResourceRequest)

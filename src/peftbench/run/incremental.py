@@ -1,0 +1,57 @@
+"""Incremental tuning: a run that starts from the model another run of the same sweep produced.
+
+The sweep gives such a child run the model source `run:<parent run id>` (so its run id follows its
+parent's settings). When the child starts, the parent's artifact is loaded onto a fresh base,
+merged into plain weights (a peft adapter through `merge_and_unload`), stripped of the parent's
+task head and saved in the child's own folder; the child loads its base model from there and gets
+a new head for its own task.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from peftbench.core.paths import RunPaths
+from peftbench.core.results import UnreadableResult, read_result, read_spec
+from peftbench.methods import METHODS
+from peftbench.models.loading import load_tokenizer, resolve_model
+from peftbench.tasks import TASK_TYPES
+
+
+def parent_model(parent_dir: Path, run_dir: Path) -> Path:
+    """The parent run's trained model as a folder transformers loads: `RunPaths(run_dir).parent_model`.
+
+    Built once; later calls (and other processes of the same run) find it in place.
+    """
+    target = RunPaths(Path(run_dir)).parent_model
+    if target.is_dir():
+        return target
+    parent = RunPaths(Path(parent_dir))
+    try:
+        status = read_result(parent.result).status
+    except UnreadableResult as err:
+        raise RuntimeError(
+            f"Parent run {parent.root.name} has no readable result ({err}); run it first."
+        ) from err
+    if status != "success":
+        raise RuntimeError(f"Parent run {parent.root.name} ended with status {status!r} ({parent.result}).")
+    spec = read_spec(parent.spec)
+    method = METHODS[spec.method]
+    ref = resolve_model(spec.model, parent.root)  # a parent that is itself a child
+    tokenizer = load_tokenizer(ref)
+    # A full-precision base even for a QLoRA parent: the LoRA update merges into unquantized weights.
+    loaded = TASK_TYPES[spec.task.type].load_model(ref, spec.task, tokenizer)
+    model = method.merged(method.load(loaded, parent.artifact))
+    head = tuple(f"{m}." for m in loaded.head_modules)
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith(head)}
+    building = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(building, ignore_errors=True)
+    model.save_pretrained(building, state_dict=weights)
+    tokenizer.save_pretrained(building)
+    try:
+        building.rename(target)
+    except OSError:  # another process of this run finished first: keep its copy
+        shutil.rmtree(building, ignore_errors=True)
+    return target

@@ -1,0 +1,163 @@
+"""Task metrics and which direction of each metric is better.
+
+Classification metrics come from scikit-learn; text metrics from rouge-score (ROUGE) and sacrebleu
+(BLEU, chrF). Scales are the libraries' own: ROUGE F-measures in [0, 1], BLEU and chrF in [0, 100].
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
+
+
+LIKELIHOOD_SCORES = ("accuracy", "acc_norm", "acc_bytes")  # the three columns of log-likelihood scores
+
+
+MULTIPLE_CHOICE_METRICS = (*LIKELIHOOD_SCORES, "mcc")
+
+
+TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
+
+
+TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
+
+
+def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
+    """Accuracy, MCC and macro precision/recall/F1; classes absent from both count as zero, not NaN."""
+    from sklearn.metrics import accuracy_score, matthews_corrcoef, precision_recall_fscore_support
+
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predictions, average="macro", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "mcc": float(matthews_corrcoef(labels, predictions)),
+        "f1_macro": float(f1),
+        "precision_macro": float(precision),
+        "recall_macro": float(recall),
+    }
+
+
+def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
+    """Accuracy (and MCC) of picking each example's highest-scored choice.
+
+    `scores` is [examples, choices] (a head's logits: accuracy only) or [examples, choices, 3]
+    (log-likelihood: summed, per character, per UTF-8 byte), which gives accuracy, acc_norm and
+    acc_bytes as lm-evaluation-harness defines them: argmax of the sum, of the sum divided by the
+    choice's length in characters (Python `len`), and in bytes.
+    """
+    import numpy as np
+    from sklearn.metrics import matthews_corrcoef
+
+    scores, gold = np.asarray(scores), np.asarray(gold)
+    chosen = scores.argmax(1) if scores.ndim == 2 else scores[..., 0].argmax(1)
+    # MCC of the chosen index against the gold one (HuLU reports it for HuCoPA)
+    mcc = {"mcc": float(matthews_corrcoef(gold, chosen))}
+    if scores.ndim == 2:
+        return {"accuracy": float(np.mean(chosen == gold)), **mcc}
+    hits = scores.argmax(1) == gold[:, None]
+    return {name: float(hits[:, i].mean()) for i, name in enumerate(LIKELIHOOD_SCORES)} | mcc
+
+
+def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """The entities (type, first, last position) of one BIO-tagged sequence, chunked as conlleval does.
+
+    An entity starts at B-X, or at an I-X that does not continue an entity of type X (after O or
+    after another type); it ends before the next O, B- or start of another entity.
+    """
+    entities: set[tuple[str, int, int]] = set()
+    kind, start = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, tag_type = tag.partition("-")
+        begins = prefix == "B" or (prefix == "I" and tag_type != kind)
+        if kind is not None and (prefix == "O" or begins):
+            entities.add((kind, start, i - 1))
+            kind = None
+        if begins:
+            kind, start = tag_type, i
+    return entities
+
+
+def entity_metrics(predicted: Sequence[Sequence[str]], gold: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Entity-level micro precision/recall/F1 (an entity counts when type and span match exactly, as in
+    seqeval's default mode and conlleval) and per-tag accuracy, over sentences of BIO tags."""
+    found = correct = expected = tags = right_tags = 0
+    for p, g in zip(predicted, gold, strict=True):
+        p_entities, g_entities = bio_entities(p), bio_entities(g)
+        found += len(p_entities)
+        expected += len(g_entities)
+        correct += len(p_entities & g_entities)
+        tags += len(g)
+        right_tags += sum(a == b for a, b in zip(p, g, strict=True))
+    precision = correct / found if found else 0.0
+    recall = correct / expected if expected else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "entity_f1": f1,
+        "entity_precision": precision,
+        "entity_recall": recall,
+        "accuracy": right_tags / tags if tags else 0.0,
+    }
+
+
+def target_language(language: str | None) -> str | None:
+    """The language of the reference texts: 'sl-en' (a translation pair) -> 'en', 'zh' -> 'zh'."""
+    return language.rsplit("-", 1)[-1].lower() if language else None
+
+
+def text_metrics(
+    predictions: Sequence[str], references: Sequence[str], language: str | None = None
+) -> dict[str, float]:
+    """ROUGE-1/2/L (mean F-measure over examples), corpus BLEU and corpus chrF of generated texts.
+
+    `language` is the task's (for a pair such as 'sl-en', the target side counts). English or unset:
+    rouge-score's own tokenizer (lowercased ASCII letters and digits) with the Porter stemmer, as in
+    the XSum papers and the Hugging Face summarization example. Other languages: Unicode words, each
+    CJK character a token of its own, no stemming (rouge-score's tokenizer would drop every non-ASCII
+    letter). BLEU uses sacrebleu's `zh` tokenizer for Chinese, `char` for Japanese, else `13a`.
+    """
+    import sacrebleu
+
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    if not predictions:
+        raise ValueError("No texts to score: the split is empty.")
+    lang = target_language(language)
+    bleu_tokenizer = {"zh": "zh", "ja": "char"}.get(lang or "", "13a")
+    refs = [list(references)]
+    return {
+        **rouge_scores(predictions, references, lang),
+        "bleu": float(sacrebleu.corpus_bleu(list(predictions), refs, tokenize=bleu_tokenizer).score),
+        "chrf": float(sacrebleu.corpus_chrf(list(predictions), refs).score),
+    }
+
+
+def rouge_scores(predictions: Sequence[str], references: Sequence[str], lang: str | None) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F-measure; see `text_metrics` for the tokenization by language."""
+    from rouge_score import rouge_scorer
+
+    english = lang in (None, "en")
+    scorer = rouge_scorer.RougeScorer(
+        ["rouge1", "rouge2", "rougeL"],
+        use_stemmer=english,
+        tokenizer=None if english else UnicodeWordTokenizer(),
+    )
+    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    for prediction, reference in zip(predictions, references, strict=True):
+        scores = scorer.score(reference, prediction)
+        for name in totals:
+            totals[name] += scores[name].fmeasure
+    return {name: total / len(predictions) for name, total in totals.items()}
+
+
+class UnicodeWordTokenizer:
+    """Lowercased Unicode words; each Chinese or Japanese character (Han, kana) is a token of its own."""
+
+    _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._TOKEN.findall(text.lower())

@@ -1,0 +1,251 @@
+"""What a sweep needs from the Hugging Face hub, whether the HF cache has it, and fetching it.
+
+Compute nodes run offline (`HF_HUB_OFFLINE=1`, the image's default), so every hub model (weights,
+config, tokenizer) and hub dataset a sweep names must already be in the shared HF cache (`HF_HOME`).
+`peftbench fetch SWEEP` fills it on a machine with internet; `peftbench doctor --sweep` and
+`fetch --check` only look. Bundled data, local files and folders, and `package:` models are
+present by definition.
+
+"In the cache" means what an offline run will read:
+- a model: the snapshot of its default revision holds config.json, a tokenizer file and weights
+  (every shard, when the weights are sharded);
+- a dataset: a prepared copy of its configuration in the datasets cache (`HF_DATASETS_CACHE`),
+  which is what `datasets.load_dataset` falls back to offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from peftbench.core.spec import RunSpec
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+# Formats no run reads: other frameworks' weights and exports.
+NEVER_FETCHED = (
+    "*.h5",
+    "*.msgpack",
+    "*.onnx",
+    "*.ot",
+    "*.tflite",
+    "*.gguf",
+    "onnx/*",
+    "openvino/*",
+    "coreml/*",
+)
+
+
+@dataclass(frozen=True)
+class HubItem:
+    """One model or dataset configuration on the hub, and the sweep entries that use it."""
+
+    kind: Literal["model", "dataset"]
+    repo_id: str
+    config: str | None = None
+    used_by: tuple[str, ...] = field(default=(), compare=False)
+
+    def __str__(self) -> str:
+        config = f" (config {self.config})" if self.config else ""
+        users = f" — used by {', '.join(self.used_by)}" if self.used_by else ""
+        return f"{self.kind} {self.repo_id}{config}{users}"
+
+
+@dataclass(frozen=True)
+class Missing:
+    item: HubItem
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.reason}"
+
+
+class FetchError(Exception):
+    """Some items could not be fetched; `missing` names each with why."""
+
+    def __init__(self, missing: list[Missing], hint: str = ""):
+        self.missing = missing
+        lines = [f"{len(missing)} item(s) the sweep needs are not in the HF cache ({hf_home()}):"]
+        lines += [f"  - {m}" for m in missing]
+        super().__init__("\n".join(lines + ([hint] if hint else [])))
+
+
+def hf_home() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HOME
+
+
+def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
+    """Every hub model and hub dataset configuration the runs use, each once, in sweep order."""
+    users: dict[HubItem, list[str]] = {}
+    for run in runs:
+        source = run.model.source
+        if not _is_local_model(source):
+            users.setdefault(HubItem("model", source), []).append(f"model {run.model.name}")
+        hub = run.task.source.hub
+        if hub is not None and not Path(hub).exists():
+            users.setdefault(HubItem("dataset", hub, run.task.source.config), []).append(
+                f"task {run.task.name}"
+            )
+    return [
+        HubItem(item.kind, item.repo_id, item.config, tuple(dict.fromkeys(names)))
+        for item, names in users.items()
+    ]
+
+
+def _is_local_model(source: str) -> bool:
+    return source.startswith(("package:", "/", "./", "../", "~")) or Path(source).exists()
+
+
+def missing_from_cache(
+    items: list[HubItem], hub_cache: str | None = None, datasets_cache: str | None = None
+) -> list[Missing]:
+    """The items an offline run would not find, each with the reason. Never touches the network."""
+    out = []
+    for item in items:
+        if item.kind == "model":
+            reason = model_missing(item.repo_id, hub_cache)
+        else:
+            reason = dataset_missing(item.repo_id, item.config, datasets_cache)
+        if reason is not None:
+            out.append(Missing(item, reason))
+    return out
+
+
+def model_missing(repo_id: str, hub_cache: str | None = None) -> str | None:
+    """Why the cached snapshot of a hub model would not load offline, or None when it would."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=hub_cache)
+    if not isinstance(config, str):
+        return "not in the cache"
+    folder = Path(config).parent
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.model")):
+        return f"no tokenizer file in {folder}"
+    for index in WEIGHT_INDEXES:
+        if (folder / index).is_file():
+            shards = set(json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values())
+            absent = sorted(s for s in shards if not (folder / s).is_file())
+            return f"weight shards missing in {folder}: {', '.join(absent)}" if absent else None
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        return f"no weights ({' or '.join(WEIGHT_FILES)}) in {folder}"
+    return None
+
+
+def dataset_missing(repo_id: str, config: str | None, datasets_cache: str | None = None) -> str | None:
+    """Why `load_dataset(repo_id, config)` would not find a prepared copy offline, or None."""
+    import datasets
+    from datasets.naming import camelcase_to_snakecase
+
+    cache = Path(datasets_cache or datasets.config.HF_DATASETS_CACHE).expanduser()
+    *namespace, name = repo_id.split("/")
+    root = cache / "___".join([*namespace, camelcase_to_snakecase(name)])
+    if any(root.glob(f"{config or '*'}/*/*/dataset_info.json")):
+        return None
+    return "not prepared in the datasets cache" + (f" ({root})" if root.is_dir() else "")
+
+
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def offline_variables() -> list[str]:
+    """The variables that keep huggingface_hub or datasets offline in this process."""
+    return [
+        name for name in OFFLINE_VARIABLES if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
+    ]
+
+
+def require_cached(items: list[HubItem]) -> None:
+    """Raise FetchError naming every item an offline run would not find (no network)."""
+    missing = missing_from_cache(items)
+    if missing:
+        raise FetchError(missing, "Run `peftbench fetch SWEEP` on a machine with internet to fetch them.")
+
+
+def fetch(items: list[HubItem], report: Callable[[str], None] = print) -> list[HubItem]:
+    """Download every item not yet cached; return those fetched. Raises FetchError naming each
+    item still missing, without trying the network when `HF_HUB_OFFLINE` is set."""
+    missing = missing_from_cache(items)
+    offline = offline_variables()
+    if missing and offline:
+        turn_off = " ".join(f"{name}=0" for name in offline)
+        raise FetchError(
+            missing,
+            f"{', '.join(offline)} set: nothing was downloaded. On a machine with internet run:\n"
+            f"  {turn_off} peftbench fetch SWEEP",
+        )
+    unreachable = hub_unreachable() if missing else None
+    if unreachable is not None:
+        raise FetchError(
+            missing, f"Nothing was downloaded: {unreachable}. Run fetch where the hub is reachable."
+        )
+    fetched, failed = [], []
+    for m in missing:
+        report(f"fetching {m.item.kind} {m.item.repo_id}{f' ({m.item.config})' if m.item.config else ''}")
+        try:
+            download(m.item)
+        except Exception as err:  # each failure is reported by name, never as a traceback
+            failed.append(Missing(m.item, f"download failed: {_first_line(err)}"))
+            continue
+        fetched.append(m.item)
+    if failed:
+        raise FetchError(failed, "Check the network and the hub ids (a gated model needs `hf auth login`).")
+    return fetched
+
+
+def hub_unreachable(timeout: float = 10.0) -> str | None:
+    """Why the hub cannot be reached from here, or None. One quick request, so that a machine
+    without network fails at once instead of after each download's retries."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    request = urllib.request.Request(constants.ENDPOINT, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return None  # an answer, even an error status, means the hub is reachable
+    except (OSError, ValueError) as err:
+        return f"the hub at {constants.ENDPOINT} cannot be reached ({_first_line(err)})"
+    return None
+
+
+def download(item: HubItem) -> None:
+    """One item into the HF cache: a model's snapshot (PyTorch weights only), or a prepared dataset."""
+    if item.kind == "model":
+        from huggingface_hub import HfApi, snapshot_download
+
+        files = HfApi().list_repo_files(item.repo_id)
+        snapshot_download(item.repo_id, ignore_patterns=ignored_files(files))
+        reason = model_missing(item.repo_id)
+        if reason is not None:
+            raise FileNotFoundError(reason)
+    else:
+        from datasets import load_dataset
+
+        load_dataset(item.repo_id, item.config)
+
+
+def ignored_files(repo_files: list[str]) -> list[str]:
+    """Patterns to skip: other frameworks' formats, and .bin weights when safetensors exist."""
+    has_safetensors = any(f.endswith(".safetensors") and "/" not in f for f in repo_files)
+    return [*NEVER_FETCHED, *(["*.bin", "*.pt", "*.pth"] if has_safetensors else [])]
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
