@@ -179,7 +179,7 @@ def peak_flops(name: str | None, override_tflops: float | None) -> float | None:
 
 def run_arm(spec: RunSpec, out: Path, size: str, peak: float | None, timeout: float) -> Arm:
     """`peftbench run-one` in a fresh process; a refusal or failure comes back as an Arm with its error."""
-    backend = spec.training.distributed or "none"
+    backend = spec.training.engine
     name = spec.label.removesuffix(f"-{backend}")
     params = METHODS[spec.method].Params.model_validate(spec.params)
     reason = refusal(spec.method, params, spec.model, spec.task, spec.resources)  # as a sweep refuses

@@ -29,6 +29,31 @@ TINY_TRAINING = {
 }
 
 
+GOLDEN = REPO / "tests" / "golden"
+UPDATE_GOLDEN = "PEFTBENCH_UPDATE_GOLDEN"  # =1: rewrite the golden files instead of comparing
+CHECK_ENVIRONMENT = "PEFTBENCH_CHECK_ENV"  # =1: also run the `environment` tests (CI sets it)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`environment` tests check this machine's install against the lock, not the code: opt in."""
+    if os.environ.get(CHECK_ENVIRONMENT) == "1" or "environment" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason=f"checks this machine's install; set {CHECK_ENVIRONMENT}=1 (CI does)")
+    for item in items:
+        if "environment" in item.keywords:
+            item.add_marker(skip)
+
+
+def check_golden(name: str, text: str) -> None:
+    """`text` equals tests/golden/<name>; with PEFTBENCH_UPDATE_GOLDEN=1 the file is rewritten first."""
+    path = GOLDEN / name
+    if os.environ.get(UPDATE_GOLDEN) == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"no golden file {path}; run with {UPDATE_GOLDEN}=1 once"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

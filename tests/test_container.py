@@ -9,7 +9,6 @@ After an intended change, regenerate the golden file and review its diff:
 from __future__ import annotations
 
 import csv
-import os
 import shlex
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import pytest
 
 from peftbench.launch.container import container_python, env_flag_value
 from peftbench.plan.schema import ClusterProfile
+from tests.conftest import check_golden
 
-GOLDEN = Path(__file__).parent / "golden" / "apptainer_exec.txt"
 IMAGE = "/ceph/projects/nlp-shared/images/peftbench-0.1.0.sif"
 DIGEST = "0123456789abcdef" * 4
 
@@ -58,10 +57,7 @@ def parse(line: str) -> tuple[list[str], list[str], dict[str, str], str, list[st
 
 
 def test_the_exec_line_matches_its_golden_file():
-    line = container_python(profile(), image_digest=DIGEST) + "\n"
-    if os.environ.get("PEFTBENCH_UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(line, encoding="utf-8")
-    assert line == GOLDEN.read_text(encoding="utf-8")
+    check_golden("apptainer_exec.txt", container_python(profile(), image_digest=DIGEST) + "\n")
 
 
 def test_the_line_parses_back_to_the_profile():

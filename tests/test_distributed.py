@@ -4,7 +4,6 @@ real ZeRO-3 run in one process (multi-process runs through Slurm are in test_slu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +22,8 @@ from peftbench.models.loading import load_tokenizer, resolve_source
 from peftbench.plan.sweep_plan import load_plan
 from peftbench.run.distributed import deepspeed_config, engine_template, fsdp_arguments
 from peftbench.tasks import TASK_TYPES
-from tests.conftest import REPO, demo_run
+from tests.conftest import REPO, check_golden, demo_run
 
-GOLDEN = Path(__file__).parent / "golden"
 TRAINING = TrainingSettings(
     batch_size=8, gradient_accumulation_steps=2, learning_rate=2e-4, weight_decay=0.01
 )
@@ -43,10 +41,7 @@ def test_resolved_deepspeed_config_matches_its_golden_file(backend: str):
     config = deepspeed_config(backend, TRAINING, world_size=4, hidden_size=384, precision="bf16")
     assert "auto" in _leaves(engine_template(backend)) and "auto" not in _leaves(config)
     assert config["train_batch_size"] == 4 * 8 * 2
-    golden = GOLDEN / f"deepspeed_{backend}.json"
-    if os.getenv("PEFTBENCH_UPDATE_GOLDEN"):
-        golden.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    assert json.dumps(config, indent=2, sort_keys=True) + "\n" == golden.read_text()
+    check_golden(f"deepspeed_{backend}.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 @pytest.mark.parametrize("backend", ZERO)

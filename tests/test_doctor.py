@@ -38,6 +38,7 @@ def peftbench(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=environment, timeout=120)
 
 
+@pytest.mark.environment
 def test_doctor_passes_here_on_the_demo_sweep(tmp_path: Path):
     runs = load_sweep(DEMO).runs
     checks = run_doctor(DoctorOptions(runs_dir=tmp_path / "runs", runs=runs))
@@ -47,12 +48,14 @@ def test_doctor_passes_here_on_the_demo_sweep(tmp_path: Path):
     assert by_name["sweep data"].detail == "the sweep needs nothing from the hub"
 
 
+@pytest.mark.environment
 def test_cli_doctor_passes_in_this_venv():
     out = peftbench("doctor", "--sweep", str(DEMO))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "No problems" in out.stdout and "✓ packages" in out.stdout
 
 
+@pytest.mark.environment
 def test_a_lock_this_environment_does_not_match_is_a_clear_failure(tmp_path: Path):
     lock = tmp_path / "requirements.lock"
     lock.write_text(

@@ -18,7 +18,7 @@ from peftbench.models.loading import load_for_text_generation, load_tokenizer
 from peftbench.plan.loading import load_sweep
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
-from peftbench.tasks.generation import IGNORE, PromptTemplate, new_tokens, template_problem
+from peftbench.tasks.generation import IGNORE
 from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -107,33 +107,7 @@ def run_spec(model: ModelRef, task: TaskSpec, method: str = "full", **training: 
     )
 
 
-# -- prompts and problems found before anything runs --------------------------------------------
-
-
-def test_prompt_template_fills_columns_and_dotted_paths():
-    template = PromptTemplate("Translate: {translation.sl}\nTopic: {topic}\nEnglish:")
-    text, spans = template.render(
-        {"translation": {"sl": "Dobro jutro.", "en": "Good morning."}, "topic": None}
-    )
-    assert text == "Translate: Dobro jutro.\nTopic: \nEnglish:"
-    start, end = spans["translation.sl"]
-    assert text[start:end] == "Dobro jutro."
-    with pytest.raises(KeyError, match=r"translation\.de"):
-        PromptTemplate("{translation.de}").render({"translation": {"sl": "x"}})
-
-
-@pytest.mark.parametrize(
-    ("template", "message"),
-    [
-        ("Summarize: {document!r}", "not a column name"),
-        ("Summarize: {document[0]}", "not a column name"),
-        ("Summarize: {}", "not a column name"),
-        ("Summarize: {document", "not a valid template: expected '}'"),
-        ("No field at all.", "has no {column} field"),
-    ],
-)
-def test_bad_prompt_templates_are_refused(template: str, message: str):
-    assert message in (template_problem(template) or "")
+# -- problems found before anything runs ---------------------------------------------------------
 
 
 def test_generation_problems_list_everything_wrong():
@@ -216,8 +190,9 @@ def test_prompt_and_answer_must_fit_max_length(tiny_decoder: Path):
     with pytest.raises(ValueError, match=r"max_length \(64\) must be larger than max_new_tokens \(64\)"):
         GENERATION.prepare_data(XSUM, tokenizer, TrainingSettings(max_length=64, max_new_tokens=64))
     # Unset, the answer gets 64 tokens or half of max_length, whichever is less.
-    assert new_tokens(TrainingSettings(max_length=64)) == 32
-    assert new_tokens(TrainingSettings(max_length=512)) == 64
+    assert TrainingSettings(max_length=64).effective_max_new_tokens == 32
+    assert TrainingSettings(max_length=512).effective_max_new_tokens == 64
+    assert TrainingSettings(max_length=512, max_new_tokens=100).effective_max_new_tokens == 100
 
 
 def test_encoder_models_cannot_generate():

@@ -11,8 +11,9 @@ from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
 from peftbench.core.spec import parent_run_id
 from peftbench.methods import METHODS
-from peftbench.models.loading import load_tokenizer, resolve_model
+from peftbench.models.loading import load_tokenizer
 from peftbench.plan.loading import load_sweep
+from peftbench.run.incremental import resolve_model
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import TINY_TRAINING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peftbench.tasks.labels import label_index
+from peftbench.tasks.labels import choice_index, label_index
 
 
 def test_a_label_name_is_its_position():
@@ -29,3 +29,20 @@ def test_anything_else_is_an_error_naming_the_value_and_the_labels(value):
     with pytest.raises(ValueError) as info:
         label_index(["no", "yes"], value)
     assert repr(value) in str(info.value) and "['no', 'yes']" in str(info.value)
+
+
+def test_a_gold_choice_follows_the_same_rule_counting_the_choices():
+    assert choice_index(["A", "B", "C", "D", "E"], "C", 5) == 2
+    assert choice_index(["1", "2"], "1", 2) == 0  # a name wins over an index
+    assert choice_index(None, 1, 2) == 1  # no labels: the gold is an index into the choices
+    assert choice_index(None, "3", 4) == 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "value"), [(["1", "2"], "3"), (None, 2), (["A", "B", "C"], "C"), (None, "x")]
+)
+def test_a_gold_beyond_the_choices_names_the_value_and_the_labels_it_could_be(labels, value):
+    with pytest.raises(ValueError) as info:
+        choice_index(labels, value, 2)
+    allowed = list(labels or ())[:2]
+    assert repr(value) in str(info.value) and f"the labels {allowed}" in str(info.value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,9 @@ from peftbench.launch.slurm import executor_parameters, shape_of
 from peftbench.plan.loading import load_cluster, load_sweep
 from peftbench.plan.resources import resource_problems
 from peftbench.plan.sweep_plan import load_plan
-from tests.conftest import REPO
+from tests.conftest import REPO, check_golden
 
 CLUSTERS = REPO / "configs" / "clusters"
-GOLDEN = Path(__file__).parent / "golden"
 SWEEP = {
     "name": "gpu",
     "models": ["minilm-l6"],
@@ -91,7 +89,4 @@ def test_sbatch_script_golden(sweep_file, tmp_path):
     executor.update_parameters(**executor_parameters(shape, profile, "peftbench-gpu"))
     text = executor._executor._make_submission_file_text("python -m submitit.core._submit X", "UID")
     lines = [line for line in text.splitlines() if line.startswith("#SBATCH")]
-    golden = GOLDEN / "sbatch_vega_full_4gpu.txt"
-    if os.getenv("PEFTBENCH_UPDATE_GOLDEN"):
-        golden.write_text("\n".join(lines) + "\n")
-    assert "\n".join(lines) + "\n" == golden.read_text()
+    check_golden("sbatch_vega_full_4gpu.txt", "\n".join(lines) + "\n")

@@ -73,5 +73,6 @@ def test_the_lock_header_names_the_makefile_s_pip_compile_options():
     )
 
 
+@pytest.mark.environment
 def test_the_lock_was_made_with_the_python_ci_runs():
     assert LOCK.python == f"{sys.version_info.major}.{sys.version_info.minor}"

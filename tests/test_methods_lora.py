@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from peftbench.methods.lora import ATTENTION_MODULES, LoraParams
+from peftbench.methods.lora import LoraParams
+from peftbench.models.families import FAMILY_TRAITS
 from tests.method_training import (
     adapted_modules,
     head_parameters,
@@ -84,4 +85,4 @@ def test_attention_preset_needs_a_known_family():
 
     with pytest.raises(ValueError, match=r"no preset for model type 'rwkv'.*give the module names"):
         target_modules_for("attention", Unknown())
-    assert set(ATTENTION_MODULES) >= {"bert", "llama", "gpt2", "t5", "bart", "gpt_neox"}
+    assert all(traits.attention_modules for traits in FAMILY_TRAITS.values())

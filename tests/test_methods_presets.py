@@ -11,8 +11,7 @@ import re
 import pytest
 import torch
 
-from peftbench.methods.ia3 import IA3_MODULES, ending_pattern
-from peftbench.methods.lora import ATTENTION_MODULES
+from peftbench.methods.ia3 import ending_pattern
 from peftbench.models.families import FAMILY_TRAITS
 
 
@@ -27,10 +26,10 @@ def module_names(family: str) -> list[str]:
 @pytest.mark.parametrize("family", sorted(FAMILY_TRAITS))
 def test_presets_match_modules_of_the_family(family: str):
     names = module_names(family)
-    assert family in ATTENTION_MODULES and family in IA3_MODULES, f"no preset for {family}"
-    for module in ATTENTION_MODULES[family]:
+    traits = FAMILY_TRAITS[family]
+    for module in traits.attention_modules:
         assert any(n == module or n.endswith(f".{module}") for n in names), f"{family}: no module {module}"
-    attention, feedforward = IA3_MODULES[family]
+    attention, feedforward = traits.ia3_attention, traits.ia3_feedforward
     for ending in (*attention, *feedforward):
         assert any(re.fullmatch(ending_pattern([ending]), f".{n}") for n in names), f"{family}: {ending}"
     ffn = [n for n in names if re.fullmatch(ending_pattern(feedforward), f".{n}")]

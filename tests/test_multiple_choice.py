@@ -130,7 +130,7 @@ def test_a_gold_outside_the_labels_is_named(tmp_path: Path):
         (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in bad), "utf-8")
     source = DataSource(files={s: str(tmp_path / f"{s}.jsonl") for s in ("train", "validation", "test")})
     tokenizer = load_tokenizer(MODEL_CATALOG["minilm-l6"])
-    with pytest.raises(ValueError, match=r"example 3: gold '3' in 'label' is not one of labels \['1', '2'\]"):
+    with pytest.raises(ValueError, match=r"example 3: Gold value '3' .* the labels \['1', '2'\]"):
         TASK.prepare_data(hucopa(source=source), tokenizer, SETTINGS)
 
 

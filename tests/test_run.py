@@ -13,7 +13,7 @@ from peftbench.core.results import read_result, read_spec
 from peftbench.core.spec import DataSource, TaskSpec
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_tokenizer
-from peftbench.run.one import run_one
+from peftbench.run.one import failure_status, run_one
 from peftbench.tasks import TASK_TYPES
 from tests.conftest import demo_run
 
@@ -107,3 +107,25 @@ def test_a_failing_run_writes_a_failed_result_with_the_traceback(tmp_path: Path)
     assert result.status == "failed"
     assert "no_such_column" in result.error and "Traceback" in result.error
     assert read_result(RunPaths(tmp_path).result).status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (MemoryError(), "oom"),
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+        (RuntimeError("NCCL error: out of memory"), "oom"),
+        (RuntimeError("shape mismatch"), "failed"),
+        (ValueError("OutOfMemoryError is only a word here"), "failed"),
+    ],
+)
+def test_failure_status_goes_by_the_exception_type(error: BaseException, status: str):
+    assert failure_status(error) == status
+
+
+def test_a_job_out_of_requeues_is_a_timeout():
+    from submitit.core.utils import UncompletedJobError
+
+    out_of_requeues = UncompletedJobError("Job 12_3 (task: 0) timed-out and was requeued 3 times")
+    assert failure_status(out_of_requeues) == "timeout"
+    assert failure_status(UncompletedJobError("Job 12_3 (task: 0) failed")) == "failed"

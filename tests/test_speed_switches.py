@@ -26,6 +26,31 @@ def test_unset_switches_are_left_out_of_the_run_id():
     assert not set(SWITCHES) & set(payload["training"])
 
 
+def test_unset_settings_read_as_their_effective_defaults():
+    unset = TrainingSettings(max_length=100)
+    assert unset.effective_padding == "longest" and unset.padded_length is None
+    assert unset.uses_tokenization_cache and not unset.uses_packing
+    assert not unset.uses_gradient_checkpointing and unset.engine == "none"
+    assert unset.effective_max_new_tokens == 50 and unset.effective_checkpoint_steps == 500
+    given = TrainingSettings(
+        max_length=100,
+        padding="max_length",
+        tokenization_cache=False,
+        packing=True,
+        gradient_checkpointing=True,
+        distributed="zero2",
+        max_new_tokens=8,
+        eval_strategy="steps",
+        eval_steps=20,
+    )
+    assert given.effective_padding == "max_length" and given.padded_length == 100
+    assert not given.uses_tokenization_cache and given.uses_packing
+    assert given.uses_gradient_checkpointing and given.engine == "zero2"
+    assert given.effective_max_new_tokens == 8 and given.effective_checkpoint_steps == 20
+    assert given.model_copy(update={"checkpoint_steps": 7}).effective_checkpoint_steps == 7
+    assert "engine" not in given.model_dump(), "properties are not settings: run ids stay"
+
+
 def test_the_defaults_are_the_fast_ones(tmp_path: Path):
     args = training_arguments(TrainingSettings(), "accuracy", 0, tmp_path)
     assert args.optim == "adamw_torch_fused"

@@ -6,7 +6,6 @@ After an intended change of a table, regenerate the golden files and review thei
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,11 @@ import pytest
 from peftbench.collect.formats import latex_escape, to_csv, to_html, to_latex, to_markdown, write_table
 from peftbench.collect.merge import mark_best_per_task, select_cells
 from peftbench.collect.tables import cost_table, main_table, scale_table, summary_table
+from tests.conftest import check_golden
 
-GOLDEN = Path(__file__).parent / "golden"
 RENDER = {".md": to_markdown, ".tex": to_latex, ".csv": to_csv}
 BUILD = {"main": main_table, "cost": cost_table, "scale": scale_table, "summary": summary_table}
 
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("PEFTBENCH_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.is_file(), f"no golden file {path}; run with PEFTBENCH_UPDATE_GOLDEN=1 once"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 
 @pytest.mark.parametrize("suffix", [".md", ".tex", ".csv"])

@@ -86,6 +86,29 @@ def test_the_key_follows_the_bytes_of_local_files(tmp_path: Path, tokenizer):
     assert changed.train[0]["input_ids"] == tokenizer("a changed sentence", truncation=True)["input_ids"]
 
 
+def test_an_encoding_only_the_training_split_gets_has_an_entry_of_its_own(tmp_path: Path, tokenizer):
+    """Log-likelihood multiple choice trains on the gold choice alone: the training split differs from
+    the others even where all three read the same rows, which share one entry."""
+    rows = Path(__file__).parent / "fixtures" / "hucopa" / "train.jsonl"
+    task = TaskSpec(
+        name="hucopa",
+        type="multiple_choice",
+        source=DataSource(files={"train": str(rows)}),
+        splits={"train": "train", "validation": "train", "test": "train"},
+        text_columns=["premise"],
+        choice_columns=["choice1", "choice2"],
+        labels=["1", "2"],
+        scoring="loglikelihood",
+    )
+    before = builds()
+    data = TASK_TYPES["multiple_choice"].prepare_data(
+        task, tokenizer, TrainingSettings(max_length=64), cache=TokenizationCache(tmp_path)
+    )
+    assert builds() - before == 2 and len(entries(tmp_path)) == 2
+    assert len(data.train[0]["input_ids"]) == 1 and len(data.validation[0]["input_ids"]) == 2
+    assert data.train_tokens == sum(len(ids) for row in data.train["input_ids"] for ids in row)
+
+
 def test_the_tokenizer_fingerprint_follows_the_vocabulary_not_the_truncation_state(tokenizer):
     before = tokenizer_fingerprint(tokenizer)
     tokenizer("a long sentence to cut", truncation=True, max_length=3)

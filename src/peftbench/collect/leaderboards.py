@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from peftbench.core.errors import PeftbenchError
 from peftbench.core.predictions import (
     PREDICTIONS_FILE,
     Prediction,
@@ -163,7 +164,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-class EncodingError(ValueError):
+class EncodingError(PeftbenchError, ValueError):
     """A prediction the leaderboard's format cannot express (unknown label name, missing id, ...)."""
 
 

@@ -2,7 +2,7 @@
 
 A cell is (model, method, task). Its point (method params + training settings) is the one with the
 best MEAN VALIDATION metric over its seeds, in the direction the metric says is better
-(`metrics.METRIC_DIRECTION`: direction is data). Test numbers are looked at only after that choice,
+(`core.directions.METRIC_DIRECTION`: direction is data). Test numbers are looked at only after that choice,
 for the chosen point: their mean, a confidence interval over its seeds (t, or bootstrap when asked)
 and n. A test-set outlier can therefore never pick a point.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.collect.stats import IntervalMethod, interval, overlap
-from peftbench.core.directions import METRIC_DIRECTION
+from peftbench.core.directions import higher_is_better
 from peftbench.core.files import write_json_atomic, write_path_atomic
 from peftbench.core.results import RunResult, UnreadableResult, read_result
 
@@ -91,7 +91,7 @@ def flatten(result: RunResult) -> dict[str, Any]:
         "model": spec.model.name,
         "task": spec.task.name,
         "task_metric": spec.task.metric,
-        "method": method_name(spec.label, spec.training.distributed),
+        "method": method_name(spec.label, spec.training.engine),
         "method_family": spec.method,
         "params": json.dumps(spec.params, sort_keys=True),
         "training": json.dumps(spec.training.model_dump(mode="json"), sort_keys=True),
@@ -123,11 +123,6 @@ def method_name(label: str, backend: str | None) -> str:
 def _last_line(text: str | None) -> str | None:
     lines = [line for line in (text or "").splitlines() if line.strip()]
     return lines[-1].strip() if lines else None
-
-
-def higher_is_better(metric: str) -> bool:
-    """From `metrics.METRIC_DIRECTION`; a metric it does not list counts as higher-is-better."""
-    return METRIC_DIRECTION.get(metric, "higher") == "higher"
 
 
 def successful(frame: Any) -> Any:

@@ -26,3 +26,8 @@ METRIC_DIRECTION: dict[str, str] = {
     "gpu_hours": "lower",
     "trainable_params": "lower",
 }
+
+
+def higher_is_better(metric: str) -> bool:
+    """From METRIC_DIRECTION; a metric it does not list counts as higher-is-better."""
+    return METRIC_DIRECTION.get(metric, "higher") == "higher"

@@ -1,4 +1,8 @@
-"""One error type for bad input: every problem found, each with file, key, value and what is allowed."""
+"""peftbench's errors, under one base: bad input (every problem found at once, each with file, key,
+value and what is allowed), unreadable files, a run that cannot start, a service that does not answer.
+
+Each names what it is about, so the CLI prints the message and never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +52,19 @@ def unknown_name(file: str, key: str, kind: str, value: Any, allowed: Iterable[s
     return Problem(file, key, f"Unknown {kind} {value!r}.", value, tuple(sorted(allowed)))
 
 
-class ConfigError(ValueError):
+class PeftbenchError(Exception):
+    """The base of every error peftbench raises on purpose."""
+
+
+class UnreadableFile(PeftbenchError):
+    """A file peftbench wrote (a result, predictions) that is missing, cut short or not its schema."""
+
+
+class RunCannotStart(PeftbenchError):
+    """A run whose inputs are not there (e.g. the parent run of an incremental run did not succeed)."""
+
+
+class ConfigError(PeftbenchError, ValueError):
     """Raised with every problem of a config at once, before anything runs."""
 
     def __init__(self, problems: list[Problem]):

@@ -27,6 +27,7 @@ from typing import TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from peftbench.core.errors import UnreadableFile
 from peftbench.core.files import write_text_atomic
 from peftbench.core.paths import RunPaths
 
@@ -44,7 +45,7 @@ class Prediction(BaseModel):
     text: str | None = Field(None, description="Generated text, for tasks that generate.")
 
 
-class UnreadablePredictions(Exception):
+class UnreadablePredictions(UnreadableFile):
     """A predictions file that is missing, not JSON lines, or not Predictions; names file and line."""
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from peftbench.core.errors import UnreadableFile
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.spec import RunSpec
@@ -115,7 +116,7 @@ def read_spec(path: Path) -> RunSpec:
     return RunSpec.model_validate(data)
 
 
-class UnreadableResult(Exception):
+class UnreadableResult(UnreadableFile):
     """A result.json that is not JSON or not a RunResult; the message names the file and why."""
 
 

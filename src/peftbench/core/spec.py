@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from peftbench.core.engines import Engine
 
 PositiveInt = Annotated[int, Field(gt=0)]
+DEFAULT_MAX_NEW_TOKENS = 64
+TRAINER_SAVE_STEPS = 500  # transformers' own save_steps: checkpoints by steps with no other interval given
 
 
 class StrictModel(BaseModel):
@@ -97,6 +99,47 @@ class TrainingSettings(StrictModel):
         description="Decoder text tasks: pack training examples into rows of up to max_length tokens, "
         "each example keeping its own positions and attention (default off).",
     )
+
+    # Effective values of the settings whose None stands for a default: read these, not the fields.
+    @property
+    def effective_padding(self) -> Literal["longest", "max_length"]:
+        """`padding`, else "longest": each batch padded to its longest example."""
+        return self.padding or "longest"
+
+    @property
+    def padded_length(self) -> int | None:
+        """The length every example is padded to (padding: max_length), else None: to the batch's longest."""
+        return self.max_length if self.effective_padding == "max_length" else None
+
+    @property
+    def uses_gradient_checkpointing(self) -> bool:
+        """`gradient_checkpointing`, else off."""
+        return bool(self.gradient_checkpointing)
+
+    @property
+    def engine(self) -> Engine:
+        """`distributed`, else "none": one process."""
+        return self.distributed or "none"
+
+    @property
+    def uses_tokenization_cache(self) -> bool:
+        """`tokenization_cache`, else on."""
+        return self.tokenization_cache is not False
+
+    @property
+    def effective_max_new_tokens(self) -> int:
+        """`max_new_tokens`, else 64 or max_length // 2 if less (prompt and answer share max_length)."""
+        return self.max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, self.max_length // 2)
+
+    @property
+    def uses_packing(self) -> bool:
+        """`packing`, else off."""
+        return bool(self.packing)
+
+    @property
+    def effective_checkpoint_steps(self) -> int:
+        """Steps between step checkpoints: `checkpoint_steps`, else `eval_steps`, else the Trainer's 500."""
+        return self.checkpoint_steps or self.eval_steps or TRAINER_SAVE_STEPS
 
     @model_validator(mode="after")
     def _eval_settings_agree(self) -> TrainingSettings:
@@ -288,8 +331,8 @@ class RunSpec(StrictModel):
         """One per GPU when an engine shares the work; one otherwise (unless tasks_per_node says)."""
         if self.resources.tasks_per_node is not None:
             return self.resources.tasks_per_node
-        engine = self.training.distributed not in (None, "none")
-        return self.resources.gpus if engine and self.resources.gpus else 1
+        shared = self.training.engine != "none"
+        return self.resources.gpus if shared and self.resources.gpus else 1
 
     @property
     def world_size(self) -> int:

@@ -1,8 +1,7 @@
 """(IA)³ (Liu et al., 2022): learned vectors that rescale keys, values and feed-forward activations.
 
-Through peft's IA3Config. The presets follow the paper: keys and values are scaled on their output,
-the feed-forward block on the input of its down projection. Where a family fuses its attention
-projections into one layer (gpt2, gpt_neox, modernbert), that layer is scaled whole.
+Through peft's IA3Config. The presets (models/families.py) follow the paper: keys and values are
+scaled on their output, the feed-forward block on the input of its down projection.
 """
 
 from __future__ import annotations
@@ -13,27 +12,12 @@ from pydantic import Field, model_validator
 
 from peftbench.methods.base import MethodParams, register_method
 from peftbench.methods.peft_adapter import PeftMethod
+from peftbench.models.families import family_traits
 
 if TYPE_CHECKING:
     from torch import nn
 
     from peftbench.models.loading import LoadedModel
-
-_BERT_LIKE = (("key", "value"), (r"layer\.\d+\.output\.dense",))  # not attention.output.dense
-_LLAMA_LIKE = (("k_proj", "v_proj"), ("down_proj",))
-
-# transformers model_type -> (attention modules, feed-forward modules): module-name endings (regex).
-IA3_MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    **dict.fromkeys(("bert", "roberta", "xlm-roberta", "camembert", "electra"), _BERT_LIKE),
-    "deberta-v2": (("key_proj", "value_proj"), (r"layer\.\d+\.output\.dense",)),
-    "distilbert": (("k_lin", "v_lin"), ("lin2",)),
-    "modernbert": (("attn.Wqkv",), ("mlp.Wo",)),
-    "gpt2": (("c_attn",), (r"mlp\.c_proj",)),
-    "gpt_neox": (("query_key_value",), ("dense_4h_to_h",)),
-    **dict.fromkeys(("llama", "mistral", "qwen2", "gemma"), _LLAMA_LIKE),
-    **dict.fromkeys(("t5", "mt5"), (("k", "v"), ("wo",))),
-    "bart": (("k_proj", "v_proj"), ("fc2",)),
-}
 
 
 class Ia3Params(MethodParams):
@@ -63,14 +47,14 @@ def ending_pattern(endings: tuple[str, ...] | list[str]) -> str:
 
 def ia3_modules(model: nn.Module) -> tuple[str, str]:
     """(target, feed-forward) module patterns of the model's family preset."""
-    family = model.config.model_type  # type: ignore[union-attr]
-    if family not in IA3_MODULES:
-        raise ValueError(
-            f"IA3 has no preset for model type {family!r} (presets: {', '.join(sorted(IA3_MODULES))}); "
-            "give target_modules and feedforward_modules."
-        )
-    attention, feedforward = IA3_MODULES[family]
-    return ending_pattern(attention + feedforward), ending_pattern(feedforward)
+    try:
+        traits = family_traits(model.config.model_type, "IA3")  # type: ignore[union-attr]
+    except ValueError as err:
+        raise ValueError(f"{err}; give target_modules and feedforward_modules.") from None
+    return (
+        ending_pattern(traits.ia3_attention + traits.ia3_feedforward),
+        ending_pattern(traits.ia3_feedforward),
+    )
 
 
 @register_method

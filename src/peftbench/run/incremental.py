@@ -13,11 +13,25 @@ import os
 import shutil
 from pathlib import Path
 
+from peftbench.core.errors import RunCannotStart
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import UnreadableResult, read_result, read_spec
+from peftbench.core.spec import RUN_SOURCE, ModelRef
 from peftbench.methods import METHODS
-from peftbench.models.loading import load_tokenizer, resolve_model
+from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_TYPES
+
+
+def resolve_model(ref: ModelRef, run_dir: Path) -> ModelRef:
+    """`ref` made loadable from `run_dir`: a `run:<id>` source becomes that run's model, merged.
+
+    The parent's folder is beside `run_dir` (both are in the sweep's folder); the merged model is
+    saved in `run_dir` (`RunPaths.parent_model`). Any other source is returned as it is.
+    """
+    if not ref.source.startswith(RUN_SOURCE):
+        return ref
+    parent_dir = Path(run_dir).parent / ref.source.removeprefix(RUN_SOURCE)
+    return ref.model_copy(update={"source": str(parent_model(parent_dir, run_dir))})
 
 
 def parent_model(parent_dir: Path, run_dir: Path) -> Path:
@@ -32,11 +46,11 @@ def parent_model(parent_dir: Path, run_dir: Path) -> Path:
     try:
         status = read_result(parent.result).status
     except UnreadableResult as err:
-        raise RuntimeError(
+        raise RunCannotStart(
             f"Parent run {parent.root.name} has no readable result ({err}); run it first."
         ) from err
     if status != "success":
-        raise RuntimeError(f"Parent run {parent.root.name} ended with status {status!r} ({parent.result}).")
+        raise RunCannotStart(f"Parent run {parent.root.name} ended with status {status!r} ({parent.result}).")
     spec = read_spec(parent.spec)
     method = METHODS[spec.method]
     ref = resolve_model(spec.model, parent.root)  # a parent that is itself a child

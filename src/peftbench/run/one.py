@@ -11,6 +11,7 @@ import logging
 import shutil
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_result, write_spec
-from peftbench.core.spec import RunSpec
+from peftbench.core.spec import ModelRef, RunSpec
 from peftbench.methods import METHODS
-from peftbench.models.loading import load_tokenizer, resolve_model, set_attention
+from peftbench.models.loading import load_config, load_tokenizer, set_attention
 from peftbench.run.accounting import (
     count_parameters,
     folder_bytes,
@@ -33,14 +34,16 @@ from peftbench.run.accounting import (
     reset_gpu_peak,
 )
 from peftbench.run.distributed import (
+    ProcessPlace,
     engine_arguments,
     ensure_process_group_env,
     join_deepspeed_group,
     max_over_ranks,
     process_place,
 )
+from peftbench.run.incremental import resolve_model
 from peftbench.run.provenance import collect_provenance
-from peftbench.run.trainer_args import _model_config, resolved_precision, training_arguments
+from peftbench.run.trainer_args import resolved_precision, training_arguments
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.base import logits_of
 from peftbench.tasks.token_cache import TokenizationCache, cache_root
@@ -84,42 +87,116 @@ def _log_to_stderr() -> None:
 
 def failure_status(err: BaseException) -> RunStatus:
     """`oom` for host or GPU out-of-memory, `timeout` when the scheduler's requeues ran out, else `failed`."""
-    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+    import torch
+    from submitit.core.utils import UncompletedJobError
+
+    if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
         return "oom"
-    if type(err).__name__ == "UncompletedJobError" and "timed-out" in str(err):
+    if isinstance(err, UncompletedJobError) and "timed-out" in str(err):
         return "timeout"
+    # Out of memory seen by a library that wraps it (NCCL, cuBLAS): only the message says so.
     return "oom" if "out of memory" in str(err).lower() else "failed"
 
 
+@dataclass
+class EngineSetup:
+    """Where this process stands in the run, and the engine (DDP, FSDP, ZeRO) they share the work by."""
+
+    backend: str
+    place: ProcessPlace
+    precision: str
+
+
+@dataclass
+class Trained:
+    """What training left: the Trainer (its state, the model it holds) and the checkpoint resumed from."""
+
+    trainer: Any
+    model: Any
+    train_metrics: dict[str, float]
+    resumed_from: str | None
+    trainable: int
+    total: int
+
+    @property
+    def resumed_from_step(self) -> int | None:
+        return int(Path(self.resumed_from).name.rsplit("-", 1)[-1]) if self.resumed_from else None
+
+
+@dataclass
+class Evaluated:
+    validation: dict[str, float]
+    test: dict[str, float]
+    seconds: float
+
+
 def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: float) -> RunResult:
-    from transformers import EarlyStoppingCallback, Trainer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+    """The steps of one run: engine, data and model, training, evaluation, saving, accounting."""
+    from transformers import set_seed
 
     set_seed(spec.seed)
-    task_type = TASK_TYPES[spec.task.type]
-    method = METHODS[spec.method]
     model_ref = resolve_model(spec.model, paths.root)  # a parent run's model (incremental tuning) made local
-    backend = spec.training.distributed or "none"
-    if backend != "none":
-        ensure_process_group_env()
-    place = process_place()
-    precision = resolved_precision(spec.training.precision)
+    engine = _join_engine(spec)
     # Before the model loads: under ZeRO-3, from_pretrained then partitions weights as it reads them.
     args = training_arguments(
         spec.training,
-        task_type.selection_metric(spec.task),
+        TASK_TYPES[spec.task.type].selection_metric(spec.task),
         spec.seed,
         paths.checkpoints,
-        engine=engine_arguments(backend, spec.training, _model_config(model_ref), place.world_size, precision)
-        if backend != "none"
-        else {},
+        engine=_engine_arguments(engine, spec, model_ref),
     )
-    if backend in DEEPSPEED_BACKENDS:
+    if engine.backend in DEEPSPEED_BACKENDS:
         join_deepspeed_group()
     tokenizer = load_tokenizer(model_ref)
-    use_cache = spec.training.tokenization_cache is not False
-    cache = TokenizationCache(cache_root(paths.root)) if use_cache else None
-    data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=cache)
+    task_type = TASK_TYPES[spec.task.type]
+    data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=_cache(spec, paths))
+    trained = _train(spec, paths, args, model_ref, tokenizer, data)
+    evaluated = _evaluate(spec, paths, trained.trainer, data, engine.place)
+    _save(spec, paths, trained, engine)
+    return RunResult(
+        run_id=spec.run_id,
+        status="success",
+        spec=spec,
+        validation=evaluated.validation,
+        test=evaluated.test,
+        best_step=_best_step(trained.trainer.state),
+        resumed_from_step=trained.resumed_from_step,
+        epochs_done=float(trained.trainer.state.epoch or 0.0),
+        cost=_cost(paths, trained, evaluated, engine, data.train_tokens, time.perf_counter() - start),
+        provenance=collect_provenance(spec.seed),
+        started_at=started_at,
+        finished_at=utc_now(),
+    )
+
+
+def _join_engine(spec: RunSpec) -> EngineSetup:
+    backend = spec.training.engine
+    if backend != "none":
+        ensure_process_group_env()
+    return EngineSetup(backend, process_place(), resolved_precision(spec.training.precision))
+
+
+def _engine_arguments(engine: EngineSetup, spec: RunSpec, model_ref: ModelRef) -> dict[str, Any]:
+    if engine.backend == "none":
+        return {}
+    config = load_config(model_ref)
+    return engine_arguments(engine.backend, spec.training, config, engine.place.world_size, engine.precision)
+
+
+def _cache(spec: RunSpec, paths: RunPaths) -> TokenizationCache | None:
+    if not spec.training.uses_tokenization_cache:
+        return None
+    return TokenizationCache(cache_root(paths.root))
+
+
+def _train(
+    spec: RunSpec, paths: RunPaths, args: Any, model_ref: ModelRef, tokenizer: Any, data: Any
+) -> Trained:
+    """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
+    from transformers import EarlyStoppingCallback, Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    task_type, method = TASK_TYPES[spec.task.type], METHODS[spec.method]
     params = method.Params.model_validate(spec.params)
     loaded = task_type.load_model(model_ref, spec.task, tokenizer, **method.loading_options(params))
     if spec.training.attention is not None:
@@ -147,67 +224,74 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     reset_gpu_peak()
     resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
     train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains(model) else {}
+    return Trained(trainer, model, train_metrics, resume, trainable, total)
 
-    eval_start = time.perf_counter()
+
+def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: ProcessPlace) -> Evaluated:
+    """Validation (reusing the final in-training evaluation when there was one) and test; test predictions."""
+    task_type = TASK_TYPES[spec.task.type]
+    start = time.perf_counter()
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
     validation = _last_validation(trainer)
     if validation is None or spec.task.metric not in validation:  # text metrics come from `evaluate` only
         validation = task_type.evaluate(trainer, spec.task, data, "validation").metrics
-    test_eval = task_type.evaluate(trainer, spec.task, data, "test")
+    test = task_type.evaluate(trainer, spec.task, data, "test")
     logging.getLogger("peftbench").info(
-        "rank %d of %d: test %s", place.rank, place.world_size, json.dumps(test_eval.metrics, sort_keys=True)
+        "rank %d of %d: test %s", place.rank, place.world_size, json.dumps(test.metrics, sort_keys=True)
     )
     if place.is_main:
         write_predictions(
             paths.test_predictions,
             [
                 Prediction(index=i, id=example_id, **{"text" if isinstance(p, str) else "label": p})
-                for i, (example_id, p) in enumerate(zip(data.test_ids, test_eval.predictions, strict=True))
+                for i, (example_id, p) in enumerate(zip(data.test_ids, test.predictions, strict=True))
             ],
         )
-    eval_seconds = time.perf_counter() - eval_start
+    return Evaluated(validation, test.metrics, time.perf_counter() - start)
 
-    # Sharded engines hold a slice of each weight per process: gather the whole state (all ranks
-    # take part) and let rank 0 save it. Unsharded runs save the model as it is.
-    gathered = trainer.accelerator.get_state_dict(trainer.model_wrapped) if backend in SHARDED else None
-    if place.is_main:
-        method.save(model, paths.artifact, state_dict=gathered)
+
+def _save(spec: RunSpec, paths: RunPaths, trained: Trained, engine: EngineSetup) -> None:
+    """The method's artifact (adapter or whole model); checkpoints go unless asked to stay.
+
+    Sharded engines hold a slice of each weight per process: every rank takes part in gathering the
+    whole state and rank 0 saves it. Unsharded runs save the model as it is.
+    """
+    trainer, gathered = trained.trainer, None
+    if engine.backend in SHARDED:
+        gathered = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+    if engine.place.is_main:
+        METHODS[spec.method].save(trained.model, paths.artifact, state_dict=gathered)
         if not spec.training.keep_checkpoints:
             shutil.rmtree(paths.checkpoints, ignore_errors=True)
 
-    state = trainer.state
-    train_seconds = float(train_metrics.get("train_runtime", 0.0))
-    tokens = int(state.num_input_tokens_seen or data.train_tokens * (state.epoch or 0))
-    wall = time.perf_counter() - start
-    return RunResult(
-        run_id=spec.run_id,
-        status="success",
-        spec=spec,
-        validation=validation,
-        test=test_eval.metrics,
-        best_step=_best_step(state),
-        resumed_from_step=int(Path(resume).name.rsplit("-", 1)[-1]) if resume else None,
-        epochs_done=float(state.epoch or 0.0),
-        cost=Cost(
-            wall_seconds=wall,
-            train_seconds=train_seconds,
-            eval_seconds=eval_seconds,
-            train_samples_per_second=float(train_metrics.get("train_samples_per_second", 0.0)),
-            train_tokens_per_second=tokens / train_seconds if train_seconds else 0.0,
-            train_tokens=tokens,
-            peak_rss_bytes=max_over_ranks(peak_rss_bytes()),
-            peak_gpu_bytes=max_over_ranks(peak_gpu_bytes()),
-            gpu_hours=gpus_of_run(place.world_size) * wall / 3600,
-            trainable_params=trainable,
-            total_params=total,
-            artifact_bytes=folder_bytes(paths.artifact) if place.is_main else 0,
-            world_size=place.world_size,
-            backend=backend,
-        ),
-        provenance=collect_provenance(spec.seed),
-        started_at=started_at,
-        finished_at=utc_now(),
+
+def _cost(
+    paths: RunPaths,
+    trained: Trained,
+    evaluated: Evaluated,
+    engine: EngineSetup,
+    data_tokens: int,
+    wall: float,
+) -> Cost:
+    state, metrics, place = trained.trainer.state, trained.train_metrics, engine.place
+    train_seconds = float(metrics.get("train_runtime", 0.0))
+    tokens = int(state.num_input_tokens_seen or data_tokens * (state.epoch or 0))
+    return Cost(
+        wall_seconds=wall,
+        train_seconds=train_seconds,
+        eval_seconds=evaluated.seconds,
+        train_samples_per_second=float(metrics.get("train_samples_per_second", 0.0)),
+        train_tokens_per_second=tokens / train_seconds if train_seconds else 0.0,
+        train_tokens=tokens,
+        peak_rss_bytes=max_over_ranks(peak_rss_bytes()),
+        peak_gpu_bytes=max_over_ranks(peak_gpu_bytes()),
+        gpu_hours=gpus_of_run(place.world_size) * wall / 3600,
+        trainable_params=trained.trainable,
+        total_params=trained.total,
+        artifact_bytes=folder_bytes(paths.artifact) if place.is_main else 0,
+        world_size=place.world_size,
+        backend=engine.backend,
     )
 
 

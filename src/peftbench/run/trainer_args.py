@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from peftbench.core.directions import METRIC_DIRECTION
-from peftbench.core.spec import ModelRef, TrainingSettings
-from peftbench.models.loading import resolve_source
+from peftbench.core.directions import higher_is_better
+from peftbench.core.spec import TrainingSettings
 
 
 def resolved_precision(precision: str) -> str:
@@ -17,13 +16,6 @@ def resolved_precision(precision: str) -> str:
     if precision != "auto":
         return precision
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-
-
-def _model_config(ref: ModelRef) -> Any:
-    from transformers import AutoConfig
-
-    extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
-    return AutoConfig.from_pretrained(resolve_source(ref.source), **extra)
 
 
 def training_arguments(
@@ -47,7 +39,7 @@ def training_arguments(
     if training.checkpoint_steps is not None and not early_stopping:
         save_strategy = "steps"
     speed: dict[str, Any] = {"optim": training.optimizer} if training.optimizer else {}
-    if training.gradient_checkpointing:  # non-reentrant: works with frozen inputs (peft) without hooks
+    if training.uses_gradient_checkpointing:  # non-reentrant: works with frozen inputs (peft) without hooks
         speed |= {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
     return TrainingArguments(
         output_dir=str(output_dir),
@@ -63,11 +55,11 @@ def training_arguments(
         eval_strategy=training.eval_strategy,
         eval_steps=training.eval_steps,
         save_strategy=save_strategy,
-        save_steps=training.checkpoint_steps or training.eval_steps or 500,
+        save_steps=training.effective_checkpoint_steps,
         save_total_limit=2 if early_stopping else 1,
         load_best_model_at_end=early_stopping,
         metric_for_best_model=metric,
-        greater_is_better=METRIC_DIRECTION.get(metric, "higher") == "higher",
+        greater_is_better=higher_is_better(metric),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not cuda,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from peftbench.tasks.token_cache import tokenized_split
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
@@ -28,6 +31,26 @@ class PreparedData:
     collator: Any
     train_tokens: int  # non-padding tokens in one pass over the training split
     test_ids: list[Any] = field(default_factory=list)  # each test example's own id (else its position)
+
+
+@dataclass
+class SplitEncoding:
+    """What one task type says about turning its splits into model inputs; `TaskType.prepare_data`
+    does the rest alike for every type: split limits, the tokenization cache, example ids, token
+    counts, PreparedData."""
+
+    key: dict[str, Any]  # all that decides the encoding but the source data, the tokenizer and the limit
+    columns: list[str]  # the column paths every split must have (dots enter structs)
+    encode: Callable[[Any], Any]  # a Dataset of rows -> model inputs (and EXAMPLE_ID where rows have ids)
+    collator: Any
+    encode_train: Callable[[Any], Any] | None = None  # the training split's own encoding, where it differs
+    prepared: Callable[..., PreparedData] = PreparedData  # or a subclass, its extra fields bound (partial)
+
+    def for_split(self, split: str) -> tuple[dict[str, Any], Callable[[Any], Any]]:
+        """The cache key settings and the encoding of one split."""
+        if split == "train" and self.encode_train is not None:
+            return self.key | {"train_encoding": True}, self.encode_train
+        return self.key, self.encode
 
 
 @dataclass
@@ -71,7 +94,6 @@ class TaskType(ABC):
         """The base model with this task's head; `options` go to `from_pretrained` (a method's
         `loading_options`, e.g. QLoRA's quantization_config)."""
 
-    @abstractmethod
     def prepare_data(
         self,
         task: TaskSpec,
@@ -79,7 +101,30 @@ class TaskType(ABC):
         training: TrainingSettings,
         cache: TokenizationCache | None = None,
     ) -> PreparedData:
-        """Tokenized splits; through `cache` when given, so that a sweep tokenizes each split once."""
+        """Tokenized splits; through `cache` when given, so that a sweep tokenizes each split once.
+
+        The same for every task type but what `split_encoding` says.
+        """
+        encoding = self.split_encoding(task, tokenizer, training)
+        splits = {}
+        for split, limit in split_limits(training).items():
+            settings, encode = encoding.for_split(split)
+            splits[split] = tokenized_split(
+                task, split, limit, tokenizer, cache, settings, encoding.columns, encode
+            )
+        splits, ids = take_example_ids(splits)
+        return encoding.prepared(
+            train=splits["train"],
+            validation=splits["validation"],
+            test=splits["test"],
+            collator=encoding.collator,
+            train_tokens=token_count(splits["train"]),
+            test_ids=ids["test"] or list(range(len(splits["test"]))),
+        )
+
+    @abstractmethod
+    def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
+        """How this type's splits become model inputs, and how they are batched."""
 
     @abstractmethod
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]: ...
@@ -123,9 +168,22 @@ def take_example_ids(splits: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
 
 def example_id(row: dict[str, Any]) -> dict[str, Any]:
-    """`{EXAMPLE_ID: the row's own id}` when the row has an id column, else nothing."""
+    """`{EXAMPLE_ID: the row's own id}` when the row has an id column, else nothing.
+
+    A batch (a dict of columns) gets its ids the same way, as a list.
+    """
     column = next((c for c in ID_COLUMNS if c in row), None)
     return {EXAMPLE_ID: row[column]} if column is not None else {}
+
+
+def token_count(data: Any) -> int:
+    """Tokens in a tokenized split, counted in Arrow (iterating rows in Python takes seconds at 100k).
+
+    Whatever nests the input_ids (multiple choice: [choices][length] per example), every id counts.
+    """
+    import pyarrow.compute as pc
+
+    return len(pc.list_flatten(data.with_format("arrow")["input_ids"], recursive=True))
 
 
 def split_metrics(metrics: dict[str, Any], split: str) -> dict[str, float]:

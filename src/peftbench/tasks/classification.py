@@ -8,24 +8,19 @@ from typing import TYPE_CHECKING, Any
 from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
-    ID_COLUMNS,
     PROMPT_LEARNING,
-    PreparedData,
+    SplitEncoding,
     TaskType,
+    example_id,
     register_task_type,
-    split_limits,
-    take_example_ids,
 )
 from peftbench.tasks.labels import label_index
 from peftbench.tasks.metrics import CLASSIFICATION_METRICS, classification_metrics
-from peftbench.tasks.sources import load_split
-from peftbench.tasks.token_cache import source_identity, tokenizer_identity
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
-    from peftbench.tasks.token_cache import TokenizationCache
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 PAIR_JOINER = "\n"
@@ -54,101 +49,47 @@ class Classification(TaskType):
             ref, len(task.labels or ()), tokenizer.pad_token_id, **options
         )
 
-    def prepare_data(
-        self,
-        task: TaskSpec,
-        tokenizer: Any,
-        training: TrainingSettings,
-        cache: TokenizationCache | None = None,
-    ) -> PreparedData:
+    def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
         from transformers import DataCollatorWithPadding
 
-        limits = split_limits(training)
-        splits = {
-            split: self._tokenized_split(task, split, limit, tokenizer, training.max_length, cache)
-            for split, limit in limits.items()
-        }
-        splits, ids = take_example_ids(splits)
-        padding = training.padding or "longest"
-        return PreparedData(
-            train=splits["train"],
-            validation=splits["validation"],
-            test=splits["test"],
-            collator=DataCollatorWithPadding(
-                tokenizer,
-                padding=padding,
-                max_length=training.max_length if padding == "max_length" else None,
-            ),
-            train_tokens=token_count(splits["train"]),
-            test_ids=ids["test"] or list(range(len(splits["test"]))),
-        )
-
-    def _tokenized_split(
-        self,
-        task: TaskSpec,
-        split: str,
-        limit: int | None,
-        tokenizer: Any,
-        max_length: int,
-        cache: TokenizationCache | None,
-    ) -> Any:
-        """One split, tokenized: taken from the cache when it has it, else tokenized (and cached)."""
-        build = partial(self._load_and_tokenize, task, split, limit, tokenizer, max_length)
-        if cache is None:
-            return build()
-        parts = {
+        key = {
             "task_type": self.name,
-            "source": source_identity(task, split),
-            "tokenizer": tokenizer_identity(tokenizer),
-            "max_length": max_length,
-            "text_columns": task.text_columns,
-            "label_column": task.label_column,
-            "labels": task.labels,
-            "limit": limit,
+            "max_length": training.max_length,
+            **task.model_dump(include={"text_columns", "label_column", "labels"}),
         }
         if len(task.text_columns) == 2 and pair_joiner(tokenizer) is not None:
-            parts["pair_joiner"] = PAIR_JOINER
-        return cache.load_or_build(parts, build, label=f"{task.name}/{split}")
-
-    @classmethod
-    def _load_and_tokenize(
-        cls, task: TaskSpec, split: str, limit: int | None, tokenizer: Any, max_length: int
-    ) -> Any:
-        data = load_split(task, split)
-        missing = [c for c in (*task.text_columns, task.label_column) if c not in data.column_names]
-        if missing:
-            raise ValueError(
-                f"Task {task.name!r}, split {split!r}: no column(s) {missing}; "
-                f"the data has {data.column_names}."
-            )
-        if limit is not None and limit < len(data):
-            data = data.select(range(limit))
-        return cls._tokenize(data, task, tokenizer, max_length)
-
-    @staticmethod
-    def _tokenize(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> Any:
-        joiner = pair_joiner(tokenizer)
-
-        def encode(batch: dict[str, list]) -> dict[str, list]:
-            texts = [batch[c] for c in task.text_columns]
-            if len(texts) == 2 and joiner is not None:
-                texts = [[f"{a}{joiner}{b}" for a, b in zip(*texts, strict=True)]]
-            encoded = tokenizer(*texts, truncation=True, max_length=max_length)
-            encoded["labels"] = [label_index(task.labels or (), v) for v in batch[task.label_column]]
-            id_column = next((c for c in ID_COLUMNS if c in batch), None)
-            if id_column is not None:
-                encoded[EXAMPLE_ID] = batch[id_column]
-            return encoded
-
-        encoded = data.map(encode, batched=True, remove_columns=data.column_names)
-        keep = (*MODEL_INPUTS, EXAMPLE_ID)
-        return encoded.remove_columns([c for c in encoded.column_names if c not in keep])
+            key["pair_joiner"] = PAIR_JOINER
+        return SplitEncoding(
+            key=key,
+            columns=[*task.text_columns, task.label_column],
+            encode=partial(encode_texts, task=task, tokenizer=tokenizer, max_length=training.max_length),
+            collator=DataCollatorWithPadding(
+                tokenizer, padding=training.effective_padding, max_length=training.padded_length
+            ),
+        )
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
         return classification_metrics(self.predicted_labels(logits), list(labels))
 
     def predicted_labels(self, logits: Any) -> list[int]:
         return logits.argmax(-1).tolist()
+
+
+def encode_texts(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> Any:
+    """Each row's text (or sentence pair) as token ids, with its label's class index."""
+    joiner = pair_joiner(tokenizer)
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        texts = [batch[c] for c in task.text_columns]
+        if len(texts) == 2 and joiner is not None:
+            texts = [[f"{a}{joiner}{b}" for a, b in zip(*texts, strict=True)]]
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+        encoded["labels"] = [label_index(task.labels or (), v) for v in batch[task.label_column]]
+        return {**encoded, **example_id(batch)}
+
+    encoded = data.map(encode, batched=True, remove_columns=data.column_names)
+    keep = (*MODEL_INPUTS, EXAMPLE_ID)
+    return encoded.remove_columns([c for c in encoded.column_names if c not in keep])
 
 
 def pair_joiner(tokenizer: Any) -> str | None:
@@ -158,10 +99,3 @@ def pair_joiner(tokenizer: Any) -> str | None:
     with nothing between ("...premise.Hypothesis...").
     """
     return PAIR_JOINER if tokenizer.sep_token is None else None
-
-
-def token_count(data: Any) -> int:
-    """Tokens in a tokenized split, counted in Arrow (iterating rows in Python takes seconds at 100k)."""
-    import pyarrow.compute as pc
-
-    return int(pc.sum(pc.list_value_length(data.with_format("arrow")["input_ids"])).as_py() or 0)

@@ -4,8 +4,8 @@ The source text is `text_columns[0]` and the reference `target_column`; both may
 into a struct (opus-100's `translation.sl`). A seq2seq model (t5, mt5, bart) encodes the prompt and
 learns the target as its labels. A decoder-only LM reads prompt + target and learns the target
 only: the prompt's labels are -100. The prompt is the task's `prompt` template over the row's
-columns when given (e.g. `"Summarize: {document}\\nSummary:"`), else the source text, followed by
-a newline for a decoder.
+columns when given (e.g. `"Summarize: {document}\\nSummary:"`; tasks.prompts), else the source text,
+followed by a newline for a decoder.
 
 Lengths: a decoder's prompt keeps at most `max_length - max_new_tokens` tokens, and its target what
 is left of `max_length`; a seq2seq prompt and target keep `max_length` tokens each. A prompt that is
@@ -20,89 +20,31 @@ checkpoints and stops early (`selection_metric`).
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.spec import DEFAULT_MAX_NEW_TOKENS
 from peftbench.models.loading import load_for_text_generation
-from peftbench.tasks.base import Evaluation, PreparedData, TaskType, register_task_type, split_limits
-from peftbench.tasks.classification import ID_COLUMNS, token_count
+from peftbench.tasks.base import (
+    Evaluation,
+    PreparedData,
+    SplitEncoding,
+    TaskType,
+    example_id,
+    register_task_type,
+    split_limits,
+)
 from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
-from peftbench.tasks.sources import load_split
-from peftbench.tasks.token_cache import source_identity, tokenizer_identity
+from peftbench.tasks.prompts import PromptTemplate, column_text, template_problem
+from peftbench.tasks.sources import load_rows
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.loading import LoadedModel
-    from peftbench.tasks.token_cache import TokenizationCache
 
-DEFAULT_MAX_NEW_TOKENS = 64
-ENCODING_VERSION = 1  # bump when the encoding below changes: it is part of the tokenization cache key
+ENCODING_VERSION = 2  # bump when the encoding below changes: it is part of the tokenization cache key
 IGNORE = -100  # label of a token the loss skips
-
-
-class PromptTemplate:
-    """A template over a row's columns, e.g. `"Translate: {translation.sl}"`; dots enter structs.
-
-    Fields are column paths only: no format specs, conversions, indexing or positional fields.
-    """
-
-    def __init__(self, template: str):
-        self.template = template
-        self.parts: list[tuple[str, str | None]] = []
-        try:
-            parsed = list(string.Formatter().parse(template))
-        except ValueError as err:
-            raise ValueError(f"Prompt {template!r} is not a valid template: {err}") from err
-        for literal, name, spec, conversion in parsed:
-            if name is not None and (not name or spec or conversion or "[" in name):
-                raise ValueError(
-                    f"Prompt field {{{name}{'!' + conversion if conversion else ''}"
-                    f"{':' + spec if spec else ''}}} is not a column name or dotted path: {template!r}"
-                )
-            self.parts.append((literal, name))
-
-    @property
-    def fields(self) -> list[str]:
-        return [name for _, name in self.parts if name is not None]
-
-    def render(self, row: dict[str, Any]) -> tuple[str, dict[str, tuple[int, int]]]:
-        """The filled-in text, and where in it each field's value lies (character spans)."""
-        text, spans = "", {}
-        for literal, name in self.parts:
-            text += literal
-            if name is not None:
-                value = column_text(row, name)
-                spans[name] = (len(text), len(text) + len(value))
-                text += value
-        return text, spans
-
-
-def template_problem(template: str | None) -> str | None:
-    """Why `template` is not a usable prompt template, or None."""
-    if template is None:
-        return None
-    try:
-        fields = PromptTemplate(template).fields
-    except ValueError as err:
-        return str(err)
-    return None if fields else f"Prompt {template!r} has no {{column}} field."
-
-
-def column_text(row: dict[str, Any], path: str) -> str:
-    """The value at a column path (`document`, `translation.sl`) as text; missing nested keys are errors."""
-    value: Any = row
-    for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
-            raise KeyError(path)
-        value = value[key]
-    return "" if value is None else str(value)
-
-
-def new_tokens(training: TrainingSettings) -> int:
-    """Tokens to generate: `max_new_tokens`, else 64, or half of max_length when that is less (a
-    decoder's prompt and answer share max_length)."""
-    return training.max_new_tokens or min(DEFAULT_MAX_NEW_TOKENS, training.max_length // 2)
 
 
 @dataclass
@@ -168,115 +110,64 @@ class Generation(TaskType):
             return PromptTemplate(task.prompt)
         return PromptTemplate(f"{{{task.text_columns[0]}}}" + ("" if seq2seq else "\n"))
 
-    def prepare_data(
-        self,
-        task: TaskSpec,
-        tokenizer: Any,
-        training: TrainingSettings,
-        cache: TokenizationCache | None = None,
-    ) -> GenerationData:
+    def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
+        """Prompt + target ids and labels; the evaluation splits' texts are read here too, bound to the
+        GenerationData that `prepare_data` makes."""
         from transformers import DataCollatorForSeq2Seq
 
+        layout = self.layout(tokenizer, training)
+        columns = self.columns(task)
+        limits = split_limits(training)
+        texts = {
+            split: self._eval_texts(task, load_rows(task, split, limits[split], columns), tokenizer, layout)
+            for split in ("validation", "test")
+        }
+        encode = partial(self.encode, task=task, tokenizer=tokenizer, layout=layout)
+        return SplitEncoding(
+            key={
+                "task_type": self.name,
+                "encoding": ENCODING_VERSION,
+                "layout": [layout.seq2seq, layout.max_length, layout.max_new_tokens],
+                **task.model_dump(include={"text_columns", "target_column", "prompt"}),
+            },
+            columns=columns,
+            encode=encode,
+            encode_train=(
+                (lambda rows: pack_rows(encode(rows), layout.max_length)) if training.uses_packing else None
+            ),
+            collator=(
+                PackedRowCollator(tokenizer.pad_token_id)
+                if training.uses_packing
+                else DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
+            ),
+            prepared=partial(
+                GenerationData,
+                tokenizer=tokenizer,
+                seq2seq=layout.seq2seq,
+                max_new_tokens=layout.max_new_tokens,
+                texts=texts,
+            ),
+        )
+
+    def layout(self, tokenizer: Any, training: TrainingSettings) -> Layout:
+        """The model kind and length budget; ValueError where the settings do not fit the model."""
         seq2seq = is_encoder_decoder(tokenizer)
-        layout = Layout(seq2seq, training.max_length, new_tokens(training))
+        layout = Layout(seq2seq, training.max_length, training.effective_max_new_tokens)
         if layout.prompt_budget < 1:
             raise ValueError(
                 f"max_length ({layout.max_length}) must be larger than max_new_tokens "
                 f"({layout.max_new_tokens}): a decoder's prompt and answer share max_length."
             )
-        if training.packing and seq2seq:
+        if training.uses_packing and seq2seq:
             raise ValueError("packing is for decoder-only models; this tokenizer's model is a seq2seq model.")
-        limits = split_limits(training)
-        rows = {split: self._rows(task, split, limits[split]) for split in ("validation", "test")}
-        splits = {
-            split: self._tokenized_split(
-                task,
-                split,
-                limit,
-                tokenizer,
-                layout,
-                bool(training.packing and split == "train"),
-                rows,
-                cache,
-            )
-            for split, limit in limits.items()
-        }
-        collator = (
-            PackedRowCollator(tokenizer.pad_token_id)
-            if training.packing
-            else DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
-        )
-        test_rows = rows["test"]
-        id_column = next((c for c in ID_COLUMNS if c in test_rows.column_names), None)
-        return GenerationData(
-            train=splits["train"],
-            validation=splits["validation"],
-            test=splits["test"],
-            collator=collator,
-            train_tokens=token_count(splits["train"]),
-            test_ids=list(test_rows[id_column]) if id_column else list(range(len(test_rows))),
-            tokenizer=tokenizer,
-            seq2seq=seq2seq,
-            max_new_tokens=layout.max_new_tokens,
-            texts={split: self._eval_texts(task, data, tokenizer, layout) for split, data in rows.items()},
-        )
+        return layout
 
-    def _rows(self, task: TaskSpec, split: str, limit: int | None) -> Any:
-        """One split's raw rows (the first `limit`), checked for every column the task reads."""
-        data = load_split(task, split)
-        if limit is not None and limit < len(data):
-            data = data.select(range(limit))
+    def columns(self, task: TaskSpec) -> list[str]:
+        """Every column path the task reads."""
         paths = [*task.text_columns, task.target_column, task.category_column]
         if task.prompt is not None:
             paths += PromptTemplate(task.prompt).fields
-        if len(data):
-            first = data[0]
-            missing = []
-            for path in dict.fromkeys(p for p in paths if p is not None):
-                try:
-                    column_text(first, path)
-                except KeyError:
-                    missing.append(path)
-            if missing:
-                raise ValueError(
-                    f"Task {task.name!r}, split {split!r}: no column(s) {missing}; the data has "
-                    f"{data.column_names} (dots enter structs, e.g. translation.sl)."
-                )
-        return data
-
-    def _tokenized_split(
-        self,
-        task: TaskSpec,
-        split: str,
-        limit: int | None,
-        tokenizer: Any,
-        layout: Layout,
-        packed: bool,
-        rows: dict[str, Any],
-        cache: TokenizationCache | None,
-    ) -> Any:
-        """Prompt + target ids and labels of one split; through the cache when there is one."""
-
-        def build() -> Any:
-            data = rows[split] if split in rows else self._rows(task, split, limit)
-            encoded = self.encode(data, task, tokenizer, layout)
-            return pack_rows(encoded, layout.max_length) if packed else encoded
-
-        if cache is None:
-            return build()
-        parts = {
-            "task_type": self.name,
-            "encoding": ENCODING_VERSION,
-            "source": source_identity(task, split),
-            "tokenizer": tokenizer_identity(tokenizer),
-            "layout": [layout.seq2seq, layout.max_length, layout.max_new_tokens],
-            "text_columns": task.text_columns,
-            "target_column": task.target_column,
-            "prompt": task.prompt,
-            "packed": packed,
-            "limit": limit,
-        }
-        return cache.load_or_build(parts, build, label=f"{task.name}/{split}")
+        return [p for p in paths if p is not None]
 
     def encode(self, data: Any, task: TaskSpec, tokenizer: Any, layout: Layout) -> Any:
         """Token ids, attention mask and labels of each row (a `datasets.Dataset` in, one out)."""
@@ -301,7 +192,7 @@ class Generation(TaskType):
                 out["input_ids"].append(ids)
                 out["attention_mask"].append([1] * len(ids))
                 out["labels"].append(labels)
-            return out
+            return out | example_id(batch)
 
         return data.map(encode_batch, batched=True, remove_columns=data.column_names)
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from peftbench.tasks.base import Evaluation, PreparedData, register_task_type
-from peftbench.tasks.generation import Generation, GenerationData, PromptTemplate, column_text, split_loss
+from peftbench.tasks.base import Evaluation, PreparedData, SplitEncoding, register_task_type
+from peftbench.tasks.generation import Generation, split_loss
 from peftbench.tasks.judge import Judge, JudgeItem, judge_metrics
 from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.prompts import PromptTemplate, column_text
 
 if TYPE_CHECKING:
     from peftbench.core.spec import TaskSpec, TrainingSettings
-    from peftbench.tasks.token_cache import TokenizationCache
 
 
 def belle_template(instruction: str, input_column: str | None) -> PromptTemplate:
@@ -56,16 +56,11 @@ class Instruction(Generation):
         has_input = input_column is not None and column_text(row, input_column).strip()
         return belle_template(task.text_columns[0], input_column if has_input else None)
 
-    def prepare_data(
-        self,
-        task: TaskSpec,
-        tokenizer: Any,
-        training: TrainingSettings,
-        cache: TokenizationCache | None = None,
-    ) -> GenerationData:
+    def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
+        """As generation's, once the judge has answered: a run whose judge is away fails before it trains."""
         if task.judge is not None:
             Judge(task.judge).check()
-        return super().prepare_data(task, tokenizer, training, cache)
+        return super().split_encoding(task, tokenizer, training)
 
     def evaluate(self, trainer: Any, task: TaskSpec, data: PreparedData, split: str) -> Evaluation:
         texts, answers = self.generate(trainer, data, split)

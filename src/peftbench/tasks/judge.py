@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.errors import PeftbenchError
+
 if TYPE_CHECKING:
     from peftbench.core.spec import JudgeSettings
 
@@ -55,7 +57,7 @@ _SCORE_ANYWHERE = re.compile(rf"{_LABEL}\s*[:：=]\s*{_NUMBER}", re.I)
 _THINKING = re.compile(r"<think>.*?</think>", re.S)
 
 
-class JudgeError(RuntimeError):
+class JudgeError(PeftbenchError, RuntimeError):
     """The judge could not be asked, or its reply held no score; the message names the server."""
 
 

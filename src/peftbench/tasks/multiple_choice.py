@@ -1,12 +1,12 @@
 """Multiple choice: pick one of an example's choices (COPA, HuCoPA, CommonsenseQA, ...).
 
 Where a task's parts come from:
-- context: `prompt` formatted over the example's columns when given, else its `text_columns`
-  joined by a space;
+- context: the `prompt` template filled from the example's columns when given (tasks.prompts),
+  else its `text_columns` joined by a space;
 - choices: one column each (`choice_columns`), or one column holding a list (`choices_column`;
   dots enter structs: CommonsenseQA's `choices.text`); every example has the same number;
-- gold: `label_column`, an index into the choices, or a label looked up in `labels`
-  (CommonsenseQA's answerKey "A".."E"; HuCoPA's "1", "2").
+- gold: `label_column`, a label looked up in `labels` (CommonsenseQA's answerKey "A".."E";
+  HuCoPA's "1", "2"), else an index into the choices (labels.choice_index).
 
 Two ways to score a choice (`scoring`):
 - `head` (default): a trained head scores each (context, choice) sequence: transformers'
@@ -18,7 +18,6 @@ Two ways to score a choice (`scoring`):
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,22 +26,21 @@ from peftbench.tasks.base import (
     PROMPT_LEARNING,
     Evaluation,
     PreparedData,
+    SplitEncoding,
     TaskType,
     example_id,
     logits_of,
     register_task_type,
-    split_limits,
     split_metrics,
-    take_example_ids,
 )
+from peftbench.tasks.labels import choice_index
 from peftbench.tasks.metrics import MULTIPLE_CHOICE_METRICS, choice_metrics
-from peftbench.tasks.token_cache import tokenized_split
+from peftbench.tasks.prompts import PromptTemplate, column_text, column_value, template_problem
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
-    from peftbench.tasks.token_cache import TokenizationCache
 
 TARGET_DELIMITER = " "  # between the context and a choice, as lm-evaluation-harness joins them
 SCORE_COLUMN = {"accuracy": 0, "acc_norm": 1, "acc_bytes": 2}  # of DecoderForChoiceLikelihood's logits
@@ -76,16 +74,9 @@ class MultipleChoice(TaskType):
             found.append(
                 ("labels", "Give at least two labels, or none (gold given as an index).", task.labels, ())
             )
-        if task.prompt is not None:
-            try:
-                fields = prompt_fields(task.prompt)
-            except ValueError as err:
-                found.append(("prompt", f"Not a format template: {err}.", task.prompt, ()))
-            else:
-                if not fields:
-                    found.append(
-                        ("prompt", "The template names no column, e.g. '{premise}'.", task.prompt, ())
-                    )
+        problem = template_problem(task.prompt)
+        if problem:
+            found.append(("prompt", problem, task.prompt, ()))
         return found
 
     def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
@@ -105,41 +96,24 @@ class MultipleChoice(TaskType):
             return load_for_choice_likelihood(ref, **options)
         return load_for_multiple_choice(ref, tokenizer.pad_token_id, **options)
 
-    def prepare_data(
-        self,
-        task: TaskSpec,
-        tokenizer: Any,
-        training: TrainingSettings,
-        cache: TokenizationCache | None = None,
-    ) -> PreparedData:
-        limits = split_limits(training)
+    def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
         likelihood = task.scoring == "loglikelihood"
-        settings = {
-            "task_type": self.name,
-            "max_length": training.max_length,
-            **task.model_dump(include=TASK_FIELDS),
-        }
-        splits = {}
-        for split, limit in limits.items():
-            gold_only = likelihood and split == "train"  # training needs the gold continuation alone
-            encode = ChoiceEncoder(task, tokenizer, training.max_length, likelihood, gold_only)
-            splits[split] = tokenized_split(
-                task, split, limit, tokenizer, cache, settings, source_columns(task), encode
-            )
-        splits, ids = take_example_ids(splits)
-        pad_to = training.max_length if training.padding == "max_length" else None
-        collator = (
-            ChoiceLikelihoodCollator(tokenizer, pad_to)
-            if likelihood
-            else ChoiceHeadCollator(tokenizer, pad_to)
-        )
-        return PreparedData(
-            train=splits["train"],
-            validation=splits["validation"],
-            test=splits["test"],
-            collator=collator,
-            train_tokens=nested_token_count(splits["train"]),
-            test_ids=ids["test"] or list(range(len(splits["test"]))),
+        collator = ChoiceLikelihoodCollator if likelihood else ChoiceHeadCollator
+        return SplitEncoding(
+            key={
+                "task_type": self.name,
+                "max_length": training.max_length,
+                **task.model_dump(include=TASK_FIELDS),
+            },
+            columns=source_columns(task),
+            encode=ChoiceEncoder(task, tokenizer, training.max_length, likelihood, gold_only=False),
+            # Training a log-likelihood scorer needs the gold continuation alone.
+            encode_train=(
+                ChoiceEncoder(task, tokenizer, training.max_length, likelihood, gold_only=True)
+                if likelihood
+                else None
+            ),
+            collator=collator(tokenizer, training.padded_length),
         )
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
@@ -174,54 +148,25 @@ def predicted_choices(logits: Any, metric: str) -> list[int]:
     return logits.argmax(-1).tolist()
 
 
-def prompt_fields(prompt: str) -> list[str]:
-    """The column names a format template uses; ValueError when it is not a valid template."""
-    return [field for _, field, _, _ in string.Formatter().parse(prompt) if field]
+def context_template(task: TaskSpec) -> PromptTemplate:
+    """The task's `prompt`, else its text columns joined by a space."""
+    return PromptTemplate(task.prompt) if task.prompt else PromptTemplate.joining(task.text_columns, " ")
 
 
 def source_columns(task: TaskSpec) -> list[str]:
-    """Top-level columns the data must have for this task."""
-    context = (
-        [f.split(".")[0].split("[")[0] for f in prompt_fields(task.prompt)]
-        if task.prompt
-        else task.text_columns
-    )
-    choices = task.choice_columns or [str(task.choices_column).split(".")[0]]
-    return list(dict.fromkeys([*context, *choices, task.label_column]))
+    """The column paths the data must have for this task."""
+    choices = task.choice_columns or [str(task.choices_column)]
+    return [*context_template(task).fields, *choices, task.label_column]
 
 
-def nested_value(row: dict[str, Any], path: str) -> Any:
-    """`row["choices"]["text"]` for the path "choices.text"."""
-    value: Any = row
-    for part in path.split("."):
-        value = value[part]
-    return value
-
-
-def choice_example(task: TaskSpec, row: dict[str, Any]) -> ChoiceExample:
+def choice_example(task: TaskSpec, context: PromptTemplate, row: dict[str, Any]) -> ChoiceExample:
     """An example's context, choices and gold index; ValueError naming the problem."""
-    if task.prompt is not None:
-        context = task.prompt.format(**row)
-    else:
-        context = " ".join(str(row[c]) for c in task.text_columns)
     if task.choice_columns is not None:
-        choices = [str(row[c]) for c in task.choice_columns]
+        choices = [column_text(row, c) for c in task.choice_columns]
     else:
-        choices = [str(c) for c in nested_value(row, str(task.choices_column))]
-    value = row[task.label_column]
-    if isinstance(value, str) and task.labels is not None:
-        if value not in task.labels:
-            raise ValueError(f"gold {value!r} in {task.label_column!r} is not one of labels {task.labels}")
-        gold = task.labels.index(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        gold = value
-    else:
-        raise ValueError(
-            f"gold {value!r} in {task.label_column!r} is neither a choice index nor, with `labels`, a label"
-        )
-    if not 0 <= gold < len(choices):
-        raise ValueError(f"gold {value!r} is no index into the example's {len(choices)} choices")
-    return ChoiceExample(context, choices, gold)
+        choices = [str(c) for c in column_value(row, str(task.choices_column))]
+    gold = choice_index(task.labels, column_value(row, task.label_column), len(choices))
+    return ChoiceExample(context.fill(row), choices, gold)
 
 
 def bos_prefix(tokenizer: Any) -> list[int]:
@@ -264,13 +209,14 @@ class ChoiceEncoder:
     def __init__(self, task: TaskSpec, tokenizer: Any, max_length: int, likelihood: bool, gold_only: bool):
         self.task, self.tokenizer, self.max_length = task, tokenizer, max_length
         self.likelihood, self.gold_only = likelihood, gold_only
+        self.context = context_template(task)
 
     def __call__(self, data: Any) -> Any:
         import pyarrow.compute as pc
 
         def encode(row: dict[str, Any], index: int) -> dict[str, Any]:
             try:
-                example = choice_example(self.task, row)
+                example = choice_example(self.task, self.context, row)
             except (KeyError, ValueError, IndexError) as err:
                 raise ValueError(f"Task {self.task.name!r}, example {index}: {err}") from err
             record = self.likelihood_record(example) if self.likelihood else self.head_record(example)
@@ -351,11 +297,3 @@ class ChoiceLikelihoodCollator:
             "choice_lengths": torch.tensor([f["choice_lengths"] for f in features], dtype=torch.float32),
             "choice_label": torch.tensor([f["choice_label"] for f in features]),
         }
-
-
-def nested_token_count(data: Any) -> int:
-    """Tokens in a split whose input_ids are [choices][length] per example."""
-    import pyarrow.compute as pc
-
-    rows = pc.list_flatten(data.with_format("arrow")["input_ids"])
-    return int(pc.sum(pc.list_value_length(rows)).as_py() or 0)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
+from peftbench.tasks.prompts import column_value
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 
@@ -51,6 +53,39 @@ def load_split(task: TaskSpec, split: str) -> Any:
         files = {name: src.files[name] for name in split_names(source_split)}
         return load_dataset(builder, data_files=files, split=source_split, **extra)
     return load_dataset(src.hub, src.config, split=source_split)
+
+
+def load_rows(task: TaskSpec, split: str, limit: int | None, columns: Sequence[str]) -> Any:
+    """One split's first `limit` rows (None: all), checked to have every column path in `columns`."""
+    data = load_split(task, split)
+    missing = missing_columns(data, list(dict.fromkeys(columns)))
+    if missing:
+        hint = " (dots enter structs, e.g. translation.sl)" if any("." in c for c in missing) else ""
+        raise ValueError(
+            f"Task {task.name!r}, split {split!r}: no column(s) {missing}; "
+            f"the data has {data.column_names}{hint}."
+        )
+    if limit is not None and limit < len(data):
+        data = data.select(range(limit))
+    return data
+
+
+def missing_columns(data: Any, paths: list[str]) -> list[str]:
+    """The column paths `data` lacks: a column it has not, or a struct field its first row has not."""
+    first = data[0] if len(data) else None
+
+    def has(path: str) -> bool:
+        if path.split(".")[0] not in data.column_names:
+            return False
+        if first is None:
+            return True
+        try:
+            column_value(first, path)
+        except KeyError:
+            return False
+        return True
+
+    return [path for path in paths if not has(path)]
 
 
 def split_names(source_split: str) -> list[str]:

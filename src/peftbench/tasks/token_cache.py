@@ -4,7 +4,7 @@ An entry is a folder `<root>/<key>/` written by `datasets.Dataset.save_to_disk`,
 (what the key was made of, for humans). The key is a hash of everything that decides the tokens:
 a fingerprint of the source data (the bytes of local files; the `datasets` fingerprint of a hub
 split), the tokenizer (class, name, and a hash of its vocabulary, normalizer and special tokens),
-max_length, the text and label columns, the split and how many examples are kept, and
+max_length, the text and label columns, the source split and how many examples are kept, and
 FORMAT_VERSION (bump it when the encoding itself changes).
 
 The root is `<sweep folder>/.cache/tokenized` (the parent of a run's folder), or
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftbench.tasks.sources import BUNDLED_DIR, load_split
+from peftbench.tasks.sources import BUNDLED_DIR, load_rows, load_split
 
 if TYPE_CHECKING:
     from peftbench.core.spec import TaskSpec
@@ -117,24 +117,17 @@ def tokenized_split(
     columns: Sequence[str],
     encode: Callable[[Any], Any],
 ) -> Any:
-    """One split: loaded, checked to have `columns`, cut to `limit` examples, encoded by `encode`.
+    """One split: loaded, checked to have the column paths `columns`, cut to `limit` examples, encoded
+    by `encode`.
 
-    Through `cache` when given. `settings` joins the source data, the tokenizer, the split and
-    the limit in the cache key: it must hold everything else that decides what `encode` makes
-    (task type, max_length, columns, ...).
+    Through `cache` when given. `settings` joins the source data (its own split included), the
+    tokenizer and the limit in the cache key: it must hold everything else that decides what `encode`
+    makes (task type, max_length, columns, an encoding only the training split gets, ...). Two of our
+    splits that read the same source split with the same settings share one entry.
     """
 
     def build() -> Any:
-        data = load_split(task, split)
-        missing = [c for c in columns if c not in data.column_names]
-        if missing:
-            raise ValueError(
-                f"Task {task.name!r}, split {split!r}: no column(s) {missing}; "
-                f"the data has {data.column_names}."
-            )
-        if limit is not None and limit < len(data):
-            data = data.select(range(limit))
-        return encode(data)
+        return encode(load_rows(task, split, limit, columns))
 
     if cache is None:
         return build()
@@ -142,7 +135,6 @@ def tokenized_split(
         **settings,
         "source": source_identity(task, split),
         "tokenizer": tokenizer_identity(tokenizer),
-        "split": split,
         "limit": limit,
     }
     return cache.load_or_build(parts, build, label=f"{task.name}/{split}")

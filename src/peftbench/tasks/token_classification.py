@@ -17,23 +17,20 @@ from peftbench.models.loading import load_for_token_classification
 from peftbench.tasks.base import (
     Evaluation,
     PreparedData,
+    SplitEncoding,
     TaskType,
     example_id,
     logits_of,
     register_task_type,
-    split_limits,
     split_metrics,
-    take_example_ids,
 )
-from peftbench.tasks.classification import token_count
+from peftbench.tasks.labels import label_index
 from peftbench.tasks.metrics import TOKEN_CLASSIFICATION_METRICS, entity_metrics
-from peftbench.tasks.token_cache import tokenized_split
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
-    from peftbench.tasks.token_cache import TokenizationCache
 
 BIO_TAG = re.compile(r"^(O|[BI]-.+)$")
 IGNORED = -100
@@ -68,40 +65,20 @@ class TokenClassification(TaskType):
         loaded.model.config.pad_token_id = tokenizer.pad_token_id
         return loaded
 
-    def prepare_data(
-        self,
-        task: TaskSpec,
-        tokenizer: Any,
-        training: TrainingSettings,
-        cache: TokenizationCache | None = None,
-    ) -> PreparedData:
+    def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
         from transformers import DataCollatorForTokenClassification
 
-        limits = split_limits(training)
-        settings = {
-            "task_type": self.name,
-            "max_length": training.max_length,
-            **task.model_dump(include={"text_columns", "label_column", "labels"}),
-        }
-        columns = [task.text_columns[0], task.label_column]
-        encode = WordTagEncoder(task, tokenizer, training.max_length)
-        splits = {
-            split: tokenized_split(task, split, limit, tokenizer, cache, settings, columns, encode)
-            for split, limit in limits.items()
-        }
-        splits, ids = take_example_ids(splits)
-        padding = training.padding or "longest"
-        return PreparedData(
-            train=splits["train"],
-            validation=splits["validation"],
-            test=splits["test"],
+        return SplitEncoding(
+            key={
+                "task_type": self.name,
+                "max_length": training.max_length,
+                **task.model_dump(include={"text_columns", "label_column", "labels"}),
+            },
+            columns=[task.text_columns[0], task.label_column],
+            encode=WordTagEncoder(task, tokenizer, training.max_length),
             collator=DataCollatorForTokenClassification(
-                tokenizer,
-                padding=padding,
-                max_length=training.max_length if padding == "max_length" else None,
+                tokenizer, padding=training.effective_padding, max_length=training.padded_length
             ),
-            train_tokens=token_count(splits["train"]),
-            test_ids=ids["test"] or list(range(len(splits["test"]))),
         )
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
@@ -150,7 +127,10 @@ class WordTagEncoder:
                 raise ValueError(
                     f"Task {self.task.name!r}, example {index}: {len(words)} words but {len(tags)} tags."
                 )
-            tag_ids = [tag_index(tag, names, self.task.name, index) for tag in tags]
+            try:
+                tag_ids = [label_index(names, tag) for tag in tags]
+            except ValueError as err:
+                raise ValueError(f"Task {self.task.name!r}, example {index}: {err}") from err
             encoded = self.tokenizer(
                 words, is_split_into_words=True, truncation=True, max_length=self.max_length
             )
@@ -161,14 +141,3 @@ class WordTagEncoder:
             return {**encoded, "labels": labels} | example_id(row)
 
         return data.map(encode, with_indices=True, remove_columns=data.column_names)
-
-
-def tag_index(tag: int | str, names: list[str], task: str, index: int) -> int:
-    """A tag as an index into `names`: indices stay, tag names are looked up."""
-    if isinstance(tag, str):
-        if tag not in names:
-            raise ValueError(f"Task {task!r}, example {index}: tag {tag!r} is not one of labels {names}.")
-        return names.index(tag)
-    if not 0 <= tag < len(names):
-        raise ValueError(f"Task {task!r}, example {index}: tag {tag} is no index into {len(names)} labels.")
-    return tag

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from peftbench.core.errors import PeftbenchError
 from peftbench.core.spec import RunSpec
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -71,7 +72,7 @@ class Missing:
         return f"{self.item}: {self.reason}"
 
 
-class FetchError(Exception):
+class FetchError(PeftbenchError):
     """Some items could not be fetched; `missing` names each with why."""
 
     def __init__(self, missing: list[Missing], hint: str = ""):
