@@ -111,13 +111,13 @@ def flatten(result: RunResult) -> dict[str, Any]:
     return row
 
 
-def method_name(label: str, backend: str | None) -> str:
+def method_name(label: str, backend: str) -> str:
     """The method as tables show it: the sweep's label, and the engine when there is one.
 
     DeepSpeed keeps fp32 master weights where FSDP may not, so memory and loss differ by engine;
     naming it keeps runs of two engines out of one cell.
     """
-    return label if backend in (None, "none") else f"{label} ({backend})"
+    return label if backend == "none" else f"{label} ({backend})"
 
 
 def _last_line(text: str | None) -> str | None:
