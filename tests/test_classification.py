@@ -10,6 +10,7 @@ from peftbench.core.spec import ModelRef, TrainingSettings
 from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
+from peftbench.tasks.classification import longest_first_lengths, special_tokens_around
 from peftbench.tasks.sources import load_split
 
 SETTINGS = TrainingSettings(max_length=64, max_train_samples=4, max_eval_samples=4)
@@ -56,3 +57,41 @@ def test_prompt_learning_is_refused_on_a_seq2seq_classification_head_because_it_
     ids = torch.tensor([[0, 5, 6, 2]])
     with pytest.raises(NotImplementedError, match="input embeddings"):
         model(input_ids=ids, attention_mask=torch.ones_like(ids))
+
+
+def test_a_long_premise_leaves_room_for_the_hypothesis_on_a_decoder(tiny_decoder: Path):
+    """Cut from the right as one text, a long premise left no hypothesis at all on decoders."""
+    task = TASK_CATALOG["epistemic_nli"]
+    rows = load_split(task, "train")
+    settings = SETTINGS.model_copy(update={"max_length": 24, "max_train_samples": 200})
+    decoder = load_tokenizer(ModelRef(name="tiny", source=str(tiny_decoder), family="llama"))
+    data = TASK_TYPES["classification"].prepare_data(task, decoder, settings)
+    long_premise = next(
+        i for i in range(len(data.train)) if len(decoder(rows[i]["premise"])["input_ids"]) > 24
+    )
+    kept = data.train[long_premise]["input_ids"]
+    hypothesis = decoder("\n" + rows[long_premise]["hypothesis"], add_special_tokens=False)["input_ids"]
+    premise = decoder(rows[long_premise]["premise"], add_special_tokens=False)["input_ids"]
+    assert len(kept) == 24
+    first, second = longest_first_lengths(len(premise), len(hypothesis), 24)
+    assert second >= min(len(hypothesis), 12)  # the hypothesis keeps at least half the room
+    assert kept == premise[:first] + hypothesis[:second]
+
+
+def test_longest_first_lengths_cut_as_the_tokenizers_own_longest_first():
+    encoder = load_tokenizer(MODEL_CATALOG["minilm-l6"])
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"]
+    words.append("twelve")
+    cases = [(12, 3, 12), (3, 12, 12), (9, 9, 14), (9, 9, 15), (10, 9, 14), (9, 10, 14), (9, 10, 15)]
+    cases.append((5, 4, 20))
+    for first_words, second_words, max_length in cases:
+        first, second = " ".join(words[:first_words]), " ".join(words[:second_words])
+        types = encoder(first, second, truncation="longest_first", max_length=max_length)["token_type_ids"]
+        kept = (types.count(0) - 2, types.count(1) - 1)  # [CLS] first [SEP] | second [SEP]
+        room = max_length - encoder.num_special_tokens_to_add(pair=True)
+        assert longest_first_lengths(first_words, second_words, room) == kept
+
+
+def test_special_tokens_around_one_text():
+    encoder = load_tokenizer(MODEL_CATALOG["minilm-l6"])
+    assert special_tokens_around(encoder) == ([encoder.cls_token_id], [encoder.sep_token_id])

@@ -124,23 +124,34 @@ def load_for_sequence_classification(
 ) -> LoadedModel:
     """The base model with a fresh classification head.
 
-    Decoders (LlamaForSequenceClassification, ...) classify from the last token that is not the
-    pad token, so `config.pad_token_id` must be set: with right padding that is the last real token.
+    Decoders get their XForSequenceClassification with DecoderForSequenceClassification's pooling
+    (the last attended token, found from the attention mask). `config.pad_token_id` is still set,
+    for what else reads it (generation, saved configs).
     """
     from transformers import AutoModelForSequenceClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
-    loaded = load_with_head(
-        AutoModelForSequenceClassification, ref, "SEQ_CLS", num_labels=num_labels, **options
-    )
+    model_class: Any = AutoModelForSequenceClassification
+    if FAMILY_TRAITS[ref.family].kind == "decoder":
+        model_class = mixed_class(
+            DecoderForSequenceClassification,
+            family_class(ref.family, MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES),
+        )
+    loaded = load_with_head(model_class, ref, "SEQ_CLS", num_labels=num_labels, **options)
     loaded.model.config.pad_token_id = pad_token_id
     return loaded
 
 
 def load_for_token_classification(ref: ModelRef, num_labels: int, **options: Any) -> LoadedModel:
-    """The base model with a fresh tagging head (one class per token)."""
-    from transformers import AutoModelForTokenClassification
+    """The base model with a fresh tagging head (one class per token), as VirtualTokensForTokenClassification.
 
-    return load_with_head(AutoModelForTokenClassification, ref, "TOKEN_CLS", num_labels=num_labels, **options)
+    The class keeps "ForTokenClassification" in its name: transformers picks the loss by class name.
+    """
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
+
+    tagger = family_class(ref.family, MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)
+    model_class = mixed_class(VirtualTokensForTokenClassification, tagger)
+    return load_with_head(model_class, ref, "TOKEN_CLS", num_labels=num_labels, **options)
 
 
 def load_for_multiple_choice(ref: ModelRef, pad_token_id: int, **options: Any) -> LoadedModel:
@@ -203,6 +214,105 @@ def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
     positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device)
     return (positions * attention_mask.ne(0)).argmax(-1)
+
+
+def attended_last_positions(attention_mask: torch.Tensor | None, hidden: torch.Tensor) -> torch.Tensor:
+    """Each row's last attended position in `hidden` [rows, length, ...].
+
+    The mask may be longer than the hidden states: prefix tuning's mask covers its virtual key/value
+    positions, which have no hidden state; the positions that do are the mask's last `length`.
+    Prompt tuning and p-tuning put their virtual tokens in the hidden states and in the mask alike.
+    """
+    import torch
+
+    rows, length = hidden.shape[:2]
+    if attention_mask is None:
+        return torch.full((rows,), length - 1, device=hidden.device)
+    return last_token_positions(attention_mask[:, -length:]).to(hidden.device)
+
+
+class DecoderForSequenceClassification:
+    """A decoder's XForSequenceClassification, pooling the last token the attention mask attends.
+
+    transformers' own head finds the last token that is not the pad token in `input_ids`; peft's
+    prompt tuning and p-tuning give `inputs_embeds` instead, and the head then takes the last
+    position, a padding token in every row shorter than its batch's longest (right padding). The
+    mask says where each row's text ends whatever the input, and with any padding side. Prefix
+    tuning needs `past_key_values` in this signature: peft hands it the model's `forward` only then.
+    """
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        import torch
+        from transformers.modeling_outputs import SequenceClassifierOutputWithPast
+
+        outputs = getattr(self, self.base_model_prefix)(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden = outputs.last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        logits = self.score(hidden[rows, attended_last_positions(attention_mask, hidden)])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, pooled_logits=logits, config=self.config)
+        return SequenceClassifierOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class VirtualTokensForTokenClassification:
+    """XForTokenClassification whose tags stay on their tokens when prompt tuning or p-tuning prepends
+    virtual tokens.
+
+    peft feeds those methods' virtual tokens in `inputs_embeds` before the text, so the head returns
+    one tag per virtual token too, and the loss against one label per text token fails (or, with
+    matching lengths, would misalign). The text's tags are the last `labels.shape[1]` positions: the
+    rest are dropped before the loss. Without labels nothing tells the lengths apart: all are returned.
+    """
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The inputs are named: the Trainer keeps only the dataset columns `forward` names."""
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        given |= {"inputs_embeds": inputs_embeds}
+        inputs = {name: value for name, value in given.items() if value is not None}
+        outputs = super().forward(**inputs, **kwargs)  # type: ignore[misc]
+        if labels is None:
+            return outputs
+        outputs.logits = outputs.logits[:, -labels.shape[1] :].contiguous()
+        outputs.loss = self.loss_function(
+            logits=outputs.logits,
+            labels=labels,
+            config=self.config,
+            num_items_in_batch=kwargs.get("num_items_in_batch"),
+        )
+        return outputs
 
 
 class DecoderForMultipleChoice:

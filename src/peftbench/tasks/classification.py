@@ -59,6 +59,7 @@ class Classification(TaskType):
         }
         if len(task.text_columns) == 2 and pair_joiner(tokenizer) is not None:
             key["pair_joiner"] = PAIR_JOINER
+        key["pair_truncation"] = "longest_first"  # encodings cut from the right alone are not reused
         return SplitEncoding(
             key=key,
             columns=[*task.text_columns, task.label_column],
@@ -79,11 +80,12 @@ def encode_texts(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> 
     """Each row's text (or sentence pair) as token ids, with its label's class index."""
     joiner = pair_joiner(tokenizer)
 
-    def encode(batch: dict[str, list]) -> dict[str, list]:
+    def encode(batch: dict[str, list]) -> dict[str, Any]:
         texts = [batch[c] for c in task.text_columns]
         if len(texts) == 2 and joiner is not None:
-            texts = [[f"{a}{joiner}{b}" for a, b in zip(*texts, strict=True)]]
-        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+            encoded: dict[str, Any] = encode_joined_pairs(tokenizer, *texts, joiner, max_length)
+        else:
+            encoded = tokenizer(*texts, truncation=True, max_length=max_length)
         encoded["labels"] = [label_index(task.labels or (), v) for v in batch[task.label_column]]
         return {**encoded, **example_id(batch)}
 
@@ -99,3 +101,47 @@ def pair_joiner(tokenizer: Any) -> str | None:
     with nothing between ("...premise.Hypothesis...").
     """
     return PAIR_JOINER if tokenizer.sep_token is None else None
+
+
+def encode_joined_pairs(
+    tokenizer: Any, firsts: list[str], seconds: list[str], joiner: str, max_length: int
+) -> dict[str, list[list[int]]]:
+    """Sentence pairs as one text each, `first{joiner}second`, that keep both parts when too long.
+
+    The two parts are tokenized apart (the joiner opens the second) and cut as the tokenizers' own
+    `longest_first` cuts pairs (`longest_first_lengths`); the tokenizer's special tokens for one
+    text (a BOS, ...) go around them. Cut from the right as one text, a long premise would leave
+    no hypothesis at all.
+    """
+    before, after = special_tokens_around(tokenizer)
+    room = max(max_length - len(before) - len(after), 0)
+    first_ids = tokenizer(firsts, add_special_tokens=False)["input_ids"]
+    second_ids = tokenizer([joiner + s for s in seconds], add_special_tokens=False)["input_ids"]
+    rows = []
+    for first, second in zip(first_ids, second_ids, strict=True):
+        keep_first, keep_second = longest_first_lengths(len(first), len(second), room)
+        rows.append(before + first[:keep_first] + second[:keep_second] + after)
+    return {"input_ids": rows, "attention_mask": [[1] * len(row) for row in rows]}
+
+
+def longest_first_lengths(first: int, second: int, room: int) -> tuple[int, int]:
+    """How many tokens of each part to keep within `room`, as fast tokenizers' `longest_first` keeps them:
+    a part shorter than half the room is kept whole and the other gets the rest; else the shorter part
+    (the first on a tie) gets the lower half and the longer the upper."""
+    if first + second <= room:
+        return first, second
+    shorter = min(first, second)
+    if 2 * shorter <= room:
+        return (first, room - first) if first == shorter else (room - second, second)
+    half = room // 2
+    return (room - half, half) if first > second else (half, room - half)
+
+
+def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after one text (e.g. ([bos], []))."""
+    plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+    full = tokenizer("x")["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return full[:start], full[start + len(plain) :]
+    return [], []
