@@ -10,11 +10,8 @@ from peftbench.plan.schema import ClusterProfile, GpuType
 
 
 def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
-    """Every request the profile cannot satisfy, and every site fact still to fill in."""
-    problems = [
-        Problem(file, key, "This site fact is still FILL_ME: set it in the profile before submitting.")
-        for key in profile.unfilled()
-    ]
+    """Every request the profile cannot satisfy."""
+    problems: list[Problem] = []
     slurm = profile.slurm
     assert slurm is not None
     for label, res in {(r.label, r.resources) for r in runs}:
@@ -56,6 +53,16 @@ def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -
                 )
             )
     return problems
+
+
+def unset_site_facts(profile: ClusterProfile) -> list[Problem]:
+    """Site facts still FILL_ME, under the profile file's name: a preview warns, a submission refuses."""
+    return [
+        Problem(
+            profile.file, key, "This site fact is still FILL_ME: set it in the profile before submitting."
+        )
+        for key in profile.unfilled()
+    ]
 
 
 def check_writable(folder: Path, file: str) -> list[Problem]:

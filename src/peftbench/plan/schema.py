@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, NonNegativeInt, PrivateAttr, field_validator, model_validator
 
 from peftbench.core.errors import format_key
 from peftbench.core.spec import (
@@ -82,6 +83,11 @@ class ClusterProfile(StrictModel):
     runs_dir: str = Field("runs", description="Where run folders go, relative to the working directory.")
     slurm: SlurmSettings | None = Field(None, description="Scheduler settings (launcher: slurm).")
     container: ContainerSettings | None = Field(None, description="Run tasks in this Apptainer image.")
+    _file: str = PrivateAttr("<profile>")  # the YAML it was read from, for messages
+
+    @property
+    def file(self) -> str:
+        return self._file
 
     @model_validator(mode="after")
     def _slurm_settings_present(self) -> ClusterProfile:
@@ -105,10 +111,17 @@ def _walk(data: Any, loc: tuple = ()) -> list[tuple[str, Any]]:
 MethodBlock = dict[str, Any]
 
 
+SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"  # a folder name and an sbatch --job-name part, as written
+MAX_RUNS = 10_000
+
+
 class SweepSpec(StrictModel):
     """A sweep file: models × tasks × methods (each with its own grid) × seeds."""
 
-    name: str = Field(description="Sweep name; run folders go to <runs_dir>/<name>/.")
+    name: str = Field(
+        description="Sweep name (default: the file's stem); run folders go to <runs_dir>/<name>/. "
+        "Letters, digits, '.', '_' and '-', not starting with '.' or '-'.",
+    )
     description: str = Field("", description="One line for humans.")
     models: list[str | ModelRef] = Field(min_length=1, description="Catalog names or full ModelRefs.")
     tasks: list[str | TaskSpec] = Field(min_length=1, description="Catalog names or inline TaskSpecs.")
@@ -117,6 +130,21 @@ class SweepSpec(StrictModel):
         description="Method name (or any label with a 'method:' key) -> its grid (a list is a grid axis), "
         "and optionally resources:, tasks: and parent: (docs/methods.md).",
     )
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per point.")
+    seeds: list[NonNegativeInt] = Field(
+        default_factory=lambda: [0], min_length=1, description="Seeds per point (each ≥ 0)."
+    )
+    max_runs: PositiveInt = Field(
+        MAX_RUNS, description="Refuse a sweep of more runs than this (a typo in a grid is caught at once)."
+    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_safe_folder_name(cls, name: str) -> str:
+        if not re.fullmatch(SAFE_NAME, name) or len(name) > 100:
+            raise ValueError(
+                "A sweep name (default: the file's stem) names its run folder: use 1-100 letters, digits, "
+                "'.', '_' or '-', not starting with '.' or '-', no path separators"
+            )
+        return name

@@ -6,7 +6,7 @@ one pass, and nothing is ever submitted from a plan with a problem.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from peftbench.core.errors import ConfigError, Problem
@@ -23,6 +23,7 @@ class SweepPlan:
     spec: SweepSpec
     runs: list[RunSpec]
     runs_dir: Path
+    unset_facts: list[Problem] = field(default_factory=list)  # FILL_ME site facts (only when previewing)
 
     @property
     def sweep_dir(self) -> Path:
@@ -30,18 +31,25 @@ class SweepPlan:
 
 
 def load_plan(
-    sweep_file: Path, cluster: str, runs_dir: Path | None = None, check_memory: bool = True
+    sweep_file: Path,
+    cluster: str,
+    runs_dir: Path | None = None,
+    check_memory: bool = True,
+    profiles: Path | None = None,
+    submitting: bool = True,
 ) -> SweepPlan:
     """Load and check the cluster profile and the sweep together; one error lists every problem.
 
     `check_memory=False` leaves out the GPU-memory check (`peftbench plan` shows it as a table).
+    Site facts still FILL_ME are problems only when `submitting`; a preview carries them as
+    `unset_facts`, to be shown as warnings under the profile's name.
     """
-    from peftbench.plan.resources import check_writable, resource_problems
+    from peftbench.plan.resources import check_writable, resource_problems, unset_site_facts
 
     problems: list[Problem] = []
     profile = sweep = None
     try:
-        profile = load_cluster(cluster)
+        profile = load_cluster(cluster, profiles)
     except ConfigError as err:
         problems += err.problems
     try:
@@ -57,9 +65,12 @@ def load_plan(
     if profile.launcher == "slurm":
         problems += resource_problems(runs, profile, str(sweep_file))
         problems += memory_problems(runs, profile, str(sweep_file)) if check_memory else []
+    unset = unset_site_facts(profile)
+    if submitting:
+        problems, unset = unset + problems, []
     if problems:
         raise ConfigError(problems)
-    return SweepPlan(profile, spec, runs, root)
+    return SweepPlan(profile, spec, runs, root, unset)
 
 
 @dataclass(frozen=True)
