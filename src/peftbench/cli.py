@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -72,9 +73,10 @@ def _plan(
         raise _fail(err) from None
 
 
-def _warn_unset(plan: SweepPlan) -> None:
-    """A preview's FILL_ME site facts, under the profile file's name (a submission refuses them)."""
-    for problem in plan.unset_facts:
+def _warn(plan: SweepPlan) -> None:
+    """What only a submission refuses (FILL_ME site facts, models of unknown size), under the name of
+    the file to fix."""
+    for problem in plan.warnings:
         err_console.print(Text("Warning", style="yellow") + Text(f" — {problem}"), highlight=False)
 
 
@@ -90,7 +92,7 @@ def sweep(
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run)
     if dry_run:
         _print_plan(plan)
-        _warn_unset(plan)
+        _warn(plan)
     elif plan.profile.launcher == "local":
         _run_locally(plan, plan.runs)
     else:
@@ -138,7 +140,7 @@ def plan_command(
                 "",
                 "",
                 "?",
-                "config not here: peftbench fetch",
+                "config not here: peftbench fetch" if row.config_from == "unknown" else "after its parent",
             )
             continue
         verdict = "" if fit is None else ("[green]yes[/]" if fit.fits else f"[red]no[/]: {fit.suggestion}")
@@ -146,7 +148,7 @@ def plan_command(
         gb = [f"{v / GB:.1f}" for v in (e.weights, e.training_state, e.activations, e.total)]
         table.add_row(r.run_id, r.model.name, r.task.name, r.label, e.backend, str(e.gpus), *gb, verdict)
     console.print(table)
-    _warn_unset(plan)
+    _warn(plan)
     if refused:
         err_console.print(
             f"[red]{refused} run(s) do not fit their GPUs[/red]: `sweep` refuses to submit them."
@@ -222,26 +224,35 @@ def _styled(state: str) -> str:
     return f"[{colour[state]}]{state}[/]" if state in colour else state
 
 
+PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (rich renders ~300 rows/s)
+
+
 def _print_plan(plan: SweepPlan) -> None:
     from peftbench.core.paths import RunPaths
     from peftbench.core.results import has_success
 
+    ids = [r.run_id for r in plan.runs]  # each a hash of the spec: made once here
+    done = {i for i in ids if has_success(RunPaths(plan.sweep_dir / i))}
     table = Table(title=f"{plan.spec.name}: {len(plan.runs)} runs on '{plan.profile.name}'")
-    for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
-        table.add_column(column)
-    for r in plan.runs:
-        done = "✓" if has_success(RunPaths.of(plan.runs_dir, r)) else ""
-        params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
-        table.add_row(
-            r.run_id,
-            r.model.name,
-            r.task.name,
-            r.label,
-            params,
-            f"{r.training.learning_rate:g}",
-            str(r.seed),
-            done,
-        )
+    if len(plan.runs) > PLAN_ROWS:
+        groups: dict[tuple[str, str, str], list[tuple[RunSpec, str]]] = {}
+        for r, i in zip(plan.runs, ids, strict=True):
+            groups.setdefault((r.model.name, r.task.name, r.label), []).append((r, i))
+        for column in ("model", "task", "method", "runs", "grid points", "seeds", "done"):
+            table.add_column(column)
+        for (model, task, label), runs in groups.items():
+            points = len({(json.dumps(r.params, sort_keys=True), r.training.learning_rate) for r, _ in runs})
+            n_done = str(sum(i in done for _, i in runs) or "")
+            table.add_row(
+                model, task, label, str(len(runs)), str(points), str(len({r.seed for r, _ in runs})), n_done
+            )
+    else:
+        for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
+            table.add_column(column)
+        for r, i in zip(plan.runs, ids, strict=True):
+            params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
+            lr, seed = f"{r.training.learning_rate:g}", str(r.seed)
+            table.add_row(i, r.model.name, r.task.name, r.label, params, lr, seed, "✓" * (i in done))
     console.print(table)
 
 

@@ -195,12 +195,12 @@ class _Expansion:
             seed=seed,
             resources=point.resources,
         )
-        where = f"{point.where} seed {seed}"
-        if run.run_id in self.seen:
-            message = f"Duplicate run {run.run_id}: {where} repeats {self.seen[run.run_id]}."
+        where, run_id = f"{point.where} seed {seed}", run.run_id  # a hash: made once
+        if run_id in self.seen:
+            message = f"Duplicate run {run_id}: {where} repeats {self.seen[run_id]}."
             self.problems.append(Problem(self.file, key, message))
             return None
-        self.seen[run.run_id] = where
+        self.seen[run_id] = where
         self.produced.setdefault((grid.label, task.name, model_i, seed), []).append(run)
         return run
 
