@@ -74,10 +74,12 @@ def _plan(
 
 
 def _warn(plan: SweepPlan) -> None:
-    """What only a submission refuses (FILL_ME site facts, models of unknown size), under the name of
-    the file to fix."""
+    """What only a submission refuses (FILL_ME site facts, runs that do not fit the site's GPUs, models
+    of unknown size), under the name of the file to fix."""
     for problem in plan.warnings:
-        err_console.print(Text("Warning", style="yellow") + Text(f" — {problem}"), highlight=False)
+        err_console.print(
+            Text("A submission would refuse", style="yellow") + Text(f" — {problem}"), highlight=False
+        )
 
 
 @app.command()

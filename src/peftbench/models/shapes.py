@@ -45,8 +45,9 @@ def planning_config(ref: ModelRef) -> tuple[Any | None, str]:
         return None, "run"
     extra = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
     try:
-        path = resolve_source(ref.source)
-        return AutoConfig.from_pretrained(path, local_files_only=True, **extra), "cache"
+        folder = resolve_source(ref.source) if is_local(ref.source) else cached_folder(ref)
+        if folder is not None:
+            return AutoConfig.from_pretrained(folder, local_files_only=True, **extra), "cache"
     except (OSError, ValueError, ImportError):
         pass
     facts = shipped_shapes().get(ref.source)
@@ -54,3 +55,15 @@ def planning_config(ref: ModelRef) -> tuple[Any | None, str]:
         facts = dict(facts)
         return AutoConfig.for_model(facts.pop("model_type"), **facts), "table"
     return None, "unknown"
+
+
+def cached_folder(ref: ModelRef) -> str | None:
+    """The HF cache's snapshot folder holding this hub model's config, found on disk alone.
+
+    Not `from_pretrained(hub_id, local_files_only=True)`: huggingface_hub still builds request
+    headers there, and fetches its agent registry from the hub to do so (seen: one connection).
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(ref.source, ref.gguf_file or "config.json")
+    return str(Path(found).parent) if isinstance(found, str) else None

@@ -34,8 +34,8 @@ class SweepPlan:
     spec: SweepSpec
     runs: list[RunSpec]
     runs_dir: Path
-    # What only a submission refuses (FILL_ME site facts, models whose size is unknown here): a
-    # preview shows the plan and these as warnings.
+    # What only a submission refuses (FILL_ME site facts, runs that do not fit the site's GPUs,
+    # models whose size is unknown here): a preview shows the plan and these as warnings.
     warnings: list[Problem] = field(default_factory=list)
 
     @property
@@ -54,8 +54,9 @@ def load_plan(
     """Load and check the cluster profile and the sweep together; one error lists every problem.
 
     `check_memory=False` leaves out the GPU-memory check (`peftbench plan` shows it as a table).
-    Site facts still FILL_ME and models of unknown size are problems only when `submitting`; a
-    preview carries them as `warnings`, each under the name of the file to fix.
+    What depends on the site (FILL_ME facts, runs that do not fit its GPUs, models of unknown size)
+    is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
+    each under the name of the file to fix.
     """
     from peftbench.plan.resources import check_writable, resource_problems, unset_site_facts
 
@@ -80,8 +81,7 @@ def load_plan(
         problems += resource_problems(runs, profile, file)
         if check_memory:
             rows = memory_rows([r for r in runs if r.resources.gpus], profile)
-            problems += memory_problems(rows, profile, file)
-            warnings += unknown_models(rows, spec, file)
+            warnings += memory_problems(rows, profile, file) + unknown_models(rows, spec, file)
     if submitting:
         problems, warnings = warnings + problems, []
     if problems:
