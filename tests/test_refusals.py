@@ -5,15 +5,19 @@ failing sbatch. (The corpus of bad sweeps these come from was kept outside the p
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from peftbench.core.errors import ConfigError
-from peftbench.plan.loading import load_sweep
+from peftbench.plan.loading import load_cluster, load_sweep
+from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.schema import MAX_RUNS
 
 BASE = {
@@ -137,3 +141,77 @@ def test_a_failed_sbatch_is_one_line_naming_it_and_leaves_nothing_behind(sweep_f
     assert out.stdout == ""
     left = sorted(str(p.relative_to(runs)) for p in runs.rglob("*"))
     assert left == ["fd"], left  # no .slurm pickles or scripts, no run folders, no submission record
+
+
+def test_messages_keep_whole_lines_when_output_is_not_a_terminal(sweep_file, tmp_path: Path):
+    """CI logs and `make > file`: no hard wrap at 80 columns splitting a key or a path."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    sweep = sweep_file({**BASE, "name": "../../somewhere"})
+    out = subprocess.run(
+        [sys.executable, "-m", "peftbench", "sweep", str(sweep), "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 2
+    [line] = [line for line in out.stderr.splitlines() if "name:" in line]
+    assert line.startswith(f"  - {sweep}: name: A sweep name") and line.endswith("(got '../../somewhere').")
+    assert len(line) > 120
+
+
+def slurm_is_up() -> bool:
+    """The localhost cluster answers; in CI (PEFTBENCH_REQUIRE_SLURM=1) its absence is a failure."""
+    try:
+        up = bool(subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        up = False
+    if not up and os.environ.get("PEFTBENCH_REQUIRE_SLURM") == "1":
+        pytest.fail("no Slurm cluster: start it with `bash slurm/local_up.sh`")
+    return up
+
+
+@pytest.mark.slurm
+def test_the_hint_after_a_submission_works_as_printed(sweep_file, tmp_path: Path):
+    """Submitted held (the jobs never start), from a lab folder with its own profile folder."""
+    if not slurm_is_up():
+        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one (root, Debian)")
+    held = yaml.safe_load((PACKAGED / "dev.yaml").read_text())
+    held["slurm"]["additional_parameters"] = {"hold": True}
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "dev.yaml").write_text(yaml.safe_dump(held))
+    sweep_file({**BASE, "name": "fd"}, name="fd.yaml")
+    out = cli("sweep", "fd.yaml", "--cluster", "dev", "--profiles", "ours", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    jobs = re.findall(r"Submitted job (\d+)", out.stdout)
+    try:
+        hint = out.stdout.split("Follow with: ")[1].strip()
+        assert hint == "peftbench status fd.yaml --cluster dev --profiles ours"
+        command = shlex.split(hint)
+        status = cli(*command[1:], cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert "1 pending" in status.stdout
+    finally:
+        subprocess.run(["scancel", *jobs], check=False)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("partition", "gpu\n#SBATCH --exclusive"),
+        ("account", "my project"),
+        ("qos", "-x"),
+        ("modules", ["cuda 12"]),
+    ],
+)
+def test_site_names_that_become_sbatch_options_are_one_word(tmp_path: Path, key: str, value):
+    profile = yaml.safe_load((PACKAGED / "dev.yaml").read_text())
+    profile["slurm"][key] = value
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    with pytest.raises(ConfigError) as info:
+        load_cluster(str(path))
+    [problem] = info.value.problems
+    assert problem.file == str(path) and problem.key.startswith(f"slurm.{key}")
+    assert "A Slurm name is one word" in problem.message

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeInt, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, Field, NonNegativeInt, PrivateAttr, field_validator, model_validator
 
 from peftbench.core.errors import format_key
 from peftbench.core.spec import (
@@ -20,12 +20,28 @@ from peftbench.core.spec import (
 FILL_ME = "FILL_ME"  # marks a site fact the user must supply; submission refuses while any remain
 
 
+def _one_word(value: str) -> str:
+    """Names that become sbatch options or `module load` words: a space or line break would split them."""
+    if not value or any(c.isspace() or not c.isprintable() for c in value) or value.startswith("-"):
+        raise ValueError("A Slurm name is one word: no spaces, line breaks or leading '-'")
+    return value
+
+
+SlurmWord = Annotated[str, AfterValidator(_one_word)]
+
+
 class GpuType(StrictModel):
     """How to ask one site for one kind of GPU node."""
 
-    gres: str | None = Field(None, description="--gres prefix, e.g. 'gpu:h100' (the count is appended).")
-    constraint: str | None = Field(None, description="--constraint for this GPU type, if the site uses one.")
-    partition: str | None = Field(None, description="Partition for this GPU type (default: the profile's).")
+    gres: SlurmWord | None = Field(
+        None, description="--gres prefix, e.g. 'gpu:h100' (the count is appended)."
+    )
+    constraint: SlurmWord | None = Field(
+        None, description="--constraint for this GPU type, if the site uses one."
+    )
+    partition: SlurmWord | None = Field(
+        None, description="Partition for this GPU type (default: the profile's)."
+    )
     gpus_per_node: PositiveInt = Field(description="GPUs in one node of this type.")
     memory_gb: PositiveInt | None = Field(
         None, description="Memory of one GPU in GB; the planner refuses runs that cannot fit it."
@@ -37,9 +53,9 @@ class GpuType(StrictModel):
 class SlurmSettings(StrictModel):
     """A Slurm site: where to submit and how to ask for resources."""
 
-    partition: str = Field(description="Default partition.")
-    account: str | None = Field(None, description="--account (project) to charge.")
-    qos: str | None = Field(None, description="--qos, if the site needs one.")
+    partition: SlurmWord = Field(description="Default partition.")
+    account: SlurmWord | None = Field(None, description="--account (project) to charge.")
+    qos: SlurmWord | None = Field(None, description="--qos, if the site needs one.")
     max_time_min: PositiveInt = Field(description="The partition's time limit in minutes.")
     array_parallelism: PositiveInt = Field(32, description="At most this many tasks of one array at once.")
     max_num_timeout: int = Field(3, ge=0, description="Requeues after a timeout before giving up.")
@@ -50,7 +66,9 @@ class SlurmSettings(StrictModel):
     default_gpu_type: str | None = Field(None, description="GPU type for runs that do not name one.")
     cpu_node_cpus: PositiveInt = Field(2, description="CPU cores of a node, for CPU-only runs.")
     cpu_node_mem_gb: PositiveInt = Field(4, description="Memory (GB) of a node, for CPU-only runs.")
-    modules: list[str] = Field(default_factory=list, description="`module load` these before each task.")
+    modules: list[SlurmWord] = Field(
+        default_factory=list, description="`module load` these before each task."
+    )
     setup: list[str] = Field(default_factory=list, description="Extra shell lines before each task.")
     additional_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Other sbatch options, passed through submitit."
