@@ -127,3 +127,22 @@ def test_a_wheel_install_plans_the_demo_from_a_folder_outside_the_checkout(tmp_p
     listed = cli("clusters", cwd=lab, env=env)
     assert listed.returncode == 0 and "packaged" in listed.stdout
     assert str(target / "peftbench" / "plan" / "clusters") in listed.stdout.replace("\n", "")
+
+
+def test_a_packaged_profile_is_made_a_labs_own_by_copying_it_never_over_an_existing_copy(elsewhere: Path):
+    from peftbench.plan.profiles import copy_profile
+    from peftbench.plan.resources import unset_site_facts
+
+    [hint, *_] = unset_site_facts(load_cluster("arnes"))
+    assert "`peftbench clusters copy arnes` writes configs/clusters/arnes.yaml" in hint.message
+    target = copy_profile("arnes")
+    assert (
+        target == Path("configs/clusters/arnes.yaml")
+        and target.read_text() == (PACKAGED / "arnes.yaml").read_text()
+    )
+    target.write_text(target.read_text().replace("FILL_ME/", "/shared/").replace("FILL_ME", "h100"))
+    profile = load_cluster("arnes")
+    assert Path(profile.file) == target and not unset_site_facts(profile)
+    with pytest.raises(ConfigError, match="Already exists"):
+        copy_profile("arnes")
+    assert "h100" in target.read_text()

@@ -330,7 +330,7 @@ def clusters(ctx: typer.Context, profiles: Profiles = None) -> None:
 def clusters_show(
     name: Annotated[str, typer.Argument(help="A profile name.")], profiles: Profiles = None
 ) -> None:
-    """Print one profile's file as it is (copy it to configs/clusters/ to make it your own)."""
+    """Print one profile's file as it is (`peftbench clusters copy NAME` makes it your own)."""
     from peftbench.plan.loading import load_cluster
 
     try:
@@ -339,6 +339,22 @@ def clusters_show(
         raise _fail(err) from None
     err_console.print(f"# {profile.file}", markup=False, highlight=False)
     print(Path(profile.file).read_text(encoding="utf-8"), end="")
+
+
+@clusters_app.command("copy")
+def clusters_copy(
+    name: Annotated[str, typer.Argument(help="A profile name.")],
+    to: Annotated[Path, typer.Option(help="The folder to copy into.")] = Path("configs/clusters"),
+    profiles: Profiles = None,
+) -> None:
+    """Copy a profile into ./configs/clusters (found first from this folder) to fill in its FILL_ME facts."""
+    from peftbench.plan.profiles import copy_profile
+
+    try:
+        target = copy_profile(name, profiles, to)
+    except ConfigError as err:
+        raise _fail(err) from None
+    console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
 
 
 @app.command("run-one")

@@ -83,3 +83,26 @@ def list_profiles(profiles: Path | None = None) -> list[FoundProfile]:
 def searched(profiles: Path | None = None) -> str:
     """The searched folders, for a message: `--profiles x, configs/clusters (project), ...`."""
     return ", ".join(f"{f.path} ({f.origin})" for f in profile_folders(profiles))
+
+
+def copy_profile(name: str, profiles: Path | None = None, to: Path = Path("configs") / "clusters") -> Path:
+    """Copy the profile `name` now found into `to` (default ./configs/clusters), to fill in and keep.
+
+    Never overwrites: an existing copy is the lab's own. Raises ConfigError naming what went wrong.
+    """
+    from peftbench.core.errors import ConfigError, Problem
+    from peftbench.core.files import write_text_atomic
+
+    source = find_profile(name, profiles)
+    target = Path(to) / f"{name}.yaml"
+    if source is None:
+        known = tuple(p.name for p in list_profiles(profiles))
+        message = f"No profile for cluster {name!r} in {searched(profiles)}."
+        raise ConfigError([Problem("peftbench clusters copy", name, message, name, known)])
+    if target.exists():
+        message = "Already exists (a lab's own profile is never overwritten): edit it, or remove it first."
+        raise ConfigError([Problem(str(target), "<file>", message)])
+    text = source.read_text(encoding="utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target, lambda f: f.write(text))
+    return target
