@@ -65,10 +65,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
     plan = load_plan(sweep_file, args.cluster, submitting=False)
     plan_seconds = time.perf_counter() - start
     assert len(plan.runs) == args.runs, len(plan.runs)
-    cli.console = Console(file=io.StringIO(), width=200)
-    start = time.perf_counter()
-    cli._print_plan(plan)
-    print_seconds = time.perf_counter() - start
+    shown, cli.console = cli.console, Console(file=io.StringIO(), width=200)
+    try:
+        start = time.perf_counter()
+        cli._print_plan(plan)
+        print_seconds = time.perf_counter() - start
+    finally:
+        cli.console = shown
 
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(work / "empty-hf-home")}
     for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
@@ -88,7 +91,9 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, float]:
         "cli_exit": done.returncode,
     }
     met = "met" if total < GOAL_SECONDS else "NOT met"
-    print(f"{args.runs} runs on '{args.cluster}', memory estimate on: load_plan {plan_seconds:.2f} s, ", end="")
+    print(
+        f"{args.runs} runs on '{args.cluster}', memory estimate on: load_plan {plan_seconds:.2f} s, ", end=""
+    )
     print(f"dry-run table {print_seconds:.2f} s; {total:.2f} s in all (goal < {GOAL_SECONDS:.0f} s: {met})")
     print(f"`peftbench sweep --dry-run` in a fresh process, hub unreachable: {cli_seconds:.2f} s ", end="")
     print(f"(exit {done.returncode}; imports included)")
