@@ -145,4 +145,6 @@ def test_a_packaged_profile_is_made_a_labs_own_by_copying_it_never_over_an_exist
     assert Path(profile.file) == target and not unset_site_facts(profile)
     with pytest.raises(ConfigError, match="Already exists"):
         copy_profile("arnes")
+    with pytest.raises(ConfigError, match="no path separators"):
+        copy_profile("../../arnes")
     assert "h100" in target.read_text()

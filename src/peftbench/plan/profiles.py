@@ -15,6 +15,7 @@ A name with a `.yaml`/`.yml` suffix is a path and is read as it is.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,11 @@ def copy_profile(name: str, profiles: Path | None = None, to: Path = Path("confi
     """
     from peftbench.core.errors import ConfigError, Problem
     from peftbench.core.files import write_text_atomic
+    from peftbench.plan.schema import SAFE_NAME
 
+    if not re.fullmatch(SAFE_NAME, name):
+        message = "A profile name is a file name: letters, digits, '.', '_' or '-', no path separators."
+        raise ConfigError([Problem("peftbench clusters copy", name, message)])
     source = find_profile(name, profiles)
     target = Path(to) / f"{name}.yaml"
     if source is None:
