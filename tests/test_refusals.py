@@ -215,3 +215,24 @@ def test_site_names_that_become_sbatch_options_are_one_word(tmp_path: Path, key:
     [problem] = info.value.problems
     assert problem.file == str(path) and problem.key.startswith(f"slurm.{key}")
     assert "A Slurm name is one word" in problem.message
+
+
+def test_no_sbatch_at_all_is_one_line_too(sweep_file, tmp_path: Path):
+    """A login node without Slurm on PATH (here: PATH holding only this Python's folder)."""
+    runs = tmp_path / "runs"
+    sweep = sweep_file({**BASE, "name": "fd"})
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "XDG_CONFIG_HOME": str(tmp_path / "x")}
+    out = subprocess.run(
+        [sys.executable, "-m", "peftbench", "sweep", str(sweep), "--cluster", "dev", "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 1
+    assert (
+        out.stderr.strip()
+        == "Not submitted — `sbatch` failed: not found on PATH: is this a Slurm login node?"
+    )
+    assert sorted(p.name for p in runs.rglob("*")) == ["fd"]

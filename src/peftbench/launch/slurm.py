@@ -94,6 +94,9 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
 
     slurm = profile.slurm
     assert slurm is not None
+    for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
+        if shutil.which(command) is None:
+            raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
     depth = generations(runs)
     groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
@@ -160,6 +163,8 @@ def _undone_if_refused(submitit_folder: Path, run_folders: list[Path]) -> Iterat
         with redirect_stderr(stderr):
             yield
     except (FailedJobError, FailedSubmissionError, OSError) as err:
+        if isinstance(err, OSError) and err.filename != "sbatch":  # not the scheduler: a disk error
+            raise
         now = set(submitit_folder.iterdir()) if submitit_folder.is_dir() else set()
         for path in now - (before or set()):
             if path.is_dir() and not path.is_symlink():
