@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     help="Compare full fine-tuning, LoRA, BitFit and prompt tuning: sweeps, runs, status, tables.",
 )
+WIDE = 240  # columns for tables when output is not a terminal
 
 
 def _console(stderr: bool = False) -> Console:
@@ -37,7 +38,6 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=WIDE, soft_wrap=True)
 
 
-WIDE = 240
 console = _console()
 err_console = _console(stderr=True)
 
@@ -65,7 +65,7 @@ def _plan(
     runs_dir: Path | None,
     profiles: Path | None,
     submitting: bool = True,
-    **kw,
+    **kw: bool,
 ) -> SweepPlan:
     try:
         return load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
