@@ -124,6 +124,13 @@ def test_a_wheel_install_plans_the_demo_from_a_folder_outside_the_checkout(tmp_p
     out = cli("sweep", "demo.yaml", "--cluster", "local", "--dry-run", cwd=lab, env=env)
     assert out.returncode == 0, out.stderr
     assert "demo: 8 runs on 'local'" in out.stdout
+    gpu = {"name": "gpu", "models": ["xlm-roberta-base"], "tasks": ["movie_sentiment"]}
+    (lab / "gpu.yaml").write_text(yaml.safe_dump({**gpu, "methods": {"lora": {"resources": {"gpus": 1}}}}))
+    planned = cli(
+        "plan", "gpu.yaml", "--cluster", "vega", cwd=lab, env={**env, "HF_HOME": str(tmp_path / "hf")}
+    )
+    assert planned.returncode == 0, planned.stderr  # the model's shape from the wheel's shapes.json
+    assert "xlm-roberta-base" in planned.stdout and "config not here" not in planned.stdout
     listed = cli("clusters", cwd=lab, env=env)
     assert listed.returncode == 0 and "packaged" in listed.stdout
     assert str(target / "peftbench" / "plan" / "clusters") in listed.stdout.replace("\n", "")
