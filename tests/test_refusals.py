@@ -236,3 +236,18 @@ def test_no_sbatch_at_all_is_one_line_too(sweep_file, tmp_path: Path):
         == "Not submitted — `sbatch` failed: not found on PATH: is this a Slurm login node?"
     )
     assert sorted(p.name for p in runs.rglob("*")) == ["fd"]
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [({"MY VAR": "1"}, "is not a variable name"), ({"A": 'say "hi"'}, "would drop the closing quote")],
+)
+def test_container_env_that_cannot_become_an_env_flag_is_refused_with_the_profile(tmp_path: Path, env, says):
+    profile = yaml.safe_load((PACKAGED / "dev.yaml").read_text())
+    profile["container"] = {"image": "/shared/peftbench.sif", "env": env}
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    with pytest.raises(ConfigError) as info:
+        load_cluster(str(path))
+    [problem] = info.value.problems
+    assert problem.file == str(path) and problem.key == "container.env" and says in problem.message

@@ -91,6 +91,17 @@ class ContainerSettings(StrictModel):
     env: dict[str, str] = Field(default_factory=dict, description="Variables set inside the container.")
     nv: bool = Field(True, description="Pass --nv (NVIDIA GPUs into the container).")
 
+    @field_validator("env")
+    @classmethod
+    def _env_survives_apptainer(cls, env: dict[str, str]) -> dict[str, str]:
+        """Checked here, before submission: `--env` is where these become command-line words."""
+        for key, value in env.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"env key {key!r} is not a variable name (letters, digits, '_')")
+            if "=" not in value and value.endswith('"'):
+                raise ValueError(f"env.{key}: Apptainer's --env would drop the closing quote of {value!r}")
+        return env
+
 
 class ClusterProfile(StrictModel):
     """Where runs execute. `local` runs them one after another on this machine."""
