@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -176,6 +177,7 @@ def _undone_if_refused(submitit_folder: Path, run_folders: list[Path]) -> Iterat
         for folder in new_runs:
             shutil.rmtree(folder, ignore_errors=True)
         raise SchedulerError("sbatch", str(err) or stderr.getvalue()) from None
+    sys.stderr.write(stderr.getvalue())  # on success, whatever submitit said is passed on
 
 
 def generations(runs: list[RunSpec]) -> dict[str, int]:
