@@ -487,8 +487,8 @@ def fetch(
     except ConfigError as err:
         raise _fail(err) from None
     try:
-        fetched = [] if check else hub.fetch(items, report=console.print)
-        hub.require_cached(items)
+        fetched = [] if check else hub.fetch(items, report=console.print, sweep=str(sweep_file))
+        hub.require_cached(items, sweep=str(sweep_file))
     except hub.FetchError as err:
         err_console.print(str(err), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
