@@ -42,7 +42,7 @@ def test_every_hub_model_of_the_catalog_and_the_study_sweeps_has_a_shipped_shape
 
 @pytest.mark.parametrize(
     ("source", "total"),
-    [  # the published parameter counts (LLaMA paper, Table 2 of the model cards)
+    [  # the counts the Hub reports for these checkpoints (LLaMA-7B/13B, Llama-3.1-8B)
         ("huggyllama/llama-7b", 6_738_415_616),
         ("huggyllama/llama-13b", 13_015_864_320),
         ("NYTK/PULI-LlumiX-Llama-3.1", 8_030_261_248),
