@@ -55,8 +55,9 @@ test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs)
 	$(PY) -m pytest
 
 .PHONY: bench
-bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-run sweep and collect (~10 min)
+bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-run sweep, plan and collect (~10 min)
 	$(PY) benchmarks/bench_scale.py --out runs/bench/scale.json
+	$(PY) benchmarks/bench_plan.py --out runs/bench/plan.json
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
 

@@ -107,3 +107,11 @@ def test_the_engines_bench_measures_each_backend_and_reports_a_refused_arm(tmp_p
     assert json.loads((tmp_path / "engines.json").read_text())["device"] == "CPU"
     with pytest.raises(SystemExit, match="unknown backend 'zero4'"):
         bench_engines.parse_arms("full:zero4")
+
+
+def test_the_plan_bench_plans_a_gpu_sweep_offline_in_process_and_as_a_command(tmp_path: Path):
+    from benchmarks import bench_plan
+
+    figures = bench_plan.main(["--runs", "100", "--out", str(tmp_path / "plan.json")])
+    assert figures["runs"] == 100 and figures["cli_exit"] == 0
+    assert json.loads((tmp_path / "plan.json").read_text()) == figures

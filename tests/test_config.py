@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from peftbench.core.errors import ConfigError
@@ -101,7 +99,7 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 def test_unknown_cluster_lists_profiles():
     with pytest.raises(ConfigError) as info:
-        load_cluster("locl", Path(__file__).resolve().parents[1] / "configs" / "clusters")
+        load_cluster("locl")
     message = str(info.value)
     assert "No profile for cluster 'locl'" in message and "Did you mean 'local'?" in message
 

@@ -19,10 +19,11 @@ from peftbench.core.results import read_result, write_spec
 from peftbench.core.spec import TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_tokenizer, resolve_source
+from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.sweep_plan import load_plan
 from peftbench.run.distributed import deepspeed_config, engine_template, fsdp_arguments
 from peftbench.tasks import TASK_TYPES
-from tests.conftest import REPO, check_golden, demo_run
+from tests.conftest import check_golden, demo_run
 
 TRAINING = TrainingSettings(
     batch_size=8, gradient_accumulation_steps=2, learning_rate=2e-4, weight_decay=0.01
@@ -93,9 +94,7 @@ def _sweep(sweep_file, block: dict) -> Path:
 
 def test_several_processes_need_an_engine(sweep_file, tmp_path: Path):
     with pytest.raises(ConfigError) as info:
-        load_plan(
-            _sweep(sweep_file, {"resources": {"tasks_per_node": 2}}), str(REPO / "configs/clusters/dev.yaml")
-        )
+        load_plan(_sweep(sweep_file, {"resources": {"tasks_per_node": 2}}), str(PACKAGED / "dev.yaml"))
     message = str(info.value)
     assert "methods.full.distributed: 2 processes (2 per node × 1 nodes) but no engine" in message
     assert "Allowed: ddp, fsdp, zero2, zero3, zero3_offload" in message

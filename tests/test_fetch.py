@@ -160,7 +160,7 @@ def test_cli_offline_with_an_empty_cache_lists_every_missing_item(tmp_path: Path
     assert f"model {BERT}" in out.stderr
     assert "dataset nyu-mll/glue (config sst2)" in out.stderr and "(config cola)" in out.stderr
     assert "minilm" not in out.stderr and "movie_sentiment" not in out.stderr
-    assert "HF_HUB_OFFLINE=0 peftbench fetch" in out.stderr
+    assert f"HF_HUB_OFFLINE=0 peftbench fetch {sweep}" in out.stderr  # works as printed
     assert not list((tmp_path / "hf").rglob("*.json"))
 
 

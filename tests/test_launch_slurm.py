@@ -9,11 +9,12 @@ import pytest
 from peftbench.core.errors import ConfigError
 from peftbench.launch.slurm import executor_parameters, shape_of
 from peftbench.plan.loading import load_cluster, load_sweep
+from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.resources import resource_problems
 from peftbench.plan.sweep_plan import load_plan
-from tests.conftest import REPO, check_golden
+from tests.conftest import check_golden
 
-CLUSTERS = REPO / "configs" / "clusters"
+CLUSTERS = PACKAGED
 SWEEP = {
     "name": "gpu",
     "models": ["minilm-l6"],

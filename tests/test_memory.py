@@ -6,6 +6,7 @@ import pytest
 from transformers import LlamaConfig
 
 from peftbench.plan.memory import count_from_config, zero3_model_states_bytes
+from peftbench.plan.profiles import PACKAGED
 
 # The published architectures (config.json of meta-llama/Llama-2-7b-hf and Llama-3.1-8B).
 LLAMA2_7B = LlamaConfig(
@@ -93,10 +94,9 @@ def test_lora_trainable_count_comes_from_applying_it_on_the_meta_device(tmp_path
 def test_the_planner_refuses_what_cannot_fit_and_names_the_smallest_fit(tmp_path, sweep_file):
     from peftbench.core.errors import ConfigError
     from peftbench.plan.sweep_plan import load_plan
-    from tests.conftest import REPO
 
     _llama_run(tmp_path, "full", None, 1)  # writes the config folder
-    profile = (REPO / "configs/clusters/vega.yaml").read_text().replace("FILL_ME", "x")
+    profile = (PACKAGED / "vega.yaml").read_text().replace("FILL_ME", "x")
     (tmp_path / "vega.yaml").write_text(profile)
     sweep = sweep_file(
         {

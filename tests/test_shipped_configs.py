@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from peftbench.plan.loading import load_cluster, load_sweep
+from peftbench.plan.profiles import PACKAGED
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SWEEPS = sorted((CONFIGS / "sweeps").glob("*.yaml"))
-CLUSTERS = sorted((CONFIGS / "clusters").glob("*.yaml"))
+CLUSTERS = sorted(PACKAGED.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)

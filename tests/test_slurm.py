@@ -24,12 +24,13 @@ from peftbench.core.paths import RunPaths
 from peftbench.core.results import read_result
 from peftbench.launch.slurm_records import latest_jobs, read_submissions
 from peftbench.launch.slurm_state import query_states, sweep_status
+from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.sweep_plan import load_plan
 from peftbench.run.one import run_one
-from tests.conftest import REPO, write_yaml
+from tests.conftest import write_yaml
 
 pytestmark = pytest.mark.slurm
-DEV = str(REPO / "configs" / "clusters" / "dev.yaml")
+DEV = str(PACKAGED / "dev.yaml")
 TRAINING = {
     "batch_size": 8,
     "max_train_samples": 64,

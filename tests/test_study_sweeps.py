@@ -23,6 +23,7 @@ from peftbench.core.results import RunResult
 from peftbench.core.spec import RunSpec
 from peftbench.launch.local import run_local
 from peftbench.plan.loading import load_sweep
+from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.sweep_plan import load_plan
 from peftbench.run.one import run_one
 from tests.conftest import REPO, write_yaml
@@ -66,7 +67,7 @@ def test_study_sweep_validates_and_dry_runs(stem: str, tmp_path: Path):
     """On a GPU site (Vega's profile, its site facts filled): the studies' multi-GPU runs need Slurm."""
     runs = runs_of(stem)
     vega = tmp_path / "vega.yaml"
-    vega.write_text((REPO / "configs/clusters/vega.yaml").read_text().replace("FILL_ME", "x"))
+    vega.write_text((PACKAGED / "vega.yaml").read_text().replace("FILL_ME", "x"))
     out = peftbench(
         "sweep", str(STUDIES[stem]), "--cluster", str(vega), "--dry-run", "--runs-dir", str(tmp_path)
     )

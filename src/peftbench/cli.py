@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.core.errors import ConfigError
+from peftbench.core.errors import ConfigError, unknown_name
 from peftbench.core.spec import RunSpec
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
 
@@ -19,11 +23,34 @@ app = typer.Typer(
     add_completion=False,
     help="Compare full fine-tuning, LoRA, BitFit and prompt tuning: sweeps, runs, status, tables.",
 )
-console = Console()
-err_console = Console(stderr=True)
+WIDE = 240  # columns for tables when output is not a terminal
+
+
+def _console(stderr: bool = False) -> Console:
+    """Rich's console; when output is not a terminal (CI logs, `make > file`), lines are never wrapped.
+
+    Rich would hard-wrap at 80 columns there, splitting keys and paths mid-word. Tables get a wide
+    page instead (or $COLUMNS when set), messages keep each line whole.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=WIDE, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 SweepFile = Annotated[Path, typer.Argument(help="A sweep YAML, e.g. configs/sweeps/demo.yaml.")]
-Cluster = Annotated[str, typer.Option(help="Cluster profile: a name in configs/clusters/ or a YAML path.")]
+Cluster = Annotated[
+    str, typer.Option(help="Cluster profile: a name (`peftbench clusters` lists them) or a YAML path.")
+]
+Profiles = Annotated[
+    Path | None,
+    typer.Option(
+        help="A folder of your own profiles, searched first (or set $PEFTBENCH_CLUSTERS).", show_default=False
+    ),
+]
 RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (default: the profile's runs_dir).")]
 
 
@@ -32,11 +59,27 @@ def _fail(err: ConfigError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _plan(sweep_file: Path, cluster: str, runs_dir: Path | None) -> SweepPlan:
+def _plan(
+    sweep_file: Path,
+    cluster: str,
+    runs_dir: Path | None,
+    profiles: Path | None,
+    submitting: bool = True,
+    **kw: bool,
+) -> SweepPlan:
     try:
-        return load_plan(sweep_file, cluster, runs_dir)
+        return load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
     except ConfigError as err:
         raise _fail(err) from None
+
+
+def _warn(plan: SweepPlan) -> None:
+    """What only a submission refuses (FILL_ME site facts, runs that do not fit the site's GPUs, models
+    of unknown size), under the name of the file to fix."""
+    for problem in plan.warnings:
+        err_console.print(
+            Text("A submission would refuse", style="yellow") + Text(f" — {problem}"), highlight=False
+        )
 
 
 @app.command()
@@ -45,27 +88,28 @@ def sweep(
     cluster: Cluster = "local",
     runs_dir: RunsDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
+    profiles: Profiles = None,
 ) -> None:
     """Validate a sweep, then run (local) or submit (Slurm) every run without a success result."""
-    plan = _plan(sweep_file, cluster, runs_dir)
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run)
     if dry_run:
         _print_plan(plan)
+        _warn(plan)
     elif plan.profile.launcher == "local":
         _run_locally(plan, plan.runs)
     else:
-        _submit(plan)
+        _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
 
 
 @app.command("plan")
-def plan_command(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None) -> None:
+def plan_command(
+    sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None, profiles: Profiles = None
+) -> None:
     """Estimate each run's GPU memory (weights, training state, activations); flag what cannot fit."""
     from peftbench.plan.memory import GB
     from peftbench.plan.sweep_plan import memory_rows
 
-    try:
-        plan = load_plan(sweep_file, cluster, runs_dir, check_memory=False)
-    except ConfigError as err:
-        raise _fail(err) from None
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False, check_memory=False)
     table = Table(title=f"{plan.spec.name}: GPU memory per GPU, estimated ('{plan.profile.name}')")
     for column in (
         "run_id",
@@ -98,7 +142,7 @@ def plan_command(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: Ru
                 "",
                 "",
                 "?",
-                "config not here: peftbench fetch",
+                "config not here: peftbench fetch" if row.config_from == "unknown" else "after its parent",
             )
             continue
         verdict = "" if fit is None else ("[green]yes[/]" if fit.fits else f"[red]no[/]: {fit.suggestion}")
@@ -106,6 +150,7 @@ def plan_command(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: Ru
         gb = [f"{v / GB:.1f}" for v in (e.weights, e.training_state, e.activations, e.total)]
         table.add_row(r.run_id, r.model.name, r.task.name, r.label, e.backend, str(e.gpus), *gb, verdict)
     console.print(table)
+    _warn(plan)
     if refused:
         err_console.print(
             f"[red]{refused} run(s) do not fit their GPUs[/red]: `sweep` refuses to submit them."
@@ -121,11 +166,16 @@ def status(
     by: Annotated[
         str, typer.Option(help="'run' for a row per run, or keys to group by: method,task,model")
     ] = "run",
+    profiles: Profiles = None,
 ) -> None:
     """Where every run of a sweep stands: done, failed (with why), pending, running, lost, unsubmitted."""
-    from peftbench.launch.slurm_state import count_by, sweep_status
+    from peftbench.launch.slurm_state import GROUP_KEYS, count_by, sweep_status
 
-    plan = _plan(sweep_file, cluster, runs_dir)
+    keys = [k.strip() for k in by.split(",")]
+    if by != "run" and not set(keys) <= set(GROUP_KEYS):
+        bad = next(k for k in keys if k not in GROUP_KEYS)
+        raise _fail(ConfigError([unknown_name("peftbench status", "--by", "key", bad, ["run", *GROUP_KEYS])]))
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False)
     states = sweep_status(plan.runs, plan.runs_dir)
     if by == "run":
         table = Table(title=f"{plan.spec.name}: {len(states)} runs")
@@ -145,7 +195,6 @@ def status(
                 s.detail,
             )
     else:
-        keys = [{"method": "label"}.get(k.strip(), k.strip()) for k in by.split(",")]
         counts = count_by(states, *keys)
         names = ["done", "running", "pending", "failed", "lost", "unsubmitted"]
         table = Table(title=f"{plan.spec.name}: {len(states)} runs by {by}")
@@ -159,15 +208,17 @@ def status(
 
 
 @app.command()
-def resubmit(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None) -> None:
+def resubmit(
+    sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None, profiles: Profiles = None
+) -> None:
     """Run again exactly the runs with no success result that are not pending or running."""
-    plan = _plan(sweep_file, cluster, runs_dir)
+    plan = _plan(sweep_file, cluster, runs_dir, profiles)
     if plan.profile.launcher == "local":
         from peftbench.launch.slurm_state import sweep_status
 
         _run_locally(plan, [s.run for s in sweep_status(plan.runs, plan.runs_dir) if s.needs_submission])
     else:
-        _submit(plan)
+        _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
 
 
 def _styled(state: str) -> str:
@@ -175,26 +226,35 @@ def _styled(state: str) -> str:
     return f"[{colour[state]}]{state}[/]" if state in colour else state
 
 
+PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (rich renders ~300 rows/s)
+
+
 def _print_plan(plan: SweepPlan) -> None:
     from peftbench.core.paths import RunPaths
     from peftbench.core.results import has_success
 
+    ids = [r.run_id for r in plan.runs]  # each a hash of the spec: made once here
+    done = {i for i in ids if has_success(RunPaths(plan.sweep_dir / i))}
     table = Table(title=f"{plan.spec.name}: {len(plan.runs)} runs on '{plan.profile.name}'")
-    for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
-        table.add_column(column)
-    for r in plan.runs:
-        done = "✓" if has_success(RunPaths.of(plan.runs_dir, r)) else ""
-        params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
-        table.add_row(
-            r.run_id,
-            r.model.name,
-            r.task.name,
-            r.label,
-            params,
-            f"{r.training.learning_rate:g}",
-            str(r.seed),
-            done,
-        )
+    if len(plan.runs) > PLAN_ROWS:
+        groups: dict[tuple[str, str, str], list[tuple[RunSpec, str]]] = {}
+        for r, i in zip(plan.runs, ids, strict=True):
+            groups.setdefault((r.model.name, r.task.name, r.label), []).append((r, i))
+        for column in ("model", "task", "method", "runs", "grid points", "seeds", "done"):
+            table.add_column(column)
+        for (model, task, label), runs in groups.items():
+            points = len({(json.dumps(r.params, sort_keys=True), r.training.learning_rate) for r, _ in runs})
+            n_done = str(sum(i in done for _, i in runs) or "")
+            table.add_row(
+                model, task, label, str(len(runs)), str(points), str(len({r.seed for r, _ in runs})), n_done
+            )
+    else:
+        for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
+            table.add_column(column)
+        for r, i in zip(plan.runs, ids, strict=True):
+            params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
+            lr, seed = f"{r.training.learning_rate:g}", str(r.seed)
+            table.add_row(i, r.model.name, r.task.name, r.label, params, lr, seed, "✓" * (i in done))
     console.print(table)
 
 
@@ -211,8 +271,18 @@ def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
         raise typer.Exit(code=1)
 
 
-def _submit(plan: SweepPlan) -> None:
+def _status_command(sweep_file: Path, cluster: str, runs_dir: Path | None, profiles: Path | None) -> str:
+    """`peftbench status` with the arguments that found this plan, to run as printed from here."""
+    extra = [
+        *(["--runs-dir", str(runs_dir)] if runs_dir else []),
+        *(["--profiles", str(profiles)] if profiles else []),
+    ]
+    return shlex.join(["peftbench", "status", str(sweep_file), "--cluster", cluster, *extra])
+
+
+def _submit(plan: SweepPlan, follow: str) -> None:
     """Submit what needs it (no success, nothing queued or running); never waits for the jobs."""
+    from peftbench.core.errors import SchedulerError
     from peftbench.launch.slurm import submit_runs
     from peftbench.launch.slurm_state import sweep_status
 
@@ -222,14 +292,69 @@ def _submit(plan: SweepPlan) -> None:
     if not todo:
         console.print(f"Nothing to submit: all {len(states)} runs are done, pending or running.")
         return
-    submissions = submit_runs(todo, plan.profile, plan.runs_dir)
+    try:
+        submissions = submit_runs(todo, plan.profile, plan.runs_dir)
+    except SchedulerError as err:
+        err_console.print(Text("Not submitted", style="red") + Text(f" — {err}"), highlight=False)
+        raise typer.Exit(code=1) from None
     for sub in submissions:
         first = next(iter(sub.tasks)).split("_")[0]
         console.print(f"Submitted job {first}: {len(sub.tasks)} run(s), {sub.shape}")
     console.print(
         f"{len(todo)} run(s) submitted in {len(submissions)} array(s); {skipped} already done, "
-        f"pending or running. Follow with: peftbench status {plan.spec.name}"
+        f"pending or running. Follow with: {follow}"
     )
+
+
+clusters_app = typer.Typer(help="The cluster profiles found from here, and where each came from.")
+app.add_typer(clusters_app, name="clusters")
+
+
+@clusters_app.callback(invoke_without_command=True)
+def clusters(ctx: typer.Context, profiles: Profiles = None) -> None:
+    """List the profiles found (first folder wins), each with its file and what it hides."""
+    from peftbench.plan.profiles import list_profiles, searched
+
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table(title="Cluster profiles (--cluster NAME)")
+    for column in ("name", "from", "file", "hides"):
+        table.add_column(column, overflow="fold")
+    for found in list_profiles(profiles):
+        table.add_row(found.name, found.origin, str(found.path), ", ".join(found.shadows))
+    console.print(table)
+    console.print(f"Searched, in order: {searched(profiles)}", markup=False, highlight=False)
+
+
+@clusters_app.command("show")
+def clusters_show(
+    name: Annotated[str, typer.Argument(help="A profile name.")], profiles: Profiles = None
+) -> None:
+    """Print one profile's file as it is (`peftbench clusters copy NAME` makes it your own)."""
+    from peftbench.plan.loading import load_cluster
+
+    try:
+        profile = load_cluster(name, profiles)
+    except ConfigError as err:
+        raise _fail(err) from None
+    err_console.print(f"# {profile.file}", markup=False, highlight=False)
+    print(Path(profile.file).read_text(encoding="utf-8"), end="")
+
+
+@clusters_app.command("copy")
+def clusters_copy(
+    name: Annotated[str, typer.Argument(help="A profile name.")],
+    to: Annotated[Path, typer.Option(help="The folder to copy into.")] = Path("configs/clusters"),
+    profiles: Profiles = None,
+) -> None:
+    """Copy a profile into ./configs/clusters (found first from this folder) to fill in its FILL_ME facts."""
+    from peftbench.plan.profiles import copy_profile
+
+    try:
+        target = copy_profile(name, profiles, to)
+    except ConfigError as err:
+        raise _fail(err) from None
+    console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
 
 
 @app.command("run-one")
@@ -362,8 +487,8 @@ def fetch(
     except ConfigError as err:
         raise _fail(err) from None
     try:
-        fetched = [] if check else hub.fetch(items, report=console.print)
-        hub.require_cached(items)
+        fetched = [] if check else hub.fetch(items, report=console.print, sweep=str(sweep_file))
+        hub.require_cached(items, sweep=str(sweep_file))
     except hub.FetchError as err:
         err_console.print(str(err), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None

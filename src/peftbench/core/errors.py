@@ -64,6 +64,15 @@ class RunCannotStart(PeftbenchError):
     """A run whose inputs are not there (e.g. the parent run of an incremental run did not succeed)."""
 
 
+class SchedulerError(PeftbenchError):
+    """A scheduler command (sbatch, squeue, sacct, scancel) that failed: which one, and its error."""
+
+    def __init__(self, command: str, error: str):
+        self.command, self.error = command, error
+        lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+        super().__init__(f"`{command}` failed: {' / '.join(lines) or 'no error message'}")
+
+
 class ConfigError(PeftbenchError, ValueError):
     """Raised with every problem of a config at once, before anything runs."""
 

@@ -7,12 +7,18 @@ states come from the real `squeue` (live jobs) and `sacct` (finished ones), one 
 
 from __future__ import annotations
 
+import io
+import shutil
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from peftbench.core.errors import SchedulerError
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import utc_now, write_spec
@@ -89,6 +95,9 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
 
     slurm = profile.slurm
     assert slurm is not None
+    for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
+        if shutil.which(command) is None:
+            raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
     depth = generations(runs)
     groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
@@ -119,10 +128,11 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
             parameters["slurm_additional_parameters"]["dependency"] = "afterok:" + ":".join(waits_for)
         executor.update_parameters(**parameters)
         paths = [RunPaths.of(runs_dir, r) for r in members]
-        for run, p in zip(members, paths, strict=True):
-            p.root.mkdir(parents=True, exist_ok=True)
-            write_spec(p.spec, run)
-        jobs = executor.map_array(RunTask(), [str(p.spec) for p in paths], [str(p.root) for p in paths])
+        with _undone_if_refused(sweep_dir / SUBMITIT_FOLDER, [p.root for p in paths]):
+            for run, p in zip(members, paths, strict=True):
+                p.root.mkdir(parents=True, exist_ok=True)
+                write_spec(p.spec, run)
+            jobs = executor.map_array(RunTask(), [str(p.spec) for p in paths], [str(p.root) for p in paths])
         job_of |= {run.run_id: job.job_id for job, run in zip(jobs, members, strict=True)}
         submission = Submission(
             profile.name,
@@ -137,6 +147,37 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
         )
         submissions.append(submission)
     return submissions
+
+
+@contextmanager
+def _undone_if_refused(submitit_folder: Path, run_folders: list[Path]) -> Iterator[None]:
+    """Submit one array; if `sbatch` fails (controller down, a bad option), remove what this attempt
+    wrote (submitit's pickles and sbatch script, run folders that did not exist) and raise a
+    SchedulerError naming sbatch and its error. Arrays submitted before it stay submitted and recorded.
+    """
+    from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+    before = set(submitit_folder.iterdir()) if submitit_folder.is_dir() else None
+    new_runs = [f for f in run_folders if not f.exists()]
+    stderr = io.StringIO()  # submitit prints sbatch's stderr itself; it goes into the one error line
+    try:
+        with redirect_stderr(stderr):
+            yield
+    except (FailedJobError, FailedSubmissionError, OSError) as err:
+        if isinstance(err, OSError) and err.filename != "sbatch":  # not the scheduler: a disk error
+            raise
+        now = set(submitit_folder.iterdir()) if submitit_folder.is_dir() else set()
+        for path in now - (before or set()):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        if before is None and submitit_folder.is_dir():
+            submitit_folder.rmdir()
+        for folder in new_runs:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise SchedulerError("sbatch", str(err) or stderr.getvalue()) from None
+    sys.stderr.write(stderr.getvalue())  # on success, whatever submitit said is passed on
 
 
 def generations(runs: list[RunSpec]) -> dict[str, int]:

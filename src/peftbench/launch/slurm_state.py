@@ -8,6 +8,7 @@ states come from the real `squeue` (live jobs) and `sacct` (finished ones), one 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,11 +130,19 @@ def _age_seconds(iso: str) -> float:
     return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
 
 
+GROUP_KEYS: dict[str, Callable[[RunSpec], object]] = {
+    "method": lambda run: run.label,
+    "model": lambda run: run.model.name,
+    "task": lambda run: run.task.name,
+    "seed": lambda run: run.seed,
+}
+
+
 def count_by(states: list[RunState], *keys: str) -> dict[tuple, dict[str, int]]:
-    """Counts of each state per group, e.g. count_by(states, "label", "task")."""
+    """Counts of each state per group of GROUP_KEYS, e.g. count_by(states, "method", "task")."""
     out: dict[tuple, dict[str, int]] = {}
     for s in states:
-        group = tuple(s.run.task.name if k == "task" else getattr(s.run, k) for k in keys)
+        group = tuple(GROUP_KEYS[k](s.run) for k in keys)
         out.setdefault(group, {})
         out[group][s.state] = out[group].get(s.state, 0) + 1
     return out

@@ -8,6 +8,7 @@ every problem. `expand_sweep` is a pure function of a valid SweepSpec.
 from __future__ import annotations
 
 import itertools
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,14 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
         for label, block in spec.methods.items()
         if (grid := _method_grid(label, block, file, problems, task_names, list(spec.methods))) is not None
     ]
+    count = sum(_run_count(spec, g) for g in grids)
+    if count > spec.max_runs:  # counted, not expanded: a runaway grid is refused at once
+        sizes = ", ".join(f"methods.{g.label}: {_run_count(spec, g)}" for g in grids)
+        message = (
+            f"The sweep expands to {count} runs ({sizes}), over the cap of {spec.max_runs}: check the grids, "
+            f"or raise the cap with `max_runs: {count}` in the sweep file."
+        )
+        raise ConfigError([*problems, Problem(file, "max_runs", message)])
     points = {g.label: _validated_points(spec, g, file, problems) for g in grids}
     by_label = {g.label: g for g in grids}
     depth = _depths(by_label, file, problems)
@@ -114,6 +123,13 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     if problems:
         raise ConfigError(problems)
     return expansion.runs()
+
+
+def _run_count(spec: SweepSpec, grid: MethodGrid) -> int:
+    """How many runs a method block yields (before refusals), from the axis lengths alone."""
+    tasks = len(grid.tasks) if grid.tasks is not None else len(spec.tasks)
+    axes = [*grid.param_axes.values(), *grid.training_axes.values()]
+    return len(spec.models) * tasks * len(spec.seeds) * math.prod(len(axis) for axis in axes)
 
 
 @dataclass
@@ -179,12 +195,12 @@ class _Expansion:
             seed=seed,
             resources=point.resources,
         )
-        where = f"{point.where} seed {seed}"
-        if run.run_id in self.seen:
-            message = f"Duplicate run {run.run_id}: {where} repeats {self.seen[run.run_id]}."
+        where, run_id = f"{point.where} seed {seed}", run.run_id  # a hash: made once
+        if run_id in self.seen:
+            message = f"Duplicate run {run_id}: {where} repeats {self.seen[run_id]}."
             self.problems.append(Problem(self.file, key, message))
             return None
-        self.seen[run.run_id] = where
+        self.seen[run_id] = where
         self.produced.setdefault((grid.label, task.name, model_i, seed), []).append(run)
         return run
 

@@ -31,30 +31,29 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_cluster(name_or_path: str, clusters_dir: Path = Path("configs/clusters")) -> ClusterProfile:
-    """A cluster profile by name (`configs/clusters/<name>.yaml`) or by path."""
+def load_cluster(name_or_path: str, profiles: Path | None = None) -> ClusterProfile:
+    """A cluster profile by name (searched as `plan.profiles` says) or by a YAML path."""
+    from peftbench.plan.profiles import find_profile, list_profiles, searched
+
     path = Path(name_or_path)
     if path.suffix not in {".yaml", ".yml"}:
-        path = clusters_dir / f"{name_or_path}.yaml"
-        if not path.is_file():
-            known = sorted(p.stem for p in clusters_dir.glob("*.yaml"))
-            problem = Problem(
-                str(clusters_dir),
-                "cluster",
-                f"No profile for cluster {name_or_path!r}.",
-                name_or_path,
-                tuple(known),
-            )
-            raise ConfigError([problem])
+        found = find_profile(name_or_path, profiles)
+        if found is None:
+            known = tuple(p.name for p in list_profiles(profiles))
+            message = f"No profile for cluster {name_or_path!r} in {searched(profiles)}."
+            raise ConfigError([Problem("--cluster", name_or_path, message, name_or_path, known)])
+        path = found
     data = read_yaml(path)
     data.setdefault("name", path.stem)
     problems = check_keys(str(path), data, ClusterProfile)
     if problems:
         raise ConfigError(problems)
     try:
-        return ClusterProfile.model_validate(data)
+        profile = ClusterProfile.model_validate(data)
     except ValidationError as err:
         raise ConfigError(pydantic_problems(str(path), err)) from err
+    profile._file = str(path)
+    return profile
 
 
 @dataclass(frozen=True)
@@ -80,14 +79,15 @@ def load_sweep(path: Path) -> Sweep:
     data.setdefault("name", path.stem)
     file = str(path)
     data, problems = split_unknown_keys(file, data, SweepSpec)
-    spec = None
+    spec, removed = None, set()
     for _ in range(2):
         try:
             spec = SweepSpec.model_validate(data)
             break
-        except ValidationError as err:
-            problems += pydantic_problems(file, err)
-            data = {k: v for k, v in data.items() if k not in {e["loc"][0] for e in err.errors()}}
+        except ValidationError as err:  # a key set aside is not also "missing" on the second pass
+            problems += [p for p in pydantic_problems(file, err) if p.key not in removed]
+            removed = {e["loc"][0] for e in err.errors()}
+            data = {k: v for k, v in data.items() if k not in removed}
     runs: list[RunSpec] = []
     if spec is not None:
         try:

@@ -14,7 +14,8 @@ Per GPU, the estimate adds up
   16-bit (twice that in fp32); with gradient checkpointing one layer's worth plus 2 bytes per
   layer input; plus fp32 logits and their gradient for language-model heads (batch · length ·
   vocab · 8 bytes).
-Parameter counts come from the model's config alone, built on torch's meta device (the method is
+Parameter counts come from the model's config alone (its folder, the HF cache or the table shipped
+in `models/shapes.json`; never the network), built on torch's meta device (the method is
 applied there too, so LoRA's trainable count is exact), so no weights are read. A run fits when the
 estimate stays under FILL_FRACTION of the GPU's memory (the rest: CUDA context, allocator
 fragmentation, temporary buffers).
@@ -93,11 +94,20 @@ class MemoryEstimate:
 
 
 def estimate_run(
-    run: RunSpec, config: Any, gpus: int, backend: str | None = None, trainable: int | None = None
+    run: RunSpec,
+    config: Any,
+    gpus: int,
+    backend: str | None = None,
+    trainable: int | None = None,
+    params: ParameterCount | None = None,
 ) -> MemoryEstimate:
-    """Per-GPU memory of `run` on `gpus` GPUs (default: its own world size and engine)."""
+    """Per-GPU memory of `run` on `gpus` GPUs (default: its own world size and engine).
+
+    `params` and `trainable`, when given, are the counts already made for this model and method
+    (counting builds the model on the meta device: the slow part of planning).
+    """
     backend = backend or run.training.engine
-    params = count_from_config(config)
+    params = count_from_config(config) if params is None else params
     trainable = trainable_from_config(run, config) if trainable is None else trainable
     mixed = run.training.precision in ("auto", "bf16", "fp16")
     weight_bytes, state_bytes = (2, 16) if mixed else (4, 12)
@@ -197,21 +207,30 @@ class Fit:
         return self.estimate.total <= FILL_FRACTION * self.gpu_bytes
 
 
-def fit_on(run: RunSpec, config: Any, gpu_bytes: int, gpus_per_node: int, max_nodes: int = 8) -> Fit:
+def fit_on(
+    run: RunSpec,
+    config: Any,
+    gpu_bytes: int,
+    gpus_per_node: int,
+    max_nodes: int = 8,
+    params: ParameterCount | None = None,
+    trainable: int | None = None,
+) -> Fit:
     """The run's estimate on its own GPUs; when it does not fit, the smallest GPU count (same engine,
-    or ZeRO-3 for an unsharded one) or ZeRO-3 offload that does."""
-    trainable = trainable_from_config(run, config)
-    estimate = estimate_run(run, config, run.world_size, trainable=trainable)
+    or ZeRO-3 for an unsharded one) or ZeRO-3 offload that does. The model is counted once."""
+    params = count_from_config(config) if params is None else params
+    trainable = trainable_from_config(run, config) if trainable is None else trainable
+    estimate = estimate_run(run, config, run.world_size, trainable=trainable, params=params)
     if estimate.total <= FILL_FRACTION * gpu_bytes:
         return Fit(estimate, gpu_bytes, None)
     backend = estimate.backend if estimate.backend in ("zero2", "zero3", "fsdp") else "zero3"
     for gpus in range(1, gpus_per_node * max_nodes + 1):
-        trial = estimate_run(run, config, gpus, backend, trainable=trainable)
+        trial = estimate_run(run, config, gpus, backend, trainable=trainable, params=params)
         if trial.total <= FILL_FRACTION * gpu_bytes:
             nodes = -(-gpus // gpus_per_node)
             per_node = -(-gpus // nodes)
             return Fit(estimate, gpu_bytes, f"distributed: {backend} with gpus: {per_node}, nodes: {nodes}")
-    offload = estimate_run(run, config, 1, "zero3_offload", trainable=trainable)
+    offload = estimate_run(run, config, 1, "zero3_offload", trainable=trainable, params=params)
     if offload.total <= FILL_FRACTION * gpu_bytes:
         return Fit(estimate, gpu_bytes, "distributed: zero3_offload (CPU holds weights and optimizer)")
     return Fit(
@@ -220,13 +239,8 @@ def fit_on(run: RunSpec, config: Any, gpu_bytes: int, gpus_per_node: int, max_no
 
 
 def load_model_config(ref: ModelRef) -> Any | None:
-    """A model's transformers config from a local folder, a package or the HF cache; None if unavailable.
+    """A model's transformers config from its folder or package, the HF cache or the shipped table of
+    known models; None when none has it. Never goes to the network (`peftbench fetch` does that)."""
+    from peftbench.models.shapes import planning_config
 
-    Only the config is read (a few KB); `peftbench fetch` fills the cache on a machine with network.
-    """
-    from peftbench.models.loading import load_config
-
-    try:
-        return load_config(ref)
-    except (OSError, ValueError, ImportError):
-        return None
+    return planning_config(ref)[0]

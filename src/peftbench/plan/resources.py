@@ -10,11 +10,8 @@ from peftbench.plan.schema import ClusterProfile, GpuType
 
 
 def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
-    """Every request the profile cannot satisfy, and every site fact still to fill in."""
-    problems = [
-        Problem(file, key, "This site fact is still FILL_ME: set it in the profile before submitting.")
-        for key in profile.unfilled()
-    ]
+    """Every request the profile cannot satisfy."""
+    problems: list[Problem] = []
     slurm = profile.slurm
     assert slurm is not None
     for label, res in {(r.label, r.resources) for r in runs}:
@@ -56,6 +53,21 @@ def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -
                 )
             )
     return problems
+
+
+def unset_site_facts(profile: ClusterProfile) -> list[Problem]:
+    """Site facts still FILL_ME, under the profile file's name: a preview warns, a submission refuses.
+
+    A packaged profile cannot be edited in place: the message says how to make it the lab's own.
+    """
+    from peftbench.plan.profiles import PACKAGED
+
+    where = "in the profile"
+    if Path(profile.file).parent == PACKAGED:
+        copy = f"`peftbench clusters copy {profile.name}` writes configs/clusters/{profile.name}.yaml"
+        where = f"in your own copy ({copy})"
+    message = f"This site fact is still FILL_ME: set it {where} before submitting."
+    return [Problem(profile.file, key, message) for key in profile.unfilled()]
 
 
 def check_writable(folder: Path, file: str) -> list[Problem]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, NonNegativeInt, PrivateAttr, field_validator, model_validator
 
 from peftbench.core.errors import format_key
 from peftbench.core.spec import (
@@ -19,12 +20,28 @@ from peftbench.core.spec import (
 FILL_ME = "FILL_ME"  # marks a site fact the user must supply; submission refuses while any remain
 
 
+def _one_word(value: str) -> str:
+    """Names that become sbatch options or `module load` words: a space or line break would split them."""
+    if not value or any(c.isspace() or not c.isprintable() for c in value) or value.startswith("-"):
+        raise ValueError("A Slurm name is one word: no spaces, line breaks or leading '-'")
+    return value
+
+
+SlurmWord = Annotated[str, AfterValidator(_one_word)]
+
+
 class GpuType(StrictModel):
     """How to ask one site for one kind of GPU node."""
 
-    gres: str | None = Field(None, description="--gres prefix, e.g. 'gpu:h100' (the count is appended).")
-    constraint: str | None = Field(None, description="--constraint for this GPU type, if the site uses one.")
-    partition: str | None = Field(None, description="Partition for this GPU type (default: the profile's).")
+    gres: SlurmWord | None = Field(
+        None, description="--gres prefix, e.g. 'gpu:h100' (the count is appended)."
+    )
+    constraint: SlurmWord | None = Field(
+        None, description="--constraint for this GPU type, if the site uses one."
+    )
+    partition: SlurmWord | None = Field(
+        None, description="Partition for this GPU type (default: the profile's)."
+    )
     gpus_per_node: PositiveInt = Field(description="GPUs in one node of this type.")
     memory_gb: PositiveInt | None = Field(
         None, description="Memory of one GPU in GB; the planner refuses runs that cannot fit it."
@@ -36,9 +53,9 @@ class GpuType(StrictModel):
 class SlurmSettings(StrictModel):
     """A Slurm site: where to submit and how to ask for resources."""
 
-    partition: str = Field(description="Default partition.")
-    account: str | None = Field(None, description="--account (project) to charge.")
-    qos: str | None = Field(None, description="--qos, if the site needs one.")
+    partition: SlurmWord = Field(description="Default partition.")
+    account: SlurmWord | None = Field(None, description="--account (project) to charge.")
+    qos: SlurmWord | None = Field(None, description="--qos, if the site needs one.")
     max_time_min: PositiveInt = Field(description="The partition's time limit in minutes.")
     array_parallelism: PositiveInt = Field(32, description="At most this many tasks of one array at once.")
     max_num_timeout: int = Field(3, ge=0, description="Requeues after a timeout before giving up.")
@@ -49,7 +66,9 @@ class SlurmSettings(StrictModel):
     default_gpu_type: str | None = Field(None, description="GPU type for runs that do not name one.")
     cpu_node_cpus: PositiveInt = Field(2, description="CPU cores of a node, for CPU-only runs.")
     cpu_node_mem_gb: PositiveInt = Field(4, description="Memory (GB) of a node, for CPU-only runs.")
-    modules: list[str] = Field(default_factory=list, description="`module load` these before each task.")
+    modules: list[SlurmWord] = Field(
+        default_factory=list, description="`module load` these before each task."
+    )
     setup: list[str] = Field(default_factory=list, description="Extra shell lines before each task.")
     additional_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Other sbatch options, passed through submitit."
@@ -72,6 +91,17 @@ class ContainerSettings(StrictModel):
     env: dict[str, str] = Field(default_factory=dict, description="Variables set inside the container.")
     nv: bool = Field(True, description="Pass --nv (NVIDIA GPUs into the container).")
 
+    @field_validator("env")
+    @classmethod
+    def _env_survives_apptainer(cls, env: dict[str, str]) -> dict[str, str]:
+        """Checked here, before submission: `--env` is where these become command-line words."""
+        for key, value in env.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"env key {key!r} is not a variable name (letters, digits, '_')")
+            if "=" not in value and value.endswith('"'):
+                raise ValueError(f"env.{key}: Apptainer's --env would drop the closing quote of {value!r}")
+        return env
+
 
 class ClusterProfile(StrictModel):
     """Where runs execute. `local` runs them one after another on this machine."""
@@ -82,6 +112,11 @@ class ClusterProfile(StrictModel):
     runs_dir: str = Field("runs", description="Where run folders go, relative to the working directory.")
     slurm: SlurmSettings | None = Field(None, description="Scheduler settings (launcher: slurm).")
     container: ContainerSettings | None = Field(None, description="Run tasks in this Apptainer image.")
+    _file: str = PrivateAttr("<profile>")  # the YAML it was read from, for messages
+
+    @property
+    def file(self) -> str:
+        return self._file
 
     @model_validator(mode="after")
     def _slurm_settings_present(self) -> ClusterProfile:
@@ -105,10 +140,17 @@ def _walk(data: Any, loc: tuple = ()) -> list[tuple[str, Any]]:
 MethodBlock = dict[str, Any]
 
 
+SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"  # a folder name and an sbatch --job-name part, as written
+MAX_RUNS = 10_000
+
+
 class SweepSpec(StrictModel):
     """A sweep file: models × tasks × methods (each with its own grid) × seeds."""
 
-    name: str = Field(description="Sweep name; run folders go to <runs_dir>/<name>/.")
+    name: str = Field(
+        description="Sweep name (default: the file's stem); run folders go to <runs_dir>/<name>/. "
+        "Letters, digits, '.', '_' and '-', not starting with '.' or '-'.",
+    )
     description: str = Field("", description="One line for humans.")
     models: list[str | ModelRef] = Field(min_length=1, description="Catalog names or full ModelRefs.")
     tasks: list[str | TaskSpec] = Field(min_length=1, description="Catalog names or inline TaskSpecs.")
@@ -117,6 +159,21 @@ class SweepSpec(StrictModel):
         description="Method name (or any label with a 'method:' key) -> its grid (a list is a grid axis), "
         "and optionally resources:, tasks: and parent: (docs/methods.md).",
     )
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Seeds per point.")
+    seeds: list[NonNegativeInt] = Field(
+        default_factory=lambda: [0], min_length=1, description="Seeds per point (each ≥ 0)."
+    )
+    max_runs: PositiveInt = Field(
+        MAX_RUNS, description="Refuse a sweep of more runs than this (a typo in a grid is caught at once)."
+    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_safe_folder_name(cls, name: str) -> str:
+        if not re.fullmatch(SAFE_NAME, name) or len(name) > 100:
+            raise ValueError(
+                "A sweep name (default: the file's stem) names its run folder: use 1-100 letters, digits, "
+                "'.', '_' or '-', not starting with '.' or '-', no path separators"
+            )
+        return name

@@ -6,13 +6,24 @@ one pass, and nothing is ever submitted from a plan with a problem.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from peftbench.core.errors import ConfigError, Problem
 from peftbench.core.spec import RunSpec
 from peftbench.plan.loading import load_cluster, load_sweep
-from peftbench.plan.memory import GB, Fit, MemoryEstimate, estimate_run, fit_on, load_model_config
+from peftbench.plan.memory import (
+    GB,
+    Fit,
+    MemoryEstimate,
+    ParameterCount,
+    count_from_config,
+    estimate_run,
+    fit_on,
+    trainable_from_config,
+)
 from peftbench.plan.resources import gpu_type_of, process_problems
 from peftbench.plan.schema import ClusterProfile, SweepSpec
 
@@ -23,6 +34,9 @@ class SweepPlan:
     spec: SweepSpec
     runs: list[RunSpec]
     runs_dir: Path
+    # What only a submission refuses (FILL_ME site facts, runs that do not fit the site's GPUs,
+    # models whose size is unknown here): a preview shows the plan and these as warnings.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def sweep_dir(self) -> Path:
@@ -30,18 +44,26 @@ class SweepPlan:
 
 
 def load_plan(
-    sweep_file: Path, cluster: str, runs_dir: Path | None = None, check_memory: bool = True
+    sweep_file: Path,
+    cluster: str,
+    runs_dir: Path | None = None,
+    check_memory: bool = True,
+    profiles: Path | None = None,
+    submitting: bool = True,
 ) -> SweepPlan:
     """Load and check the cluster profile and the sweep together; one error lists every problem.
 
     `check_memory=False` leaves out the GPU-memory check (`peftbench plan` shows it as a table).
+    What depends on the site (FILL_ME facts, runs that do not fit its GPUs, models of unknown size)
+    is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
+    each under the name of the file to fix.
     """
-    from peftbench.plan.resources import check_writable, resource_problems
+    from peftbench.plan.resources import check_writable, resource_problems, unset_site_facts
 
     problems: list[Problem] = []
     profile = sweep = None
     try:
-        profile = load_cluster(cluster)
+        profile = load_cluster(cluster, profiles)
     except ConfigError as err:
         problems += err.problems
     try:
@@ -50,16 +72,21 @@ def load_plan(
         problems += err.problems
     if profile is None or sweep is None:
         raise ConfigError(problems)
-    spec, runs = sweep.spec, sweep.runs
+    spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
     root = Path(runs_dir or profile.runs_dir)
-    problems += check_writable(root / spec.name, str(sweep_file))
-    problems += process_problems(runs, profile, str(sweep_file))
+    problems += check_writable(root / spec.name, file)
+    problems += process_problems(runs, profile, file)
+    warnings = unset_site_facts(profile)
     if profile.launcher == "slurm":
-        problems += resource_problems(runs, profile, str(sweep_file))
-        problems += memory_problems(runs, profile, str(sweep_file)) if check_memory else []
+        problems += resource_problems(runs, profile, file)
+        if check_memory:
+            rows = memory_rows([r for r in runs if r.resources.gpus], profile)
+            warnings += memory_problems(rows, profile, file) + unknown_models(rows, spec, file)
+    if submitting:
+        problems, warnings = warnings + problems, []
     if problems:
         raise ConfigError(problems)
-    return SweepPlan(profile, spec, runs, root)
+    return SweepPlan(profile, spec, runs, root, warnings)
 
 
 @dataclass(frozen=True)
@@ -69,31 +96,56 @@ class MemoryRow:
     run: RunSpec
     estimate: MemoryEstimate | None  # None: the model's config is not available here
     fit: Fit | None
+    config_from: str = "cache"  # cache | table | run (another run's model) | unknown
 
 
 def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]:
-    """Each run's per-GPU estimate (on its own world size and engine), and whether it fits the GPU."""
-    configs: dict[str, object] = {}
+    """Each run's per-GPU estimate (on its own world size and engine), and whether it fits the GPU.
+
+    Nothing goes to the network (models.shapes). Each model is counted once, each method's trainable
+    parameters once per model, and each estimate made once per (model, method, engine, GPUs and the
+    settings that size activations): a 10,000-run grid over learning rates and seeds costs a few.
+    """
+    from peftbench.models.shapes import planning_config
+
+    configs: dict[tuple, tuple[Any, str]] = {}
+    counts: dict[tuple, ParameterCount] = {}
+    trainables: dict[tuple, int] = {}
+    made: dict[tuple, tuple[MemoryEstimate, Fit | None]] = {}
     rows = []
     for run in runs:
-        if run.model.source not in configs:
-            configs[run.model.source] = load_model_config(run.model)
-        config = configs[run.model.source]
-        kind = gpu_type_of(run, profile)
+        model = (run.model.source, run.model.gguf_file)
+        if model not in configs:
+            configs[model] = planning_config(run.model)
+        config, origin = configs[model]
         if config is None:
-            rows.append(MemoryRow(run, None, None))
-        elif kind is None or kind.memory_gb is None:
-            rows.append(MemoryRow(run, estimate_run(run, config, run.world_size), None))
-        else:
-            fit = fit_on(run, config, kind.memory_gb * GB, kind.gpus_per_node)
-            rows.append(MemoryRow(run, fit.estimate, fit))
+            rows.append(MemoryRow(run, None, None, origin))
+            continue
+        kind = gpu_type_of(run, profile)
+        gpu = (kind.memory_gb, kind.gpus_per_node) if kind is not None and kind.memory_gb else None
+        method = (*model, run.model.family, run.method, json.dumps(run.params, sort_keys=True))
+        t = run.training
+        key = (*method, t.engine, run.world_size, t.precision, t.batch_size, t.max_length)
+        key += (t.uses_gradient_checkpointing, run.task.type, gpu)
+        if key not in made:
+            if model not in counts:
+                counts[model] = count_from_config(config)
+            if method not in trainables:
+                trainables[method] = trainable_from_config(run, config)
+            params, trainable = counts[model], trainables[method]
+            if gpu is None:
+                made[key] = (estimate_run(run, config, run.world_size, None, trainable, params), None)
+            else:
+                fit = fit_on(run, config, gpu[0] * GB, gpu[1], params=params, trainable=trainable)
+                made[key] = (fit.estimate, fit)
+        rows.append(MemoryRow(run, *made[key], origin))
     return rows
 
 
-def memory_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
+def memory_problems(rows: list[MemoryRow], profile: ClusterProfile, file: str) -> list[Problem]:
     """GPU runs that cannot fit the profile's GPUs, each with the smallest change that fits."""
     problems, seen = [], set()
-    for row in memory_rows([r for r in runs if r.resources.gpus], profile):
+    for row in rows:
         run, fit = row.run, row.fit
         where = (run.label, run.model.name, run.task.name)
         if fit is None or fit.fits or where in seen:
@@ -108,3 +160,21 @@ def memory_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> 
         )
         problems.append(Problem(file, f"methods.{run.label}", message))
     return problems
+
+
+def unknown_models(rows: list[MemoryRow], spec: SweepSpec, file: str) -> list[Problem]:
+    """GPU models whose size is known neither to the HF cache nor to the shipped table: one each."""
+    names = [m if isinstance(m, str) else m.name for m in spec.models]
+    unknown = dict.fromkeys(
+        (row.run.model.name, row.run.model.source) for row in rows if row.config_from == "unknown"
+    )
+    return [
+        Problem(
+            file,
+            f"models[{names.index(name)}]" if name in names else "models",
+            f"The size of {name!r} ({source}) is unknown here: its config is neither in the HF "
+            f"cache nor in peftbench's table of known models, so its GPU memory cannot be checked. Run "
+            f"`peftbench fetch {file}` where the hub is reachable (into the HF_HOME this machine reads).",
+        )
+        for name, source in unknown
+    ]

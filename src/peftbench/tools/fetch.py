@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,16 +169,18 @@ def offline_variables() -> list[str]:
     ]
 
 
-def require_cached(items: list[HubItem]) -> None:
+def require_cached(items: list[HubItem], sweep: str = "SWEEP") -> None:
     """Raise FetchError naming every item an offline run would not find (no network)."""
     missing = missing_from_cache(items)
     if missing:
-        raise FetchError(missing, "Run `peftbench fetch SWEEP` on a machine with internet to fetch them.")
+        command = shlex.join(["peftbench", "fetch", sweep])
+        raise FetchError(missing, f"Run `{command}` on a machine with internet to fetch them.")
 
 
-def fetch(items: list[HubItem], report: Callable[[str], None] = print) -> list[HubItem]:
+def fetch(items: list[HubItem], report: Callable[[str], None] = print, sweep: str = "SWEEP") -> list[HubItem]:
     """Download every item not yet cached; return those fetched. Raises FetchError naming each
-    item still missing, without trying the network when `HF_HUB_OFFLINE` is set."""
+    item still missing, without trying the network when `HF_HUB_OFFLINE` is set. `sweep` is the
+    file as the user named it, for the command the message gives."""
     missing = missing_from_cache(items)
     offline = offline_variables()
     if missing and offline:
@@ -185,7 +188,7 @@ def fetch(items: list[HubItem], report: Callable[[str], None] = print) -> list[H
         raise FetchError(
             missing,
             f"{', '.join(offline)} set: nothing was downloaded. On a machine with internet run:\n"
-            f"  {turn_off} peftbench fetch SWEEP",
+            f"  {turn_off} {shlex.join(['peftbench', 'fetch', sweep])}",
         )
     unreachable = hub_unreachable() if missing else None
     if unreachable is not None:
