@@ -40,8 +40,10 @@ def test_a_second_claim_is_refused_naming_the_holder_and_released_on_exit(tmp_pa
             str(path) in message and "peftbench sweep a.yaml" in message and f"pid {os.getpid()}" in message
         )
     assert not path.exists()
-    with Claim(path, "peftbench sweep b.yaml"):
-        assert path.exists()
+    taken = Claim(path, "peftbench sweep b.yaml").acquire()
+    with taken:  # a claim already taken is entered as it is, not taken twice
+        assert read_holder(path) == taken.holder
+    assert not path.exists()
 
 
 def test_a_waiting_claim_gets_it_when_the_holder_lets_go(tmp_path: Path):

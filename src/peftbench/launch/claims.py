@@ -131,7 +131,7 @@ class Claim:
         self.holder, self.owned = None, False
 
     def __enter__(self) -> Claim:
-        return self.acquire()
+        return self if self.holder is not None else self.acquire()
 
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
