@@ -55,6 +55,12 @@ def cancel_all(sweep_dir: Path) -> None:
         subprocess.run(["scancel", *sorted(jobs)], check=False)
 
 
+def sacct_rows(job: str) -> str:
+    return subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job], capture_output=True, text=True
+    ).stdout
+
+
 def backdate_records(sweep_dir: Path, minutes: int = 10) -> None:
     """As if the submissions were made `minutes` ago: past the grace period for a fresh job."""
     then = (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat(timespec="seconds")
@@ -104,7 +110,14 @@ def test_a_failed_squeue_does_not_make_pending_runs_lost_or_submit_them_again(tm
     args = (str(sweep), "--cluster", profile, "--runs-dir", "runs")
     try:
         assert "2 run(s) submitted in 1 array(s)" in cli("sweep", *args, cwd=tmp_path).stdout
+        [job] = {j.split("_")[0] for j in read_submissions(sweep_dir)[0].tasks}
+        wait_until("sacct to record the array", lambda: sacct_rows(job), timeout=120)
         backdate_records(sweep_dir)  # the two-minute grace for fresh jobs no longer applies
+        collected = cli("collect", str(sweep_dir), cwd=tmp_path).stdout
+        assert (
+            "0 successful of 0 results" in collected
+            and "2 run(s) of the sweep have no result yet (2 pending)" in collected
+        )
         no_squeue, neither = tmp_path / "no-squeue", tmp_path / "neither"
         failing_commands(no_squeue, "squeue")
         failing_commands(neither, "squeue", "sacct")

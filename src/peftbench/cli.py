@@ -324,6 +324,15 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
         f"{report.n_success} successful of {report.n_results} results; "
         f"written: {', '.join(str(p) for p in report.outputs)}"
     )
+    if report.unfinished:
+        from peftbench.launch.slurm_state import states_of_run_folders
+
+        counts = states_of_run_folders([Path(d) for d in report.unfinished])
+        said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        console.print(
+            f"{len(report.unfinished)} run(s) of the sweep have no result yet ({said}); "
+            "`peftbench status` follows them."
+        )
     if report.unreadable:
         err_console.print(
             f"[yellow]{len(report.unreadable)} result file(s) could not be read and were left out:[/yellow]"

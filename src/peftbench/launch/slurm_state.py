@@ -16,7 +16,7 @@ from pathlib import Path
 
 from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import RunResult, UnreadableResult, read_result
+from peftbench.core.results import RunResult, UnreadableResult, read_result, read_spec
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
 
@@ -150,7 +150,7 @@ def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
     if not runs:
         return []
     sweep_dir = Path(runs_dir) / runs[0].sweep
-    results = {run.run_id: _read(RunPaths.of(runs_dir, run)) for run in runs}
+    results = {run.run_id: _read(RunPaths(sweep_dir / run.run_id)) for run in runs}
     jobs = jobs_by_run(read_submissions(sweep_dir))
     open_jobs = [
         job for run in runs if not _succeeded(results[run.run_id]) for job, _ in jobs.get(run.run_id, [])
@@ -160,6 +160,24 @@ def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
         run.run_id: _state_of(run, results[run.run_id], jobs.get(run.run_id, []), scheduler) for run in runs
     }
     return [_blocked_by_parent(states[run.run_id], states) for run in runs]
+
+
+def states_of_run_folders(run_dirs: list[Path]) -> dict[str, int]:
+    """How many of these run folders (each with its spec.json) are in each state, e.g. for
+    `collect` to say what has no result yet. A folder without job records says `no job record`."""
+    by_sweep: dict[Path, list[RunSpec]] = {}
+    for run_dir in run_dirs:
+        try:
+            spec = read_spec(RunPaths(run_dir).spec)
+        except (OSError, ValueError):
+            continue
+        by_sweep.setdefault(run_dir.parent, []).append(spec.model_copy(update={"sweep": run_dir.parent.name}))
+    counts: dict[str, int] = {}
+    for sweep_dir, specs in by_sweep.items():
+        for state in sweep_status(specs, sweep_dir.parent):
+            name = "no job record" if state.state == "unsubmitted" else state.state
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _read(paths: RunPaths) -> _ResultFile:
