@@ -64,3 +64,18 @@ def test_an_unreadable_result_is_said_so_and_is_not_done(tmp_path: Path):
     [state] = sweep_status([result.spec], tmp_path)
     assert state.state == "unreadable" and state.needs_submission
     assert state.detail.startswith(f"unreadable result: {paths.result}:") and "line 1" in state.detail
+
+
+def test_a_query_that_hangs_is_cut_and_said_so(tmp_path: Path, monkeypatch):
+    """slurmctld down: squeue hangs until its own timeout. Ours is shorter and says so."""
+    import peftbench.launch.slurm_state as slurm_state
+
+    hanging = tmp_path / "bin" / "squeue"
+    hanging.parent.mkdir()
+    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.chmod(0o755)
+    failing_commands(tmp_path / "bin", "sacct")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(slurm_state, "QUERY_TIMEOUT_S", 1)
+    answer = query_states(["30_0"])
+    assert answer.is_unknown("30_0") and "squeue: no answer in 1 s" in answer.errors
