@@ -180,3 +180,20 @@ def test_children_of_a_failed_parent_are_blocked_and_resubmitted_after_it(tmp_pa
         assert {s.state for s in states_of(sweep, tmp_path).values()} == {"pending"}
     finally:
         cancel_all(sweep_dir)
+
+
+def test_a_claim_from_another_host_whose_slurm_job_ended_is_stale_at_once(tmp_path: Path):
+    """A task killed on another node leaves its claim; squeue no longer knows its job."""
+    from dataclasses import asdict, replace
+
+    from peftbench.launch.claims import Claim, ClaimHeld, Holder
+
+    path = tmp_path / ".claim"
+    ended = replace(Holder.me("array task"), host="node-17", pid=1, slurm_job="999999_0")
+    path.write_text(json.dumps(asdict(ended)))
+    with Claim(path, "array task") as claim:
+        assert "its Slurm job 999999_0 has ended" in claim.broken[0]
+    alive = replace(ended, slurm_job=None)  # no job to ask about, fresh heartbeat: alive
+    path.write_text(json.dumps(asdict(alive)))
+    with pytest.raises(ClaimHeld):
+        Claim(path, "array task").acquire()

@@ -9,8 +9,9 @@ While held, a thread touches the file every `HEARTBEAT_S` seconds.
 A claim is stale, and is broken with a message, when its holder is gone:
 - on this host, its pid no longer runs;
 - held by this same Slurm job (a requeued task: Slurm never runs two copies of one job);
-- on another host, its heartbeat is older than `STALE_AFTER_S` (the holder's node died or the
-  process was killed; clocks of the hosts are assumed to agree within a minute).
+- on another host, its Slurm job has ended (`squeue` no longer knows it), or its heartbeat is
+  older than `STALE_AFTER_S` (the holder's node died or the process was killed; clocks of the
+  hosts are assumed to agree within a minute).
 
 Breaking renames the stale file away and checks that what was renamed is the claim judged stale,
 so two processes breaking the same stale claim do not both go on.
@@ -23,6 +24,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -163,6 +165,8 @@ def stale_reason(path: Path, holder: Holder, me: Holder) -> str | None:
     """Why `holder`'s claim is stale, seen by `me`; None while its holder may be alive."""
     if holder.host == me.host:
         return None if _pid_alive(holder.pid) else f"pid {holder.pid} no longer runs on {me.host}"
+    if holder.slurm_job and holder.slurm_job != me.slurm_job and _slurm_job_ended(holder.slurm_job):
+        return f"its Slurm job {holder.slurm_job} has ended"
     try:
         idle = time.time() - path.stat().st_mtime
     except OSError:
@@ -172,6 +176,19 @@ def stale_reason(path: Path, holder: Holder, me: Holder) -> str | None:
             f"no heartbeat from {holder.host} for {idle / 60:.0f} min (stale after {STALE_AFTER_S / 60:.0f})"
         )
     return None
+
+
+def _slurm_job_ended(job: str) -> bool:
+    """True only when squeue answers and no longer lists the job; any doubt counts as alive."""
+    try:
+        done = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if done.returncode != 0:
+        return "Invalid job id" in done.stderr
+    return not done.stdout.strip()
 
 
 def _pid_alive(pid: int) -> bool:
