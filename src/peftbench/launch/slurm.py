@@ -168,9 +168,12 @@ def _live_jobs(sweep_dir: Path) -> dict[str, tuple[str, Submission]]:
 
 
 def cancel_jobs(job_ids: list[str]) -> None:
-    """scancel these jobs (children blocked by a failed parent, before they are submitted again)."""
+    """scancel these jobs (children blocked by a failed parent, before they are submitted again).
+
+    Best effort: a job that ended meanwhile needs no cancelling, and one that stays can never run.
+    """
     if job_ids:
-        subprocess.run(["scancel", *job_ids], check=True, capture_output=True, timeout=60)
+        subprocess.run(["scancel", *job_ids], check=False, capture_output=True, timeout=60)
 
 
 def _container_python(profile: ClusterProfile) -> str | None:
