@@ -68,3 +68,19 @@ def test_the_demo_end_to_end_then_resume_then_collect(tiny_demo: Path, tmp_path:
 
     collected = peftbench("collect", str(runs / "tiny-demo"))
     assert collected.returncode == 0 and "8 successful of 8 results" in collected.stdout
+
+
+def test_collect_in_the_middle_of_a_sweep_says_what_has_no_result_yet(tmp_path: Path):
+    from peftbench.core.paths import RunPaths
+    from peftbench.core.results import write_result, write_spec
+    from tests.test_results import make_result
+
+    done = make_result()
+    sweep_dir = tmp_path / done.spec.sweep
+    write_result(RunPaths(sweep_dir / done.run_id).result, done)
+    started = done.spec.model_copy(update={"seed": 5})  # started here, killed before its result
+    write_spec(RunPaths(sweep_dir / started.run_id).spec, started)
+    out = peftbench("collect", str(sweep_dir), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "1 successful of 1 results" in out.stdout
+    assert "1 run(s) of the sweep have no result yet (1 no job record)" in out.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,20 @@ def test_has_success(tmp_path: Path):
     assert has_success(paths)
     paths.result.write_text("{corrupt")
     assert not has_success(paths)
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o022])
+def test_written_files_follow_the_umask(tmp_path: Path, umask: int):
+    """A shared project folder: what one member writes, the group (umask 002) or all (022) can read."""
+    from peftbench.core.files import write_path_atomic
+
+    old = os.umask(umask)
+    try:
+        paths = RunPaths(tmp_path / "sweep" / "run")
+        write_result(paths.result, make_result())
+        write_path_atomic(tmp_path / "sweep" / "results.csv", lambda tmp: tmp.write_text("a,b\\n"))
+    finally:
+        os.umask(old)
+    for path in (paths.result, paths.root, tmp_path / "sweep" / "results.csv"):
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path

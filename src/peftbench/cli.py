@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.text import Text
 from peftbench.core.errors import ConfigError, unknown_name
 from peftbench.core.spec import RunSpec
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
+
+if TYPE_CHECKING:
+    from peftbench.launch.claims import Claim
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -95,10 +98,12 @@ def sweep(
     if dry_run:
         _print_plan(plan)
         _warn(plan)
-    elif plan.profile.launcher == "local":
-        _run_locally(plan, plan.runs)
-    else:
-        _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
+        return
+    with _one_writer(plan, "sweep"):
+        if plan.profile.launcher == "local":
+            _run_locally(plan, plan.runs)
+        else:
+            _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
 
 
 @app.command("plan")
@@ -168,8 +173,8 @@ def status(
     ] = "run",
     profiles: Profiles = None,
 ) -> None:
-    """Where every run of a sweep stands: done, failed (with why), pending, running, lost, unsubmitted."""
-    from peftbench.launch.slurm_state import GROUP_KEYS, count_by, sweep_status
+    """Where every run of a sweep stands: done, running, pending, unknown, failed (with why), blocked, ..."""
+    from peftbench.launch.slurm_state import GROUP_KEYS, STATES, count_by, sweep_status
 
     keys = [k.strip() for k in by.split(",")]
     if by != "run" and not set(keys) <= set(GROUP_KEYS):
@@ -192,11 +197,11 @@ def status(
                 _styled(s.state),
                 s.slurm_state,
                 s.job_id,
-                s.detail,
+                Text(s.detail),  # stderr and scheduler errors hold brackets: not markup
             )
     else:
         counts = count_by(states, *keys)
-        names = ["done", "running", "pending", "failed", "lost", "unsubmitted"]
+        names = list(STATES)
         table = Table(title=f"{plan.spec.name}: {len(states)} runs by {by}")
         for column in [*by.split(","), *names]:
             table.add_column(column)
@@ -213,16 +218,40 @@ def resubmit(
 ) -> None:
     """Run again exactly the runs with no success result that are not pending or running."""
     plan = _plan(sweep_file, cluster, runs_dir, profiles)
-    if plan.profile.launcher == "local":
-        from peftbench.launch.slurm_state import sweep_status
+    with _one_writer(plan, "resubmit"):
+        if plan.profile.launcher == "local":
+            from peftbench.launch.slurm_state import sweep_status
 
-        _run_locally(plan, [s.run for s in sweep_status(plan.runs, plan.runs_dir) if s.needs_submission])
-    else:
-        _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
+            _run_locally(plan, [s.run for s in sweep_status(plan.runs, plan.runs_dir) if s.needs_submission])
+        else:
+            _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
+
+
+SWEEP_LOCK_WAIT_S = 60.0  # a second `sweep`/`resubmit` waits this long for the first, then refuses
+
+
+def _one_writer(plan: SweepPlan, verb: str) -> Claim:
+    """The sweep folder's lock (`<sweep folder>/.lock`): one `sweep` or `resubmit` at a time."""
+    from peftbench.launch.claims import Claim, ClaimHeld
+
+    lock = Claim(plan.sweep_dir / ".lock", f"peftbench {verb} {plan.spec.name}", wait_s=SWEEP_LOCK_WAIT_S)
+    try:
+        lock.acquire()
+    except ClaimHeld as err:
+        err_console.print(
+            f"[red]Another command is writing this sweep[/red] — {err}; nothing was submitted. "
+            "Run again once it has finished.",
+            highlight=False,
+        )
+        raise typer.Exit(code=1) from None
+    for line in lock.broken:
+        err_console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    return lock
 
 
 def _styled(state: str) -> str:
-    colour = {"done": "green", "failed": "red", "lost": "red", "running": "cyan", "pending": "yellow"}
+    red = {s: "red" for s in ("failed", "lost", "unknown", "unreadable", "blocked")}
+    colour = {"done": "green", **red, "running": "cyan", "pending": "yellow"}
     return f"[{colour[state]}]{state}[/]" if state in colour else state
 
 
@@ -283,17 +312,23 @@ def _status_command(sweep_file: Path, cluster: str, runs_dir: Path | None, profi
 def _submit(plan: SweepPlan, follow: str) -> None:
     """Submit what needs it (no success, nothing queued or running); never waits for the jobs."""
     from peftbench.core.errors import SchedulerError
-    from peftbench.launch.slurm import submit_runs
-    from peftbench.launch.slurm_state import sweep_status
+    from peftbench.launch.slurm import cancel_jobs, submit_runs
+    from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, sweep_status
 
     states = sweep_status(plan.runs, plan.runs_dir)
+    unknown = [s for s in states if s.state == "unknown"]
     todo = [s.run for s in states if s.needs_submission]
     skipped = len(states) - len(todo)
+    if unknown:
+        raise _scheduler_down(f"the state of {len(unknown)} submitted run(s) is unknown: {unknown[0].detail}")
     if not todo:
         console.print(f"Nothing to submit: all {len(states)} runs are done, pending or running.")
         return
+    cancel_jobs([s.job_id for s in states if s.state == "blocked" and s.slurm_state in LIVE_STATES])
     try:
         submissions = submit_runs(todo, plan.profile, plan.runs_dir)
+    except SchedulerUnavailable as err:
+        raise _scheduler_down(str(err)) from None
     except SchedulerError as err:
         err_console.print(Text("Not submitted", style="red") + Text(f" — {err}"), highlight=False)
         raise typer.Exit(code=1) from None
@@ -304,6 +339,15 @@ def _submit(plan: SweepPlan, follow: str) -> None:
         f"{len(todo)} run(s) submitted in {len(submissions)} array(s); {skipped} already done, "
         f"pending or running. Follow with: {follow}"
     )
+
+
+def _scheduler_down(why: str) -> typer.Exit:
+    err_console.print(
+        f"[red]Nothing submitted[/red] — {why}. Runs may still be pending or running; "
+        "run again when squeue and sacct answer (`peftbench status` shows which runs are unknown).",
+        highlight=False,
+    )
+    return typer.Exit(code=1)
 
 
 clusters_app = typer.Typer(help="The cluster profiles found from here, and where each came from.")
@@ -404,6 +448,15 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
         f"{report.n_success} successful of {report.n_results} results; "
         f"written: {', '.join(str(p) for p in report.outputs)}"
     )
+    if report.unfinished:
+        from peftbench.launch.slurm_state import states_of_run_folders
+
+        counts = states_of_run_folders([Path(d) for d in report.unfinished])
+        said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        console.print(
+            f"{len(report.unfinished)} run(s) of the sweep have no result yet ({said}); "
+            "`peftbench status` follows them."
+        )
     if report.unreadable:
         err_console.print(
             f"[yellow]{len(report.unreadable)} result file(s) could not be read and were left out:[/yellow]"

@@ -1,10 +1,14 @@
-"""Atomic writes: a temp file in the same folder, fsync, rename. A crash leaves old or new, never half."""
+"""Atomic writes: a temp file in the same folder, fsync, rename. A crash leaves old or new, never half.
+
+Files get the mode any new file would (0666 less the umask), so a lab sharing one project folder
+with umask 002 can read each other's results: `tempfile.mkstemp` would make every file 0600.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,9 +47,7 @@ def write_path_atomic(path: Path, write: Callable[[Path], None], durable: bool =
     removed and `path` keeps its old content.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temp_file(path)
     try:
         write(tmp)
         if durable:
@@ -58,3 +60,14 @@ def write_path_atomic(path: Path, write: Callable[[Path], None], durable: bool =
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _new_temp_file(path: Path) -> Path:
+    """An empty, new file beside `path`, with the umask's mode (O_EXCL: never someone else's)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp

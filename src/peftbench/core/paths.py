@@ -50,6 +50,11 @@ class RunPaths:
         return self.root / "test_predictions.jsonl"
 
     @property
+    def claim(self) -> Path:
+        """Who trains the run now (host, pid, Slurm job): one job at a time (launch.claims)."""
+        return self.root / ".claim"
+
+    @property
     def progress(self) -> Path:
         """{"step": n, "max_steps": m} while training, for launchers to show."""
         return self.root / "progress.json"

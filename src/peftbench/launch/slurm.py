@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -24,8 +25,8 @@ from peftbench.core.paths import RunPaths
 from peftbench.core.results import utc_now, write_spec
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.array_task import RunTask
-from peftbench.launch.slurm_records import SUBMISSIONS, Submission, latest_jobs, read_submissions
-from peftbench.launch.slurm_state import LIVE_STATES, query_states
+from peftbench.launch.slurm_records import SUBMISSIONS, Submission, jobs_by_run, read_submissions
+from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, query_states
 from peftbench.plan.schema import ClusterProfile, SlurmSettings
 
 SUBMITIT_FOLDER = ".slurm"
@@ -126,6 +127,8 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
         waits_for = sorted({job_of[p] for r in members if (p := parent_run_id(r)) in job_of})
         if waits_for:  # incremental tuning: start only once every parent run has succeeded
             parameters["slurm_additional_parameters"]["dependency"] = "afterok:" + ":".join(waits_for)
+            # A failed parent: Slurm cancels the child at once, rather than leaving it pending forever.
+            parameters["slurm_additional_parameters"]["kill_on_invalid_dep"] = "yes"
         executor.update_parameters(**parameters)
         paths = [RunPaths.of(runs_dir, r) for r in members]
         with _undone_if_refused(sweep_dir / SUBMITIT_FOLDER, [p.root for p in paths]):
@@ -193,9 +196,25 @@ def generations(runs: list[RunSpec]) -> dict[str, int]:
 
 def _live_jobs(sweep_dir: Path) -> dict[str, tuple[str, Submission]]:
     """Runs of earlier submissions still pending or running: children submitted now wait for them."""
-    latest = latest_jobs(read_submissions(sweep_dir))
-    states = query_states([job for job, _ in latest.values()]) if latest else {}
-    return {run_id: (job, sub) for run_id, (job, sub) in latest.items() if states.get(job) in LIVE_STATES}
+    jobs = jobs_by_run(read_submissions(sweep_dir))
+    scheduler = query_states([job for held in jobs.values() for job, _ in held])
+    if scheduler.errors:  # a child submitted without its parent's dependency would start too soon
+        raise SchedulerUnavailable("; ".join(scheduler.errors))
+    return {
+        run_id: (job, sub)
+        for run_id, held in jobs.items()
+        for job, sub in held
+        if scheduler.get(job) in LIVE_STATES
+    }
+
+
+def cancel_jobs(job_ids: list[str]) -> None:
+    """scancel these jobs (children blocked by a failed parent, before they are submitted again).
+
+    Best effort: a job that ended meanwhile needs no cancelling, and one that stays can never run.
+    """
+    if job_ids:
+        subprocess.run(["scancel", *job_ids], check=False, capture_output=True, timeout=60)
 
 
 def _container_python(profile: ClusterProfile) -> str | None:

@@ -35,10 +35,19 @@ def read_submissions(sweep_dir: Path) -> list[Submission]:
     return out
 
 
-def latest_jobs(submissions: list[Submission]) -> dict[str, tuple[str, Submission]]:
-    """run_id -> (job id, submission) of the newest submission holding that run."""
-    latest: dict[str, tuple[str, Submission]] = {}
+def jobs_by_run(submissions: list[Submission]) -> dict[str, list[tuple[str, Submission]]]:
+    """run_id -> every (job id, submission) that ever held that run, oldest first.
+
+    Every record counts, not only the newest: two commands that raced, or a resubmission while an
+    older job still waited, leave a run in several jobs, and any of them may still be live.
+    """
+    jobs: dict[str, list[tuple[str, Submission]]] = {}
     for submission in submissions:
         for job_id, run_id in submission.tasks.items():
-            latest[run_id] = (job_id, submission)
-    return latest
+            jobs.setdefault(run_id, []).append((job_id, submission))
+    return jobs
+
+
+def latest_jobs(submissions: list[Submission]) -> dict[str, tuple[str, Submission]]:
+    """run_id -> (job id, submission) of the newest submission holding that run."""
+    return {run_id: jobs[-1] for run_id, jobs in jobs_by_run(submissions).items()}

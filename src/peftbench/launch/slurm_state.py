@@ -1,53 +1,114 @@
-"""Submit runs to Slurm as submitit job arrays: one array per resource shape, never blocking.
+"""Where each run of a sweep stands: its result file, and the scheduler's word on its jobs.
 
-What was submitted is recorded in the sweep folder (`.submissions/<time>-<job>.json`: job ids and
-which run each array task holds), so `status` and `resubmit` work from any later shell. Job
-states come from the real `squeue` (live jobs) and `sacct` (finished ones), one call each.
+Job states come from the real `squeue` (live jobs) and `sacct` (finished ones), one call each. A
+query that fails or times out makes the jobs it would have answered for `unknown`, never `lost`:
+`sweep` and `resubmit` refuse to submit while any run is unknown, so a scheduler hiccup cannot
+submit a waiting run a second time.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import UnreadableResult, read_result
-from peftbench.core.spec import RunSpec
-from peftbench.launch.slurm_records import Submission, latest_jobs, read_submissions
+from peftbench.core.results import RunResult, UnreadableResult, read_result, read_spec
+from peftbench.core.spec import RunSpec, parent_run_id
+from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
 
 LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
+STATES = ("done", "running", "pending", "unknown", "failed", "unreadable", "blocked", "lost", "unsubmitted")
+QUERY_TIMEOUT_S = 60
+RECENT_SECONDS = 120  # sacct can lag a fresh submission: a job this young without a row is pending
+FAILED_SLURM_STATES = {
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+}
 
 
-def query_states(job_ids: list[str]) -> dict[str, str]:
+class SchedulerUnavailable(PeftbenchError):
+    """squeue or sacct failed or did not answer: nothing may be submitted on a guess."""
+
+
+@dataclass(frozen=True)
+class SchedulerStates:
+    """What squeue and sacct said: a state per job id, and each query that failed (with its error)."""
+
+    states: dict[str, str]
+    errors: list[str] = field(default_factory=list)
+
+    def get(self, job_id: str, default: str = "") -> str:
+        return self.states.get(job_id, default)
+
+    def is_unknown(self, job_id: str) -> bool:
+        """No answer for this job while a query failed: it may well be pending or running."""
+        return job_id not in self.states and bool(self.errors)
+
+
+def query_states(job_ids: list[str]) -> SchedulerStates:
     """Slurm state per job id ("123_4" -> "RUNNING"): squeue for live jobs, sacct for the rest.
 
     squeue answers at once for queued jobs; sacct lags a second or two but remembers finished ones.
+    sacct lists the pending tasks of an array in the compressed form `123_[0-3%2]`: expanded here.
     """
     wanted = set(job_ids)
     if not wanted:
-        return {}
+        return SchedulerStates({})
     states: dict[str, str] = {}
+    errors: list[str] = []
     bases = sorted({j.split("_")[0] for j in wanted})
-    sacct = _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(bases)])
+    sacct = _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(bases)], errors)
     for line in sacct.splitlines():
-        job, _, state = line.partition("|")
-        if job in wanted:
-            states[job] = state.split()[0] if state else "UNKNOWN"
-    for line in _run(["squeue", "-h", "-r", "-o", "%i|%T"]).splitlines():
+        field_, _, state = line.partition("|")
+        for job in expand_job_ids(field_):
+            if job in wanted:
+                states[job] = state.split()[0] if state else "UNKNOWN"
+    for line in _run(["squeue", "-h", "-r", "-o", "%i|%T"], errors).splitlines():
         job, _, state = line.partition("|")
         if job in wanted:
             states[job] = state
-    return states
+    return SchedulerStates(states, errors)
 
 
-def _run(command: list[str]) -> str:
+def expand_job_ids(field_: str) -> list[str]:
+    """`123_[0-2,5%2]` -> 123_0, 123_1, 123_2, 123_5; any other id as it is."""
+    match = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", field_.strip())
+    if match is None:
+        return [field_.strip()]
+    base, ranges = match.groups()
+    out = []
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        out += [f"{base}_{i}" for i in range(int(first), int(last or first) + 1)]
+    return out
+
+
+def _run(command: list[str], errors: list[str]) -> str:
+    """The command's output; a failure is appended to `errors` as one line naming the command."""
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        errors.append(f"{command[0]}: no answer in {QUERY_TIMEOUT_S} s")
         return ""
+    except OSError as err:
+        errors.append(f"{command[0]}: {err.strerror or err}")
+        return ""
+    if done.returncode != 0:
+        said = " ".join((done.stderr or done.stdout).split())[:300]
+        errors.append(f"{command[0]}: exit {done.returncode}" + (f": {said}" if said else ""))
+        return ""
+    return done.stdout
 
 
 def stderr_tail(submission: Submission, job_id: str, lines: int = 5) -> str:
@@ -61,69 +122,123 @@ def stderr_tail(submission: Submission, job_id: str, lines: int = 5) -> str:
     return "\n".join(text[-lines:])
 
 
-RECENT_SECONDS = 120  # sacct can lag a fresh submission: a job this young without a row is pending
-
-
-FAILED_SLURM_STATES = {
-    "FAILED",
-    "CANCELLED",
-    "TIMEOUT",
-    "OUT_OF_MEMORY",
-    "NODE_FAIL",
-    "PREEMPTED",
-    "BOOT_FAIL",
-    "DEADLINE",
-}
-
-
 @dataclass(frozen=True)
 class RunState:
     run: RunSpec
-    state: str  # done | failed | pending | running | lost | unsubmitted
+    # done | failed | unreadable | blocked | pending | running | unknown | lost | unsubmitted
+    state: str
     slurm_state: str = ""
     job_id: str = ""
-    detail: str = ""  # why it failed: the result's error or the task's stderr tail
+    detail: str = ""  # why: the result's error, the task's stderr tail, the failed query, the parent
 
     @property
     def needs_submission(self) -> bool:
-        """No success result, and nothing queued or running for it."""
-        return self.state in {"failed", "lost", "unsubmitted"}
+        """No success result, and nothing queued or running for it (a blocked job is cancelled first)."""
+        return self.state in {"failed", "unreadable", "blocked", "lost", "unsubmitted"}
+
+
+@dataclass(frozen=True)
+class _ResultFile:
+    result: RunResult | None
+    unreadable: str = ""  # the reader's error when result.json exists but cannot be read
 
 
 def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
-    """The state of every run, from its result file and the scheduler (one squeue + one sacct)."""
+    """The state of every run, from its result file and the scheduler (one squeue + one sacct).
+
+    Runs with a success result are done whatever the scheduler says, and cost no query.
+    """
     if not runs:
         return []
     sweep_dir = Path(runs_dir) / runs[0].sweep
-    latest = latest_jobs(read_submissions(sweep_dir))
-    slurm_states = query_states([job for job, _ in latest.values()])
-    return [_state_of(run, RunPaths.of(runs_dir, run), latest, slurm_states) for run in runs]
+    results = {run.run_id: _read(RunPaths(sweep_dir / run.run_id)) for run in runs}
+    jobs = jobs_by_run(read_submissions(sweep_dir))
+    open_jobs = [
+        job for run in runs if not _succeeded(results[run.run_id]) for job, _ in jobs.get(run.run_id, [])
+    ]
+    scheduler = query_states(open_jobs)
+    states = {
+        run.run_id: _state_of(run, results[run.run_id], jobs.get(run.run_id, []), scheduler) for run in runs
+    }
+    return [_blocked_by_parent(states[run.run_id], states) for run in runs]
 
 
-def _state_of(run: RunSpec, paths: RunPaths, latest: dict, slurm_states: dict[str, str]) -> RunState:
-    result, unreadable = None, ""
-    if paths.result.is_file():
+def states_of_run_folders(run_dirs: list[Path]) -> dict[str, int]:
+    """How many of these run folders (each with its spec.json) are in each state, e.g. for
+    `collect` to say what has no result yet. A folder without job records says `no job record`."""
+    by_sweep: dict[Path, list[RunSpec]] = {}
+    for run_dir in run_dirs:
         try:
-            result = read_result(paths.result)
-        except UnreadableResult as err:
-            unreadable = str(err)
-    if result is not None and result.status == "success":
+            spec = read_spec(RunPaths(run_dir).spec)
+        except (OSError, ValueError):
+            continue
+        by_sweep.setdefault(run_dir.parent, []).append(spec.model_copy(update={"sweep": run_dir.parent.name}))
+    counts: dict[str, int] = {}
+    for sweep_dir, specs in by_sweep.items():
+        for state in sweep_status(specs, sweep_dir.parent):
+            name = "no job record" if state.state == "unsubmitted" else state.state
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _read(paths: RunPaths) -> _ResultFile:
+    if not paths.result.is_file():
+        return _ResultFile(None)
+    try:
+        return _ResultFile(read_result(paths.result))
+    except UnreadableResult as err:
+        return _ResultFile(None, str(err))
+
+
+def _succeeded(found: _ResultFile) -> bool:
+    return found.result is not None and found.result.status == "success"
+
+
+def _state_of(
+    run: RunSpec, found: _ResultFile, jobs: list[tuple[str, Submission]], scheduler: SchedulerStates
+) -> RunState:
+    if _succeeded(found):
         return RunState(run, "done")
-    job_id, submission = latest.get(run.run_id, ("", None))
-    slurm_state = slurm_states.get(job_id, "")
-    if slurm_state in LIVE_STATES:
-        return RunState(run, "pending" if slurm_state == "PENDING" else "running", slurm_state, job_id)
-    if result is not None:
+    live = [(job, scheduler.get(job)) for job, _ in jobs if scheduler.get(job) in LIVE_STATES]
+    if live:  # any job of the run, not only the newest: a duplicate must not go unseen
+        job, slurm_state = max(live, key=lambda js: js[1] != "PENDING")
+        return RunState(run, "pending" if slurm_state == "PENDING" else "running", slurm_state, job)
+    unknown = [job for job, _ in jobs if scheduler.is_unknown(job)]
+    if unknown:
+        said = "; ".join(scheduler.errors)
+        return RunState(run, "unknown", "?", unknown[-1], f"the scheduler did not answer: {said}")
+    job_id, submission = jobs[-1] if jobs else ("", None)
+    slurm_state = scheduler.get(job_id)
+    if found.unreadable:
+        return RunState(run, "unreadable", slurm_state, job_id, f"unreadable result: {found.unreadable}")
+    if found.result is not None:
+        result = found.result
         last = (result.error or "").strip().splitlines()[-1:] or [result.status]
         return RunState(run, "failed", slurm_state, job_id, f"{result.status}: {last[0]}")
     if submission is None:
-        return RunState(run, "unsubmitted", detail=unreadable)
+        return RunState(run, "unsubmitted")
     if not slurm_state and _age_seconds(submission.submitted_at) < RECENT_SECONDS:
         return RunState(run, "pending", "PENDING?", job_id, "just submitted; sacct has no row yet")
     tail = stderr_tail(submission, job_id)
     if slurm_state in FAILED_SLURM_STATES:
-        return RunState(run, "failed", slurm_state, job_id, tail or unreadable)
-    return RunState(run, "lost", slurm_state or "no record", job_id, tail or unreadable)
+        return RunState(run, "failed", slurm_state, job_id, tail)
+    return RunState(run, "lost", slurm_state or "no record", job_id, tail)
+
+
+def _blocked_by_parent(state: RunState, states: dict[str, RunState]) -> RunState:
+    """A child whose parent run ended without success can never start: `blocked`, naming the parent.
+
+    Its job (submitted with --kill-on-invalid-dep) is cancelled by Slurm, or still pending on a
+    dependency that will never be met; `resubmit` reruns the parent, then the child.
+    """
+    parent = parent_run_id(state.run)
+    above = states.get(parent) if parent else None
+    if above is None or state.state in {"done", "running", "unknown"}:
+        return state
+    if above.state in {"failed", "unreadable", "lost", "blocked"}:
+        why = f"parent {parent} {'failed' if above.state == 'failed' else above.state}"
+        return RunState(state.run, "blocked", state.slurm_state, state.job_id, why)
+    return state
 
 
 def _age_seconds(iso: str) -> float:

@@ -6,6 +6,7 @@ explicit status (and the traceback when it failed) and returns the same record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -217,13 +218,17 @@ def _train(
         compute_metrics=compute_metrics,
         callbacks=[
             ProgressFile(paths.progress),
+            StopWhenResumedAtTheEnd(),
             *method.callbacks(model),
             *([EarlyStoppingCallback(patience)] if patience else []),
         ],
     )
     reset_gpu_peak()
     resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
-    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains(model) else {}
+    train_metrics: dict[str, float] = {}
+    # TrainingAlreadyDone: the checkpoint holds the final model; it is evaluated as it is.
+    with contextlib.suppress(TrainingAlreadyDone):
+        train_metrics = trainer.train(resume_from_checkpoint=resume).metrics if method.trains(model) else {}
     return Trained(trainer, model, train_metrics, resume, trainable, total)
 
 
@@ -304,6 +309,20 @@ class ProgressFile(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step % 5 == 0 or state.global_step == state.max_steps:
             write_json_atomic(self.path, {"step": state.global_step, "max_steps": state.max_steps})
+
+
+class TrainingAlreadyDone(Exception):
+    """Raised inside Trainer.train when the checkpoint it resumed from is at the final step."""
+
+
+class StopWhenResumedAtTheEnd(TrainerCallback):
+    """Resuming from a checkpoint at the last step (the signal came after it, e.g. during the final
+    evaluation), the Trainer would take one step more before checking max_steps. At train begin
+    the checkpoint's weights, optimizer and state are loaded (by every engine): stop there."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.max_steps and state.global_step >= state.max_steps:
+            raise TrainingAlreadyDone(f"checkpoint at step {state.global_step} of {state.max_steps}")
 
 
 def _last_validation(trainer: Any) -> dict[str, float] | None:
