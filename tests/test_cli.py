@@ -12,6 +12,9 @@ import pytest
 from tests.conftest import REPO
 
 
+LOCAL = str(REPO / "configs" / "clusters" / "local.yaml")  # by path: these tests run outside the checkout
+
+
 def peftbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
@@ -24,11 +27,23 @@ def peftbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     )
 
 
-def test_dry_run_prints_the_plan(tiny_demo: Path):
-    out = peftbench("sweep", str(tiny_demo), "--cluster", "local", "--dry-run")
+def test_dry_run_prints_the_plan(tiny_demo: Path, tmp_path: Path):
+    out = peftbench("sweep", str(tiny_demo), "--cluster", LOCAL, "--dry-run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "tiny-demo: 8 runs on 'local'" in out.stdout
     assert out.stdout.count("minilm-l6") == 8
+
+
+def test_previews_and_refusals_create_no_folder(tiny_demo: Path, sweep_file, tmp_path: Path):
+    """The local profile's run folder is runs/ under the working directory: none of these may create it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for verb in ("status", "plan"):
+        assert peftbench(verb, str(tiny_demo), "--cluster", LOCAL, cwd=work).returncode == 0
+    assert peftbench("sweep", str(tiny_demo), "--cluster", LOCAL, "--dry-run", cwd=work).returncode == 0
+    bad = sweep_file({"name": "bad", "models": ["minilm-l6"], "tasks": ["movie_sentiment"], "methods": {"x": {}}})
+    assert peftbench("sweep", str(bad), "--cluster", LOCAL, cwd=work).returncode == 2
+    assert list(work.iterdir()) == []
 
 
 def test_bad_sweep_and_bad_cluster_fail_together_before_anything_runs(sweep_file, tmp_path: Path):

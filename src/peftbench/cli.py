@@ -122,7 +122,7 @@ def status(
         str, typer.Option(help="'run' for a row per run, or keys to group by: method,task,model")
     ] = "run",
 ) -> None:
-    """Where every run of a sweep stands: done, failed (with why), pending, running, lost, unsubmitted."""
+    """Where each run stands: done, failed (why), interrupted, killed, pending, running, lost, unsubmitted."""
     from peftbench.launch.slurm_state import count_by, sweep_status
 
     plan = _plan(sweep_file, cluster, runs_dir)
@@ -147,7 +147,7 @@ def status(
     else:
         keys = [{"method": "label"}.get(k.strip(), k.strip()) for k in by.split(",")]
         counts = count_by(states, *keys)
-        names = ["done", "running", "pending", "failed", "lost", "unsubmitted"]
+        names = ["done", "running", "pending", "failed", "interrupted", "killed", "lost", "unsubmitted"]
         table = Table(title=f"{plan.spec.name}: {len(states)} runs by {by}")
         for column in [*by.split(","), *names]:
             table.add_column(column)
@@ -171,7 +171,8 @@ def resubmit(sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDi
 
 
 def _styled(state: str) -> str:
-    colour = {"done": "green", "failed": "red", "lost": "red", "running": "cyan", "pending": "yellow"}
+    colour = {"done": "green", "failed": "red", "lost": "red", "killed": "red", "running": "cyan"}
+    colour |= {"pending": "yellow", "interrupted": "yellow"}
     return f"[{colour[state]}]{state}[/]" if state in colour else state
 
 
@@ -202,6 +203,9 @@ def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
     from peftbench.launch.local import run_local
 
     summary = run_local(runs, plan.runs_dir, console)
+    if summary.stopped is not None:  # Ctrl-C or SIGTERM: one line, the shell's exit code for it
+        err_console.print(summary.stop_message(plan.sweep_dir), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=128 + summary.stopped.signum)
     _print_collection([plan.sweep_dir])
     if summary.failed:
         err_console.print(
@@ -275,10 +279,7 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
 
     report = write_collection(folders, out or folders[0])
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)
-    console.print(
-        f"{report.n_success} successful of {report.n_results} results; "
-        f"written: {', '.join(str(p) for p in report.outputs)}"
-    )
+    console.print(f"{report.counts()}; written: {', '.join(str(p) for p in report.outputs)}")
     if report.unreadable:
         err_console.print(
             f"[yellow]{len(report.unreadable)} result file(s) could not be read and were left out:[/yellow]"

@@ -259,6 +259,16 @@ class CollectReport:
     outputs: list[Path]
     unfinished: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    not_successful: dict[str, int] = field(default_factory=dict)  # status -> runs, e.g. {"interrupted": 1}
+
+    def counts(self) -> str:
+        """'7 successful of 9 results (1 failed, 1 interrupted); 1 unfinished (a spec, no result)'."""
+        text = f"{self.n_success} successful of {self.n_results} results"
+        if self.not_successful:
+            text += " (" + ", ".join(f"{n} {status}" for status, n in self.not_successful.items()) + ")"
+        if self.unfinished:
+            text += f"; {len(self.unfinished)} unfinished (a spec, no result: pending, running or lost)"
+        return text
 
 
 def write_collection(
@@ -287,6 +297,7 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
     write_path_atomic(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
     write_json_atomic(out_dir / "unreadable.json", collection.unreadable)
     n_success = int((frame["status"] == "success").sum()) if len(frame) else 0
+    statuses = frame["status"].value_counts().sort_index() if len(frame) else {}
     return CollectReport(
         table,
         len(frame),
@@ -295,4 +306,5 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
         outputs,
         collection.unfinished,
         selection.skipped if selection is not None else [],
+        {str(status): int(n) for status, n in dict(statuses).items() if status != "success"},
     )

@@ -75,10 +75,13 @@ FAILED_SLURM_STATES = {
 }
 
 
+STOPPED_STATES = {"interrupted", "killed"}  # result statuses `status` shows as their own state
+
+
 @dataclass(frozen=True)
 class RunState:
     run: RunSpec
-    state: str  # done | failed | pending | running | lost | unsubmitted
+    state: str  # done | failed | interrupted | killed | pending | running | lost | unsubmitted
     slurm_state: str = ""
     job_id: str = ""
     detail: str = ""  # why it failed: the result's error or the task's stderr tail
@@ -86,7 +89,7 @@ class RunState:
     @property
     def needs_submission(self) -> bool:
         """No success result, and nothing queued or running for it."""
-        return self.state in {"failed", "lost", "unsubmitted"}
+        return self.state in {"failed", "lost", "unsubmitted", *STOPPED_STATES}
 
 
 def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
@@ -114,7 +117,8 @@ def _state_of(run: RunSpec, paths: RunPaths, latest: dict, slurm_states: dict[st
         return RunState(run, "pending" if slurm_state == "PENDING" else "running", slurm_state, job_id)
     if result is not None:
         last = (result.error or "").strip().splitlines()[-1:] or [result.status]
-        return RunState(run, "failed", slurm_state, job_id, f"{result.status}: {last[0]}")
+        state = result.status if result.status in STOPPED_STATES else "failed"
+        return RunState(run, state, slurm_state, job_id, f"{result.status}: {last[0]}")
     if submission is None:
         return RunState(run, "unsubmitted", detail=unreadable)
     if not slurm_state and _age_seconds(submission.submitted_at) < RECENT_SECONDS:
