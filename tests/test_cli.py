@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import REPO
 
-
 LOCAL = str(REPO / "configs" / "clusters" / "local.yaml")  # by path: these tests run outside the checkout
 
 
@@ -41,7 +40,9 @@ def test_previews_and_refusals_create_no_folder(tiny_demo: Path, sweep_file, tmp
     for verb in ("status", "plan"):
         assert peftbench(verb, str(tiny_demo), "--cluster", LOCAL, cwd=work).returncode == 0
     assert peftbench("sweep", str(tiny_demo), "--cluster", LOCAL, "--dry-run", cwd=work).returncode == 0
-    bad = sweep_file({"name": "bad", "models": ["minilm-l6"], "tasks": ["movie_sentiment"], "methods": {"x": {}}})
+    bad = sweep_file(
+        {"name": "bad", "models": ["minilm-l6"], "tasks": ["movie_sentiment"], "methods": {"x": 1}}
+    )
     assert peftbench("sweep", str(bad), "--cluster", LOCAL, cwd=work).returncode == 2
     assert list(work.iterdir()) == []
 
