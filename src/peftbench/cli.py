@@ -359,9 +359,12 @@ def fetch(
     from peftbench.tools import fetch as hub
 
     try:
-        items = hub.hub_needs(load_sweep(sweep_file).runs)
+        runs = load_sweep(sweep_file).runs
     except ConfigError as err:
         raise _fail(err) from None
+    items, by_hand = hub.hub_needs(runs), hub.missing_local_data(runs)
+    for need in by_hand:  # not on the hub: fetch cannot get them, the user must
+        err_console.print(str(need), markup=False, highlight=False, soft_wrap=True)
     try:
         fetched = [] if check else hub.fetch(items, report=console.print)
         hub.require_cached(items)
@@ -369,6 +372,8 @@ def fetch(
         err_console.print(str(err), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
     console.print(f"{len(items)} hub item(s) needed, {len(fetched)} fetched now; all in {hub.hf_home()}.")
+    if by_hand:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":
