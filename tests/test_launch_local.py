@@ -145,3 +145,26 @@ def test_a_stopped_sweep_says_so_records_the_run_and_status_and_collect_count_it
     )  # fmt: skip
     assert collected.returncode == 0, collected.stderr
     assert f"0 successful of 1 results (1 {status})" in collected.stdout
+
+
+def test_the_log_of_a_run_is_plain_text(tmp_path: Path):
+    """transformers writes its LOAD REPORT heading in ANSI bold even into a file: log.txt must not keep it."""
+    spec = demo_run("bitfit")
+    result = run_in_subprocess(spec, RunPaths.of(tmp_path, spec))
+    log = RunPaths.of(tmp_path, spec).log.read_text(encoding="utf-8")
+    assert result.status == "success", result.error
+    assert "LOAD REPORT" in log  # the line that carried the escape codes is there ...
+    assert "\x1b" not in log  # ... without them
+
+
+def test_plain_text_stream_strips_colour_and_cursor_codes():
+    import io
+
+    from peftbench.run.plain_text import PlainTextStream
+
+    out = io.StringIO()
+    stream = PlainTextStream(out)
+    text = "\x1b[1mBertModel LOAD REPORT\x1b[0m from: x\n"
+    assert stream.write(text) == len(text)  # what the caller handed over counts as written
+    stream.writelines(["\x1b[1;36m1\x1b[0m done\x1b[2K\n"])
+    assert out.getvalue() == "BertModel LOAD REPORT from: x\n1 done\n" and not stream.isatty()

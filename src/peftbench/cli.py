@@ -242,6 +242,9 @@ def run_one_command(
     out_dir: Annotated[Path, typer.Argument(help="The run folder to write result.json into.")],
 ) -> None:
     """Train and evaluate one run (what each launcher task executes)."""
+    from peftbench.run.plain_text import plain_text_output
+
+    plain_text_output()  # log.txt gets no colour codes; before transformers is imported
     from peftbench.core.results import read_spec
     from peftbench.run.one import run_one
 
