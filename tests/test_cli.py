@@ -84,3 +84,27 @@ def test_the_demo_end_to_end_then_resume_then_collect(tiny_demo: Path, tmp_path:
 
     collected = peftbench("collect", str(runs / "tiny-demo"))
     assert collected.returncode == 0 and "8 successful of 8 results" in collected.stdout
+
+
+@pytest.mark.parametrize("verb", ["sweep", "doctor", "fetch"])
+def test_help_shows_no_value_type_after_a_flag(verb: str):
+    out = peftbench(verb, "--help")
+    assert out.returncode == 0, out.stderr
+    assert "<bool>" not in out.stdout
+    flag = {"sweep": "--dry-run", "doctor": "--require-gpu", "fetch": "--check"}[verb]
+    assert flag in out.stdout and "--help" in out.stdout
+
+
+def test_make_help_lists_every_target_in_one_aligned_column():
+    import re
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on PATH")
+    out = subprocess.run(["make", "-s", "help"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    documented = re.findall(r"^([a-z-]+):.*## ", (REPO / "Makefile").read_text(), flags=re.MULTILINE)
+    assert [line.split()[1] for line in lines] == documented and "bench-engines" in documented
+    columns = {re.match(r"  make \S+\s+", line).end() for line in lines}
+    assert len(columns) == 1, lines  # every description starts in the same column

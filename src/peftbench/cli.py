@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -21,6 +22,15 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _no_value_type_for_flags() -> None:
+    """typer prints a value type after every option, `--dry-run <bool>` too; a flag takes no value."""
+    shown = typer.core.TyperOption.display_type_rich
+    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else shown(self, ctx)
+
+
+_no_value_type_for_flags()
 
 SweepFile = Annotated[Path, typer.Argument(help="A sweep YAML, e.g. configs/sweeps/demo.yaml.")]
 Cluster = Annotated[str, typer.Option(help="Cluster profile: a name in configs/clusters/ or a YAML path.")]
