@@ -17,7 +17,9 @@ export TOKENIZERS_PARALLELISM ?= false
 .PHONY: help setup demo sweep status resubmit slurm-up slurm-down collect test test-all lint lock sif clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1) } \
+		END { for (i = 1; i <= NR; i++) printf "  make %-" width "s  %s\n", name[i], text[i] }'
 
 # scripts/install.sh is the one install path (the .sif's %post runs it too): torch first, then the
 # hashed lock, then peftbench (editable), then pip check.

@@ -44,6 +44,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _run_folders() -> set[Path]:
+    return set((REPO / "runs").rglob("*")) | ({REPO / "runs"} if (REPO / "runs").exists() else set())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_runs_stay_untouched():
+    """Tests write only under temporary folders: nothing appears in the checkout's runs/ meanwhile."""
+    before = _run_folders()
+    yield
+    added = sorted(str(p.relative_to(REPO)) for p in _run_folders() - before)
+    assert not added, f"tests wrote into the checkout: {', '.join(added[:10])}"
+
+
 def check_golden(name: str, text: str) -> None:
     """`text` equals tests/golden/<name>; with PEFTBENCH_UPDATE_GOLDEN=1 the file is rewritten first."""
     path = GOLDEN / name

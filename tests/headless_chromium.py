@@ -51,6 +51,7 @@ class PageLoad:
     images: list[dict[str, Any]] = field(default_factory=list)
     screenshot: bytes = b""
     title: str = ""
+    values: dict[str, Any] = field(default_factory=dict)  # what each of `expressions` evaluated to
 
 
 class _Pipe:
@@ -95,8 +96,18 @@ class _Pipe:
             self.events.append(self.receive())
 
 
-def load_page(url: str, timeout: float = 60.0, width: int = 1280, height: int = 900) -> PageLoad:
-    """Open `url` in a fresh headless Chromium profile and return what happened."""
+def load_page(
+    url: str,
+    timeout: float = 60.0,
+    width: int = 1280,
+    height: int = 900,
+    expressions: dict[str, str] | None = None,
+) -> PageLoad:
+    """Open `url` in a fresh headless Chromium profile and return what happened.
+
+    `expressions`: name -> JavaScript evaluated in the loaded page (JSON-serializable results), e.g. to
+    measure how wide a table is drawn.
+    """
     binary = find_chromium()
     if binary is None:
         raise FileNotFoundError("no chromium on PATH")
@@ -123,7 +134,7 @@ def load_page(url: str, timeout: float = 60.0, width: int = 1280, height: int = 
             os.close(fd)
         pipe = _Pipe(to_browser_w, from_browser_r, time.monotonic() + timeout)
         try:
-            return _inspect(pipe, url)
+            return _inspect(pipe, url, width, height, expressions or {})
         finally:
             with contextlib.suppress(OSError):
                 pipe.send("Browser.close")
@@ -136,11 +147,13 @@ def load_page(url: str, timeout: float = 60.0, width: int = 1280, height: int = 
             os.close(from_browser_r)
 
 
-def _inspect(pipe: _Pipe, url: str) -> PageLoad:
+def _inspect(pipe: _Pipe, url: str, width: int, height: int, expressions: dict[str, str]) -> PageLoad:
     target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for domain in ("Page", "Runtime", "Log"):
         pipe.call(f"{domain}.enable", session=session)
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    pipe.call("Emulation.setDeviceMetricsOverride", metrics, session)
     pipe.call("Page.navigate", {"url": url}, session=session)
     pipe.wait_for("Page.loadEventFired")
     images = pipe.call(
@@ -149,12 +162,20 @@ def _inspect(pipe: _Pipe, url: str) -> PageLoad:
         session,
     )["result"]["value"]
     title = pipe.call("Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session)
+    values = {
+        name: pipe.call("Runtime.evaluate", {"expression": js, "returnByValue": True}, session)["result"].get(
+            "value"
+        )
+        for name, js in expressions.items()
+    }
     size = pipe.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
     shot = pipe.call(
         "Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, session
     )
-    return PageLoad(_errors(pipe.events), images, base64.b64decode(shot["data"]), title["result"]["value"])
+    load = PageLoad(_errors(pipe.events), images, base64.b64decode(shot["data"]), title["result"]["value"])
+    load.values = values
+    return load
 
 
 def _errors(events: list[dict]) -> list[str]:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 
+LOCAL = str(REPO / "configs" / "clusters" / "local.yaml")  # by path: these tests run outside the checkout
+
 
 def peftbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
@@ -24,11 +26,25 @@ def peftbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     )
 
 
-def test_dry_run_prints_the_plan(tiny_demo: Path):
-    out = peftbench("sweep", str(tiny_demo), "--cluster", "local", "--dry-run")
+def test_dry_run_prints_the_plan(tiny_demo: Path, tmp_path: Path):
+    out = peftbench("sweep", str(tiny_demo), "--cluster", LOCAL, "--dry-run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "tiny-demo: 8 runs on 'local'" in out.stdout
     assert out.stdout.count("minilm-l6") == 8
+
+
+def test_previews_and_refusals_create_no_folder(tiny_demo: Path, sweep_file, tmp_path: Path):
+    """The local profile's run folder is runs/ under the working directory: none of these may create it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for verb in ("status", "plan"):
+        assert peftbench(verb, str(tiny_demo), "--cluster", LOCAL, cwd=work).returncode == 0
+    assert peftbench("sweep", str(tiny_demo), "--cluster", LOCAL, "--dry-run", cwd=work).returncode == 0
+    bad = sweep_file(
+        {"name": "bad", "models": ["minilm-l6"], "tasks": ["movie_sentiment"], "methods": {"x": 1}}
+    )
+    assert peftbench("sweep", str(bad), "--cluster", LOCAL, cwd=work).returncode == 2
+    assert list(work.iterdir()) == []
 
 
 def test_bad_sweep_and_bad_cluster_fail_together_before_anything_runs(sweep_file, tmp_path: Path):
@@ -84,3 +100,27 @@ def test_collect_in_the_middle_of_a_sweep_says_what_has_no_result_yet(tmp_path: 
     assert out.returncode == 0, out.stderr
     assert "1 successful of 1 results" in out.stdout
     assert "1 run(s) of the sweep have no result yet (1 no job record)" in out.stdout
+
+
+@pytest.mark.parametrize("verb", ["sweep", "doctor", "fetch"])
+def test_help_shows_no_value_type_after_a_flag(verb: str):
+    out = peftbench(verb, "--help")
+    assert out.returncode == 0, out.stderr
+    assert "<bool>" not in out.stdout
+    flag = {"sweep": "--dry-run", "doctor": "--require-gpu", "fetch": "--check"}[verb]
+    assert flag in out.stdout and "--help" in out.stdout
+
+
+def test_make_help_lists_every_target_in_one_aligned_column():
+    import re
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on PATH")
+    out = subprocess.run(["make", "-s", "help"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    documented = re.findall(r"^([a-z-]+):.*## ", (REPO / "Makefile").read_text(), flags=re.MULTILINE)
+    assert [line.split()[1] for line in lines] == documented and "bench-engines" in documented
+    columns = {re.match(r"  make \S+\s+", line).end() for line in lines}
+    assert len(columns) == 1, lines  # every description starts in the same column

@@ -177,3 +177,35 @@ def test_a_missing_image_or_a_broken_apptainer_is_reported(tmp_path: Path, image
     Path(image_profile.container.image).unlink()
     [missing] = check_container(image_profile.container)
     assert missing.status == "fail" and "no readable image" in missing.detail
+
+
+def test_unfilled_site_facts_get_fill_in_advice_not_build_advice():
+    """arnes.yaml ships with FILL_ME site facts: doctor names them and never calls FILL_ME/… a path."""
+    from peftbench.plan.loading import load_cluster
+    from peftbench.tools.doctor import check_site_facts
+
+    profile = load_cluster(str(REPO / "configs" / "clusters" / "arnes.yaml"))
+    [facts] = check_site_facts(profile)
+    assert facts.status == "fail" and "container.image" in facts.detail and "set them" in facts.detail
+    [image] = check_container(profile.container)
+    assert image.status == "fail" and "still FILL_ME" in image.detail
+    assert "make sif" not in image.detail and "FILL_ME/" not in image.detail
+    [filled] = check_site_facts(ClusterProfile.model_validate({"name": "here", "launcher": "local"}))
+    assert filled.status == "ok"
+
+
+def test_data_that_must_be_downloaded_by_hand_is_not_sent_to_fetch(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """Slovene SuperGLUE is on CLARIN.SI, not the hub: doctor says to download it, not to fetch it."""
+    from peftbench.tools.doctor import check_hf_cache
+    from peftbench.tools.fetch import hub_needs, missing_local_data
+
+    monkeypatch.chdir(tmp_path)  # the sweep's data/slo_superglue/... is relative: absent here
+    runs = load_sweep(REPO / "configs" / "sweeps" / "slovene-bertic.yaml").runs
+    assert not [i for i in hub_needs(runs) if "slo_superglue" in i.repo_id]
+    [need] = [n for n in missing_local_data(runs) if "BoolQ" in n.path]
+    assert need.used_by == ("task slo_boolq",)
+    [local] = [c for c in check_hf_cache(runs) if c.name == "local data" and "BoolQ" in c.detail]
+    assert local.status == "fail" and "download it by hand" in local.detail
+    assert "not on the hub, so `peftbench fetch` cannot get it" in local.detail
+    (tmp_path / need.path).mkdir(parents=True)
+    assert not [n for n in missing_local_data(runs) if "BoolQ" in n.path]

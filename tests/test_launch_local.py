@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import psutil
+import pytest
 from rich.console import Console
 
 from peftbench.core.paths import RunPaths
@@ -53,3 +57,114 @@ def test_a_run_killed_mid_training_leaves_a_killed_result_and_its_log(tmp_path: 
     assert result.status == "killed" and "SIGKILL" in result.error and str(paths.log) in result.error
     assert read_result(paths.result).status == "killed"
     assert paths.spec.is_file()
+
+
+def test_a_signal_between_runs_stops_the_sweep_and_restores_the_handlers(tmp_path: Path):
+    """A real SIGTERM to this process while the second of three runs executes: the third never starts."""
+    runs = [demo_run("lora"), demo_run("bitfit"), demo_run("full")]
+    seen = []
+
+    def execute(spec, paths, on_progress):
+        seen.append(spec.run_id)
+        if len(seen) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises StopRequested here, long before this ends
+        result = make_result().model_copy(update={"run_id": spec.run_id, "spec": spec})
+        write_result(paths.result, result)
+        return result
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    summary = run_local(runs, tmp_path, Console(quiet=True), execute)
+    assert seen == [runs[0].run_id, runs[1].run_id]
+    assert summary.stopped is not None and summary.stopped.signal_name == "SIGTERM"
+    assert summary.ran == 2 and summary.not_started == 1
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    message = summary.stop_message(tmp_path / "demo")
+    assert message.startswith("Stopped by SIGTERM: no run was in progress; 1 run(s) not started.")
+
+
+def _launch(sweep: Path, runs: Path) -> subprocess.Popen:
+    """`peftbench sweep` in its own process group, as a shell starts a foreground job."""
+    command = [sys.executable, "-m", "peftbench", "sweep", str(sweep), "--runs-dir", str(runs)]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+
+
+def _run_process(launcher: subprocess.Popen, timeout: float = 180) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(launcher.pid).children(recursive=True):
+            if "run-one" in " ".join(child.cmdline()):
+                return child
+        assert launcher.poll() is None, launcher.communicate()
+        time.sleep(0.2)
+    raise AssertionError("no run's process started")
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "whom"),
+    [(signal.SIGINT, "interrupted", "group"), (signal.SIGTERM, "killed", "launcher")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stopped_sweep_says_so_records_the_run_and_status_and_collect_count_it(
+    tiny_demo: Path, tmp_path: Path, signum: int, status: str, whom: str
+):
+    """Ctrl-C reaches the whole foreground group; `kill PID` reaches only the launcher, which must
+    stop its run's process itself (no orphan keeps training)."""
+    runs = tmp_path / "runs"
+    launcher = _launch(tiny_demo, runs)
+    victim = _run_process(launcher)
+    time.sleep(2)
+    if whom == "group":
+        os.killpg(launcher.pid, signum)
+    else:
+        launcher.send_signal(signum)
+    stdout, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode == 128 + signum, stdout + stderr
+    assert not victim.is_running() or victim.status() == psutil.STATUS_ZOMBIE
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    name = signal.Signals(signum).name
+    assert lines[0].startswith(f"Stopped by {name}: run ") and f"recorded as '{status}'" in lines[0]
+    assert "run(s) not started" in lines[0]
+    run_id = lines[0].split("run ", 1)[1].split()[0]
+    result = read_result(runs / "tiny-demo" / run_id / "result.json")
+    assert result.status == status and f"launcher got {name}" in result.error
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "peftbench", "status", str(tiny_demo), "--runs-dir", str(runs)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert f"1 {status}" in shown.stdout.splitlines()[-1], shown.stdout
+    collected = subprocess.run(
+        [sys.executable, "-m", "peftbench", "collect", str(runs / "tiny-demo")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert collected.returncode == 0, collected.stderr
+    assert f"0 successful of 1 results (1 {status})" in collected.stdout
+
+
+def test_the_log_of_a_run_is_plain_text(tmp_path: Path):
+    """transformers writes its LOAD REPORT heading in ANSI bold even into a file: log.txt must not keep it."""
+    spec = demo_run("bitfit")
+    result = run_in_subprocess(spec, RunPaths.of(tmp_path, spec))
+    log = RunPaths.of(tmp_path, spec).log.read_text(encoding="utf-8")
+    assert result.status == "success", result.error
+    assert "LOAD REPORT" in log  # the line that carried the escape codes is there ...
+    assert "\x1b" not in log  # ... without them
+
+
+def test_plain_text_stream_strips_colour_and_cursor_codes():
+    import io
+
+    from peftbench.run.plain_text import PlainTextStream
+
+    out = io.StringIO()
+    stream = PlainTextStream(out)
+    text = "\x1b[1mBertModel LOAD REPORT\x1b[0m from: x\n"
+    assert stream.write(text) == len(text)  # what the caller handed over counts as written
+    stream.writelines(["\x1b[1;36m1\x1b[0m done\x1b[2K\n"])
+    assert out.getvalue() == "BertModel LOAD REPORT from: x\n1 done\n" and not stream.isatty()

@@ -5,7 +5,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from peftbench.collect.plots import hours_axis, lora_rank_cells, make_plots, memory_axis
+import pytest
+
+from peftbench.collect.plots import (
+    Style,
+    hours_axis,
+    lora_rank_cells,
+    make_plots,
+    memory_axis,
+    params_figure,
+    pareto_figure,
+    rank_figure,
+    task_bars_figure,
+    zero_hides_differences,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -51,3 +64,105 @@ def test_rank_points_are_chosen_on_validation_per_rank_and_need_two_ranks(synthe
 
 def test_no_results_no_plots(tmp_path: Path):
     assert make_plots(None, None, None, tmp_path) == []
+
+
+def _one_seed(best):
+    return best.assign(n_seeds=1, ci_low=float("nan"), ci_high=float("nan"))
+
+
+def _panels(figure) -> list:
+    return [ax for ax in figure.axes if ax.get_visible()]
+
+
+def test_bars_start_at_zero(synthetic):
+    _frame, best, _selection = synthetic
+    figure, _title, caption = task_bars_figure(
+        best, Style(sorted(set(best["method"])), sorted(set(best["model"])))
+    )
+    for ax in _panels(figure):
+        assert ax.get_ylim()[0] == 0.0 and len(ax.patches) == 8, ax.get_title()
+    assert "Bars start at 0" in caption and "dots" not in caption
+
+
+def test_a_panel_whose_scores_bars_would_flatten_shows_dots_off_zero(synthetic):
+    _frame, best, _selection = synthetic
+    close = best.copy()
+    sentiment = close["task"] == "movie_sentiment"
+    close.loc[sentiment, "test"] = [0.90 + 0.002 * i for i in range(int(sentiment.sum()))]
+    close.loc[sentiment, ["ci_low", "ci_high"]] = float("nan")
+    assert zero_hides_differences(close.loc[sentiment, "test"])
+    assert not zero_hides_differences(close.loc[~sentiment, "test"]) and not zero_hides_differences([0.5])
+    figure, _title, caption = task_bars_figure(
+        close, Style(sorted(set(best["method"])), sorted(set(best["model"])))
+    )
+    dots, bars = _panels(figure)
+    assert "dots" in dots.get_title() and not dots.patches and dots.get_ylim()[0] > 0.85
+    assert len(bars.patches) == 8 and bars.get_ylim()[0] == 0.0
+    assert "movie_sentiment: the means differ by less than 5%" in caption
+
+
+def test_no_interval_is_drawn_where_a_cell_has_one_seed(synthetic):
+    """One seed, no interval: no error bar and no caps in any figure (caps are Line2D markers '_')."""
+    frame, best, selection = synthetic
+    style = Style(sorted(set(best["method"])), sorted(set(best["model"])))
+    single = _one_seed(best)
+    figures = [
+        params_figure(single, style)[0],
+        pareto_figure(single, style, hours_axis(single))[0],
+        task_bars_figure(single, style)[0],
+        rank_figure(_one_seed(lora_rank_cells(frame, selection)), style)[0],
+    ]
+    for figure in figures:
+        for ax in _panels(figure):
+            assert not ax.collections or all(len(c.get_segments()) == 0 for c in ax.collections), (
+                ax.get_title()
+            )
+            assert not [line for line in ax.lines if line.get_marker() == "_"], ax.get_title()
+    with_seeds = task_bars_figure(best, style)[0]
+    assert all(ax.collections for ax in _panels(with_seeds))  # the check above can fail
+
+
+def _label_boxes(figure) -> list[tuple]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    boxes = []
+    for ax in _panels(figure):
+        frame = ax.get_window_extent(renderer)
+        for label in ax.texts:
+            label.update_positions(renderer)
+            boxes.append((ax, frame, Text.get_window_extent(label, renderer), label.get_text()))
+    return boxes
+
+
+@pytest.mark.parametrize("crowded", [False, True], ids=["synthetic", "every-point-at-one-place"])
+def test_pareto_labels_never_overlap_and_stay_in_their_panel(synthetic, crowded: bool):
+    _frame, best, _selection = synthetic
+    cells = best
+    if crowded:  # 40 cells per panel on one spot: more labels than free places around it
+        import pandas as pd
+
+        one_spot = best.assign(gpu_hours=1.0, test=0.5, ci_low=0.4, ci_high=0.6)
+        copies = [one_spot.assign(method=one_spot["method"] + f"-{k}") for k in range(5)]
+        cells = pd.concat(copies, ignore_index=True)
+    style = Style(sorted(set(cells["method"])), sorted(set(cells["model"])))
+    figure, _title, caption = pareto_figure(cells, style, hours_axis(cells))
+    boxes = _label_boxes(figure)
+    for i, (ax, frame, box, text) in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text
+        for other_ax, _f, other, other_text in boxes[i + 1 :]:
+            assert other_ax is not ax or not box.overlaps(other), (text, other_text)
+    if crowded:
+        assert len(boxes) < len(cells) and "left out where they would overlap" in caption
+    else:
+        assert len(boxes) == len(cells) and "left out" not in caption
+
+
+def test_a_cell_that_predicts_one_class_is_flagged_on_the_bars(synthetic):
+    _frame, best, _selection = synthetic
+    flagged = best.assign(collapsed_seeds=[1] + [0] * (len(best) - 1))
+    style = Style(sorted(set(best["method"])), sorted(set(best["model"])))
+    figure, _title, caption = task_bars_figure(flagged, style)
+    assert [t.get_text() for ax in _panels(figure) for t in ax.texts] == ["one class"]
+    assert "'one class': some seed predicted a single class" in caption

@@ -13,6 +13,8 @@ import pytest
 
 from peftbench.collect.report import check_report_options
 from peftbench.core.errors import ConfigError
+from peftbench.core.predictions import Prediction, predictions_path, write_predictions
+from peftbench.core.results import read_result
 from tests.conftest import REPO
 from tests.headless_chromium import file_url, find_chromium, load_page
 from tests.synthetic_results import write_synthetic_sweep
@@ -25,6 +27,7 @@ def made(tmp_path_factory: pytest.TempPathFactory):
     """The report of the synthetic sweep, made by the real command (with a HuLU export)."""
     sweep = tmp_path_factory.mktemp("runs") / "synth"
     ids = write_synthetic_sweep(sweep, predictions=True)
+    collapse_predictions(sweep, "minilm-l6", "prompt_tuning", "cola")
     out = sweep.parent / "report"
     command = [sys.executable, "-m", "peftbench", "report", str(sweep), "--out", str(out)]
     command += ["--submission", "hulu", "--task", "cola=cola", "--task", "movie_sentiment=sst"]
@@ -32,6 +35,14 @@ def made(tmp_path_factory: pytest.TempPathFactory):
         command, capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "COLUMNS": "200"}
     )
     return done, out, ids
+
+
+def collapse_predictions(sweep: Path, model: str, method: str, task: str) -> None:
+    """Every run of that cell predicts class 0 for every test example, as a model that learned nothing."""
+    for path in sweep.glob("*/result.json"):
+        spec = read_result(path).spec
+        if (spec.model.name, spec.label, spec.task.name) == (model, method, task):
+            write_predictions(predictions_path(path.parent), [Prediction(index=i, label=0) for i in range(4)])
 
 
 def test_the_command_writes_report_tables_plots_and_submissions(made):
@@ -87,19 +98,45 @@ def test_options_are_checked_together():
     assert "Did you mean 'hulu'?" in text and "Expected OURS=THEIRS" in text
 
 
+# What the page looks like as drawn: every table inside its column (no hidden columns behind a
+# scrollbar), no page-wide horizontal scroll, each plot shown whole, the one-class warning visible.
+AS_DRAWN = {
+    "tables": """[...document.querySelectorAll('.table-wrap')].map(w => ({
+        id: w.querySelector('table').id, shown: w.clientWidth, drawn: w.scrollWidth,
+        columns: w.querySelectorAll('thead th').length}))""",
+    "page": "({shown: window.innerWidth, drawn: document.documentElement.scrollWidth})",
+    "plots": """[...document.querySelectorAll('figure img')].map(img => ({
+        alt: img.alt, shown: img.getBoundingClientRect().width, natural: img.naturalWidth,
+        column: img.parentElement.getBoundingClientRect().width}))""",
+    "one_class": """[...document.querySelectorAll('.one-class')].map(e => ({
+        text: e.textContent, width: e.getBoundingClientRect().width, color: getComputedStyle(e).color}))""",
+}
+
+
 @pytest.mark.skipif(
     find_chromium() is None,
     reason="no chromium on PATH: install Debian's chromium (apt-get install chromium) for this test",
 )
 def test_the_page_in_a_real_headless_chromium(made, tmp_path: Path):
     _done, out, _ids = made
-    page = load_page(file_url(out / "report.html"))
+    page = load_page(file_url(out / "report.html"), width=1400, expressions=AS_DRAWN)
     assert page.errors == [], page.errors
     assert page.title == "peftbench report: synth"
     assert len(page.images) == 5
     for image in page.images:
         assert image["decoded"] and image["width"] > 500 and image["height"] > 200, image
         assert image["shownWidth"] > 300 and image["shownHeight"] > 100, image
+    tables = {t["id"]: t for t in page.values["tables"]}
+    assert (
+        set(tables) == {"table-main", "table-cost", "table-scale"} and tables["table-cost"]["columns"] == 13
+    )
+    for table in tables.values():
+        assert table["drawn"] <= table["shown"], f"{table['id']} overflows its column: {table}"
+    assert page.values["page"]["drawn"] <= page.values["page"]["shown"], page.values["page"]
+    for plot in page.values["plots"]:
+        assert 0 < plot["shown"] <= plot["column"], plot
+    warnings = page.values["one_class"]
+    assert len(warnings) == 2 and all(w["width"] > 0 and w["color"] == "rgb(176, 0, 32)" for w in warnings)
     shot = tmp_path / "report.png"
     shot.write_bytes(page.screenshot)
     assert page.screenshot[:8] == PNG_MAGIC and shot.stat().st_size > 50_000

@@ -19,7 +19,6 @@ RENDER = {".md": to_markdown, ".tex": to_latex, ".csv": to_csv}
 BUILD = {"main": main_table, "cost": cost_table, "scale": scale_table, "summary": summary_table}
 
 
-
 @pytest.mark.parametrize("suffix", [".md", ".tex", ".csv"])
 @pytest.mark.parametrize("table", ["main", "cost", "scale", "summary"])
 def test_tables_match_their_golden_files(synthetic, table: str, suffix: str):

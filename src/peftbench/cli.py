@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -43,6 +44,15 @@ def _console(stderr: bool = False) -> Console:
 
 console = _console()
 err_console = _console(stderr=True)
+
+
+def _no_value_type_for_flags() -> None:
+    """typer prints a value type after every option, `--dry-run <bool>` too; a flag takes no value."""
+    shown = typer.core.TyperOption.display_type_rich
+    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else shown(self, ctx)
+
+
+_no_value_type_for_flags()
 
 SweepFile = Annotated[Path, typer.Argument(help="A sweep YAML, e.g. configs/sweeps/demo.yaml.")]
 Cluster = Annotated[
@@ -173,7 +183,7 @@ def status(
     ] = "run",
     profiles: Profiles = None,
 ) -> None:
-    """Where every run of a sweep stands: done, running, pending, unknown, failed (with why), blocked, ..."""
+    """Where every run of a sweep stands: done, running, pending, unknown, failed (why), interrupted, ..."""
     from peftbench.launch.slurm_state import GROUP_KEYS, STATES, count_by, sweep_status
 
     keys = [k.strip() for k in by.split(",")]
@@ -250,8 +260,8 @@ def _one_writer(plan: SweepPlan, verb: str) -> Claim:
 
 
 def _styled(state: str) -> str:
-    red = {s: "red" for s in ("failed", "lost", "unknown", "unreadable", "blocked")}
-    colour = {"done": "green", **red, "running": "cyan", "pending": "yellow"}
+    red = {s: "red" for s in ("failed", "killed", "lost", "unknown", "unreadable", "blocked")}
+    colour = {"done": "green", **red, "running": "cyan", "pending": "yellow", "interrupted": "yellow"}
     return f"[{colour[state]}]{state}[/]" if state in colour else state
 
 
@@ -291,6 +301,9 @@ def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
     from peftbench.launch.local import run_local
 
     summary = run_local(runs, plan.runs_dir, console)
+    if summary.stopped is not None:  # Ctrl-C or SIGTERM: one line, the shell's exit code for it
+        err_console.print(summary.stop_message(plan.sweep_dir), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=128 + summary.stopped.signum)
     _print_collection([plan.sweep_dir])
     if summary.failed:
         err_console.print(
@@ -407,6 +420,9 @@ def run_one_command(
     out_dir: Annotated[Path, typer.Argument(help="The run folder to write result.json into.")],
 ) -> None:
     """Train and evaluate one run (what each launcher task executes)."""
+    from peftbench.run.plain_text import plain_text_output
+
+    plain_text_output()  # log.txt gets no colour codes; before transformers is imported
     from peftbench.core.results import read_spec
     from peftbench.run.one import run_one
 
@@ -444,10 +460,7 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
 
     report = write_collection(folders, out or folders[0])
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)
-    console.print(
-        f"{report.n_success} successful of {report.n_results} results; "
-        f"written: {', '.join(str(p) for p in report.outputs)}"
-    )
+    console.print(f"{report.counts()}; written: {', '.join(str(p) for p in report.outputs)}")
     if report.unfinished:
         from peftbench.launch.slurm_state import states_of_run_folders
 
@@ -536,9 +549,12 @@ def fetch(
     from peftbench.tools import fetch as hub
 
     try:
-        items = hub.hub_needs(load_sweep(sweep_file).runs)
+        runs = load_sweep(sweep_file).runs
     except ConfigError as err:
         raise _fail(err) from None
+    items, by_hand = hub.hub_needs(runs), hub.missing_local_data(runs)
+    for need in by_hand:  # not on the hub: fetch cannot get them, the user must
+        err_console.print(str(need), markup=False, highlight=False, soft_wrap=True)
     try:
         fetched = [] if check else hub.fetch(items, report=console.print, sweep=str(sweep_file))
         hub.require_cached(items, sweep=str(sweep_file))
@@ -546,6 +562,8 @@ def fetch(
         err_console.print(str(err), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
     console.print(f"{len(items)} hub item(s) needed, {len(fetched)} fetched now; all in {hub.hf_home()}.")
+    if by_hand:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from peftbench.collect.tables import MISSING, Column, Score, Table, is_missing
+from peftbench.collect.tables import MISSING, ONE_CLASS_MARK, Column, Score, Table, is_missing
 
 SCORE_DIGITS = 3
 
@@ -36,7 +36,8 @@ def _plain(value: Any, column: Column) -> str:
 def _markdown_cell(value: Any, column: Column) -> str:
     if isinstance(value, Score):
         mean, spread = _score_parts(value)
-        return (f"**{mean}**" if value.best else mean) + spread + ("†" if value.overlaps_best else "")
+        text = (f"**{mean}**" if value.best else mean) + spread + ("†" if value.overlaps_best else "")
+        return text + (f" {ONE_CLASS_MARK}" if value.collapsed else "")
     return _plain(value, column).replace("|", "\\|")
 
 
@@ -67,6 +68,7 @@ _LATEX_SPECIALS = {
     "–": "--",
     "×": r"$\times$",
     "·": r"$\cdot$",
+    ONE_CLASS_MARK: r"(!)",
 }
 
 
@@ -78,7 +80,8 @@ def _latex_cell(value: Any, column: Column) -> str:
     if isinstance(value, Score):
         mean, spread = _score_parts(value)
         text = (rf"\textbf{{{mean}}}" if value.best else mean) + latex_escape(spread)
-        return text + (r"$^\dagger$" if value.overlaps_best else "")
+        text += r"$^\dagger$" if value.overlaps_best else ""
+        return text + (" " + latex_escape(ONE_CLASS_MARK) if value.collapsed else "")
     return latex_escape(_plain(value, column))
 
 
@@ -140,8 +143,20 @@ def _html_cell(value: Any, column: Column) -> str:
     if isinstance(value, Score):
         mean, spread = _score_parts(value)
         text = (f"<strong>{mean}</strong>" if value.best else mean) + html.escape(spread)
-        return text + ('<sup title="interval overlaps the best">†</sup>' if value.overlaps_best else "")
-    return html.escape(_plain(value, column))
+        text += '<sup title="interval overlaps the best">†</sup>' if value.overlaps_best else ""
+        return text + (ONE_CLASS_HTML if value.collapsed else "")
+    text = html.escape(_plain(value, column))
+    if column.align == "l":  # names may wrap after an underscore (prompt_<wbr>tuning), never mid-word
+        text = text.replace("_", "_<wbr>")
+    if text.endswith(f" {ONE_CLASS_MARK}"):  # a row label flagged by the table (cost table's method)
+        return text.removesuffix(f" {ONE_CLASS_MARK}") + ONE_CLASS_HTML
+    return text
+
+
+ONE_CLASS_HTML = (
+    f' <span class="one-class" title="predictions collapsed to one class: see the note">{ONE_CLASS_MARK} one '
+    "class</span>"
+)
 
 
 def to_html(table: Table) -> str:
@@ -155,7 +170,10 @@ def to_html(table: Table) -> str:
         + "</tr>\n"
         for row in table.rows
     )
-    notes = "".join(f'<p class="note">{html.escape(n)}</p>\n' for n in table.notes)
+    notes = "".join(
+        f'<p class="note{" one-class-note" if n.startswith(ONE_CLASS_MARK) else ""}">{html.escape(n)}</p>\n'
+        for n in table.notes
+    )
     return (
         f'<table id="table-{table.name}">\n<caption>{html.escape(table.caption)}</caption>\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n{notes}"

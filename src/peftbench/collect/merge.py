@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peftbench.collect.collapse import collapsed_seeds
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
 from peftbench.core.files import write_json_atomic, write_path_atomic
@@ -144,8 +145,9 @@ def select_cells(frame: Any, interval_method: IntervalMethod = "t", confidence: 
 
     Each row has `validation` (mean), `test` (mean), `ci_low`/`ci_high` (NaN with one seed),
     `test_std`, `n_seeds`, the chosen point's `params`/`training`, the mean of every test metric
-    (`test_<name>`), cost means (peaks: max), the chosen point's `run_ids`, and `selected_run_id`:
-    its seed best on validation (what a leaderboard submission uses).
+    (`test_<name>`), cost means (peaks: max), the chosen point's `run_ids`, `selected_run_id`: its seed
+    best on validation (what a leaderboard submission uses), and `collapsed_seeds`: how many of its
+    seeds predicted one class on test (`collect.collapse`).
     """
     import pandas as pd
 
@@ -207,6 +209,7 @@ def _summarize_point(
         "run_ids": ",".join(seeds["run_id"]),
         "selected_run_id": selected["run_id"],
         "selected_run_dir": selected.get("run_dir"),
+        "collapsed_seeds": collapsed_seeds(seeds),
     }
     summary.update({c: float(seeds[c].mean()) for c in seeds.columns if c.startswith("test_")})
     summary.update({c: _mean(seeds, c) for c in COST_MEANS})
@@ -259,6 +262,15 @@ class CollectReport:
     outputs: list[Path]
     unfinished: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    not_successful: dict[str, int] = field(default_factory=dict)  # status -> runs, e.g. {"interrupted": 1}
+
+    def counts(self) -> str:
+        """'7 successful of 9 results (1 failed, 1 interrupted)'; the runs with no result yet are said apart
+        (the CLI names their states)."""
+        text = f"{self.n_success} successful of {self.n_results} results"
+        if self.not_successful:
+            text += " (" + ", ".join(f"{n} {status}" for status, n in self.not_successful.items()) + ")"
+        return text
 
 
 def write_collection(
@@ -287,6 +299,7 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
     write_path_atomic(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
     write_json_atomic(out_dir / "unreadable.json", collection.unreadable)
     n_success = int((frame["status"] == "success").sum()) if len(frame) else 0
+    statuses = frame["status"].value_counts().sort_index() if len(frame) else {}
     return CollectReport(
         table,
         len(frame),
@@ -295,4 +308,5 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
         outputs,
         collection.unfinished,
         selection.skipped if selection is not None else [],
+        {str(status): int(n) for status, n in dict(statuses).items() if status != "success"},
     )

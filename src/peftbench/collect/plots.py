@@ -4,7 +4,13 @@
 - `pareto_gpu_hours`, `pareto_memory`: test metric against GPU-hours and against peak memory, with
   the Pareto front (the cells nothing beats on both); CPU-only results fall back to wall-clock hours
   and host RSS, and the axis says so.
-- `task_bars`: one bar per model × method per task, with the confidence interval as error bars.
+- `task_bars`: one bar per model × method per task, from zero, with the confidence interval as error
+  bars; a panel whose scores differ by less than `DOTS_BELOW` of their size shows dots on a zoomed
+  axis instead (bars from zero would hide the differences; bars on a cut axis would exaggerate them).
+
+No figure draws an interval where there is none (one seed: a bare marker, no error bar, no caps).
+Point labels never overlap (`label_placement`); a cell whose test predictions collapsed to one class
+is flagged where it is drawn.
 - `lora_rank`: test metric against LoRA rank, only when a sweep tried more than one rank. At each rank
   the point (e.g. learning rate) is chosen on validation, as everywhere else.
 
@@ -20,12 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peftbench.collect.label_placement import freeze_layout, place_labels
 from peftbench.collect.pareto import pareto_front
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 PANEL_WIDTH, PANEL_HEIGHT = 4.4, 3.4
+
+
+DOTS_BELOW = 0.05  # spread of a panel's means, as a share of the largest |mean|, under which bars hide it
+
+
+ONE_CLASS = "one class"  # the flag drawn on a cell whose predictions collapsed
 
 
 @dataclass(frozen=True)
@@ -44,16 +57,16 @@ def make_plots(frame: Any, best: Any, selection: Any, folder: Path) -> list[Plot
     folder.mkdir(parents=True, exist_ok=True)
     if best is None or best.empty:
         return []
-    style = _Style(sorted(best["method"].unique()), sorted(best["model"].unique()))
+    style = Style(sorted(best["method"].unique()), sorted(best["model"].unique()))
     drawn = [
-        ("params", *_params_figure(best, style)),
-        ("pareto_gpu_hours", *_pareto_figure(best, style, hours_axis(best))),
-        ("pareto_memory", *_pareto_figure(best, style, memory_axis(best))),
-        ("task_bars", *_bars_figure(best, style)),
+        ("params", *params_figure(best, style)),
+        ("pareto_gpu_hours", *pareto_figure(best, style, hours_axis(best))),
+        ("pareto_memory", *pareto_figure(best, style, memory_axis(best))),
+        ("task_bars", *task_bars_figure(best, style)),
     ]
     per_rank = lora_rank_cells(frame, selection)
     if per_rank is not None:
-        drawn.append(("lora_rank", *_rank_figure(per_rank, style)))
+        drawn.append(("lora_rank", *rank_figure(per_rank, style)))
     plots = []
     for name, figure, title, caption in drawn:
         png, svg = folder / f"{name}.png", folder / f"{name}.svg"
@@ -64,7 +77,7 @@ def make_plots(frame: Any, best: Any, selection: Any, folder: Path) -> list[Plot
     return plots
 
 
-class _Style:
+class Style:
     """One colour per method and one marker per model, the same in every figure."""
 
     def __init__(self, methods: list[str], models: list[str]):
@@ -106,13 +119,20 @@ def _panels(best: Any, title: str) -> tuple[Any, list[tuple[str, str, Any, Any]]
     return figure, panels
 
 
-def _yerr(cell: Any) -> list[list[float]]:
+def _yerr(cell: Any) -> list[list[float]] | None:
+    """The error bar of a cell, or None where there is no interval (one seed): nothing is drawn then."""
     if math.isnan(cell["ci_low"]) or math.isnan(cell["ci_high"]):
-        return [[0.0], [0.0]]
+        return None
     return [[cell["test"] - cell["ci_low"]], [cell["ci_high"] - cell["test"]]]
 
 
-def _point(ax: Any, x: float, cell: Any, style: _Style) -> None:
+def collapsed(cell: Any) -> bool:
+    """Whether some seed of the cell predicted a single class on test (see collect.collapse)."""
+    value = cell.get("collapsed_seeds", 0)
+    return bool(value) and not (isinstance(value, float) and math.isnan(value))
+
+
+def _point(ax: Any, x: float, cell: Any, style: Style) -> None:
     ax.errorbar(
         [x],
         [cell["test"]],
@@ -124,7 +144,7 @@ def _point(ax: Any, x: float, cell: Any, style: _Style) -> None:
     )
 
 
-def _params_figure(best: Any, style: _Style) -> tuple[Any, str, str]:
+def params_figure(best: Any, style: Style) -> tuple[Any, str, str]:
     title = "Test metric vs trainable parameters"
     figure, panels = _panels(best, title)
     for _task, _metric, cells, ax in panels:
@@ -160,21 +180,18 @@ def memory_axis(best: Any) -> CostAxis:
     return CostAxis(best["peak_rss_bytes"] / 1e9, "peak host RSS (GB, no GPU used)", "peak host memory")
 
 
-def _pareto_figure(best: Any, style: _Style, cost: CostAxis) -> tuple[Any, str, str]:
+def pareto_figure(best: Any, style: Style, cost: CostAxis) -> tuple[Any, str, str]:
     title = f"Pareto front: test metric vs {cost.name}"
     figure, panels = _panels(best, title)
+    labels = []
     for _task, _metric, cells, ax in panels:
         xs = cost.values.loc[cells.index].astype(float)
+        points = []
         for (_, cell), x in zip(cells.iterrows(), xs, strict=True):
             _point(ax, x, cell, style)
-            ax.annotate(
-                f"{cell['model']}/{cell['method']}",
-                (x, cell["test"]),
-                fontsize=6,
-                alpha=0.7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+            flag = f" ({ONE_CLASS})" if collapsed(cell) else ""
+            points.append((x, float(cell["test"]), f"{cell['model']}/{cell['method']}{flag}"))
+        labels.append((ax, points))
         front = pareto_front(list(xs), list(cells["test"]), bool(cells["higher_is_better"].iloc[0]))
         if front:
             ax.step(
@@ -188,30 +205,30 @@ def _pareto_figure(best: Any, style: _Style, cost: CostAxis) -> tuple[Any, str, 
             )
         if (xs > 0).all() and xs.max() > 10 * xs.min():
             ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.1)  # room for the labels of the points at the edges
         ax.set_xlabel(cost.label)
     style.legend(figure)
+    renderer = freeze_layout(figure)
+    left_out = sum(place_labels(ax, points, renderer) for ax, points in labels)
     caption = (
         f"Dashed: the Pareto front — cells that no other cell beats on both test metric and {cost.name}."
     )
+    if left_out:
+        caption += (
+            f" {left_out} label(s) left out where they would overlap; colour and marker name every point."
+        )
     return figure, title, caption
 
 
-def _bars_figure(best: Any, style: _Style) -> tuple[Any, str, str]:
+def task_bars_figure(best: Any, style: Style) -> tuple[Any, str, str]:
     title = "Test metric per task, with intervals over seeds"
     figure, panels = _panels(best, title)
-    for _task, _metric, cells, ax in panels:
+    dotted = []
+    for task, _metric, cells, ax in panels:
         ordered = cells.sort_values(["model", "method"], kind="stable")
+        as_dots = zero_hides_differences(ordered["test"])
         for i, (_, cell) in enumerate(ordered.iterrows()):
-            ax.bar(
-                i,
-                cell["test"],
-                yerr=_yerr(cell),
-                color=style.color[cell["method"]],
-                edgecolor="black" if cell.get("best_in_task", False) else "none",
-                linewidth=1.5,
-                capsize=3,
-                hatch="//" if list(style.marker).index(cell["model"]) % 2 else None,
-            )
+            (_dot if as_dots else _bar)(ax, i, cell, style)
         ax.set_xticks(range(len(ordered)))
         ax.set_xticklabels(
             [f"{m}\n{k}" for m, k in zip(ordered["model"], ordered["method"], strict=True)],
@@ -219,13 +236,84 @@ def _bars_figure(best: Any, style: _Style) -> tuple[Any, str, str]:
             rotation=60,
             ha="right",
         )
-        low = (ordered["ci_low"].fillna(ordered["test"])).min()
-        high = (ordered["ci_high"].fillna(ordered["test"])).max()
-        pad = max(0.05 * (high - low), 0.01)
-        ax.set_ylim(low - 4 * pad, high + pad)
+        if as_dots:
+            dotted.append(task)
+            ax.set_title(f"{task} (dots: axis not from 0)", fontsize=10)
+        else:
+            ax.axhline(0, color="0.2", linewidth=0.8)
+        low = min(ordered["ci_low"].fillna(ordered["test"]).min(), 0.0 if not as_dots else math.inf)
+        high = max(ordered["ci_high"].fillna(ordered["test"]).max(), 0.0 if not as_dots else -math.inf)
+        pad = max(0.08 * (high - low), 0.01)
+        ax.set_ylim(low - (pad if low < 0 or as_dots else 0), high + pad)
+        ax.set_xlim(-0.6, len(ordered) - 0.4)
     style.legend(figure)
-    caption = "Outlined: the best mean of each task. Hatched: the second model (and every other after it)."
+    caption = (
+        "Bars start at 0. Outlined: the best mean of each task. Hatched: the second model (and every other "
+        "after it). Error bars: the interval over seeds (none with one seed)."
+    )
+    if dotted:
+        caption += (
+            f" {', '.join(dotted)}: the means differ by less than {DOTS_BELOW:.0%} of their size, which "
+            "bars from 0 would hide; dots on an axis that does not start at 0 instead."
+        )
+    if best.apply(collapsed, axis=1).any():
+        caption += f" '{ONE_CLASS}': some seed predicted a single class on test (the model learned nothing)."
     return figure, title, caption
+
+
+def zero_hides_differences(means: Any) -> bool:
+    """Whether bars from zero would make these means look the same (their spread is under DOTS_BELOW of
+    the largest |mean|); a single mean, or all equal, has nothing to hide."""
+    values = [float(v) for v in means if not math.isnan(float(v))]
+    if len(values) < 2 or max(values) == min(values):
+        return False
+    return (max(values) - min(values)) < DOTS_BELOW * max(abs(v) for v in values)
+
+
+def _bar(ax: Any, i: int, cell: Any, style: Style) -> None:
+    ax.bar(
+        i,
+        cell["test"],
+        yerr=_yerr(cell),
+        color=style.color[cell["method"]],
+        edgecolor="black" if cell.get("best_in_task", False) else "none",
+        linewidth=1.5,
+        capsize=3,
+        hatch="//" if list(style.marker).index(cell["model"]) % 2 else None,
+    )
+    _flag_if_collapsed(ax, i, cell)
+
+
+def _dot(ax: Any, i: int, cell: Any, style: Style) -> None:
+    best = bool(cell.get("best_in_task", False))
+    ax.errorbar(
+        [i],
+        [cell["test"]],
+        yerr=_yerr(cell),
+        fmt=style.marker[cell["model"]],
+        color=style.color[cell["method"]],
+        markeredgecolor="black" if best else style.color[cell["method"]],
+        markeredgewidth=1.5,
+        capsize=3,
+        markersize=8,
+    )
+    _flag_if_collapsed(ax, i, cell)
+
+
+def _flag_if_collapsed(ax: Any, i: int, cell: Any) -> None:
+    if collapsed(cell):
+        ax.annotate(
+            ONE_CLASS,
+            (i, cell["test"]),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            rotation=90,
+            fontsize=7,
+            color="#b00020",
+            fontweight="bold",
+        )
 
 
 def lora_rank_cells(frame: Any, selection: Any) -> Any | None:
@@ -248,23 +336,28 @@ def lora_rank_cells(frame: Any, selection: Any) -> Any | None:
     return per_rank
 
 
-def _rank_figure(per_rank: Any, style: _Style) -> tuple[Any, str, str]:
+def rank_figure(per_rank: Any, style: Style) -> tuple[Any, str, str]:
     title = "LoRA: test metric vs rank"
     figure, panels = _panels(per_rank, title)
     for _task, _metric, cells, ax in panels:
         for (model, method), line in cells.groupby(["model", "method"], sort=True):
             line = line.sort_values("rank")
-            ax.errorbar(
+            colour = style.color.get(method, "C0")
+            ax.plot(
                 line["rank"],
                 line["test"],
-                yerr=[
-                    line["test"] - line["ci_low"].fillna(line["test"]),
-                    line["ci_high"].fillna(line["test"]) - line["test"],
-                ],
                 marker=style.marker.get(model, "o"),
-                color=style.color.get(method, "C0"),
-                capsize=3,
+                color=colour,
                 label=f"{model}/{method}",
+            )
+            spread = line[line["ci_low"].notna() & line["ci_high"].notna()]  # no bars where one seed
+            ax.errorbar(
+                spread["rank"],
+                spread["test"],
+                yerr=[spread["test"] - spread["ci_low"], spread["ci_high"] - spread["test"]],
+                fmt="none",
+                ecolor=colour,
+                capsize=3,
             )
         ranks = sorted(cells["rank"].unique())
         ax.set_xscale("log", base=2)

@@ -174,6 +174,9 @@ def _summary_section(collection: Collection, selection: Selection | None, outcom
         kind = "Student t" if selection.interval == "t" else "percentile bootstrap (10,000 resamples, seed 0)"
         how = f"{100 * selection.confidence:g}% {kind} interval of the mean over seeds"
     seeds = f"{int(frame['seed'].nunique())} distinct" if len(frame) else "none"
+    one_class = 0
+    if selection is not None and "collapsed_seeds" in selection.best:
+        one_class = int((selection.best["collapsed_seeds"] > 0).sum())
     facts = [
         ("results read", outcome.n_results),
         ("successful", outcome.n_success),
@@ -182,6 +185,7 @@ def _summary_section(collection: Collection, selection: Selection | None, outcom
         ("unreadable result.json", len(outcome.unreadable)),
         ("cells (model × method × task)", cells),
         ("seeds", seeds),
+        ("cells predicting one class (⚠)", one_class),
         ("intervals", how),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
@@ -350,10 +354,13 @@ nav a { margin-right: 16px; color: var(--accent); text-decoration: none; }
 .meta, .note, .files, figcaption { color: var(--muted); font-size: 13px; }
 table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
-th, td { padding: 4px 9px; font-size: 14px; border-bottom: 1px solid var(--line); vertical-align: top; }
-thead th { border-bottom: 2px solid var(--ink); text-align: left; white-space: nowrap; }
+th, td { padding: 4px 7px; font-size: 14px; border-bottom: 1px solid var(--line); vertical-align: top; }
+thead th { border-bottom: 2px solid var(--ink); text-align: left; vertical-align: bottom;
+  overflow-wrap: normal; hyphens: manual; }
 tbody tr:nth-child(even) { background: var(--band); }
-td.num { text-align: right; white-space: nowrap; } td.text { white-space: nowrap; }
+td.num { text-align: right; white-space: nowrap; } td.text { white-space: normal; }
+.one-class { color: #b00020; font-weight: 600; white-space: nowrap; }
+p.one-class-note { color: #b00020; }
 table.facts th { text-align: left; font-weight: 600; white-space: nowrap; }
 .table-wrap { overflow-x: auto; margin-bottom: 24px; }
 figure { margin: 16px 0 32px; } figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }

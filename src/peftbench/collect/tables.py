@@ -33,6 +33,7 @@ class Score:
     n: int
     best: bool = False
     overlaps_best: bool | None = None
+    collapsed: int = 0  # seeds whose test predictions were all one class (collect.collapse)
 
     @property
     def defined(self) -> bool:
@@ -105,7 +106,32 @@ def score_of(cell: Any) -> Score:
         int(cell["n_seeds"]),
         bool(cell.get("best_in_task", False)),
         cell.get("overlaps_best"),
+        _collapsed(cell),
     )
+
+
+def _collapsed(cell: Any) -> int:
+    value = cell.get("collapsed_seeds", 0)
+    return 0 if is_missing(value) else int(value)
+
+
+ONE_CLASS_MARK = "⚠"
+
+
+def _one_class_note(best: Any) -> list[str]:
+    if "collapsed_seeds" not in best or not (best["collapsed_seeds"].fillna(0) > 0).any():
+        return []
+    flagged = best[best["collapsed_seeds"].fillna(0) > 0]
+    cells = [
+        f"{c['model']} · {c['method']} · {c['task']} "
+        f"({int(c['collapsed_seeds'])} of {int(c['n_seeds'])} seeds)"
+        for _, c in flagged.iterrows()
+    ]
+    return [
+        f"{ONE_CLASS_MARK}: predictions collapsed to one class — the model predicted the same label for "
+        "every test example (MCC 0, macro recall 1/k), so the score is the majority-class rate, not "
+        f"something learned: {'; '.join(cells)}."
+    ]
 
 
 def _seed_range(cells: Any) -> str:
@@ -147,7 +173,12 @@ def main_table(best: Any, selection: Any) -> Table:
         by_task = {cell["task"]: cell for _, cell in cells.iterrows()}
         scores = [score_of(by_task[t]) if t in by_task else None for t, _ in tasks]
         rows.append([model, method, _seed_range(cells), *scores])
-    notes = [_interval_note(selection), *_mark_notes(best), *_skipped_notes(selection)]
+    notes = [
+        _interval_note(selection),
+        *_mark_notes(best),
+        *_one_class_note(best),
+        *_skipped_notes(selection),
+    ]
     return Table("main", "Test metric per task, by model and method", columns, rows, notes)
 
 
@@ -169,6 +200,13 @@ def summary_table(best: Any, selection: Any) -> Table:
             float(cells["train_seconds"].mean()),
             gigabytes(cells["peak_rss_bytes"].max()),
         ] + ([gigabytes(cells["peak_gpu_bytes"].max())] if gpu else [])
+    table.notes.insert(
+        1,
+        "Cost columns, over a row's tasks (each task at its chosen point): trainable % and train s (inside "
+        "Trainer.train(), mean over seeds) are means over the tasks; peak RSS GB"
+        + (" and peak GPU GB are" if gpu else " is")
+        + " the maximum over tasks and seeds.",
+    )
     table.name, table.caption = "summary", "Test metric per task, and cost, by model and method"
     return table
 
@@ -197,7 +235,7 @@ def cost_table(best: Any, selection: Any) -> Table:
         [
             cell["task"],
             cell["model"],
-            cell["method"],
+            cell["method"] + (f" {ONE_CLASS_MARK}" if _collapsed(cell) else ""),
             cell["trainable_params"],
             100 * cell["trainable_params"] / cell["total_params"] if cell["total_params"] else None,
             cell["train_seconds"] / 60,
@@ -209,9 +247,12 @@ def cost_table(best: Any, selection: Any) -> Table:
         for _, cell in ordered.iterrows()
     ]
     notes = [
-        "Cost and test metrics (means over the seeds of the point chosen on validation; precision, recall "
-        "and F1 macro-averaged). Train time is inside Trainer.train(); host RAM is the peak resident memory "
-        "of the run's process; peak GPU memory is torch.cuda.max_memory_allocated (– on CPU).",
+        "Per task, at the point chosen on validation: trainable params, train min, GPU-h and the test "
+        "metrics are means over its seeds (precision, recall and F1 macro-averaged over classes); peak GPU "
+        "GB and host RAM GB are the maximum over its seeds. Train time is inside Trainer.train(); host RAM "
+        "is the peak resident memory of the run's process; peak GPU memory is "
+        "torch.cuda.max_memory_allocated (– on CPU).",
+        *_one_class_note(best),
         *_skipped_notes(selection),
     ]
     return Table("cost", "Cost and quality per task, model and method", columns, rows, notes)
@@ -245,8 +286,8 @@ def scale_table(best: Any, selection: Any) -> Table:
     notes = [
         "Score: the mean over tasks of each task's own test metric (as GLUE averages); compare rows only "
         "over the same tasks. Added params: parameters the method trains on top of the frozen model, task "
-        "head included (full fine-tuning adds none; it trains all). Train h / epoch: hours inside "
-        "Trainer.train() per epoch, summed over tasks.",
+        "head included (full fine-tuning adds none; it trains all), mean over tasks. Train h / epoch: hours "
+        "inside Trainer.train() per epoch (mean over seeds), summed over tasks.",
         *_skipped_notes(selection),
     ]
     return Table("scale", "Score, added parameters and training time per epoch", columns, rows, notes)

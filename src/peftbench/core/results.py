@@ -18,7 +18,7 @@ from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.spec import RunSpec
 
-RunStatus = Literal["success", "failed", "oom", "timeout", "killed"]
+RunStatus = Literal["success", "failed", "oom", "timeout", "killed", "interrupted"]
 
 
 SCHEMA_VERSION = 1

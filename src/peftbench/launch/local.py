@@ -3,16 +3,23 @@
 A process per run gives each run its own peak-memory figure and means a crash or a kill takes
 only that run down: the launcher then writes its `failed`/`killed` result itself. Runs that
 already have a success result are skipped, so an interrupted sweep resumes where it stopped.
+
+Ctrl-C (SIGINT) or a SIGTERM to the launcher stops the sweep, not just the run: the run's process
+is stopped too (the same signal, then SIGKILL after `STOP_GRACE_SECONDS`), the run gets a result
+with status `interrupted` (SIGINT) or `killed` (SIGTERM) unless it managed to write its own, and
+`run_local` returns with `stopped` set, so the command can say so in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +27,38 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import RunResult, has_success, read_result, utc_now, write_result, write_spec
+from peftbench.core.results import (
+    Cost,
+    RunResult,
+    RunStatus,
+    has_success,
+    read_result,
+    utc_now,
+    write_result,
+    write_spec,
+)
 from peftbench.core.spec import RunSpec
 
 LOG_TAIL_LINES = 30
+STOP_GRACE_SECONDS = 10.0  # how long a stopped run's process may take to exit before SIGKILL
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequested(Exception):
+    """The launcher got SIGINT or SIGTERM: stop the sweep. `result`: the stopped run's record, if any."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.result: RunResult | None = None
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def status(self) -> RunStatus:
+        return "interrupted" if self.signum == signal.SIGINT else "killed"
 
 
 @dataclass
@@ -31,6 +66,48 @@ class LocalSummary:
     ran: int
     skipped: int
     failed: list[str]  # run ids whose result is not success
+    stopped: StopRequested | None = None  # set when SIGINT/SIGTERM stopped the sweep
+    not_started: int = 0  # runs left untouched after a stop
+
+    def stop_message(self, sweep_dir: Path) -> str:
+        """One line on what a stop did; '' when the sweep was not stopped."""
+        if self.stopped is None:
+            return ""
+        stopped = self.stopped
+        run = stopped.result
+        what = (
+            f"run {run.run_id} recorded as '{run.status}' in {sweep_dir / run.run_id / 'result.json'}"
+            if run is not None
+            else "no run was in progress"
+        )
+        return (
+            f"Stopped by {stopped.signal_name}: {what}; {self.not_started} run(s) not started. "
+            "The same command resumes (runs with a success result are skipped)."
+        )
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM raise StopRequested (once; later ones wait for the cleanup).
+
+    Outside the main thread signals cannot be caught: then this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if not raised:
+            raised.append(signum)
+            raise StopRequested(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 OnProgress = Callable[[int, int], None]
@@ -46,14 +123,64 @@ def run_in_subprocess(spec: RunSpec, paths: RunPaths, on_progress: OnProgress | 
     command = [sys.executable, "-m", "peftbench", "run-one", str(paths.spec), str(paths.root)]
     with open(paths.log, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        while process.poll() is None:
-            time.sleep(0.5)
-            if on_progress is not None:
-                _report_progress(paths.progress, on_progress)
+        try:
+            while process.poll() is None:
+                time.sleep(0.5)
+                if on_progress is not None:
+                    _report_progress(paths.progress, on_progress)
+        except StopRequested as stop:
+            _stop_process(process, stop.signum)
+            wall = time.perf_counter() - start
+            stop.result = _fresh_result(paths, before) or _stopped_run_result(
+                spec, paths, stop, started_at, wall
+            )
+            raise
         code = process.returncode
+    return _fresh_result(paths, before) or _lost_run_result(
+        spec, paths, code, started_at, time.perf_counter() - start
+    )
+
+
+def _fresh_result(paths: RunPaths, before: int | None) -> RunResult | None:
+    """The result the run's process wrote itself, if it wrote one (the file changed since `before`)."""
     if paths.result.exists() and paths.result.stat().st_mtime_ns != before:
         return read_result(paths.result)
-    return _lost_run_result(spec, paths, code, started_at, time.perf_counter() - start)
+    return None
+
+
+def _stop_process(process: subprocess.Popen, signum: int) -> None:
+    """Pass the launcher's signal on to the run's process; SIGKILL it if it has not exited in time."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signum)
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _stopped_run_result(
+    spec: RunSpec, paths: RunPaths, stop: StopRequested, started_at: str, wall: float
+) -> RunResult:
+    """The record of a run stopped because the launcher was (SIGINT: interrupted, SIGTERM: killed)."""
+    result = RunResult(
+        run_id=spec.run_id,
+        status=stop.status,
+        spec=spec,
+        error=f"The launcher got {stop.signal_name} and stopped the run after {wall:.0f} s. "
+        f"Last lines of {paths.log}:\n" + "\n".join(_log_tail(paths)),
+        cost=Cost(wall_seconds=wall),
+        started_at=started_at,
+        finished_at=utc_now(),
+    )
+    write_result(paths.result, result)
+    return result
+
+
+def _log_tail(paths: RunPaths) -> list[str]:
+    if not paths.log.is_file():
+        return []
+    return paths.log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
 
 
 def _report_progress(path: Path, on_progress: OnProgress) -> None:
@@ -66,13 +193,11 @@ def _report_progress(path: Path, on_progress: OnProgress) -> None:
 
 def _lost_run_result(spec: RunSpec, paths: RunPaths, code: int, started_at: str, wall: float) -> RunResult:
     """The record of a run whose process ended without writing one (killed, segfault, ...)."""
-    from peftbench.core.results import Cost
-
     if code < 0:
         how, status = f"killed by signal {signal.Signals(-code).name}", "killed"
     else:
         how, status = f"exited with code {code} without writing a result", "failed"
-    tail = paths.log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    tail = _log_tail(paths)
     result = RunResult(
         run_id=spec.run_id,
         status=status,
@@ -92,35 +217,46 @@ def run_local(
     console: Console | None = None,
     execute: Callable[[RunSpec, RunPaths, OnProgress], RunResult] = run_in_subprocess,
 ) -> LocalSummary:
-    """Run every run without a success result, in order, with a progress display."""
+    """Run every run without a success result, in order, with a progress display.
+
+    SIGINT or SIGTERM stops the sweep: the run in progress is recorded (see `run_in_subprocess`), the
+    rest are not started, and the summary says so (`stopped`, `not_started`).
+    """
     console = console or Console()
     todo = [r for r in runs if not has_success(RunPaths.of(runs_dir, r))]
     skipped = len(runs) - len(todo)
     if skipped:
         console.print(f"[dim]{skipped} of {len(runs)} runs already have a success result: skipped.[/dim]")
-    failed = []
+    failed: list[str] = []
+    started = 0
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("runs", total=len(todo))
-        steps = progress.add_task("  steps", total=None)
-        for spec in todo:
-            name = f"{spec.model.name} · {spec.task.name} · {spec.label} · seed {spec.seed}"
-            progress.update(bar, description=f"[bold]{spec.run_id}[/bold] {name}")
-            progress.reset(steps, total=None)
+    try:
+        with stop_on_signals(), Progress(*columns, console=console) as progress:
+            bar = progress.add_task("runs", total=len(todo))
+            steps = progress.add_task("  steps", total=None)
+            for spec in todo:
+                name = f"{spec.model.name} · {spec.task.name} · {spec.label} · seed {spec.seed}"
+                progress.update(bar, description=f"[bold]{spec.run_id}[/bold] {name}")
+                progress.reset(steps, total=None)
 
-            def on_progress(step: int, total: int) -> None:
-                progress.update(steps, completed=step, total=total)
+                def on_progress(step: int, total: int) -> None:
+                    progress.update(steps, completed=step, total=total)
 
-            result = execute(spec, RunPaths.of(runs_dir, spec), on_progress)
-            progress.console.print(_one_line(result, name))
-            if result.status != "success":
-                failed.append(spec.run_id)
-            progress.advance(bar)
+                started += 1
+                result = execute(spec, RunPaths.of(runs_dir, spec), on_progress)
+                progress.console.print(_one_line(result, name))
+                if result.status != "success":
+                    failed.append(spec.run_id)
+                progress.advance(bar)
+    except StopRequested as stop:
+        if stop.result is not None and stop.result.status != "success":
+            failed.append(stop.result.run_id)
+        return LocalSummary(started, skipped, failed, stop, not_started=len(todo) - started)
     return LocalSummary(ran=len(todo), skipped=skipped, failed=failed)
 
 

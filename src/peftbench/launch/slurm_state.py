@@ -22,7 +22,19 @@ from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
 
 LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
-STATES = ("done", "running", "pending", "unknown", "failed", "unreadable", "blocked", "lost", "unsubmitted")
+STATES = (
+    "done",
+    "running",
+    "pending",
+    "unknown",
+    "failed",
+    "interrupted",
+    "killed",
+    "unreadable",
+    "blocked",
+    "lost",
+    "unsubmitted",
+)
 QUERY_TIMEOUT_S = 60
 RECENT_SECONDS = 120  # sacct can lag a fresh submission: a job this young without a row is pending
 FAILED_SLURM_STATES = {
@@ -122,10 +134,14 @@ def stderr_tail(submission: Submission, job_id: str, lines: int = 5) -> str:
     return "\n".join(text[-lines:])
 
 
+STOPPED_STATES = {"interrupted", "killed"}  # result statuses `status` shows as their own state
+
+
 @dataclass(frozen=True)
 class RunState:
     run: RunSpec
-    # done | failed | unreadable | blocked | pending | running | unknown | lost | unsubmitted
+    # done | failed | interrupted | killed | unreadable | blocked | pending | running | unknown | lost
+    # | unsubmitted
     state: str
     slurm_state: str = ""
     job_id: str = ""
@@ -134,7 +150,7 @@ class RunState:
     @property
     def needs_submission(self) -> bool:
         """No success result, and nothing queued or running for it (a blocked job is cancelled first)."""
-        return self.state in {"failed", "unreadable", "blocked", "lost", "unsubmitted"}
+        return self.state in {"failed", "unreadable", "blocked", "lost", "unsubmitted", *STOPPED_STATES}
 
 
 @dataclass(frozen=True)
@@ -214,7 +230,8 @@ def _state_of(
     if found.result is not None:
         result = found.result
         last = (result.error or "").strip().splitlines()[-1:] or [result.status]
-        return RunState(run, "failed", slurm_state, job_id, f"{result.status}: {last[0]}")
+        state = result.status if result.status in STOPPED_STATES else "failed"
+        return RunState(run, state, slurm_state, job_id, f"{result.status}: {last[0]}")
     if submission is None:
         return RunState(run, "unsubmitted")
     if not slurm_state and _age_seconds(submission.submitted_at) < RECENT_SECONDS:

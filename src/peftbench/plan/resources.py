@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import tempfile
 from pathlib import Path
 
 from peftbench.core.errors import Problem, unknown_name
@@ -71,14 +73,20 @@ def unset_site_facts(profile: ClusterProfile) -> list[Problem]:
 
 
 def check_writable(folder: Path, file: str) -> list[Problem]:
-    """The run folder must be writable from here (and, on a shared file system, from the nodes)."""
+    """The run folder must be writable from here (and, on a shared file system, from the nodes).
+
+    Checked without creating it: a plan that is refused, or only previewed, leaves no empty folder.
+    The nearest folder that exists gets a probe file that is removed at once.
+    """
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path.cwd())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
+        with tempfile.TemporaryFile(dir=existing, prefix=".peftbench-write-probe-"):
+            pass
     except OSError as err:
-        return [Problem(file, "runs_dir", f"Run folder {str(folder)!r} is not writable: {err.strerror}.")]
+        why = f"{existing} {err.strerror.lower()}" if err.strerror else str(err)
+        return [Problem(file, "runs_dir", f"Run folder {str(folder)!r} is not writable: {why}.")]
     return []
 
 

@@ -83,9 +83,26 @@ def run_doctor(options: DoctorOptions) -> list[Check]:
         *check_hf_cache(options.runs),
         check_runs_dir(options.runs_dir),
     ]
+    if options.profile is not None:
+        checks += check_site_facts(options.profile)
     if options.profile is not None and options.profile.container is not None:
         checks += check_container(options.profile.container)
     return checks
+
+
+def check_site_facts(profile: ClusterProfile) -> list[Check]:
+    """Profile keys still FILL_ME: facts only the site knows, which `sweep` refuses to submit without."""
+    unfilled = profile.unfilled()
+    if not unfilled:
+        return [Check("site facts", "ok", f"profile '{profile.name}' has no FILL_ME left")]
+    return [
+        Check(
+            "site facts",
+            "fail",
+            f"still FILL_ME in profile '{profile.name}': {', '.join(unfilled)} — set them to this site's "
+            "values in the profile's YAML (docs/clusters.md)",
+        )
+    ]
 
 
 def check_lock(lock: Path) -> list[Check]:
@@ -210,7 +227,7 @@ def check_hf_cache(runs: list[RunSpec] | None) -> list[Check]:
     import datasets
     from huggingface_hub import constants
 
-    from peftbench.tools.fetch import hub_needs, missing_from_cache, offline_variables
+    from peftbench.tools.fetch import hub_needs, missing_from_cache, missing_local_data, offline_variables
 
     offline = offline_variables()
     mode = f"offline ({', '.join(offline)})" if offline else "online (hub downloads allowed)"
@@ -224,7 +241,9 @@ def check_hf_cache(runs: list[RunSpec] | None) -> list[Check]:
     checks += [
         Check("hf cache", "fail", f"{m} (run `peftbench fetch` on a node with internet)") for m in missing
     ]
-    if not missing:
+    by_hand = missing_local_data(runs)
+    checks += [Check("local data", "fail", str(need)) for need in by_hand]
+    if not missing and not by_hand:
         detail = (
             f"all {len(items)} hub item(s) the sweep needs are cached"
             if items
@@ -260,9 +279,17 @@ def _writable(folder: Path) -> bool:
 
 def check_container(container: ContainerSettings) -> list[Check]:
     """The profile's image exists, and Python, submitit, cloudpickle and peftbench match inside it."""
+    from peftbench.plan.schema import FILL_ME
+
     image = Path(container.image)
     if os.environ.get("APPTAINER_CONTAINER"):
         return [Check("image", "info", f"running inside {os.environ['APPTAINER_CONTAINER']}: not nesting")]
+    if FILL_ME in container.image:
+        detail = (
+            "container.image is still FILL_ME in the profile: set it to where this site's shared image is "
+            "(docs/clusters.md); not checked until then"
+        )
+        return [Check("image", "fail", detail)]
     if not image.is_file() or not os.access(image, os.R_OK):
         return [Check("image", "fail", f"no readable image at {image} (make sif, then copy it there)")]
     from peftbench.launch.container import APPTAINER, apptainer_exec_args

@@ -97,7 +97,7 @@ def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
         if not _is_local_model(source):
             users.setdefault(HubItem("model", source), []).append(f"model {run.model.name}")
         hub = run.task.source.hub
-        if hub is not None and not Path(hub).exists():
+        if hub is not None and not Path(hub).exists() and not is_local_folder(hub):
             users.setdefault(HubItem("dataset", hub, run.task.source.config), []).append(
                 f"task {run.task.name}"
             )
@@ -105,6 +105,36 @@ def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
         HubItem(item.kind, item.repo_id, item.config, tuple(dict.fromkeys(names)))
         for item, names in users.items()
     ]
+
+
+def is_local_folder(hub: str) -> bool:
+    """Whether a task's `hub:` value can only be a local folder: a hub id is `name` or `owner/name`."""
+    return hub.startswith(("/", "./", "../", "~")) or hub.count("/") > 1
+
+
+@dataclass(frozen=True)
+class LocalData:
+    """A data folder a sweep reads that is not on the hub (e.g. Slovene SuperGLUE, from CLARIN.SI)."""
+
+    path: str
+    used_by: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"local data folder {self.path} (used by {', '.join(self.used_by)}) is missing. It is not on "
+            "the hub, so `peftbench fetch` cannot get it: download it by hand and unpack it there "
+            "(docs/tasks.md says from where)."
+        )
+
+
+def missing_local_data(runs: list[RunSpec]) -> list[LocalData]:
+    """Local data folders the runs name that do not exist here, each once, with the tasks using them."""
+    users: dict[str, list[str]] = {}
+    for run in runs:
+        hub = run.task.source.hub
+        if hub is not None and is_local_folder(hub) and not Path(hub).expanduser().exists():
+            users.setdefault(hub, []).append(f"task {run.task.name}")
+    return [LocalData(path, tuple(dict.fromkeys(names))) for path, names in users.items()]
 
 
 def _is_local_model(source: str) -> bool:
