@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from peftbench.core.errors import ConfigError
+from peftbench.launch.slurm_state import STATES
 from peftbench.plan.loading import load_cluster, load_sweep
 from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.schema import MAX_RUNS
@@ -103,7 +104,8 @@ def test_status_by_model_and_seed_counts_each(sweep_file, tmp_path: Path):
     rows = [
         [c.strip() for c in line.split("│")[1:-1]] for line in out.stdout.splitlines() if "minilm" in line
     ]
-    assert rows == [["minilm-l6", "0", "", "", "", "", "", "1"], ["minilm-l6", "1", "", "", "", "", "", "1"]]
+    unsubmitted = ["1" if state == "unsubmitted" else "" for state in STATES]
+    assert rows == [["minilm-l6", "0", *unsubmitted], ["minilm-l6", "1", *unsubmitted]]
 
 
 def failing_sbatch(folder: Path) -> Path:
