@@ -106,15 +106,22 @@ def token_count(row: dict[str, Any]) -> int:
     return max(len(choice) for choice in ids) if isinstance(ids[0], list) else len(ids)
 
 
-def test_classification_reads_the_last_real_token_under_every_method(tiny_decoder: Path, tiny_gpt2: Path):
-    task = TASK_CATALOG["movie_sentiment"]
+def scored_alike_under_every_method(task: TaskSpec, refs: list[ModelRef]) -> set[str]:
+    """Requires each example's logits alone == inside a padded batch under every allowed method: those."""
     tried = set()
-    for ref in decoders(tiny_decoder, tiny_gpt2):
+    for ref in refs:
         for method in allowed_methods(ref, task):
             model, data = prepared(ref, task, method)
             for alone, batched in alone_and_batched(model, data.collator, shortest_and_longest(data.test)):
                 torch.testing.assert_close(alone, batched, atol=1e-4, rtol=1e-4, msg=f"{ref.name} {method}")
             tried.add(method)
+    return tried
+
+
+def test_classification_reads_the_last_real_token_under_every_method(tiny_decoder: Path, tiny_gpt2: Path):
+    tried = scored_alike_under_every_method(
+        TASK_CATALOG["movie_sentiment"], decoders(tiny_decoder, tiny_gpt2)
+    )
     assert PROMPT_LEARNING | {"lora", "ia3", "full", "bitfit"} <= tried
 
 
@@ -156,14 +163,9 @@ def test_token_classification_tags_each_token_alike_alone_and_batched(tiny_decod
 def test_multiple_choice_scores_each_choice_alike_alone_and_batched(
     scoring: str, tiny_decoder: Path, tiny_gpt2: Path
 ):
-    task = commonsense_qa(scoring=scoring)
-    tried = set()
-    for ref in decoders(tiny_decoder, tiny_gpt2):
-        for method in allowed_methods(ref, task):
-            model, data = prepared(ref, task, method)
-            for alone, batched in alone_and_batched(model, data.collator, shortest_and_longest(data.test)):
-                torch.testing.assert_close(alone, batched, atol=1e-4, rtol=1e-4, msg=f"{ref.name} {method}")
-            tried.add(method)
+    tried = scored_alike_under_every_method(
+        commonsense_qa(scoring=scoring), decoders(tiny_decoder, tiny_gpt2)
+    )
     assert {"lora", "full"} <= tried
     if scoring == "loglikelihood":
         assert tried >= PROMPT_LEARNING

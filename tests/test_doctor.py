@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from peftbench.plan.loading import load_sweep
+from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.schema import ClusterProfile
 from peftbench.tools.doctor import (
     DoctorOptions,
@@ -184,7 +185,7 @@ def test_unfilled_site_facts_get_fill_in_advice_not_build_advice():
     from peftbench.plan.loading import load_cluster
     from peftbench.tools.doctor import check_site_facts
 
-    profile = load_cluster(str(REPO / "configs" / "clusters" / "arnes.yaml"))
+    profile = load_cluster(str(PACKAGED / "arnes.yaml"))
     [facts] = check_site_facts(profile)
     assert facts.status == "fail" and "container.image" in facts.detail and "set them" in facts.detail
     [image] = check_container(profile.container)

@@ -20,19 +20,7 @@ from peftbench.launch.slurm_state import STATES
 from peftbench.plan.loading import load_cluster, load_sweep
 from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.schema import MAX_RUNS
-
-BASE = {
-    "name": "t",
-    "models": ["minilm-l6"],
-    "tasks": ["movie_sentiment"],
-    "methods": {"lora": {"r": 8}},
-}
-
-
-def problems_of(sweep_file, data) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_sweep(sweep_file(data))
-    return [str(p) for p in info.value.problems]
+from tests.test_config import BASE, problems_of
 
 
 @pytest.mark.parametrize(
