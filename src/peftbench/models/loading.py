@@ -299,8 +299,12 @@ class VirtualTokensForTokenClassification:
         **kwargs: Any,
     ) -> Any:
         """The inputs are named: the Trainer keeps only the dataset columns `forward` names."""
-        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        given |= {"inputs_embeds": inputs_embeds}
+        given = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "inputs_embeds": inputs_embeds,
+        }
         inputs = {name: value for name, value in given.items() if value is not None}
         outputs = super().forward(**inputs, **kwargs)  # type: ignore[misc]
         if labels is None:
@@ -349,7 +353,8 @@ class DecoderForMultipleChoice:
             attention_mask=mask,
             **kwargs,
         ).last_hidden_state
-        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_positions(mask)]
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        pooled = hidden[rows, attended_last_positions(mask, hidden)]
         logits = self.score(pooled).view(examples, choices)
         loss = cross_entropy(logits.float(), labels) if labels is not None else None
         return MultipleChoiceModelOutput(loss=loss, logits=logits)
