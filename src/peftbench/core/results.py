@@ -69,6 +69,10 @@ class Provenance(BaseModel):
         None, description="sha256 of that image file (hashed once per sweep by the launcher)."
     )
     hostname: str
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Every process's host, in rank order (a multi-node run names each node once per process).",
+    )
     device: str = Field(description="'cpu' or the CUDA device name.")
     torch_threads: int
     slurm_job_id: str | None = None
