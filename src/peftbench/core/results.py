@@ -71,7 +71,7 @@ class Provenance(BaseModel):
     hostname: str
     hosts: list[str] = Field(
         default_factory=list,
-        description="Every process's host, in rank order (a multi-node run names each node once per process).",
+        description="Every process's host, in rank order (one entry per process, over all nodes).",
     )
     device: str = Field(description="'cpu' or the CUDA device name.")
     torch_threads: int

@@ -77,7 +77,8 @@ def missing_slurm_conf(profile: ClusterProfile) -> list[Problem]:
     conf = profile.slurm.conf if profile.slurm else None
     if conf is None or Path(conf).expanduser().is_file():
         return []
-    comment = next((line for line in Path(profile.file).read_text().splitlines()[:1] if line.startswith("#")), "")
+    first = (Path(profile.file).read_text(encoding="utf-8").splitlines() or [""])[0]
+    comment = first if first.startswith("#") else ""
     hint = f" The profile says how it is started: {comment.lstrip('# ')}" if comment else ""
     return [Problem(profile.file, "slurm.conf", f"No file {conf}: this cluster is not set up here.{hint}")]
 

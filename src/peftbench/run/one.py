@@ -23,7 +23,7 @@ from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_result, write_spec
-from peftbench.core.spec import ModelRef, RunSpec
+from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
 from peftbench.run.accounting import (
@@ -137,17 +137,10 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
 
     set_seed(spec.seed)
     model_ref = resolve_model(spec.model, paths.root)  # a parent run's model (incremental tuning) made local
-    engine = _join_engine(spec)
-    # Before the model loads: under ZeRO-3, from_pretrained then partitions weights as it reads them.
-    args = training_arguments(
-        spec.training,
-        TASK_TYPES[spec.task.type].selection_metric(spec.task),
-        spec.seed,
-        paths.checkpoints,
-        engine=_engine_arguments(engine, spec, model_ref),
+    metric = TASK_TYPES[spec.task.type].selection_metric(spec.task)
+    engine, args = prepare_engine_before_loading(
+        spec.training, model_ref, paths.checkpoints, metric, spec.seed
     )
-    if engine.backend in DEEPSPEED_BACKENDS:
-        join_deepspeed_group()
     tokenizer = load_tokenizer(model_ref)
     task_type = TASK_TYPES[spec.task.type]
     data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=_cache(spec, paths))
@@ -170,18 +163,35 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     )
 
 
-def _join_engine(spec: RunSpec) -> EngineSetup:
-    backend = spec.training.engine
+def prepare_engine_before_loading(
+    training: TrainingSettings, model_ref: ModelRef, output_dir: Path, metric: str = "loss", seed: int = 0
+) -> tuple[EngineSetup, Any]:
+    """The engine joined and the Trainer arguments made, before the model loads: under ZeRO-3,
+    from_pretrained then partitions the weights as it reads them (zero.Init, one module gathered at
+    a time), so no process holds the whole fp32 model; benchmarks/sharded_loading.py measures it.
+    The caller keeps the arguments alive while loading: transformers holds their DeepSpeed config
+    by a weak reference, and zero.Init is on only while it lives."""
+    engine = _join_engine(training)
+    args = training_arguments(
+        training, metric, seed, output_dir, engine=_engine_arguments(engine, training, model_ref)
+    )
+    if engine.backend in DEEPSPEED_BACKENDS:
+        join_deepspeed_group()
+    return engine, args
+
+
+def _join_engine(training: TrainingSettings) -> EngineSetup:
+    backend = training.engine
     if backend != "none":
         ensure_process_group_env()
-    return EngineSetup(backend, process_place(), resolved_precision(spec.training.precision))
+    return EngineSetup(backend, process_place(), resolved_precision(training.precision))
 
 
-def _engine_arguments(engine: EngineSetup, spec: RunSpec, model_ref: ModelRef) -> dict[str, Any]:
+def _engine_arguments(engine: EngineSetup, training: TrainingSettings, model_ref: ModelRef) -> dict[str, Any]:
     if engine.backend == "none":
         return {}
     config = load_config(model_ref)
-    return engine_arguments(engine.backend, spec.training, config, engine.place.world_size, engine.precision)
+    return engine_arguments(engine.backend, training, config, engine.place.world_size, engine.precision)
 
 
 def _cache(spec: RunSpec, paths: RunPaths) -> TokenizationCache | None:
