@@ -46,6 +46,13 @@ slurm-up: ## start the one-node localhost Slurm cluster (root, Debian) for CLUST
 slurm-down: ## stop exactly the daemons slurm-up started
 	bash slurm/local_down.sh
 
+.PHONY: slurm2-up slurm2-down
+slurm2-up: ## start the two-node localhost Slurm cluster (network namespaces; root) for CLUSTER=dev2
+	bash slurm/local_up_2node.sh
+
+slurm2-down: ## stop it and remove its namespaces (the one-node cluster stays up)
+	bash slurm/local_down_2node.sh
+
 collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv and a table
 	$(VENV)/bin/peftbench collect $(SWEEP)
 
@@ -89,6 +96,13 @@ sif: ## build peftbench-<version>.sif from apptainer/peftbench.def (SIF_BUILD_FL
 		"$$(if git diff --quiet HEAD; then echo false; else echo true; fi)" > apptainer/build-info.env
 	$(APPTAINER) build $(SIF_BUILD_FLAGS) $(SIF) apptainer/peftbench.def
 	sha256sum $(SIF)
+
+.PHONY: base-digest deepspeed-ops
+base-digest: ## is the .def's pinned base image digest still its tag's? (skopeo inspect; fails clearly offline)
+	bash scripts/check_base_digest.sh apptainer/peftbench.def
+
+deepspeed-ops: $(VENV)/.installed ## build DeepSpeed's cpu_adam once (zero3_offload), as the image prebuilds it
+	$(PY) scripts/build_deepspeed_ops.py
 
 clean: ## remove .venv and the demo's run folders
 	rm -rf $(VENV) runs/demo

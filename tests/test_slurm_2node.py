@@ -128,7 +128,7 @@ def rank_process(job_id: str, rank: int) -> psutil.Process | None:
 
 
 def test_a_node_killed_mid_run_fails_the_run_and_resubmit_brings_it_to_success(tmp_path: Path):
-    training = {**SHORT, "max_steps": 30, "checkpoint_steps": 10}
+    training = {**SHORT, "max_steps": 12, "checkpoint_steps": 4}  # killed at step 5 or later: resumes at 4
     sweep = make_sweep(
         tmp_path, "lose-a-node", {"ddp_full": ENGINES["ddp_full"]}, training, resources=TWO_NODES
     )
