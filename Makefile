@@ -69,6 +69,7 @@ bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-
 	$(PY) benchmarks/bench_plan.py --out runs/bench/plan.json
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
+	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 
 BENCH_SIZE ?= 360m
 .PHONY: bench-engines
@@ -96,6 +97,13 @@ sif: ## build peftbench-<version>.sif from apptainer/peftbench.def (SIF_BUILD_FL
 		"$$(if git diff --quiet HEAD; then echo false; else echo true; fi)" > apptainer/build-info.env
 	$(APPTAINER) build $(SIF_BUILD_FLAGS) $(SIF) apptainer/peftbench.def
 	sha256sum $(SIF)
+
+.PHONY: gpu-check sharded-loading
+gpu-check: $(VENV)/.installed ## the GPU figures on one H100/H200 in < 8 min: engines, offload, QLoRA/DoRA, planner error
+	$(PY) benchmarks/gpu_check.py --out runs/bench/gpu_check
+
+sharded-loading: $(VENV)/.installed ## each process's host memory while a ~300M model loads under ZeRO-3 and FSDP
+	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 
 .PHONY: base-digest deepspeed-ops
 base-digest: ## is the .def's pinned base image digest still its tag's? (skopeo inspect; fails clearly offline)

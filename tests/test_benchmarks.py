@@ -115,3 +115,25 @@ def test_the_plan_bench_plans_a_gpu_sweep_offline_in_process_and_as_a_command(tm
     figures = bench_plan.main(["--runs", "100", "--out", str(tmp_path / "plan.json")])
     assert figures["runs"] == 100 and figures["cli_exit"] == 0
     assert json.loads((tmp_path / "plan.json").read_text()) == figures
+
+
+def test_the_gpu_check_runs_every_part_on_the_tiny_model_and_writes_json_and_markdown(tmp_path: Path):
+    from benchmarks import gpu_check
+
+    report = gpu_check.main(["--tiny", "--out", str(tmp_path)])
+    full = {r["backend"]: r for r in report["full"]}
+    assert set(full) == {"none", "fsdp", "zero3"} and {r["status"] for r in full.values()} == {"success"}
+    adapters = {r["method"]: r for r in report["adapters"]}
+    assert adapters["lora"]["status"] == adapters["dora"]["status"] == "success"
+    assert adapters["qlora"]["status"] == "refused"  # 4-bit needs a GPU, as a sweep says
+    assert (
+        report["offload"]["largest"] == "tiny" and report["offload"]["tried"][0]["backend"] == "zero3_offload"
+    )
+    for row in report["full"] + report["adapters"]:
+        assert row["planner_estimate_bytes"] > 0
+        assert row["planner_over_measured"] is None  # no GPU peak on CPU: no ratio claimed
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["device"] == "CPU"
+    page = (tmp_path / "gpu_check.md").read_text()
+    assert (
+        "# GPU check on CPU" in page and "ZeRO-3 offload" in page and "| tiny | dora | none | success" in page
+    )
