@@ -26,8 +26,14 @@ if [ -f "$SLURM_CONF" ] && [ "$(idle_nodes)" = 2 ]; then
   echo "slurm dev2: already up"; exit 0
 fi
 
-# munged, MariaDB and slurmdbd come from the one-node cluster (it exits at once when up).
-SLURM_CONF=/etc/slurm/slurm.conf bash "$HERE/local_up.sh" >/dev/null
+# munged, MariaDB and slurmdbd come from the one-node cluster. Started only when its controller does
+# not answer at all: local_up.sh takes a busy cluster (allocated, mixed) for a stopped one.
+if ! SLURM_CONF=/etc/slurm/slurm.conf scontrol ping 2>/dev/null | grep -q UP; then
+  SLURM_CONF=/etc/slurm/slurm.conf bash "$HERE/local_up.sh" >/dev/null
+fi
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || ! sacctmgr -n list cluster >/dev/null 2>&1; then
+  echo "slurm dev2: munged and slurmdbd of the one-node cluster must run (slurm/local_up.sh)" >&2; exit 1
+fi
 mkdir -p "$PIDDIR"
 
 record() {  # record NAME PIDFILE: wait until the forking daemon wrote its pidfile, copy it
