@@ -229,7 +229,7 @@ def _op_loads(op: str, engine: str) -> Check:
     import shutil
 
     from deepspeed.git_version_info import installed_ops
-    from deepspeed.ops.op_builder import ALL_OPS
+    from deepspeed.ops.op_builder.all_ops import ALL_OPS
 
     builder = ALL_OPS[op]
     name = f"deepspeed op {op}"
