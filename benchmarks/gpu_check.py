@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -114,7 +115,7 @@ def markdown(report: dict) -> str:
             f"{r['positions_per_second']:,.0f}",
             "" if mfu is None else f"{mfu:.1%}",
             "" if peak is None else f"{peak / 1e9:.1f}",
-            f"{r['planner_estimate_bytes'] / 1e9:.1f}",
+            f"{r['planner_estimate_bytes'] / 1e9:.2f}",
             "" if ratio is None else f"{ratio:.2f}",
         ]
         return "| " + " | ".join(cells) + " |"
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     full_size, adapter_size, ladder = "1b", "360m", args.offload_sizes.split(",")
     if args.tiny:
         full_size = adapter_size = "tiny"
-        ladder = ["tiny"]
+        ladder, args.budget = ["tiny"], float("inf")  # the plumbing, whatever the machine's speed
         args.steps, args.batch_size, args.max_length = 2, 2, 32
     start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="peftbench-gpu-check-"))
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
     report = {
         "device": bench_engines.gpu_name() or "CPU",
-        "command": "benchmarks/gpu_check.py " + " ".join(argv if argv is not None else []),
+        "command": " ".join(["benchmarks/gpu_check.py", *(sys.argv[1:] if argv is None else argv)]),
         "seconds": time.monotonic() - start,
         "full": full,
         "adapters": adapters,

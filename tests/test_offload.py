@@ -6,6 +6,8 @@ prebuilds it): the run must load it without compiling, as a compute node without
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +23,6 @@ from tests.conftest import demo_run
 @pytest.fixture(scope="module")
 def cpu_adam_built() -> None:
     """cpu_adam loads without compiling (in CI, PEFTBENCH_CHECK_ENV=1, its absence is a failure)."""
-    import os
-
     [check] = check_deepspeed_ops()
     if check.status != "ok":
         if os.environ.get("PEFTBENCH_CHECK_ENV") == "1":
@@ -33,11 +33,19 @@ def cpu_adam_built() -> None:
 def test_a_zero3_offload_run_trains_with_the_prebuilt_cpu_adam(tmp_path: Path, cpu_adam_built: None):
     spec = demo_run("full", max_steps=2, distributed="zero3_offload", batch_size=8, max_eval_samples=16)
     write_spec(tmp_path / "spec.json", spec)
-    done = subprocess.run(  # its own process, as every launcher runs a run (zero.Init marks the process)
+    # No compiler on PATH, as on a compute node or in the lean image: only ninja, which torch asks
+    # whether a built op is current. The ops must load as built (scripts/build_deepspeed_ops.py);
+    # compiling one would fail the run. Its own process, as every launcher runs a run.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "ninja").symlink_to(shutil.which("ninja") or "/usr/bin/ninja")
+    env = {k: v for k, v in os.environ.items() if k not in ("CC", "CXX")} | {"PATH": str(tools)}
+    done = subprocess.run(
         [sys.executable, "-m", "peftbench", "run-one", str(tmp_path / "spec.json"), str(tmp_path / "run")],
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = read_result(RunPaths(tmp_path / "run").result)
@@ -45,5 +53,4 @@ def test_a_zero3_offload_run_trains_with_the_prebuilt_cpu_adam(tmp_path: Path, c
     assert (result.cost.world_size, result.cost.backend) == (1, "zero3_offload")
     assert result.cost.trainable_params == result.cost.total_params > 20_000_000  # full fine-tuning
     assert "Building extension module cpu_adam" not in done.stderr  # loaded, not compiled
-    assert "DeepSpeedCPUAdam" in done.stderr or "cpu_adam" in done.stderr  # the offloaded optimizer ran
     assert any((RunPaths(tmp_path / "run").artifact).glob("*.safetensors"))
