@@ -46,11 +46,11 @@ slurm-up: ## start the one-node localhost Slurm cluster (root, Debian) for CLUST
 slurm-down: ## stop exactly the daemons slurm-up started
 	bash slurm/local_down.sh
 
-.PHONY: slurm2-up slurm2-down
-slurm2-up: ## start the two-node localhost Slurm cluster (network namespaces; root) for CLUSTER=dev2
+.PHONY: slurm-up-twonode slurm-down-twonode
+slurm-up-twonode: ## start the two-node localhost Slurm cluster (network namespaces; root) for CLUSTER=dev2
 	bash slurm/local_up_2node.sh
 
-slurm2-down: ## stop it and remove its namespaces (the one-node cluster stays up)
+slurm-down-twonode: ## stop it and remove its namespaces (the one-node cluster stays up)
 	bash slurm/local_down_2node.sh
 
 collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv and a table
