@@ -168,9 +168,10 @@ def prepare_engine_before_loading(
 ) -> tuple[EngineSetup, Any]:
     """The engine joined and the Trainer arguments made, before the model loads: under ZeRO-3,
     from_pretrained then partitions the weights as it reads them (zero.Init, one module gathered at
-    a time), so no process holds the whole fp32 model; benchmarks/sharded_loading.py measures it.
-    The caller keeps the arguments alive while loading: transformers holds their DeepSpeed config
-    by a weak reference, and zero.Init is on only while it lives."""
+    a time). benchmarks/sharded_loading.py measures what a process holds meanwhile: every weight
+    ends partitioned, but the peak is still near one fp32 copy (docs/benchmarks.md). The caller
+    keeps the arguments alive while loading: transformers holds their DeepSpeed config by a weak
+    reference, and zero.Init is on only while it lives."""
     engine = _join_engine(training)
     args = training_arguments(
         training, metric, seed, output_dir, engine=_engine_arguments(engine, training, model_ref)
