@@ -152,3 +152,4 @@ def test_a_node_killed_mid_run_fails_the_run_and_resubmit_brings_it_to_success(t
     result = read_result(RunPaths(tmp_path / "runs" / "lose-a-node" / run_id).result)
     assert result.status == "success", result.error
     assert result.provenance.hosts == ["node1", "node2"]
+    assert result.resumed_from_step in (4, 8)  # from the last checkpoint before the kill, not from scratch
