@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peftbench.collect.chance import real_best
 from peftbench.collect.collapse import collapsed_seeds
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
@@ -228,9 +229,10 @@ def _peak(seeds: Any, column: str) -> float:
 def mark_best_per_task(best: Any) -> Any:
     """Add `best_in_task` and `overlaps_best` (True/False, None without intervals) to each cell.
 
-    Per task, the cell with the best test mean is marked; every other cell is marked when its
-    interval overlaps the best's, i.e. these seeds do not separate the two. Tasks with one cell get
-    no marks.
+    Per task, the one real best (`chance.real_best`: the single best test mean, above chance and
+    the untrained `none` cells) is marked; every other cell is marked when its interval overlaps
+    the best's, i.e. these seeds do not separate the two. A tie, a best at chance, and tasks with
+    one cell get no marks.
     """
     marked = best.copy()
     marked["best_in_task"] = False
@@ -238,14 +240,12 @@ def mark_best_per_task(best: Any) -> Any:
     for _task, cells in marked.groupby("task", sort=False):
         if len(cells) < 2:
             continue
-        higher = bool(cells["higher_is_better"].iloc[0])
-        top = cells["test"].max() if higher else cells["test"].min()
-        leaders = cells.index[cells["test"] == top]
-        if leaders.empty:  # no test numbers at all
+        winner = real_best(cells)
+        if winner is None:
             continue
-        leader = marked.loc[leaders[0]]
-        marked.loc[leaders, "best_in_task"] = True
-        for index in cells.index.difference(leaders):
+        leader = marked.loc[winner]
+        marked.loc[winner, "best_in_task"] = True
+        for index in cells.index.difference([winner]):
             row = marked.loc[index]
             marked.at[index, "overlaps_best"] = overlap(
                 row["ci_low"], row["ci_high"], leader["ci_low"], leader["ci_high"]

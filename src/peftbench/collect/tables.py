@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from peftbench.collect.chance import CHANCE_METHOD, MAJORITY_COLUMN, chance_score
+
 MISSING = "–"
 
 
@@ -154,7 +156,7 @@ def _interval_note(selection: Any) -> str:
 def _mark_notes(best: Any) -> list[str]:
     notes = []
     if "best_in_task" in best and best["best_in_task"].any():
-        text = "Bold: best mean in the column."
+        text = "Bold: the one best mean of the column, above chance and `none` (a tie: no bold)."
         if (best["overlaps_best"] == True).any():  # noqa: E712 - the column holds True/False/None
             text += " †: interval overlaps the best's, so these seeds do not separate the two."
         notes.append(text)
@@ -163,8 +165,27 @@ def _mark_notes(best: Any) -> list[str]:
     return notes
 
 
-def main_table(best: Any, selection: Any) -> Table:
-    """Method × task with each task's own metric (the HuLU table)."""
+def _chance_rows(best: Any, tasks: list[tuple[str, str]], width: int) -> list[list[Any]]:
+    """The 'majority class' row (chance per task, `chance.chance_score`), padded to `width`; [] if unknown."""
+    if MAJORITY_COLUMN not in best or best[MAJORITY_COLUMN].isna().all():
+        return []  # results from before runs recorded it, or no classification task
+    scores = [chance_score(best[best["task"] == task], metric) for task, metric in tasks]
+    cells = [None if s is None else Score(s, math.nan, math.nan, 0) for s in scores]
+    row = ["", CHANCE_METHOD, MISSING, *cells]
+    return [row + [None] * (width - len(row))]
+
+
+def _chance_note(rows: list[list[Any]]) -> list[str]:
+    if not any(row[1] == CHANCE_METHOD for row in rows):
+        return []
+    return [
+        f"{CHANCE_METHOD}: what always answering the test set's most frequent label scores (accuracy: "
+        "its share; MCC: 0): chance, the floor every method has to clear."
+    ]
+
+
+def main_table(best: Any, selection: Any, chance: bool = True) -> Table:
+    """Method × task with each task's own metric (the HuLU table), and a chance row where it is known."""
     tasks = _task_columns(best)
     columns = [_text("model", "model"), _text("method", "method"), Column("seeds", "seeds")]
     columns += [Column(f"{task} ({metric})", task) for task, metric in tasks]
@@ -173,9 +194,12 @@ def main_table(best: Any, selection: Any) -> Table:
         by_task = {cell["task"]: cell for _, cell in cells.iterrows()}
         scores = [score_of(by_task[t]) if t in by_task else None for t, _ in tasks]
         rows.append([model, method, _seed_range(cells), *scores])
+    if chance:
+        rows += _chance_rows(best, tasks, len(columns))
     notes = [
         _interval_note(selection),
         *_mark_notes(best),
+        *_chance_note(rows),
         *_one_class_note(best),
         *_skipped_notes(selection),
     ]
@@ -184,7 +208,7 @@ def main_table(best: Any, selection: Any) -> Table:
 
 def summary_table(best: Any, selection: Any) -> Table:
     """The main table plus trainable %, train seconds and peak memory: what `collect` prints."""
-    table = main_table(best, selection)
+    table = main_table(best, selection, chance=False)
     gpu = best["peak_gpu_bytes"].notna().any()
     table.columns += [
         Column("trainable %", "trainable_percent", significant(3)),
@@ -200,6 +224,8 @@ def summary_table(best: Any, selection: Any) -> Table:
             float(cells["train_seconds"].mean()),
             gigabytes(cells["peak_rss_bytes"].max()),
         ] + ([gigabytes(cells["peak_gpu_bytes"].max())] if gpu else [])
+    table.rows += _chance_rows(best, _task_columns(best), len(table.columns))
+    table.notes[1:1] = _chance_note(table.rows)
     table.notes.insert(
         1,
         "Cost columns, over a row's tasks (each task at its chosen point): trainable % and train s (inside "

@@ -15,7 +15,7 @@ from peftbench.tasks.base import (
     register_task_type,
 )
 from peftbench.tasks.labels import label_index
-from peftbench.tasks.metrics import CLASSIFICATION_METRICS, classification_metrics
+from peftbench.tasks.metrics import CLASSIFICATION_METRICS, classification_metrics, majority_rate
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
@@ -70,7 +70,9 @@ class Classification(TaskType):
         )
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
-        return classification_metrics(self.predicted_labels(logits), list(labels))
+        gold = list(labels)
+        scores = classification_metrics(self.predicted_labels(logits), gold)
+        return scores | {"majority_rate": majority_rate(gold)}  # chance, for the tables (collect.chance)
 
     def predicted_labels(self, logits: Any) -> list[int]:
         return logits.argmax(-1).tolist()

@@ -41,6 +41,15 @@ def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) ->
     }
 
 
+def majority_rate(labels: Sequence[int]) -> float:
+    """Share of the most frequent gold label: the accuracy of always answering it, i.e. chance.
+
+    Recorded beside a classification run's metrics (`majority_rate`) so that tables can show chance
+    and never call a score at chance a best (collect.chance)."""
+    labels = list(labels)
+    return max(labels.count(label) for label in set(labels)) / len(labels) if labels else float("nan")
+
+
 def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
     """Accuracy (and MCC) of picking each example's highest-scored choice.
 
