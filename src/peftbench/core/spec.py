@@ -53,6 +53,13 @@ class TrainingSettings(StrictModel):
     early_stopping_patience: PositiveInt | None = Field(
         None, description="Stop after this many evaluations without a better validation metric."
     )
+    target_validation: float | None = Field(
+        None,
+        description=(
+            "Stop once the validation metric reaches this value (better or equal): a time-to-target run; "
+            "needs an eval_strategy other than 'no'."
+        ),
+    )
     max_train_samples: PositiveInt | None = Field(None, description="Use only the first N training examples.")
     max_eval_samples: PositiveInt | None = Field(
         None, description="Use only the first N validation and N test examples."
@@ -147,6 +154,8 @@ class TrainingSettings(StrictModel):
             raise ValueError("eval_strategy 'steps' needs eval_steps")
         if self.early_stopping_patience is not None and self.eval_strategy == "no":
             raise ValueError("early_stopping_patience needs an eval_strategy other than 'no'")
+        if self.target_validation is not None and self.eval_strategy == "no":
+            raise ValueError("target_validation needs an eval_strategy other than 'no'")
         return self
 
 

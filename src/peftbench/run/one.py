@@ -18,6 +18,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from peftbench.core.directions import higher_is_better
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
@@ -34,6 +35,7 @@ from peftbench.run.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
+from peftbench.run.curve import ValidationCurve
 from peftbench.run.distributed import (
     ProcessPlace,
     engine_arguments,
@@ -209,6 +211,10 @@ def _train(
         return task_type.compute_metrics(spec.task, logits_of(prediction), prediction.label_ids)
 
     patience = spec.training.early_stopping_patience
+    metric = task_type.selection_metric(spec.task)
+    curve = ValidationCurve(
+        paths.validation_curve, metric, spec.training.target_validation, higher_is_better(metric)
+    )
     trainer = Trainer(
         model=model,
         args=args,
@@ -219,6 +225,7 @@ def _train(
         callbacks=[
             ProgressFile(paths.progress),
             StopWhenResumedAtTheEnd(),
+            curve,
             *method.callbacks(model),
             *([EarlyStoppingCallback(patience)] if patience else []),
         ],
