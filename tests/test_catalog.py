@@ -55,7 +55,10 @@ FIXTURE_OF = {
     "belle_2m": "belle_instruct",
     "belle_school_math": "belle_instruct",
 }
-NO_FIXTURE = {"sst2", "cola", "rte", "movie_sentiment", "presupposition_nli", "epistemic_nli"}
+NO_FIXTURE = {
+    *("sst2", "cola", "rte"),
+    *("movie_sentiment", "tweet_sentiment", "presupposition_nli", "epistemic_nli"),
+}
 """GLUE entries from before the catalog grew (hub only) and bundled data (real, already offline)."""
 
 # Each hub dataset's columns and value types, from its card or its published data files. A list

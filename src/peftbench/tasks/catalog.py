@@ -278,6 +278,12 @@ BUNDLED = [
         labels=["negative", "positive"],
     ),
     TaskSpec(
+        name="tweet_sentiment",
+        source=DataSource(bundled="tweet_sentiment"),
+        text_columns=["sentence"],
+        labels=["negative", "positive"],
+    ),
+    TaskSpec(
         name="presupposition_nli",
         source=DataSource(bundled="presupposition_nli"),
         text_columns=["premise", "hypothesis"],
