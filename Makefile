@@ -57,7 +57,7 @@ test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs)
 	$(PY) -m pytest
 
 .PHONY: bench
-bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-run sweep, plan and collect (~10 min)
+bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the studies' way (A/B, table + plot), 10,000-run sweep, plan, collect
 	$(PY) benchmarks/bench_scale.py --out runs/bench/scale.json
 	$(PY) benchmarks/bench_plan.py --out runs/bench/plan.json
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
