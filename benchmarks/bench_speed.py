@@ -303,6 +303,7 @@ def plot_curves(runs: list[Measured], target: float, path: Path) -> Path:
     """Validation accuracy against seconds since training began, one line per run, both arms."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     figure = Figure(figsize=(6.4, 4.0))
     FigureCanvasAgg(figure)
@@ -315,6 +316,7 @@ def plot_curves(runs: list[Measured], target: float, path: Path) -> Path:
                   label=f"{r.arm} (repeat {r.repeat})", alpha=1.0 if r.repeat == 0 else 0.6)  # fmt: skip
     axes.axhline(target, color="tab:red", linestyle="--", linewidth=1, label=f"target {target}")
     axes.set_xscale("log")
+    axes.xaxis.set_minor_formatter(NullFormatter())  # labels on the decades only: they overlap otherwise
     axes.set_xlabel("seconds since training began (evaluations included, log scale)")
     axes.set_ylabel("validation accuracy")
     axes.set_title("Full fine-tuning of MiniLM on movie_sentiment, CPU")
