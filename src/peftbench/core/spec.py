@@ -168,6 +168,13 @@ class ResourceRequest(StrictModel):
             "2 runs a distributed test on a CPU node)."
         ),
     )
+    runs_per_gpu: Literal["auto"] | PositiveInt | None = Field(
+        None,
+        description=(
+            "Runs packed into one array task, side by side (docs/packing.md): N, or 'auto' for as many as "
+            "the planner fits on the GPU (on a CPU node: one per CPU core of the task). Default 1."
+        ),
+    )
 
 
 class ModelRef(StrictModel):
