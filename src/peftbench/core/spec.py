@@ -181,7 +181,7 @@ class ResourceRequest(StrictModel):
     def _auto_or_a_count(cls, value: Any) -> Any:
         if value is None or value == "auto" or (type(value) is int and value >= 1):
             return value
-        raise ValueError(f"runs_per_gpu is 'auto' or a whole number of runs, 1 or more (got {value!r})")
+        raise ValueError("runs_per_gpu is 'auto' or a whole number of runs, 1 or more")
 
 
 class ModelRef(StrictModel):
