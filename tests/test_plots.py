@@ -175,5 +175,5 @@ def test_energy_has_its_pareto_figure_only_when_every_cell_has_it(synthetic):
     assert not has_energy(best) and not has_energy(best.assign(energy_wh=[1.0] + [None] * (len(best) - 1)))
     measured = best.assign(energy_wh=best["train_seconds"] / 60)  # as if measured: any positive Wh
     style = Style(sorted(best["method"].unique()), sorted(best["model"].unique()))
-    _figure, title, caption = pareto_figure(measured, style, energy_axis(measured))
+    _figure, title, _caption = pareto_figure(measured, style, energy_axis(measured))
     assert has_energy(measured) and title == "Pareto front: test metric vs GPU energy"
