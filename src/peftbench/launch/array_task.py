@@ -138,6 +138,8 @@ def _train_side_by_side(todo: dict[str, tuple[RunSpec, RunPaths]], run_one: Any)
     def forked(run_id: str, pid: int) -> None:
         pids[pid] = run_id
         _said(f"{run_id}: training in pid {pid}, log {todo[run_id][1].log}", "")
+        if sampler is not None and len(pids) + len(outcome) == len(todo):
+            sampler.start()  # after the last fork: no fork while its thread may hold NVML's locks
 
     def end(ended: Ended) -> None:
         spec, paths = todo[ended.key]
@@ -146,7 +148,7 @@ def _train_side_by_side(todo: dict[str, tuple[RunSpec, RunPaths]], run_one: Any)
         claims.pop(ended.key).release()
 
     jobs = [(run_id, _child(spec, paths, threads, run_one)) for run_id, (spec, paths) in todo.items()]
-    sampler = _energy_sampler(pool)
+    sampler = _energy_sampler(pool)  # not started yet
     try:
         pool.run(jobs, start, forked, end)
     finally:
@@ -209,7 +211,7 @@ def _iso(seconds: float) -> str:
 
 
 def _energy_sampler(pool: ForkPool) -> Any:
-    """On a GPU with NVML: the sampler of the task's GPUs (started); else None (the runs say why)."""
+    """On a GPU with NVML: the sampler of the task's GPUs (not started); else None (the runs say why)."""
     from peftbench.run.energy import EnergyCounter, PackedEnergySampler, load_nvml
 
     if not os.environ.get("CUDA_VISIBLE_DEVICES", "").strip() and not Path("/dev/nvidia0").exists():
@@ -218,7 +220,9 @@ def _energy_sampler(pool: ForkPool) -> Any:
     if nvml is None:
         return None
     try:
-        return PackedEnergySampler(EnergyCounter.of_visible_gpus(nvml), pool.alive_since_last).start()
+        counter = EnergyCounter.of_visible_gpus(nvml)
+        counter.total_mj()  # raises on a GPU without the counter
+        return PackedEnergySampler(counter, pool.alive_since_last)
     except Exception:  # no energy counter on this GPU: the runs' notes say there is none
         return None
 

@@ -199,9 +199,11 @@ class PackedEnergySampler:
         self._last_mj, self._last_us = now_mj, now_us
 
     def stop(self) -> dict[int, float]:
+        """Close the last interval and share; nothing when it never started (no run was forked)."""
+        if self._thread is None:
+            return {}
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
         with contextlib.suppress(Exception):
             self.sample()
         return share_energy(self.intervals)
