@@ -223,15 +223,20 @@ def preload(specs: list[RunSpec], run_dirs: list[Path]) -> int:
     """Load the tokenizer and tokenized data of each distinct (model, task, data settings) once, to be
     reused by the runs forked after it (a packed array task). Returns how many sets were loaded.
 
-    A run whose model comes from another run (incremental tuning) is left to load its own."""
+    A run whose model comes from another run (incremental tuning) is left to load its own, and so is
+    one whose data fails to load here: its own process fails with the error, in its own result."""
     for spec, run_dir in zip(specs, run_dirs, strict=True):
         key = _data_key(spec)
         if key in _PRELOADED or parent_run_id(spec):
             continue
-        tokenizer = load_tokenizer(spec.model)
-        data = TASK_TYPES[spec.task.type].prepare_data(
-            spec.task, tokenizer, spec.training, cache=_cache(spec, RunPaths(run_dir))
-        )
+        try:
+            tokenizer = load_tokenizer(spec.model)
+            data = TASK_TYPES[spec.task.type].prepare_data(
+                spec.task, tokenizer, spec.training, cache=_cache(spec, RunPaths(run_dir))
+            )
+        except Exception as err:
+            logging.getLogger("peftbench").warning("%s: not preloaded (%s)", spec.run_id, err)
+            continue
         _PRELOADED[key] = (tokenizer, data)
     return len(_PRELOADED)
 
