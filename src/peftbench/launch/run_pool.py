@@ -34,7 +34,10 @@ class Ended:
         if self.exit_code >= 0:
             return f"its process (pid {self.pid}) exited with status {self.exit_code}"
         number = -self.exit_code
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
         hint = " (the kernel's OOM killer, or someone's kill)" if number == signal.SIGKILL else ""
         return f"its process (pid {self.pid}) was killed by signal {name}{hint}"
 
