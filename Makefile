@@ -62,6 +62,7 @@ bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the 
 	$(PY) benchmarks/bench_plan.py --out runs/bench/plan.json
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
+	$(PY) benchmarks/bench_packing.py --out runs/bench/packing.json  # localhost Slurm; skipped without it
 
 BENCH_SIZE ?= 360m
 .PHONY: bench-engines

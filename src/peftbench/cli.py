@@ -346,8 +346,9 @@ def _submit(plan: SweepPlan, follow: str) -> None:
         err_console.print(Text("Not submitted", style="red") + Text(f" — {err}"), highlight=False)
         raise typer.Exit(code=1) from None
     for sub in submissions:
-        first = next(iter(sub.tasks)).split("_")[0]
-        console.print(f"Submitted job {first}: {len(sub.tasks)} run(s), {sub.shape}")
+        first = sub.job_ids[0].split("_")[0]
+        packed = f" in {len(sub.packs)} packed task(s)" if sub.packs else ""
+        console.print(f"Submitted job {first}: {sub.run_count} run(s){packed}, {sub.shape}")
     console.print(
         f"{len(todo)} run(s) submitted in {len(submissions)} array(s); {skipped} already done, "
         f"pending or running. Follow with: {follow}"

@@ -30,7 +30,15 @@ CELL_COLUMNS = ("model", "method", "task")
 POINT_COLUMNS = ("params", "training")
 
 
-COST_MEANS = ("trainable_params", "total_params", "train_seconds", "wall_seconds", "gpu_hours", "epochs_done")
+COST_MEANS = (
+    "trainable_params",
+    "total_params",
+    "train_seconds",
+    "wall_seconds",
+    "gpu_hours",
+    "epochs_done",
+    "energy_wh",
+)
 
 
 COST_PEAKS = ("peak_rss_bytes", "peak_gpu_bytes")

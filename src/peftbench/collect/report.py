@@ -165,6 +165,17 @@ def render_report(
     )
 
 
+def energy_fact(frame: Any) -> str:
+    """The energy of every result read (NVML; packed runs' estimated shares), or why there is none."""
+    if not len(frame) or "energy_wh" not in frame:
+        return "not measured"
+    measured = frame["energy_wh"].dropna()
+    if measured.empty:
+        notes = sorted({str(n) for n in frame.get("energy_note", []) if isinstance(n, str)})
+        return "not measured" + (f" ({'; '.join(notes)})" if notes else "")
+    return f"{measured.sum():.4g} Wh over {len(measured)} of {len(frame)} runs (docs/packing.md: how)"
+
+
 def _summary_section(collection: Collection, selection: Selection | None, outcome: ReportOutcome) -> str:
     frame = collection.frame
     failed = outcome.n_results - outcome.n_success
@@ -187,6 +198,7 @@ def _summary_section(collection: Collection, selection: Selection | None, outcom
         ("seeds", seeds),
         ("cells predicting one class (⚠)", one_class),
         ("intervals", how),
+        ("GPU energy, all results", energy_fact(frame)),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
     return (

@@ -5,7 +5,8 @@
   validation: mean ± 95% interval over seeds; the column's best in bold, † where a cell's interval
   overlaps the best's.
 - `cost_table`: like the BERTić table. Per task × model × method: trainable parameters, train time,
-  GPU-hours, peak GPU memory, host RAM, and test accuracy / precision / recall / F1 (macro).
+  GPU-hours, GPU energy (when measured), peak GPU memory, host RAM, and test accuracy / precision /
+  recall / F1 (macro).
 - `scale_table`: like the BELLE table. Per model × method: the score averaged over tasks, the
   parameters the method adds, and training hours per epoch (summed over tasks).
 - `summary_table`: main plus three cost columns; what `collect` prints and writes to table.md.
@@ -237,6 +238,16 @@ def summary_table(best: Any, selection: Any) -> Table:
     return table
 
 
+def _energy_note(best: Any) -> list[str]:
+    if "energy_wh" not in best or not best["energy_wh"].notna().any():
+        return []
+    return [
+        "Energy Wh: GPU energy from NVML's total-energy counter, summed over the run's GPUs, mean over "
+        "seeds; for runs packed several to a GPU, each run's share of the GPU's energy by the time-weighted "
+        "GPU utilisation of its process (an estimate). – where no counter was read (CPU, no NVML)."
+    ]
+
+
 def cost_table(best: Any, selection: Any) -> Table:
     """Per task × model × method: what it cost and how it scored (the BERTić table)."""
     columns = [
@@ -272,7 +283,12 @@ def cost_table(best: Any, selection: Any) -> Table:
         ]
         for _, cell in ordered.iterrows()
     ]
+    if "energy_wh" in best and best["energy_wh"].notna().any():  # GPU runs with NVML's energy counter
+        columns.insert(7, Column("energy Wh", "energy_wh", significant(3)))
+        for row, (_, cell) in zip(rows, ordered.iterrows(), strict=True):
+            row.insert(7, cell["energy_wh"] if cell["energy_wh"] == cell["energy_wh"] else None)
     notes = [
+        *_energy_note(best),
         "Per task, at the point chosen on validation: trainable params, train min, GPU-h and the test "
         "metrics are means over its seeds (precision, recall and F1 macro-averaged over classes); peak GPU "
         "GB and host RAM GB are the maximum over its seeds. Train time is inside Trainer.train(); host RAM "

@@ -11,7 +11,7 @@ import json
 import string
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peftbench.core.engines import Engine
 
@@ -177,6 +177,20 @@ class ResourceRequest(StrictModel):
             "2 runs a distributed test on a CPU node)."
         ),
     )
+    runs_per_gpu: Literal["auto"] | PositiveInt | None = Field(
+        None,
+        description=(
+            "Runs packed into one array task, side by side (docs/packing.md): N, or 'auto' for as many as "
+            "the planner fits on the GPU (on a CPU node: one per CPU core of the task). Default 1."
+        ),
+    )
+
+    @field_validator("runs_per_gpu", mode="before")
+    @classmethod
+    def _auto_or_a_count(cls, value: Any) -> Any:
+        if value is None or value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError("runs_per_gpu is 'auto' or a whole number of runs, 1 or more")
 
 
 class ModelRef(StrictModel):

@@ -416,9 +416,13 @@ def _validated_points(
         try:
             method_params = METHODS[grid.method].Params.model_validate(params)
             training = TrainingSettings.model_validate(spec.training.model_dump() | overrides)
-            resources = ResourceRequest.model_validate(spec.resources.model_dump() | grid.resources)
         except ValidationError as err:
             problems.extend(pydantic_problems(file, err, ("methods", grid.label)))
+            continue
+        try:
+            resources = ResourceRequest.model_validate(spec.resources.model_dump() | grid.resources)
+        except ValidationError as err:
+            problems.extend(pydantic_problems(file, err, ("methods", grid.label, "resources")))
             continue
         where = f"methods.{grid.label} {params | overrides}"
         out.append(GridPoint(grid.label, method_params.model_dump(mode="json"), training, resources, where))
