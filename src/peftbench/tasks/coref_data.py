@@ -86,7 +86,7 @@ class ConllDocument:
         self.key = key
         self.sentences: list[list[str]] = [[]]
         self.words = 0
-        self.open: dict[str, list[int]] = {}  # entity id -> first words of its open mentions
+        self.open: dict[str, list[tuple[int, str]]] = {}  # entity id -> (first word, line) of open mentions
         self.clusters: dict[str, list[list[int]]] = {}
 
     def add_word(self, columns: list[str], where: str) -> None:
@@ -110,21 +110,25 @@ class ConllDocument:
             )
         opens, entity, closes = bool(match[1]), match[2], bool(match[3])
         if opens:
-            self.open.setdefault(entity, []).append(self.words)
+            self.open.setdefault(entity, []).append((self.words, where))
         if closes:
             starts = self.open.get(entity)
             if not starts:
                 raise CorefDataError(f"{where}: mention of entity {entity} closes but none is open.")
-            self.clusters.setdefault(entity, []).append([starts.pop(), self.words])
+            self.clusters.setdefault(entity, []).append([starts.pop()[0], self.words])
 
     def end_sentence(self) -> None:
         if self.sentences[-1]:
             self.sentences.append([])
 
     def finish(self, where: str) -> dict[str, Any]:
-        still_open = sorted(entity for entity, starts in self.open.items() if starts)
+        still_open = sorted((at, entity) for entity, starts in self.open.items() for _, at in starts)
         if still_open:
-            raise CorefDataError(f"{where}: document {self.key!r} ends with mentions of {still_open} open.")
+            at, entity = still_open[0]
+            raise CorefDataError(
+                f"{where}: document {self.key!r} ends with a mention of entity {entity} still open "
+                f"(opened at {at})."
+            )
         sentences = [s for s in self.sentences if s]
         clusters = [sorted(mentions) for mentions in self.clusters.values()]
         return {"doc_key": self.key, "sentences": sentences, "clusters": clusters}
