@@ -15,6 +15,7 @@ import pytest
 import torch
 from datasets import Dataset
 
+from peftbench.core.errors import RunCannotStart
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
 from peftbench.core.spec import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
@@ -23,7 +24,7 @@ from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.coref_head import HEAD
 from peftbench.models.loading import load_tokenizer
 from peftbench.run.one import run_one
-from peftbench.tasks import TASK_TYPES
+from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.base import EXAMPLE_ID
 from peftbench.tasks.coref_data import CorefDataError, document_of, read_conll
 from peftbench.tasks.coref_metrics import COREF_METRICS
@@ -151,7 +152,7 @@ def test_the_clarin_corpora_in_the_cjvt_hub_schema_read_as_word_spans():
     document = document_of(row, "words", "coref_clusters")
     words = [w for sentence in document["sentences"] for w in sentence]  # paragraphs flattened
     named = [[" ".join(words[a : b + 1]) for a, b in cluster] for cluster in document["clusters"]]
-    assert named == [["Janez", "Janez"], ["nov avto", "Avto", "nanj"]]
+    assert named == [["Župan", "župan"], ["novo knjižnico", "Knjižnica"]]
     with pytest.raises(ValueError, match="within its 16 words"):
         document_of(row | {"coref_clusters": [[[3, 40]]]}, "words", "coref_clusters")
 
@@ -253,3 +254,9 @@ def test_run_one_writes_coref_metrics_and_each_windows_clusters(tiny_bert: Model
         words = sum(len(s) for s in row["sentences"])
         for cluster in json.loads(prediction.text):
             assert len(cluster) >= 2 and all(0 <= a <= b < words for a, b in cluster)
+
+
+def test_a_catalog_corpus_nobody_fetched_says_where_to_get_it(tokenizer, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the catalog's relative data/ paths: absent here
+    with pytest.raises(RunCannotStart, match=r"data/coref/senticoref/train.jsonl.*hdl.handle.net/11356/1285"):
+        TASK.prepare_data(TASK_CATALOG["senticoref"], tokenizer, SETTINGS)

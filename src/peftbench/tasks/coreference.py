@@ -23,6 +23,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.errors import RunCannotStart
 from peftbench.models.coref_head import HEAD_DEFAULTS, IGNORED, NO_LINK, load_for_coreference
 from peftbench.tasks.base import (
     EXAMPLE_ID,
@@ -34,8 +35,10 @@ from peftbench.tasks.base import (
     register_task_type,
     split_metrics,
 )
+from peftbench.tasks.catalog import FETCH_BY_HAND
 from peftbench.tasks.coref_data import document_of
 from peftbench.tasks.coref_metrics import COREF_METRICS, CorefScores
+from peftbench.tasks.sources import missing_files
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
@@ -75,6 +78,19 @@ class Coreference(TaskType):
 
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         return load_for_coreference(ref, **options)
+
+    def prepare_data(
+        self, task: TaskSpec, tokenizer: Any, training: TrainingSettings, cache: Any = None
+    ) -> PreparedData:
+        """As every task type's, once the data is known to be there (nothing fetches these corpora)."""
+        missing = missing_files(task.source)
+        if missing:
+            where = FETCH_BY_HAND.get(task.name, "the files its source names")
+            raise RunCannotStart(
+                f"Task {task.name!r}: no {', '.join(missing)}. peftbench does not download it; fetch it "
+                f"yourself: {where} (docs/tasks.md, 'Coreference')."
+            )
+        return super().prepare_data(task, tokenizer, training, cache)
 
     def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
         return SplitEncoding(
