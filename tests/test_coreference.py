@@ -260,3 +260,22 @@ def test_a_catalog_corpus_nobody_fetched_says_where_to_get_it(tokenizer, tmp_pat
     monkeypatch.chdir(tmp_path)  # the catalog's relative data/ paths: absent here
     with pytest.raises(RunCannotStart, match=r"data/coref/senticoref/train.jsonl.*hdl.handle.net/11356/1285"):
         TASK.prepare_data(TASK_CATALOG["senticoref"], tokenizer, SETTINGS)
+
+
+def test_left_padding_moves_the_span_positions_with_the_tokens(prepared, tokenizer):
+    """Encoders pad right; a tokenizer that pads left shifts every token, and the spans with them."""
+    data, right = prepared
+    features = [data.train[i] for i in range(len(data.train))]
+    collator = type(data.collator)(tokenizer)
+    tokenizer.padding_side = "left"
+    try:
+        left = collator(features)
+    finally:
+        tokenizer.padding_side = "right"
+    rows, real = torch.arange(len(features))[:, None], right["labels"] != -100  # not the span padding
+    for starts in ("span_starts", "span_ends"):
+        at_left, at_right = left["input_ids"][rows, left[starts]], right["input_ids"][rows, right[starts]]
+        assert torch.equal(at_left[real], at_right[real])
+    assert torch.equal(left["text_mask"], left["attention_mask"]) and not torch.equal(
+        left["text_mask"], right["text_mask"]
+    )

@@ -231,7 +231,6 @@ class DocumentWindows:
         labels += [entity for _, entity in missed]
         return {
             **encoded,
-            "text_mask": list(encoded["attention_mask"]),
             "span_starts": starts,
             "span_ends": ends,
             "span_widths": widths,
@@ -256,7 +255,11 @@ def candidate_spans(sentence_lengths: list[int], encoded_words: set[int]) -> lis
 
 
 class SpanCollator:
-    """Pads the tokens (the tokenizer's own padding) and the spans (mask 0, labels -100)."""
+    """Pads the tokens (the tokenizer's own padding, either side) and the spans (mask 0, labels -100).
+
+    `text_mask` is the padded attention mask under its own name: peft's prompt learning extends
+    `attention_mask` by its virtual tokens, and the head needs the text's own length.
+    """
 
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
@@ -268,13 +271,16 @@ class SpanCollator:
         batch = dict(
             self.tokenizer.pad([{k: f[k] for k in token_keys} for f in features], return_tensors="pt")
         )
+        batch["text_mask"] = batch["attention_mask"].clone()
         length = batch["input_ids"].shape[1]
-        batch["text_mask"] = torch.tensor(
-            [f["text_mask"] + [0] * (length - len(f["text_mask"])) for f in features]
-        )
+        left = self.tokenizer.padding_side == "left"
         spans = max(len(f["labels"]) for f in features)
         for name in SPAN_COLUMNS:
             fill = IGNORED if name == "labels" else 0
-            batch[name] = torch.tensor([f[name] + [fill] * (spans - len(f[name])) for f in features])
+            rows = []
+            for f in features:
+                shift = length - len(f["input_ids"]) if left and name in ("span_starts", "span_ends") else 0
+                rows.append([v + shift for v in f[name]] + [fill] * (spans - len(f[name])))
+            batch[name] = torch.tensor(rows)
         batch["top_k"] = torch.tensor([f["top_k"] for f in features])
         return batch
