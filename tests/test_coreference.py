@@ -218,6 +218,25 @@ def test_the_span_model_learns_under_full_and_lora(
         assert not any(".lora_" not in n and ".modules_to_save." not in n for n in changed)  # base frozen
 
 
+def test_full_fine_tuning_fits_the_training_documents(tiny_bert: ModelRef, prepared):
+    """More than a falling loss: after 100 steps on the 8 training documents the predicted clusters
+    match most of their gold ones (CoNLL F1 on them, from 0 before)."""
+    loaded, batch = one_batch(tiny_bert, prepared)
+    model = METHODS["full"].prepare(loaded, METHODS["full"].Params())
+
+    def conll_f1() -> float:
+        model.eval()
+        with torch.no_grad():
+            links = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        model.train()
+        return TASK.compute_metrics(coref(), links.numpy(), batch["labels"].numpy())["conll_f1"]
+
+    assert conll_f1() == 0.0
+    adam_steps(model, batch, 1e-3, steps=100)
+    fitted = conll_f1()
+    assert fitted > 0.8
+
+
 @pytest.mark.parametrize(("method", "params"), [("bitfit", {}), ("prompt_tuning", {"num_virtual_tokens": 4})])
 def test_bitfit_and_prompt_tuning_build_and_step(tiny_bert: ModelRef, prepared, method: str, params: dict):
     loaded, batch = one_batch(tiny_bert, prepared)
