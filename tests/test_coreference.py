@@ -100,6 +100,27 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> ModelRef:
     return ModelRef(name="tiny-bert", source=str(folder), family="bert")
 
 
+@pytest.fixture(scope="module")
+def tiny_electra(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> ModelRef:
+    """A 2-layer ELECTRA (BERTić's family; its embeddings narrower than its hidden states)."""
+    from transformers import ElectraConfig, ElectraModel
+
+    config = ElectraConfig(
+        vocab_size=len(tokenizer),
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-electra")
+    ElectraModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return ModelRef(name="tiny-electra", source=str(folder), family="electra")
+
+
 def test_problems_are_found_before_anything_runs():
     def keys(task: TaskSpec) -> list[str]:
         return [key for key, *_ in TASK.problems(task)]
@@ -298,3 +319,19 @@ def test_left_padding_moves_the_span_positions_with_the_tokens(prepared, tokeniz
     assert torch.equal(left["text_mask"], left["attention_mask"]) and not torch.equal(
         left["text_mask"], right["text_mask"]
     )
+
+
+def test_bertics_family_trains_under_the_sweeps_lora(tiny_electra: ModelRef, prepared):
+    """slovene-bertic.yaml's LoRA (r 16, alpha 32, bias lora_only, the attention preset) on ELECTRA."""
+    loaded, batch = one_batch(tiny_electra, prepared)
+    params = {
+        "r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.1,
+        "bias": "lora_only",
+        "target_modules": "attention",
+    }
+    model = METHODS["lora"].prepare(loaded, METHODS["lora"].Params.model_validate(params))
+    _, losses, changed = adam_steps(model, batch, 1e-3, steps=8)
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert any(f"{HEAD}." in n for n in changed) and any(".lora_B." in n for n in changed)
