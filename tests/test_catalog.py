@@ -44,6 +44,9 @@ FIXTURE_OF = {
             "sst5",
             "slo_en_translation",
             "slo_ner",
+            "senticoref",
+            "coref149",
+            "conll2012_en",
         )
     },
     # Fixtures written with the task types that read them (multiple choice, generation, instruction).
@@ -114,7 +117,8 @@ WITH_FIXTURE = sorted(FIXTURE_OF)
 def with_fixture(name: str) -> TaskSpec:
     """The catalog entry with its source swapped for its fixture files (same splits, same columns)."""
     folder = FIXTURES / FIXTURE_OF[name]
-    files = {p.stem: str(p) for p in sorted(folder.glob("*.jsonl"))}
+    found = [*folder.glob("*.jsonl"), *folder.glob("*.v4_gold_conll")]  # *_conll: CoNLL-2012 coreference
+    files = {p.name.split(".")[0]: str(p) for p in sorted(found)}
     assert files, f"no fixture files in {folder}"
     return TASK_CATALOG[name].model_copy(update={"source": DataSource(files=files)})
 

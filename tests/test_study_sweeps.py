@@ -111,8 +111,10 @@ def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_
         if r.method == "lora"
     }
     assert lora == {(16, 32, 0.1, "lora_only")}
+    # The study's CoNLL-2012 column is coreference; ssj500k NER stays as an extra row.
+    assert {r.task.metric for r in runs if r.task.type == "coreference"} == {"conll_f1"}
     assert {(r.model.name, r.task.name) for r in runs} == {
-        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "slo_ner")),
+        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "senticoref", "slo_ner")),
         ("bart-base", "xsum"),
     }
 

@@ -13,6 +13,11 @@ METRIC_DIRECTION: dict[str, str] = {
     "entity_f1": "higher",
     "entity_precision": "higher",
     "entity_recall": "higher",
+    **{
+        f"{m}_{part}": "higher"
+        for m in ("conll", "muc", "b3", "ceafe")
+        for part in ("f1", "precision", "recall")
+    },
     "rouge1": "higher",
     "rouge2": "higher",
     "rougeL": "higher",

@@ -269,6 +269,60 @@ TOKEN = [
     ),
 ]
 
+COREFERENCE = [
+    # Coreference (tasks/coreference.py). None of these downloads: each is fetched by hand, under its
+    # licence, to the files named here (docs/tasks.md, "Coreference"); FETCH_BY_HAND says where from.
+    # SentiCoref and coref149 in the columns cjvt/senticoref and cjvt/coref149 give them on the hub
+    # (id_doc, words, mentions, coref_clusters); those hub copies are loading scripts, which
+    # datasets >= 4 no longer runs, so a local JSONL export of the same columns is read.
+    TaskSpec(
+        name="senticoref",
+        type="coreference",
+        source=DataSource(files={"train": "data/coref/senticoref/train.jsonl"}),
+        splits=TRAIN_ONLY,
+        text_columns=["words"],  # paragraphs of sentences of words
+        label_column="coref_clusters",  # mention ids, resolved through `mentions`
+        metric="conll_f1",
+        language="sl",
+    ),
+    TaskSpec(
+        name="coref149",
+        type="coreference",
+        source=DataSource(files={"train": "data/coref/coref149/train.jsonl"}),
+        splits=TRAIN_ONLY,
+        text_columns=["words"],
+        label_column="coref_clusters",
+        metric="conll_f1",
+        language="sl",
+    ),
+    # CoNLL-2012 English (OntoNotes 5.0) in the shared task's *_conll files, built from the LDC release.
+    TaskSpec(
+        name="conll2012_en",
+        type="coreference",
+        source=DataSource(
+            files={
+                "train": "data/conll-2012/train.english.v4_gold_conll",
+                "validation": "data/conll-2012/dev.english.v4_gold_conll",
+                "test": "data/conll-2012/test.english.v4_gold_conll",
+            }
+        ),
+        text_columns=["sentences"],
+        label_column="clusters",
+        metric="conll_f1",
+        language="en",
+    ),
+]
+
+FETCH_BY_HAND = {
+    "senticoref": "SentiCoref 1.0, CLARIN.SI http://hdl.handle.net/11356/1285 (CC BY-SA 4.0 as the "
+    "cjvt/senticoref card gives it); export it with the cjvt/senticoref columns to JSONL",
+    "coref149": "coref149, CLARIN.SI http://hdl.handle.net/11356/1182 (CC BY-NC-SA 4.0 as the "
+    "cjvt/coref149 card gives it); export it with the cjvt/coref149 columns to JSONL",
+    "conll2012_en": "OntoNotes 5.0, LDC2013T19 (LDC licence, not free); build the *_v4_gold_conll "
+    "files with the CoNLL-2012 shared task's scripts",
+}
+"""Where a catalog task's data comes from when nothing fetches it: named in the error a run gives."""
+
 BUNDLED = [
     # Real data shipped inside peftbench (see tasks/data/*/README.md for sources).
     TaskSpec(
@@ -308,5 +362,5 @@ def _by_name(tasks: list[TaskSpec]) -> dict[str, TaskSpec]:
 
 
 TASK_CATALOG: dict[str, TaskSpec] = _by_name(
-    [*BUNDLED, *ENGLISH, *HULU, *SLOVENE_SUPERGLUE, *GENERATION, *INSTRUCTION, *TOKEN]
+    [*BUNDLED, *ENGLISH, *HULU, *SLOVENE_SUPERGLUE, *GENERATION, *INSTRUCTION, *TOKEN, *COREFERENCE]
 )

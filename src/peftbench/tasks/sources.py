@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
+from peftbench.tasks.coref_data import conll_split, is_conll_file
 from peftbench.tasks.prompts import column_value
 
 BUNDLED_DIR = Path(__file__).parent / "data"
@@ -35,6 +36,15 @@ def load_split(task: TaskSpec, split: str) -> Any:
         }
         return load_dataset("json", data_files=files, split=source_split)
     if src.files is not None:
+        unknown = [name for name in split_names(source_split) if name not in src.files]
+        if unknown:
+            raise ValueError(
+                f"Task {task.name!r}: split {split!r} reads {source_split!r}, but source.files has no "
+                f"{unknown}; it has {sorted(src.files)}."
+            )
+        files = {name: src.files[name] for name in split_names(source_split)}
+        if is_conll_file(next(iter(files.values()))):  # coreference documents, not a table
+            return conll_split(task.name, files, source_split)
         suffix = Path(next(iter(src.files.values()))).suffix.lstrip(".")
         builder = {
             "jsonl": "json",
@@ -44,13 +54,6 @@ def load_split(task: TaskSpec, split: str) -> Any:
             "parquet": "parquet",
         }[suffix]
         extra = {"delimiter": "\t"} if suffix == "tsv" else {}
-        unknown = [name for name in split_names(source_split) if name not in src.files]
-        if unknown:
-            raise ValueError(
-                f"Task {task.name!r}: split {split!r} reads {source_split!r}, but source.files has no "
-                f"{unknown}; it has {sorted(src.files)}."
-            )
-        files = {name: src.files[name] for name in split_names(source_split)}
         return load_dataset(builder, data_files=files, split=source_split, **extra)
     return load_dataset(src.hub, src.config, split=source_split)
 
