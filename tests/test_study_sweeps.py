@@ -111,6 +111,8 @@ def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_
         if r.method == "lora"
     }
     assert lora == {(16, 32, 0.1, "lora_only")}
+    assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {None}  # peft's default
+    assert {r.task.name: r.task.averaging for r in runs}["slo_boolq"] == "binary"
     assert {(r.model.name, r.task.name) for r in runs} == {
         *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "slo_ner")),
         ("bart-base", "xsum"),
