@@ -187,3 +187,21 @@ def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request
     for result in results:
         assert result["status"] == "success"
         assert result["spec"]["task"]["metric"] in result["test"]
+
+
+def test_hulu_puli_full_runs_fit_the_site_its_header_names_as_the_study_ran_them(tmp_path: Path):
+    """The study: full fine-tuning on 4 x A100 80 GB. The header's site (Arnes, 80 GB GPUs) takes every
+    run; Komondor's 40 GB A100s refuse the 4-GPU full runs and name the 2-node shape that would fit."""
+    header = STUDIES["hulu-puli"].read_text().splitlines()[0]
+    assert header == "# peftbench sweep configs/sweeps/hulu-puli.yaml --cluster arnes"
+    for site in ("arnes", "komondor"):
+        (tmp_path / f"{site}.yaml").write_text(
+            (PACKAGED / f"{site}.yaml").read_text().replace("FILL_ME", "x")
+        )
+    plan = load_plan(STUDIES["hulu-puli"], str(tmp_path / "arnes.yaml"), tmp_path / "runs", submitting=False)
+    assert plan.warnings == [] and len(plan.runs) == 90
+    komondor = load_plan(
+        STUDIES["hulu-puli"], str(tmp_path / "komondor.yaml"), tmp_path / "runs", submitting=False
+    )
+    refused = [str(w) for w in komondor.warnings]
+    assert refused and all("methods.full" in w and "nodes: 2" in w for w in refused)
