@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from peftbench.collect.merge import method_name
 from peftbench.collect.published import (
     PUBLISHED_DIR,
     figures,
@@ -48,14 +49,13 @@ def test_shipped_studies_are_package_data_for_the_study_sweeps_with_figures():
     assert published_for({"slobench-sloberta"}) == []
 
 
-@pytest.mark.parametrize("stem", ["hulu-puli", "slovene-bertic"])
+@pytest.mark.parametrize("stem", ["hulu-puli", "slovene-bertic", "belle-instruct"])
 def test_each_figure_lands_on_a_cell_the_sweep_runs(stem: str):
-    """The mappings name the sweep's own models, method labels and tasks, and metrics its tasks report.
-    (belle-instruct's data scales are being renamed with its sweep; its mapping names the new tasks.)"""
+    """The mappings name the sweep's own models, method labels (as tables show them) and tasks."""
     study = read_published(PUBLISHED_DIR / f"{stem}.yaml")
     runs = load_sweep(REPO / "configs" / "sweeps" / f"{stem}.yaml").runs
-    from peftbench.collect.merge import method_name
-
+    if stem == "belle-instruct" and "belle_4m" not in {r.task.name for r in runs}:
+        pytest.skip("the BELLE sweep does not have Table 4's data scales yet (issue 15, BELLE part)")
     cells = {(r.model.name, method_name(r.label, r.training.engine), r.task.name) for r in runs}
     found = figures(study)
     assert found and {(f.model, f.method, f.task) for f in found} <= cells
