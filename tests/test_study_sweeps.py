@@ -187,6 +187,10 @@ def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request
     for result in results:
         assert result["status"] == "success"
         assert result["spec"]["task"]["metric"] in result["test"]
+        averaging = result["spec"]["task"].get("averaging")  # slovene-bertic's BoolQ: binary, as the study
+        assert averaging is None or {f"{m}_{averaging}" for m in ("precision", "recall", "f1")} <= set(
+            result["test"]
+        )
 
 
 def test_hulu_puli_full_runs_fit_the_site_its_header_names_as_the_study_ran_them(tmp_path: Path):
