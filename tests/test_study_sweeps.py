@@ -113,6 +113,8 @@ def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_
     assert lora == {(16, 32, 0.1, "lora_only")}
     # The study's CoNLL-2012 column is coreference; ssj500k NER stays as an extra row.
     assert {r.task.metric for r in runs if r.task.type == "coreference"} == {"conll_f1"}
+    assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {None}  # peft's default
+    assert {r.task.name: r.task.averaging for r in runs}["slo_boolq"] == "binary"
     assert {(r.model.name, r.task.name) for r in runs} == {
         *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "senticoref", "slo_ner")),
         ("bart-base", "xsum"),
@@ -187,3 +189,25 @@ def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request
     for result in results:
         assert result["status"] == "success"
         assert result["spec"]["task"]["metric"] in result["test"]
+        averaging = result["spec"]["task"].get("averaging")  # slovene-bertic's BoolQ: binary, as the study
+        assert averaging is None or {f"{m}_{averaging}" for m in ("precision", "recall", "f1")} <= set(
+            result["test"]
+        )
+
+
+def test_hulu_puli_full_runs_fit_the_site_its_header_names_as_the_study_ran_them(tmp_path: Path):
+    """The study: full fine-tuning on 4 x A100 80 GB. The header's site (Arnes, 80 GB GPUs) takes every
+    run; Komondor's 40 GB A100s refuse the 4-GPU full runs and name the 2-node shape that would fit."""
+    header = STUDIES["hulu-puli"].read_text().splitlines()[0]
+    assert header == "# peftbench sweep configs/sweeps/hulu-puli.yaml --cluster arnes"
+    for site in ("arnes", "komondor"):
+        (tmp_path / f"{site}.yaml").write_text(
+            (PACKAGED / f"{site}.yaml").read_text().replace("FILL_ME", "x")
+        )
+    plan = load_plan(STUDIES["hulu-puli"], str(tmp_path / "arnes.yaml"), tmp_path / "runs", submitting=False)
+    assert plan.warnings == [] and len(plan.runs) == 90
+    komondor = load_plan(
+        STUDIES["hulu-puli"], str(tmp_path / "komondor.yaml"), tmp_path / "runs", submitting=False
+    )
+    refused = [str(w) for w in komondor.warnings]
+    assert refused and all("methods.full" in w and "nodes: 2" in w for w in refused)

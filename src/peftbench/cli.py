@@ -494,6 +494,10 @@ def report(
     task: Annotated[
         list[str] | None, typer.Option(help="Our task name = the leaderboard's, e.g. my_cola=cola.")
     ] = None,
+    published: Annotated[
+        list[Path] | None,
+        typer.Option(help="A study's published figures (YAML, docs/results.md) beside the shipped ones."),
+    ] = None,
 ) -> None:
     """Write report.html (tables, plots, provenance, runs left out), tables (md/tex/csv), plots (png/svg)."""
     from peftbench.collect.report import check_report_options, write_report
@@ -504,7 +508,11 @@ def report(
     except ConfigError as err:
         raise _fail(err) from None
     leaderboards = tuple(submission or ())
-    outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map)  # type: ignore[arg-type]
+    try:
+        extra = tuple(published or ())
+        outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map, extra)  # type: ignore[arg-type]
+    except ConfigError as err:
+        raise _fail(err) from None
     console.print(outcome.summary(), markup=False, highlight=False)
     for problem in outcome.problems:
         err_console.print(f"  - {problem}", markup=False, highlight=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from peftbench.collect.chance import real_best
 from peftbench.collect.collapse import collapsed_seeds
@@ -149,8 +149,16 @@ class Selection:
     confidence: float
 
 
-def select_cells(frame: Any, interval_method: IntervalMethod = "t", confidence: float = 0.95) -> Selection:
+def select_cells(
+    frame: Any,
+    interval_method: IntervalMethod = "t",
+    confidence: float = 0.95,
+    choose_on: Literal["validation", "test"] = "validation",
+) -> Selection:
     """Per (model, method, task): the point with the best mean validation metric; then its test interval.
+
+    `choose_on="test"` is the studies' "best over the hyper-parameter grid" protocol, only for the
+    labelled variant table (`collect.protocols`): the point with the best mean test metric.
 
     Each row has `validation` (mean), `test` (mean), `ci_low`/`ci_high` (NaN with one seed),
     `test_std`, `n_seeds`, the chosen point's `params`/`training`, the mean of every test metric
@@ -163,9 +171,9 @@ def select_cells(frame: Any, interval_method: IntervalMethod = "t", confidence: 
     cells, skipped = [], []
     for (model, method_label, task), runs in successful(frame).groupby(list(CELL_COLUMNS), sort=False):
         metric = runs["task_metric"].iloc[0]
-        chosen, n_points = _best_point(runs, f"validation_{metric}", higher_is_better(metric))
+        chosen, n_points = _best_point(runs, f"{choose_on}_{metric}", higher_is_better(metric))
         if chosen is None:
-            skipped.append(f"{model} · {method_label} · {task}: no run has a validation {metric}")
+            skipped.append(f"{model} · {method_label} · {task}: no run has a {choose_on} {metric}")
             continue
         cell = {"model": model, "method": method_label, "task": task, "metric": metric, "n_points": n_points}
         cells.append(cell | _summarize_point(chosen, metric, interval_method, confidence))
@@ -292,12 +300,15 @@ def write_collection(
 
 def save_collection(collection: Collection, selection: Selection | None, out_dir: Path) -> CollectReport:
     """results.parquet and results.csv (every run), table.md (the summary table), unreadable.json."""
+    from peftbench.collect.comparison import comparison_tables
     from peftbench.collect.formats import to_markdown
     from peftbench.collect.tables import summary_table
 
     frame = collection.frame
     if selection is not None and len(selection.best):
-        table = to_markdown(summary_table(mark_best_per_task(selection.best), selection))
+        best = mark_best_per_task(selection.best)
+        table = to_markdown(summary_table(best, selection))
+        table += "".join(f"\n{to_markdown(t)}" for t in comparison_tables(collection.frame, best, selection))
     else:
         table = "_No successful runs yet._\n" if len(frame) else "_No results yet._\n"
     out_dir.mkdir(parents=True, exist_ok=True)

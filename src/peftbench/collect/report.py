@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import to_html, write_table
 from peftbench.collect.merge import (
     Collection,
@@ -112,8 +113,12 @@ def write_report(
     confidence: float = 0.95,
     leaderboards: tuple[str, ...] = (),
     task_map: dict[str, str] | None = None,
+    published: tuple[Path, ...] = (),
 ) -> ReportOutcome:
-    """Collect the sweeps and write report.html, tables/, plots/ (and submissions/) into `out_dir`."""
+    """Collect the sweeps and write report.html, tables/, plots/ (and submissions/) into `out_dir`.
+
+    The studies' published figures (shipped ones for these sweeps, plus `published` files) add the
+    paper tables (`collect.comparison`)."""
     from peftbench.core.files import write_path_atomic
 
     collection = collect(sweep_dirs)
@@ -121,6 +126,7 @@ def write_report(
     saved = save_collection(collection, selection, out_dir)
     best = mark_best_per_task(selection.best) if selection is not None and len(selection.best) else None
     tables = paper_tables(best, selection) if best is not None else []
+    tables += comparison_tables(collection.frame, best, selection, published)
     outcome = ReportOutcome(out_dir / REPORT_FILE, saved.n_results, saved.n_success)
     outcome.unreadable, outcome.unfinished = collection.unreadable, collection.unfinished
     outcome.problems += [f"Left out: {s}" for s in saved.skipped]

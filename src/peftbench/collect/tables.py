@@ -6,7 +6,7 @@
   overlaps the best's.
 - `cost_table`: like the BERTić table. Per task × model × method: trainable parameters, train time,
   GPU-hours, GPU energy (when measured), peak GPU memory, host RAM, and test accuracy / precision /
-  recall / F1 (macro).
+  recall / F1 (in the task's averaging: macro unless it sets one; entity-level for tagging tasks).
 - `scale_table`: like the BELLE table. Per model × method: the score averaged over tasks, the
   parameters the method adds, and training hours per epoch (summed over tasks).
 - `summary_table`: main plus three cost columns; what `collect` prints and writes to table.md.
@@ -261,9 +261,9 @@ def cost_table(best: Any, selection: Any) -> Table:
         Column("peak GPU GB", "peak_gpu_gb", fixed(2)),
         Column("host RAM GB", "peak_rss_gb", fixed(2)),
         Column("accuracy", "accuracy", fixed(3)),
-        Column("precision", "precision_macro", fixed(3)),
-        Column("recall", "recall_macro", fixed(3)),
-        Column("F1", "f1_macro", fixed(3)),
+        Column("precision", "precision", fixed(3)),
+        Column("recall", "recall", fixed(3)),
+        Column("F1", "f1", fixed(3)),
     ]
     order = {task: i for i, (task, _m) in enumerate(_task_columns(best))}
     ordered = best.assign(_order=best["task"].map(order))
@@ -279,7 +279,8 @@ def cost_table(best: Any, selection: Any) -> Table:
             cell["gpu_hours"],
             gigabytes(cell["peak_gpu_bytes"]),
             gigabytes(cell["peak_rss_bytes"]),
-            *(cell.get(f"test_{m}") for m in ("accuracy", "precision_macro", "recall_macro", "f1_macro")),
+            cell.get("test_accuracy"),
+            *precision_recall_f1(cell)[1],
         ]
         for _, cell in ordered.iterrows()
     ]
@@ -290,7 +291,8 @@ def cost_table(best: Any, selection: Any) -> Table:
     notes = [
         *_energy_note(best),
         "Per task, at the point chosen on validation: trainable params, train min, GPU-h and the test "
-        "metrics are means over its seeds (precision, recall and F1 macro-averaged over classes); peak GPU "
+        "metrics are means over its seeds (precision, recall and F1 in the task's averaging, macro unless it "
+        "sets one; entity-level for tagging tasks); peak GPU "
         "GB and host RAM GB are the maximum over its seeds. Train time is inside Trainer.train(); host RAM "
         "is the peak resident memory of the run's process; peak GPU memory is "
         "torch.cuda.max_memory_allocated (– on CPU).",
@@ -298,6 +300,27 @@ def cost_table(best: Any, selection: Any) -> Table:
         *_skipped_notes(selection),
     ]
     return Table("cost", "Cost and quality per task, model and method", columns, rows, notes)
+
+
+# Where a cell's precision, recall and F1 are, in order of preference: the task's own averaging
+# (binary, micro, weighted; docs/tasks.md), else macro, else entity-level (token classification).
+PRF_SOURCES = (
+    *(
+        (a, tuple(f"test_{m}_{a}" for m in ("precision", "recall", "f1")))
+        for a in ("binary", "micro", "weighted")
+    ),
+    ("macro", ("test_precision_macro", "test_recall_macro", "test_f1_macro")),
+    ("entity", ("test_entity_precision", "test_entity_recall", "test_entity_f1")),
+)
+
+
+def precision_recall_f1(cell: Any) -> tuple[str | None, list[Any]]:
+    """(which averaging, [precision, recall, F1]) of a cell; (None, blanks) for a task type without them."""
+    for averaging, keys in PRF_SOURCES:
+        values = [cell.get(k) for k in keys]
+        if not any(is_missing(v) for v in values):
+            return averaging, values
+    return None, [None, None, None]
 
 
 def scale_table(best: Any, selection: Any) -> Table:

@@ -8,6 +8,7 @@ METRIC_DIRECTION: dict[str, str] = {
     "f1_macro": "higher",
     "precision_macro": "higher",
     "recall_macro": "higher",
+    **{f"{m}_{a}": "higher" for a in ("binary", "micro", "weighted") for m in ("f1", "precision", "recall")},
     "acc_norm": "higher",
     "acc_bytes": "higher",
     "entity_f1": "higher",

@@ -17,6 +17,7 @@ from peftbench.core.engines import Engine
 
 PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_NEW_TOKENS = 64
+Averaging = Literal["binary", "macro", "micro", "weighted"]
 TRAINER_SAVE_STEPS = 500  # transformers' own save_steps: checkpoints by steps with no other interval given
 
 
@@ -311,6 +312,11 @@ class TaskSpec(StrictModel):
         None, description="Class names in label-index order (classification, multiple choice, tags)."
     )
     metric: str = Field("accuracy", description="The task's own metric, used to pick and to report.")
+    averaging: Averaging | None = Field(
+        None,
+        description="Classification: how precision, recall and F1 average over classes (default macro); "
+        "binary scores the second label as the positive class; other than macro adds <name>_<averaging>.",
+    )
     language: str | None = Field(None, description="ISO code of the language, e.g. 'hu'; 'sl-en' for a pair.")
     choice_columns: list[str] | None = Field(
         None, description="Multiple choice: one column per choice (COPA's choice1, choice2)."
@@ -334,6 +340,11 @@ class TaskSpec(StrictModel):
     judge: JudgeSettings | None = Field(
         None, description="Instruction tasks: an LLM judge that scores each generated answer from 0 to 1."
     )
+
+    @property
+    def effective_averaging(self) -> Averaging:
+        """`averaging`, else macro."""
+        return self.averaging or "macro"
 
 
 class RunSpec(StrictModel):

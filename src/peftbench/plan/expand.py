@@ -100,6 +100,7 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     models = [_resolve_model(m, i, file, problems) for i, m in enumerate(spec.models)]
     tasks = [_resolve_task(t, i, file, problems) for i, t in enumerate(spec.tasks)]
     task_names = [t if isinstance(t, str) else t.name for t in spec.tasks]
+    tasks = _with_task_settings(spec, tasks, task_names, file, problems)
     grids = [
         grid
         for label, block in spec.methods.items()
@@ -288,6 +289,27 @@ def _resolve_task(entry: str | TaskSpec, i: int, file: str, problems: list[Probl
     for sub, message, value, allowed in found:
         problems.append(Problem(file, f"{key}.{sub}", message, value, tuple(allowed)))
     return None if found else entry
+
+
+def _with_task_settings(
+    spec: SweepSpec, tasks: list[TaskSpec | None], names: list[str], file: str, problems: list[Problem]
+) -> list[TaskSpec | None]:
+    """The tasks with the sweep's `task_settings` put in, each changed task checked again by its type."""
+    tasks = list(tasks)
+    for name, settings in spec.task_settings.items():
+        key = f"task_settings.{name}"
+        if name not in names:
+            problems.append(unknown_name(file, key, "task", name, names))
+            continue
+        i = names.index(name)
+        if tasks[i] is None:  # the task itself is invalid; its own problems are reported
+            continue
+        changed = tasks[i].model_copy(update=settings.model_dump(exclude_unset=True))
+        found = TASK_TYPES[changed.type].problems(changed)
+        for sub, message, value, allowed in found:
+            problems.append(Problem(file, f"{key}.{sub}", message, value, tuple(allowed)))
+        tasks[i] = None if found else changed
+    return tasks
 
 
 def _method_grid(

@@ -13,6 +13,14 @@ from typing import Any
 CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
 
 
+AVERAGINGS = ("binary", "macro", "micro", "weighted")  # scikit-learn's `average` values a task may set
+
+
+AVERAGED_METRICS = tuple(
+    f"{m}_{a}" for a in AVERAGINGS if a != "macro" for m in ("f1", "precision", "recall")
+)
+
+
 LIKELIHOOD_SCORES = ("accuracy", "acc_norm", "acc_bytes")  # the three columns of log-likelihood scores
 
 
@@ -25,19 +33,38 @@ TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall"
 TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
 
 
-def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
-    """Accuracy, MCC and macro precision/recall/F1; classes absent from both count as zero, not NaN."""
-    from sklearn.metrics import accuracy_score, matthews_corrcoef, precision_recall_fscore_support
+def classification_metrics(
+    predictions: Sequence[int], labels: Sequence[int], averaging: str = "macro"
+) -> dict[str, float]:
+    """Accuracy, MCC and macro precision/recall/F1; classes absent from both count as zero, not NaN.
 
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predictions, average="macro", zero_division=0
-    )
-    return {
+    With another `averaging` (scikit-learn's `average`: binary, micro, weighted) its precision, recall
+    and F1 come too, as `precision_<averaging>`, ...; binary scores class 1 (the task's second label)
+    as the positive class.
+    """
+    from sklearn.metrics import accuracy_score, matthews_corrcoef
+
+    metrics = {
         "accuracy": float(accuracy_score(labels, predictions)),
         "mcc": float(matthews_corrcoef(labels, predictions)),
-        "f1_macro": float(f1),
-        "precision_macro": float(precision),
-        "recall_macro": float(recall),
+        **averaged_scores(predictions, labels, "macro"),
+    }
+    if averaging != "macro":
+        metrics |= averaged_scores(predictions, labels, averaging)
+    return metrics
+
+
+def averaged_scores(predictions: Sequence[int], labels: Sequence[int], averaging: str) -> dict[str, float]:
+    """`f1_<averaging>`, `precision_<averaging>`, `recall_<averaging>` from scikit-learn."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predictions, average=averaging, zero_division=0
+    )
+    return {
+        f"f1_{averaging}": float(f1),
+        f"precision_{averaging}": float(precision),
+        f"recall_{averaging}": float(recall),
     }
 
 
