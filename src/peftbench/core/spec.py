@@ -94,6 +94,12 @@ class TrainingSettings(StrictModel):
     max_new_tokens: PositiveInt | None = Field(
         None, description="Generation and instruction tasks: most tokens generated per answer (default 64)."
     )
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        description="Generation and instruction tasks: sample answers at this temperature (BELLE: 0.001); "
+        "default greedy decoding.",
+    )
     packing: bool | None = Field(
         None,
         description="Decoder text tasks: pack training examples into rows of up to max_length tokens, "
@@ -244,6 +250,11 @@ class JudgeSettings(StrictModel):
     max_tokens: PositiveInt | None = Field(
         None, description="Longest judge reply in tokens (default: the server's limit)."
     )
+    category_groups: dict[str, str] | None = Field(
+        None,
+        description="Category -> the category it is averaged in (BELLE: {math: others, code: others}); "
+        "default each category its own.",
+    )
     prompt: str = Field(
         JUDGE_PROMPT,
         description="The judge's message: a template over {question}, {reference}, {answer} and {category}; "
@@ -310,6 +321,11 @@ class TaskSpec(StrictModel):
     )
     judge: JudgeSettings | None = Field(
         None, description="Instruction tasks: an LLM judge that scores each generated answer from 0 to 1."
+    )
+    test_source: DataSource | None = Field(
+        None,
+        description="Read the test split here instead (splits.test names its split): one evaluation set "
+        "shared by tasks that train on different data, e.g. BELLE's 1k prompts.",
     )
 
 

@@ -223,33 +223,46 @@ GENERATION = [
     ),
 ]
 
-INSTRUCTION = [
-    # BELLE (Ji et al., 2023): Chinese instructions generated with ChatGPT, one train split of
-    # {instruction, input, output}. The paper scores its own 1k eval set with a judge; we hold out
-    # the end of train instead.
-    *[
-        TaskSpec(
-            name=f"belle_{size.lower()}",
-            type="instruction",
-            source=DataSource(hub=f"BelleGroup/train_{size}_CN"),
-            splits=TRAIN_ONLY,
-            text_columns=["instruction", "input"],
-            target_column="output",
-            metric="rougeL",  # the study's LLM judge: give the task a `judge:` (docs/tasks.md)
-            language="zh",
-        )
-        for size in ("0.5M", "1M", "2M")
-    ],
-    TaskSpec(
-        name="belle_school_math",
+BELLE_EVAL = DataSource(hub="data/belle_eval")
+"""BELLE's common evaluation set (1,000 prompts, 10 classes in 9 categories; github.com/LianjiaTech/BELLE
+eval/eval_set.json), converted by scripts/belle_eval_set.py into data/belle_eval/test.jsonl (a local
+folder read like a hub dataset, as Slovene SuperGLUE). Every BELLE row is tested on it, as in the study;
+tasks/data/belle_eval_standin holds 20 prompts of ours in the same layout for trials and tests."""
+BELLE_CATEGORIES = {"math": "others", "code": "others"}
+"""The study's Table 4 appendix puts math and code in one column, "others"."""
+
+
+def _belle(name: str, hub: str, train: str, validation: str) -> TaskSpec:
+    return TaskSpec(
+        name=name,
         type="instruction",
-        source=DataSource(hub="BelleGroup/school_math_0.25M"),
-        splits=TRAIN_ONLY,
+        source=DataSource(hub=hub),
+        test_source=BELLE_EVAL,
+        splits={"train": train, "validation": validation, "test": "test"},
         text_columns=["instruction", "input"],
         target_column="output",
-        metric="rougeL",
+        category_column="class",
+        metric="rougeL",  # the study's LLM judge: give the task a `judge:` (docs/tasks.md)
         language="zh",
-    ),
+    )
+
+
+INSTRUCTION = [
+    # BELLE (Ji et al., 2023): Chinese instructions generated with ChatGPT, one train split of
+    # {instruction, input, output}. The study (Sun et al., 2023, Table 4) trains on 0.6M, 2M and 4M
+    # examples and on school math 0.25M, and tests every row on its own 1k evaluation set; the last
+    # 1,000 training examples select.
+    # UNVERIFIED: which public BELLE files the study's 0.6M and 4M sets are. 0.6M is the first 600,000
+    # rows of train_2M_CN (so 0.6M ⊂ 2M, one data-scale axis); 4M is train_3.5M_CN whole (its card
+    # says about 3.6M rows), the largest public single-turn set. A `files:` copy of the study's own
+    # sets replaces either (docs/tasks.md).
+    _belle("belle_0.6m", "BelleGroup/train_2M_CN", "train[:599000]", "train[599000:600000]"),
+    _belle("belle_2m", "BelleGroup/train_2M_CN", "train[:-1000]", "train[-1000:]"),
+    _belle("belle_4m", "BelleGroup/train_3.5M_CN", "train[:-1000]", "train[-1000:]"),
+    _belle("belle_math_0.25m", "BelleGroup/school_math_0.25M", "train[:-1000]", "train[-1000:]"),
+    # BELLE's other public sizes (not rows of the study's table; belle-instruct-extras.yaml).
+    _belle("belle_0.5m", "BelleGroup/train_0.5M_CN", "train[:-1000]", "train[-1000:]"),
+    _belle("belle_1m", "BelleGroup/train_1M_CN", "train[:-1000]", "train[-1000:]"),
 ]
 
 TOKEN = [

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftbench.tasks.sources import BUNDLED_DIR, load_rows, load_split
+from peftbench.tasks.sources import BUNDLED_DIR, load_rows, load_split, split_source
 
 if TYPE_CHECKING:
     from peftbench.core.spec import TaskSpec
@@ -95,7 +95,7 @@ def source_identity(task: TaskSpec, split: str) -> dict[str, Any]:
     A hub split is loaded (from the local HF cache when offline) to read its `datasets`
     fingerprint; local files are only hashed.
     """
-    src, source_split = task.source, task.splits[split]
+    src, source_split = split_source(task, split)
     if src.bundled is not None:
         folder = BUNDLED_DIR / src.bundled
         files = {p.stem: p for p in folder.glob("*.jsonl")}
