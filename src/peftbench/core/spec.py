@@ -198,6 +198,11 @@ class DataSource(StrictModel):
     files: dict[str, str] | None = Field(
         None, description="Split name -> local JSONL/CSV file, for data kept outside any hub."
     )
+    layout: Literal["superglue_multirc", "superglue_wsc", "superglue_wic"] | None = Field(
+        None,
+        description="Reshape the original SuperGLUE rows into flat ones (tasks/row_layouts.py): one row "
+        "per MultiRC answer; WSC's and WiC's pair columns.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DataSource:

@@ -23,6 +23,9 @@ TRAIN_ONLY = {"train": "train[:80%]", "validation": "train[80%:90%]", "test": "t
 # UNVERIFIED: the folder layout inside the CLARIN.SI archive (seen as SuperGLUE-HumanT/<Task>/ in
 # public code that reads it; we could not open the archive itself).
 SLO_SUPERGLUE = "data/slo_superglue/SuperGLUE-HumanT"
+SLO_SUPERGLUE_MT = "data/slo_superglue/SuperGLUE-GoogleMT"
+# UNVERIFIED: that WiC (and ReCoRD) are in the machine-translated variant only; SloBENCH's Slovene
+# SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC, the human-translated six.
 
 HULU = [
     # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and columns as in NYTK's own evaluation
@@ -88,8 +91,9 @@ HULU = [
 ]
 
 SLOVENE_SUPERGLUE = [
-    # MultiRC (nested answers), WSC (marked spans), ReCoRD (entity cloze), WiC (needs the target
-    # word's position) and the AX diagnostics need task types we do not have: left out.
+    # MultiRC, WSC and WiC in SuperGLUE's own nested rows, reshaped by the source's `layout`
+    # (tasks/row_layouts.py). ReCoRD (a cloze over each passage's own, varying list of entities) needs
+    # a multiple choice over a varying number of choices, and AX is diagnostics only: left out.
     TaskSpec(
         name="slo_boolq",
         source=DataSource(hub=f"{SLO_SUPERGLUE}/BoolQ"),
@@ -123,6 +127,33 @@ SLOVENE_SUPERGLUE = [
         splits=DEV_AS_TEST,
         text_columns=["premise", "hypothesis"],
         labels=["entailment", "not_entailment"],
+        language="sl",
+    ),
+    TaskSpec(
+        name="slo_multirc",
+        source=DataSource(hub=f"{SLO_SUPERGLUE}/MultiRC", layout="superglue_multirc"),
+        splits=DEV_AS_TEST,  # cut by passage, before its answers become rows: no passage in two splits
+        text_columns=["context", "answer"],  # context: the question, then the passage
+        labels=["false", "true"],  # answer label 0/1
+        # SuperGLUE scores MultiRC by F1a (positive-class F1 over all answers) and per-question exact
+        # match; neither is a metric here yet: macro-F1 over answers selects and reports.
+        metric="f1_macro",
+        language="sl",
+    ),
+    TaskSpec(
+        name="slo_wsc",
+        source=DataSource(hub=f"{SLO_SUPERGLUE}/WSC", layout="superglue_wsc"),
+        splits=DEV_AS_TEST,
+        text_columns=["text", "question"],  # question: "<pronoun> → <candidate>?"
+        labels=["false", "true"],  # label: JSON true/false (does the pronoun refer to the candidate?)
+        language="sl",
+    ),
+    TaskSpec(
+        name="slo_wic",
+        source=DataSource(hub=f"{SLO_SUPERGLUE_MT}/WiC", layout="superglue_wic"),
+        splits=DEV_AS_TEST,
+        text_columns=["context", "sentence2"],  # context: "<word>: <sentence1>"
+        labels=["false", "true"],  # label: JSON true/false (the word has one sense in both)
         language="sl",
     ),
 ]

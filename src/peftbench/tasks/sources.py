@@ -9,6 +9,7 @@ from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
 from peftbench.tasks.prompts import column_value
+from peftbench.tasks.row_layouts import apply_layout
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 
@@ -64,8 +65,8 @@ def load_split(task: TaskSpec, split: str) -> Any:
                 f"{unknown}; it has {sorted(src.files)}."
             )
         files = {name: src.files[name] for name in split_names(source_split)}
-        return load_dataset(builder, data_files=files, split=source_split, **extra)
-    return load_dataset(src.hub, src.config, split=source_split)
+        return apply_layout(load_dataset(builder, data_files=files, split=source_split, **extra), src.layout)
+    return apply_layout(load_dataset(src.hub, src.config, split=source_split), src.layout)
 
 
 def load_rows(task: TaskSpec, split: str, limit: int | None, columns: Sequence[str]) -> Any:

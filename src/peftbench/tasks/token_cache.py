@@ -96,15 +96,16 @@ def source_identity(task: TaskSpec, split: str) -> dict[str, Any]:
     fingerprint; local files are only hashed.
     """
     src, source_split = split_source(task, split)
+    layout = {"layout": src.layout} if src.layout is not None else {}
     if src.bundled is not None:
         folder = BUNDLED_DIR / src.bundled
         files = {p.stem: p for p in folder.glob("*.jsonl")}
-        return {"files": files_fingerprint(files), "split": source_split}
+        return {"files": files_fingerprint(files), "split": source_split, **layout}
     if src.files is not None:
         files = {name: Path(f) for name, f in src.files.items()}
-        return {"files": files_fingerprint(files), "split": source_split}
+        return {"files": files_fingerprint(files), "split": source_split, **layout}
     fingerprint = load_split(task, split)._fingerprint
-    return {"hub": src.hub, "config": src.config, "split": source_split, "fingerprint": fingerprint}
+    return {"hub": src.hub, "config": src.config, "split": source_split, "fingerprint": fingerprint, **layout}
 
 
 def tokenized_split(
