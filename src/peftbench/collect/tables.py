@@ -317,7 +317,9 @@ def _skipped_notes(selection: Any) -> list[str]:
 
 
 def paper_tables(best: Any, selection: Any) -> list[Table]:
+    # Imported here: both build on this module's Table.
     from peftbench.collect.category_table import category_table
+    from peftbench.collect.leaderboard_scores import leaderboard_tables
 
     tables = [main_table(best, selection), cost_table(best, selection), scale_table(best, selection)]
-    return tables + [t for t in [category_table(best, selection)] if t is not None]
+    return tables + [t for t in [category_table(best, selection)] if t is not None] + leaderboard_tables(best)
