@@ -122,13 +122,15 @@ def test_slobench_sloberta_compares_lora_variants_and_prompt_methods_with_the_un
     runs = runs_of("slobench-sloberta", "slobench-sloberta-translation")
     by_label = {r.label: r for r in runs}
     assert set(by_label) >= {"lora", "rslora", "dora", "bitfit", "prefix_tuning", "prompt_tuning", "p_tuning"}
+    assert {"adalora", "qlora"} <= {r.method for r in runs}
+    assert {r.resources.gpus for r in runs if r.method == "qlora"} == {1}  # bitsandbytes: CUDA only
     assert {"none", "full"} <= set(by_label)
     assert by_label["rslora"].method == by_label["dora"].method == "lora"
     assert by_label["rslora"].params["use_rslora"] and by_label["dora"].params["use_dora"]
     encoders = {r.model.name for r in runs if r.task.type != "generation"}
     assert encoders == {"sloberta", "xlm-roberta-base"}
     tasks = {r.task.name for r in runs if r.task.type != "generation"}
-    assert tasks == {"slo_boolq", "slo_cb", "slo_copa", "slo_rte"}
+    assert tasks == {"slo_boolq", "slo_cb", "slo_copa", "slo_rte", "slo_multirc", "slo_wsc", "slo_wic"}
     assert {r.model.family for r in runs if r.task.name == "slo_en_translation"} == {"t5", "mt5"}
 
 
