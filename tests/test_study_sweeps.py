@@ -59,6 +59,7 @@ def test_every_study_sweep_has_a_reduced_copy():
             "slobench-sloberta",
             "slobench-sloberta-translation",
             "belle-instruct",
+            "belle-instruct-extras",
         }
     )
 
@@ -166,6 +167,25 @@ def test_belle_instruct_is_table_4s_eight_rows_with_the_studys_settings():
     assert {json.dumps(r.task.judge.category_groups) for r in runs} == {
         '{"math": "others", "code": "others"}'
     }  # type: ignore[union-attr]
+
+
+def test_belle_extras_are_only_rows_the_study_left_empty():
+    study = {(r.model.name, r.method, r.task.name) for r in runs_of("belle-instruct")}
+    extras = {(r.model.name, r.method, r.task.name) for r in runs_of("belle-instruct-extras")}
+    assert extras == {
+        ("llama-7b", "full", "belle_4m"),
+        ("llama-13b", "lora", "belle_0.6m"),
+        ("llama-13b", "lora", "belle_4m"),
+        ("llama-13b", "full", "belle_0.6m"),
+        ("llama-13b", "full", "belle_2m"),
+    }
+    assert not extras & study
+    same = {
+        (r.task.model_dump_json(), r.training.temperature)
+        for r in runs_of("belle-instruct", "belle-instruct-extras")
+        if r.task.name == "belle_2m"
+    }
+    assert len(same) == 1  # one task definition, one evaluation set, one judge in both files
 
 
 def test_belle_lora_rows_as_configured_are_refused_with_a_batch_that_fits(tmp_path: Path):
