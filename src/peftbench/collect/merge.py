@@ -101,6 +101,7 @@ def flatten(result: RunResult) -> dict[str, Any]:
         "model": spec.model.name,
         "task": spec.task.name,
         "task_metric": spec.task.metric,
+        "eval_set": _eval_set(spec.task.test_source),
         "method": method_name(spec.label, spec.training.engine),
         "method_family": spec.method,
         "params": json.dumps(spec.params, sort_keys=True),
@@ -119,6 +120,15 @@ def flatten(result: RunResult) -> dict[str, Any]:
     if result.cost is not None:
         row.update(result.cost.model_dump())
     return row
+
+
+def _eval_set(source: Any) -> str | None:
+    """The task's own evaluation set (`test_source`) as JSON text, or None: it tests on its own data."""
+    return (
+        None
+        if source is None
+        else json.dumps(source.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    )
 
 
 def method_name(label: str, backend: str) -> str:
@@ -213,6 +223,7 @@ def _summarize_point(
     first = seeds.iloc[0]
     summary = {
         "method_family": first["method_family"],
+        "eval_set": first.get("eval_set"),
         "higher_is_better": higher,
         "params": first["params"],
         "training": first["training"],

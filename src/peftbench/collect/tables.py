@@ -8,7 +8,9 @@
   GPU-hours, GPU energy (when measured), peak GPU memory, host RAM, and test accuracy / precision /
   recall / F1 (in the task's averaging: macro unless it sets one; entity-level for tagging tasks).
 - `scale_table`: like the BELLE table. Per model × method: the score averaged over tasks, the
-  parameters the method adds, and training hours per epoch (summed over tasks).
+  parameters the method adds, and training hours per epoch (summed over tasks); when every task is
+  tested on one common evaluation set (`test_source`, BELLE's), one row per model × method × task:
+  the tasks are then the data-scale axis. `collect.category_table` adds the judge's per-category table.
 - `summary_table`: main plus three cost columns; what `collect` prints and writes to table.md.
 
 All take the output of `collect.mark_best_per_task(select_cells(...).best)`.
@@ -323,32 +325,49 @@ def precision_recall_f1(cell: Any) -> tuple[str | None, list[Any]]:
     return None, [None, None, None]
 
 
+def shares_one_eval_set(best: Any) -> bool:
+    """Whether every cell is tested on the same evaluation set of its own (`test_source`): the tasks
+    then differ only in their training data, a data-scale axis (BELLE's 0.6M, 2M, 4M)."""
+    return "eval_set" in best and bool(best["eval_set"].notna().all()) and best["eval_set"].nunique() == 1
+
+
 def scale_table(best: Any, selection: Any) -> Table:
-    """Per model × method: average score, parameters added, train hours per epoch (the BELLE table)."""
+    """Per model × method (× training set, on a common test set): average score, parameters added,
+    train hours per epoch (the BELLE table)."""
     n_tasks = best["task"].nunique()
+    by_data = shares_one_eval_set(best)
+    keys = ["model", "method", "task"] if by_data else ["model", "method"]
     columns = [
         _text("model", "model"),
         _text("method", "method"),
+        *([_text("data", "task")] if by_data else []),
         Column("score", "score", fixed(3)),
-        Column("tasks", "tasks"),
+        *([] if by_data else [Column("tasks", "tasks")]),
         Column("added params", "added_params", count),
         Column("train h / epoch", "train_hours_per_epoch", significant(3)),
     ]
     rows = []
-    for (model, method), cells in best.groupby(["model", "method"], sort=True):
+    for key, cells in best.groupby(keys, sort=True):
         full = (cells["method_family"] == "full").all()
         per_epoch = cells["train_seconds"] / cells["epochs_done"].where(cells["epochs_done"] > 0) / 3600
         rows.append(
             [
-                model,
-                method,
+                *key,
                 float(cells["test"].mean()),
-                f"{len(cells)}/{n_tasks}",
+                *([] if by_data else [f"{len(cells)}/{n_tasks}"]),
                 0 if full else float(cells["trainable_params"].mean()),
                 float(per_epoch.sum(min_count=1)),
             ]
         )
     notes = [
+        *(
+            [
+                "One row per model × method × training set (data): every row is tested on one common "
+                "evaluation set, so rows compare across data scales, as in BELLE's Table 4."
+            ]
+            if by_data
+            else []
+        ),
         "Score: the mean over tasks of each task's own test metric (as GLUE averages); compare rows only "
         "over the same tasks. Added params: parameters the method trains on top of the frozen model, task "
         "head included (full fine-tuning adds none; it trains all), mean over tasks. Train h / epoch: hours "
@@ -363,4 +382,9 @@ def _skipped_notes(selection: Any) -> list[str]:
 
 
 def paper_tables(best: Any, selection: Any) -> list[Table]:
-    return [main_table(best, selection), cost_table(best, selection), scale_table(best, selection)]
+    # Imported here: both build on this module's Table.
+    from peftbench.collect.category_table import category_table
+    from peftbench.collect.leaderboard_scores import leaderboard_tables
+
+    tables = [main_table(best, selection), cost_table(best, selection), scale_table(best, selection)]
+    return tables + [t for t in [category_table(best, selection)] if t is not None] + leaderboard_tables(best)

@@ -24,6 +24,7 @@ METRIC_DIRECTION: dict[str, str] = {
     "rougeL": "higher",
     "bleu": "higher",
     "chrf": "higher",
+    "meteor": "higher",
     "judge": "higher",
     "loss": "lower",
     "train_seconds": "lower",

@@ -102,6 +102,12 @@ class TrainingSettings(StrictModel):
     max_new_tokens: PositiveInt | None = Field(
         None, description="Generation and instruction tasks: most tokens generated per answer (default 64)."
     )
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        description="Generation and instruction tasks: sample answers at this temperature (BELLE: 0.001); "
+        "default greedy decoding.",
+    )
     packing: bool | None = Field(
         None,
         description="Decoder text tasks: pack training examples into rows of up to max_length tokens, "
@@ -216,6 +222,11 @@ class DataSource(StrictModel):
     files: dict[str, str] | None = Field(
         None, description="Split name -> local JSONL/CSV file, for data kept outside any hub."
     )
+    layout: Literal["superglue_multirc", "superglue_wsc", "superglue_wic"] | None = Field(
+        None,
+        description="Reshape the original SuperGLUE rows into flat ones (tasks/row_layouts.py): one row "
+        "per MultiRC answer; WSC's and WiC's pair columns.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DataSource:
@@ -267,6 +278,11 @@ class JudgeSettings(StrictModel):
     )
     max_tokens: PositiveInt | None = Field(
         None, description="Longest judge reply in tokens (default: the server's limit)."
+    )
+    category_groups: dict[str, str] | None = Field(
+        None,
+        description="Category -> the category it is averaged in (BELLE: {math: others, code: others}); "
+        "default each category its own.",
     )
     prompt: str = Field(
         JUDGE_PROMPT,
@@ -339,6 +355,11 @@ class TaskSpec(StrictModel):
     )
     judge: JudgeSettings | None = Field(
         None, description="Instruction tasks: an LLM judge that scores each generated answer from 0 to 1."
+    )
+    test_source: DataSource | None = Field(
+        None,
+        description="Read the test split here instead (splits.test names its split): one evaluation set "
+        "shared by tasks that train on different data, e.g. BELLE's 1k prompts.",
     )
 
     @property

@@ -1,7 +1,8 @@
 """Task metrics and which direction of each metric is better.
 
 Classification metrics come from scikit-learn; text metrics from rouge-score (ROUGE) and sacrebleu
-(BLEU, chrF). Scales are the libraries' own: ROUGE F-measures in [0, 1], BLEU and chrF in [0, 100].
+(BLEU, chrF), METEOR from nltk (tasks.meteor). Scales are the libraries' own: ROUGE F-measures and
+METEOR in [0, 1], BLEU and chrF in [0, 100].
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from peftbench.tasks.meteor import meteor
 
 CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
 
@@ -30,7 +33,7 @@ MULTIPLE_CHOICE_METRICS = (*LIKELIHOOD_SCORES, "mcc")
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
 
 
-TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
+TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "meteor")
 
 
 def classification_metrics(
@@ -147,7 +150,8 @@ def target_language(language: str | None) -> str | None:
 def text_metrics(
     predictions: Sequence[str], references: Sequence[str], language: str | None = None
 ) -> dict[str, float]:
-    """ROUGE-1/2/L (mean F-measure over examples), corpus BLEU and corpus chrF of generated texts.
+    """ROUGE-1/2/L (mean F-measure over examples), corpus BLEU, corpus chrF and METEOR (mean over
+    examples, without WordNet synonyms: tasks.meteor) of generated texts.
 
     `language` is the task's (for a pair such as 'sl-en', the target side counts). English or unset:
     rouge-score's own tokenizer (lowercased ASCII letters and digits) with the Porter stemmer, as in
@@ -168,6 +172,7 @@ def text_metrics(
         **rouge_scores(predictions, references, lang),
         "bleu": float(sacrebleu.corpus_bleu(list(predictions), refs, tokenize=bleu_tokenizer).score),
         "chrf": float(sacrebleu.corpus_chrf(list(predictions), refs).score),
+        "meteor": meteor(predictions, references, lang),
     }
 
 
