@@ -10,7 +10,7 @@ import yaml
 
 from peftbench.collect.formats import to_markdown
 from peftbench.collect.leaderboard_scores import (
-    PUBLISHED_DIR,
+    BOARDS_DIR,
     PublishedFileError,
     leaderboard_table,
     load_board,
@@ -18,7 +18,7 @@ from peftbench.collect.leaderboard_scores import (
 )
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 
-SLOBENCH = PUBLISHED_DIR / "slobench-superglue.yaml"
+SLOBENCH = BOARDS_DIR / "slobench-superglue.yaml"
 BEST = pd.DataFrame(
     [
         {"model": "sloberta", "method": "lora", "task": "slo_boolq", "test_accuracy": 0.7612},

@@ -1,7 +1,7 @@
 """Our test scores beside a leaderboard's published ones (SloBENCH's Slovene SuperGLUE).
 
 `leaderboards.py` writes submissions; this module reads what a leaderboard has published, from a
-small data file per board in `collect/published/` (its URL, the tasks and metrics it reports, and
+small data file per board in `collect/boards/` (its URL, the tasks and metrics it reports, and
 one entry per submission with the entry's source URL, the date its figures were read and whether
 they were checked against that source), and prints one table: a row per model × method of ours
 (each task at the point chosen on validation, as the main table) and a row per published entry.
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from peftbench.collect.tables import Column, Table, fixed
 from peftbench.core.errors import PeftbenchError
 
-PUBLISHED_DIR = Path(__file__).parent / "published"
+BOARDS_DIR = Path(__file__).parent / "boards"
 
 
 class _Strict(BaseModel):
@@ -96,7 +96,7 @@ def load_board(path: Path) -> PublishedBoard:
 
 
 def shipped_boards() -> list[PublishedBoard]:
-    return [load_board(p) for p in sorted(PUBLISHED_DIR.glob("*.yaml"))]
+    return [load_board(p) for p in sorted(BOARDS_DIR.glob("*.yaml"))]
 
 
 def leaderboard_table(best: Any, board: PublishedBoard) -> Table | None:
@@ -141,7 +141,7 @@ def _notes(board: PublishedBoard) -> list[str]:
     ]
     if not board.entries:
         notes.append(
-            f"No published figure is in peftbench's file for {board.leaderboard} (collect/published/): none "
+            f"No published figure is in peftbench's file for {board.leaderboard} (collect/boards/): none "
             "could be read or checked without network access; add entries there with their source and date."
         )
     for entry in board.entries:
