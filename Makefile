@@ -64,12 +64,13 @@ test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs)
 	$(PY) -m pytest
 
 .PHONY: bench
-bench: $(VENV)/.installed ## speed: peftbench vs the studies' way (A/B), 10,000-run sweep, plan and collect (~10 min)
+bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the studies' way (A/B, table + plot), 10,000-run sweep, plan, collect
 	$(PY) benchmarks/bench_scale.py --out runs/bench/scale.json
 	$(PY) benchmarks/bench_plan.py --out runs/bench/plan.json
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
 	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
+	$(PY) benchmarks/bench_packing.py --out runs/bench/packing.json  # localhost Slurm; skipped without it
 
 BENCH_SIZE ?= 360m
 .PHONY: bench-engines

@@ -8,7 +8,14 @@ no warmup, linear schedule, the default optimizer). The model, data, method (ful
 epochs, batch size and learning rate are the ones `bench_speed.py` gives peftbench. Nothing is
 made slower on purpose: today's library defaults (SDPA attention, fused AdamW) apply as they are.
 
-Writes OUT_DIR/baseline.json: train samples/s, train seconds, and validation and test metrics.
+For a time-to-target comparison (`bench_speed.py`) the harness, not the studies' way, adds what both
+arms share: `--eval-steps` (evaluate validation every N steps), `--max-steps` (the step cap, over which
+the learning-rate schedule runs), `--warmup-ratio` and `--target` (stop at the first evaluation that
+reaches this validation accuracy). The evaluation points are timed by peftbench's own
+`ValidationCurve`, the callback the peftbench arm uses, so one instrument times both arms.
+
+Writes OUT_DIR/baseline.json: train samples/s, train seconds, validation and test metrics, and with
+`--eval-steps` the validation curve and the time to target.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
+
+from peftbench.run.curve import ValidationCurve
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "peftbench" / "tasks" / "data" / "movie_sentiment"
 
@@ -54,6 +63,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-steps", type=int, default=None, help="evaluate validation every N steps")
+    parser.add_argument("--max-steps", type=int, default=-1, help="step cap (wins over epochs)")
+    parser.add_argument("--warmup-ratio", type=float, default=0.0, help="the Trainer's default: none")
+    parser.add_argument("--target", type=float, default=None, help="stop at this validation accuracy")
     args = parser.parse_args(argv)
 
     tokenizer = AutoTokenizer.from_pretrained(model_path())
@@ -72,33 +85,44 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     validation = validation.map(tokenize, batched=True)
     test = test.map(tokenize, batched=True)
 
+    timed = args.eval_steps is not None
     training_args = TrainingArguments(
         output_dir=str(args.out_dir / "checkpoints"),
         num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_ratio,
         seed=args.seed,
         report_to="none",
         disable_tqdm=True,
+        **({"eval_strategy": "steps", "eval_steps": args.eval_steps, "save_strategy": "no"} if timed else {}),
     )
+    curve = ValidationCurve(args.out_dir / "validation_curve.json", "accuracy", args.target)
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=train,
         eval_dataset=validation,
         compute_metrics=compute_metrics,
+        callbacks=[curve],
     )
     train_output = trainer.train()
-    validation_metrics = trainer.evaluate()
+    # A timed run evaluated its final model as its last point (the cap is a multiple of --eval-steps).
+    last = curve.points[-1] if timed and curve.points else None
+    validation_accuracy = last["validation"]["accuracy"] if last else trainer.evaluate()["eval_accuracy"]
     test_metrics = trainer.predict(test).metrics
     trainer.save_model(str(args.out_dir / "model"))
 
     summary = {
         "train_samples_per_second": train_output.metrics["train_samples_per_second"],
         "train_seconds": train_output.metrics["train_runtime"],
-        "validation_accuracy": validation_metrics["eval_accuracy"],
+        "steps": trainer.state.global_step,
+        "validation_accuracy": validation_accuracy,
         "test_accuracy": test_metrics["test_accuracy"],
         "test_mcc": test_metrics["test_mcc"],
+        "time_to_target": curve.time_to_target(),
+        "curve": curve.points,
     }
     (args.out_dir / "baseline.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -105,10 +105,14 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory):
 
 
 def demo_run(method: str, task: str = "movie_sentiment", **training: Any) -> RunSpec:
-    """One run of the demo sweep (MiniLM on real data), shrunk for a test."""
-    run = next(r for r in load_sweep(DEMO).runs if r.label == method and r.task.name == task)
+    """One run of the demo sweep (MiniLM on real data), shrunk for a test; `task` may be any catalog
+    task (the demo's method settings on it, e.g. a sentence-pair task the demo does not run)."""
+    from peftbench.tasks import TASK_CATALOG
+
+    runs = [r for r in load_sweep(DEMO).runs if r.label == method]
+    run = next((r for r in runs if r.task.name == task), runs[0])
     settings = TrainingSettings.model_validate(run.training.model_dump() | TINY_TRAINING | training)
-    return run.model_copy(update={"training": settings})
+    return run.model_copy(update={"training": settings, "task": TASK_CATALOG[task]})
 
 
 def smollm2_gguf() -> tuple[str, str]:

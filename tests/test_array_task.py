@@ -44,3 +44,18 @@ def test_a_run_another_live_job_trains_is_left_to_it(tmp_path: Path, as_array_ta
     assert not paths.result.exists() and read_holder(paths.claim) == other
     err = capfd.readouterr().err
     assert TRAINED_ELSEWHERE in err and "Slurm job 88_0" in err and f"pid {os.getpid()}" in err
+
+
+def test_a_packed_run_gets_its_energy_share_written_into_its_result(tmp_path: Path):
+    from peftbench.core.results import read_result
+    from peftbench.launch.array_task import _record_energy_share
+    from peftbench.run.energy import PACKED_NOTE, SHARE_NOTE
+
+    done = make_result()
+    done = done.model_copy(update={"cost": done.cost.model_copy(update={"energy_note": PACKED_NOTE})})
+    paths = RunPaths(tmp_path / done.run_id)
+    write_result(paths.result, done)
+    _record_energy_share(paths, 0.125)  # what the task's sampler shared out to this run's process
+    after = read_result(paths.result)
+    assert (after.cost.energy_wh, after.cost.energy_note) == (0.125, SHARE_NOTE)
+    assert after.model_copy(update={"cost": done.cost}) == done  # nothing else changed

@@ -17,58 +17,64 @@ def test_the_scale_bench_expands_and_collects_a_small_sweep(tmp_path: Path):
     assert json.loads((tmp_path / "scale.json").read_text()) == figures
 
 
-def test_the_speed_bench_compares_medians_and_checks_the_goals():
-    def run(arm: str, repeat: int, speed: float, rss: int, accuracy: float) -> bench_speed.Measured:
-        return bench_speed.Measured(arm, repeat, 100 / speed, rss, 50 / speed, speed, accuracy, accuracy)
+def test_the_speed_bench_compares_time_to_target_and_medians():
+    def run(arm: str, repeat: int, speed: float, rss: int, accuracy: float, target: float | None):
+        return bench_speed.Measured(
+            arm, repeat, 100 / speed, rss, 50 / speed, speed, accuracy, accuracy, 10, target
+        )
 
     runs = [
-        run("baseline", 0, 4.0, 8_000_000_000, 0.80),
-        run("peftbench", 0, 50.0, 2_000_000_000, 0.81),
-        run("baseline", 1, 4.2, 8_200_000_000, 0.80),
-        run("peftbench", 1, 54.0, 2_100_000_000, 0.81),
+        run("baseline", 0, 4.0, 8_000_000_000, 0.80, 200.0),
+        run("peftbench", 0, 50.0, 2_000_000_000, 0.81, 20.0),
+        run("baseline", 1, 4.2, 8_200_000_000, 0.80, 180.0),
+        run("peftbench", 1, 54.0, 2_100_000_000, 0.81, 30.0),
     ]
     summary = bench_speed.summarize(runs, eval_samples=250)
+    assert summary["time_to_target_speedup"] == pytest.approx(190 / 25)
     assert summary["speedup_samples_per_second"] == pytest.approx(52 / 4.1)
     assert summary["peak_rss_ratio"] == pytest.approx(2.05 / 8.1)
-    assert summary["goal_speedup_met"] and summary["goal_memory_met"] and summary["metrics_agree"]
+    assert summary["metrics_agree"] and summary["arms"]["peftbench"]["reached"] == 2
     runs[1].test_accuracy = runs[3].test_accuracy = 0.55
-    assert not bench_speed.summarize(runs, eval_samples=250)["metrics_agree"]
+    runs[3].time_to_target = None  # one run never reached the target: its time is unknown, no ratio
+    summary = bench_speed.summarize(runs, eval_samples=250)
+    assert not summary["metrics_agree"] and summary["time_to_target_speedup"] is None
+    assert summary["arms"]["peftbench"]["reached"] == 1
 
 
-def test_the_speed_bench_runs_peftbench_with_its_defaults_on_the_fixed_settings():
-    args = bench_speed.argparse.Namespace(
-        epochs=1.0,
-        batch_size=64,
-        learning_rate=1e-4,
-        max_length=256,
-        train_samples=1000,
-        eval_samples=250,
-        seed=0,
-    )
+def test_the_speed_bench_trains_both_arms_alike_to_the_target():
+    args = bench_speed.parse(["--target", "0.8", "--max-steps", "96", "--eval-steps", "8"])
     spec = bench_speed.bench_spec(args)
     assert isinstance(spec, RunSpec) and spec.method == "full"
-    assert spec.training.group_by_length and spec.training.padding is None
-    assert spec.training.eval_strategy == "no", "both arms evaluate once, after training"
-    assert spec.training.max_train_samples == 1000 and spec.training.max_length == 256
-
-
-def test_the_baseline_trains_and_reports(tmp_path: Path):
-    summary = baseline_trainer.main(
-        [
-            str(tmp_path),
-            "--train-samples",
-            "16",
-            "--eval-samples",
-            "8",
-            "--batch-size",
-            "8",
-            "--max-length",
-            "32",
-        ]
+    assert spec.training.group_by_length and spec.training.padding is None  # peftbench's defaults
+    assert (spec.training.eval_strategy, spec.training.eval_steps, spec.training.max_steps) == (
+        "steps",
+        8,
+        96,
     )
+    assert spec.training.target_validation == 0.8 and spec.training.warmup_ratio == args.warmup_ratio
+    assert spec.training.max_train_samples == args.train_samples and spec.training.max_length == 256
+    with pytest.raises(SystemExit):
+        bench_speed.parse(["--max-steps", "100", "--eval-steps", "8"])  # the cap must be an evaluation
+    assert bench_speed.parse(["--quick"]).repeats == 1
+    untimed = bench_speed.argparse.Namespace(
+        epochs=1.0, batch_size=64, learning_rate=1e-4, max_length=256, train_samples=1000,
+        eval_samples=250, seed=0,
+    )  # fmt: skip
+    assert bench_speed.bench_spec(untimed).training.eval_strategy == "no"  # bench_switches' runs
+
+
+def test_the_baseline_trains_to_a_target_and_reports(tmp_path: Path):
+    summary = baseline_trainer.main(
+        [str(tmp_path), "--train-samples", "16", "--eval-samples", "8", "--batch-size", "8",
+         "--max-length", "32", "--eval-steps", "1", "--max-steps", "2", "--target", "0.0"]
+    )  # fmt: skip
     assert summary["train_samples_per_second"] > 0
     assert 0 <= summary["test_accuracy"] <= 1
+    assert summary["steps"] == 1, "the first evaluation reached the target: training stopped there"
+    assert [p["step"] for p in summary["curve"]] == [1] and summary["curve"][0]["reached_target"]
+    assert summary["time_to_target"] == summary["curve"][0]["seconds"] > 0
     assert json.loads((tmp_path / "baseline.json").read_text()) == summary
+    assert json.loads((tmp_path / "validation_curve.json").read_text())["points"] == summary["curve"]
 
 
 def test_every_switch_variant_is_a_valid_setting(monkeypatch):

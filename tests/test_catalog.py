@@ -38,24 +38,32 @@ FIXTURE_OF = {
             "slo_cb",
             "slo_copa",
             "slo_rte",
+            "slo_multirc",
+            "slo_wsc",
+            "slo_wic",
             "boolq",
             "cb",
             "copa",
             "sst5",
             "slo_en_translation",
             "slo_ner",
+            "senticoref",
+            "coref149",
+            "conll2012_en",
         )
     },
     # Fixtures written with the task types that read them (multiple choice, generation, instruction).
     "hucopa": "hucopa",
     "commonsense_qa": "commonsense_qa",
     "xsum": "xsum",
-    "belle_0.5m": "belle_instruct",
-    "belle_1m": "belle_instruct",
-    "belle_2m": "belle_instruct",
-    "belle_school_math": "belle_instruct",
+    **dict.fromkeys(
+        ("belle_0.6m", "belle_2m", "belle_4m", "belle_math_0.25m", "belle_0.5m", "belle_1m"), "belle_instruct"
+    ),
 }
-NO_FIXTURE = {"sst2", "cola", "rte", "movie_sentiment", "presupposition_nli", "epistemic_nli"}
+NO_FIXTURE = {
+    *("sst2", "cola", "rte"),
+    *("movie_sentiment", "tweet_sentiment", "presupposition_nli", "epistemic_nli"),
+}
 """GLUE entries from before the catalog grew (hub only) and bundled data (real, already offline)."""
 
 # Each hub dataset's columns and value types, from its card or its published data files. A list
@@ -70,6 +78,35 @@ HUB_SCHEMAS: dict[str, dict[str, Any]] = {
     "slo_cb": {"premise": str, "hypothesis": str, "idx": int, "label": str},
     "slo_copa": {"premise": str, "choice1": str, "choice2": str, "question": str, "idx": int, "label": int},
     "slo_rte": {"premise": str, "hypothesis": str, "idx": int, "label": str},
+    # SuperGLUE's own nested rows (tasks/row_layouts.py flattens them).
+    "slo_multirc": {
+        "idx": int,
+        "version": float,
+        "passage": {
+            "text": str,
+            "questions": [
+                {"question": str, "idx": int, "answers": [{"text": str, "idx": int, "label": int}]}
+            ],
+        },
+    },
+    "slo_wsc": {
+        "text": str,
+        "target": {"span1_index": int, "span1_text": str, "span2_index": int, "span2_text": str},
+        "idx": int,
+        "label": bool,
+    },
+    "slo_wic": {
+        "word": str,
+        "sentence1": str,
+        "sentence2": str,
+        "idx": int,
+        "start1": int,
+        "end1": int,
+        "start2": int,
+        "end2": int,
+        "version": float,
+        "label": bool,
+    },
     "boolq": {"question": str, "passage": str, "idx": int, "label": int},
     "cb": {"premise": str, "hypothesis": str, "idx": int, "label": int},
     "copa": {"premise": str, "choice1": str, "choice2": str, "question": str, "idx": int, "label": int},
@@ -86,7 +123,7 @@ HUB_SCHEMAS: dict[str, dict[str, Any]] = {
         "ne_tags": [str],
     },
 }
-UNLABELLED_TEST = {"slo_boolq", "slo_cb", "slo_copa", "slo_rte"}
+UNLABELLED_TEST = {"slo_boolq", "slo_cb", "slo_copa", "slo_rte", "slo_wsc", "slo_wic"}
 """SuperGLUE's JSONL test rows carry no label at all (aps/super_glue on the hub writes -1 instead)."""
 
 # The first training examples' class indices, worked out by hand from the fixture rows.
@@ -99,6 +136,9 @@ EXPECTED_TRAIN_LABELS = {
     "slo_boolq": [1, 1, 0, 0, 1, 0, 1, 0, 1],  # JSON true/false
     "slo_cb": [2, 0, 1, 2, 0, 1, 2, 0, 1],
     "slo_rte": [0, 1, 0, 1, 0, 1, 0, 1, 0],  # entailment, not_entailment, ...
+    "slo_multirc": [1, 0, 0, 1, 1, 0, 0, 1, 1, 0],  # 5 passages × (right, wrong), odd ones reversed
+    "slo_wsc": [1, 1, 1, 1, 0],
+    "slo_wic": [1, 0, 1, 0, 1],
     "boolq": [1, 0, 0, 1, 0, 1, 1, 0, 1],
     "cb": [2, 0, 1, 2, 0, 1, 2, 0, 1],
     "sst5": [0, 1, 2, 3, 4, 0, 1, 2, 3, 4],  # published splits: all 10 rows train
@@ -111,9 +151,19 @@ WITH_FIXTURE = sorted(FIXTURE_OF)
 def with_fixture(name: str) -> TaskSpec:
     """The catalog entry with its source swapped for its fixture files (same splits, same columns)."""
     folder = FIXTURES / FIXTURE_OF[name]
-    files = {p.stem: str(p) for p in sorted(folder.glob("*.jsonl"))}
+    found = [*folder.glob("*.jsonl"), *folder.glob("*.v4_gold_conll")]  # *_conll: CoNLL-2012 coreference
+    files = {p.name.split(".")[0]: str(p) for p in sorted(found)}
     assert files, f"no fixture files in {folder}"
-    return TASK_CATALOG[name].model_copy(update={"source": DataSource(files=files)})
+    task = TASK_CATALOG[name]
+    if task.test_source is not None:  # BELLE: absolute row counts of million-row sets, one common test set
+        return task.model_copy(
+            update={
+                "source": DataSource(files=files),
+                "splits": {"train": "train", "validation": "validation", "test": "test"},
+                "test_source": DataSource(bundled="belle_eval_standin"),
+            }
+        )
+    return task.model_copy(update={"source": DataSource(files=files, layout=task.source.layout)})
 
 
 def task_type(name: str):
@@ -165,6 +215,10 @@ def test_fixture_has_the_hub_schema(folder: str):
         expected = dict(schema)
         if folder in UNLABELLED_TEST and path.stem == "test":
             expected.pop("label")
+        if folder == "slo_multirc" and path.stem == "test":  # the label sits on each answer
+            question = expected["passage"]["questions"][0]
+            answers = [{k: v for k, v in question["answers"][0].items() if k != "label"}]
+            expected["passage"] = {"text": str, "questions": [question | {"answers": answers}]}
         for i, row in enumerate(rows):
             assert set(row) == set(expected), f"{path}:{i + 1} columns {sorted(row)}"
             bad = {k: v for k, v in row.items() if not matches(v, expected[k])}

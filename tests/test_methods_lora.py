@@ -86,3 +86,28 @@ def test_attention_preset_needs_a_known_family():
     with pytest.raises(ValueError, match=r"no preset for model type 'rwkv'.*give the module names"):
         target_modules_for("attention", Unknown())
     assert all(traits.attention_modules for traits in FAMILY_TRAITS.values())
+
+
+def test_peft_default_targets_on_bertic_train_what_the_study_counted():
+    """BERTić's Table 2: 1,200,386 trainable for LoRA (r=16, bias lora_only, peft's default targets:
+    ELECTRA's query and value) and 110,618,882 for full fine-tuning, both with the 2-class head. The
+    model is ELECTRA-base built from the shipped config (shapes.json) on the meta device: no weights."""
+    from transformers import AutoConfig, ElectraForSequenceClassification
+
+    from peftbench.methods import METHODS
+    from peftbench.models.loading import LoadedModel, head_modules
+    from peftbench.models.shapes import shipped_shapes
+    from peftbench.run.accounting import count_parameters
+
+    facts = dict(shipped_shapes()["classla/bcms-bertic"])
+    config = AutoConfig.for_model(facts.pop("model_type"), **facts, num_labels=2)
+    study = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "bias": "lora_only"}
+    counted = {}
+    for label, method, params in [("full", "full", {}), ("lora", "lora", study)]:
+        with torch.device("meta"):
+            model = ElectraForSequenceClassification(config)
+        head = head_modules([n for n, _ in model.named_parameters() if n.startswith("classifier.")])
+        loaded = LoadedModel(model, "config", head, "SEQ_CLS", FAMILY_TRAITS["electra"])
+        chosen = METHODS[method]
+        counted[label] = count_parameters(chosen.prepare(loaded, chosen.Params.model_validate(params)))[0]
+    assert counted == {"full": 110_618_882, "lora": 1_200_386}

@@ -166,3 +166,14 @@ def test_a_cell_that_predicts_one_class_is_flagged_on_the_bars(synthetic):
     figure, _title, caption = task_bars_figure(flagged, style)
     assert [t.get_text() for ax in _panels(figure) for t in ax.texts] == ["one class"]
     assert "'one class': some seed predicted a single class" in caption
+
+
+def test_energy_has_its_pareto_figure_only_when_every_cell_has_it(synthetic):
+    from peftbench.collect.plots import Style, energy_axis, has_energy, pareto_figure
+
+    _frame, best, _selection = synthetic
+    assert not has_energy(best) and not has_energy(best.assign(energy_wh=[1.0] + [None] * (len(best) - 1)))
+    measured = best.assign(energy_wh=best["train_seconds"] / 60)  # as if measured: any positive Wh
+    style = Style(sorted(best["method"].unique()), sorted(best["model"].unique()))
+    _figure, title, _caption = pareto_figure(measured, style, energy_axis(measured))
+    assert has_energy(measured) and title == "Pareto front: test metric vs GPU energy"

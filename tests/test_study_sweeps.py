@@ -18,6 +18,7 @@ import yaml
 from rich.console import Console
 
 from peftbench.collect.merge import write_collection
+from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult
 from peftbench.core.spec import RunSpec
@@ -58,6 +59,7 @@ def test_every_study_sweep_has_a_reduced_copy():
             "slobench-sloberta",
             "slobench-sloberta-translation",
             "belle-instruct",
+            "belle-instruct-extras",
         }
     )
 
@@ -111,8 +113,12 @@ def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_
         if r.method == "lora"
     }
     assert lora == {(16, 32, 0.1, "lora_only")}
+    # The study's CoNLL-2012 column is coreference; ssj500k NER stays as an extra row.
+    assert {r.task.metric for r in runs if r.task.type == "coreference"} == {"conll_f1"}
+    assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {None}  # peft's default
+    assert {r.task.name: r.task.averaging for r in runs}["slo_boolq"] == "binary"
     assert {(r.model.name, r.task.name) for r in runs} == {
-        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "slo_ner")),
+        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "senticoref", "slo_ner")),
         ("bart-base", "xsum"),
     }
 
@@ -121,47 +127,90 @@ def test_slobench_sloberta_compares_lora_variants_and_prompt_methods_with_the_un
     runs = runs_of("slobench-sloberta", "slobench-sloberta-translation")
     by_label = {r.label: r for r in runs}
     assert set(by_label) >= {"lora", "rslora", "dora", "bitfit", "prefix_tuning", "prompt_tuning", "p_tuning"}
+    assert {"adalora", "qlora"} <= {r.method for r in runs}
+    assert {r.resources.gpus for r in runs if r.method == "qlora"} == {1}  # bitsandbytes: CUDA only
     assert {"none", "full"} <= set(by_label)
     assert by_label["rslora"].method == by_label["dora"].method == "lora"
     assert by_label["rslora"].params["use_rslora"] and by_label["dora"].params["use_dora"]
     encoders = {r.model.name for r in runs if r.task.type != "generation"}
     assert encoders == {"sloberta", "xlm-roberta-base"}
     tasks = {r.task.name for r in runs if r.task.type != "generation"}
-    assert tasks == {"slo_boolq", "slo_cb", "slo_copa", "slo_rte"}
+    assert tasks == {"slo_boolq", "slo_cb", "slo_copa", "slo_rte", "slo_multirc", "slo_wsc", "slo_wic"}
     assert {r.model.family for r in runs if r.task.name == "slo_en_translation"} == {"t5", "mt5"}
 
 
-def test_belle_instruct_rows_and_settings():
+def test_belle_instruct_is_table_4s_eight_rows_with_the_studys_settings():
     runs = runs_of("belle-instruct")
-    sizes = ("belle_0.5m", "belle_1m", "belle_2m")
-    rows = {(r.label, r.task.name) for r in runs}
+    rows = {(r.model.name, r.method, r.task.name) for r in runs if r.task.name != "belle_math_0.25m"}
     assert rows == {
-        *(("full", s) for s in sizes),
-        *(("lora", s) for s in sizes),
-        ("ft_lora_math", "belle_school_math"),
-        ("ft_ft_math", "belle_school_math"),
+        ("llama-13b", "lora", "belle_2m"),
+        *(("llama-7b", "lora", s) for s in ("belle_0.6m", "belle_2m", "belle_4m")),
+        *(("llama-7b", "full", s) for s in ("belle_0.6m", "belle_2m")),
     }
-    assert len(runs) == 2 * len(rows)  # LLaMA-7B and 13B
-    full = {
-        (t.precision, t.epochs, t.batch_size * r.world_size, t.learning_rate, t.warmup_ratio)
+    math = {r.label: r for r in runs if r.task.name == "belle_math_0.25m"}
+    assert set(math) == {"ft_lora_math", "ft_ft_math"} and len(runs) == 8
+    parent = next(r for r in runs if r.label == "full" and r.task.name == "belle_2m")
+    assert {r.model.source for r in math.values()} == {f"run:{parent.run_id}"}
+    global_batch = {
+        (r.method, t.precision, t.epochs, t.batch_size * t.gradient_accumulation_steps * r.world_size)
         for r in runs
-        if r.label == "full"
+        if r.label in ("full", "lora", "lora_13b")
         for t in [r.training]
     }
-    assert full == {("bf16", 3, 32, 5e-6, 0.03)}
-    lora = {
-        (t.precision, t.epochs, t.batch_size * r.world_size, t.learning_rate, r.params["r"])
-        for r in runs
-        if r.label == "lora"
-        for t in [r.training]
-    }
-    assert lora == {("fp16", 4, 128, 2e-4, 8)}
+    assert global_batch == {("full", "bf16", 3, 32), ("lora", "fp16", 4, 128)}
+    assert {(r.training.learning_rate, r.params["r"]) for r in runs if r.method == "lora"} == {(2e-4, 8)}
     assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {"all-linear"}
-    math = next(r for r in runs if r.label == "ft_ft_math")
-    assert (math.training.learning_rate, math.training.epochs) == (5e-7, 2)
+    assert (math["ft_ft_math"].training.learning_rate, math["ft_ft_math"].training.epochs) == (5e-7, 2)
     assert {(r.training.lr_scheduler, r.training.max_length) for r in runs} == {("cosine", 1024)}
     assert {r.training.distributed for r in runs if r.method == "full"} == {"zero3"}
-    assert {r.world_size for r in runs if r.method == "full"} == {8}
+    assert {r.world_size for r in runs} == {8}
+    # Evaluation: one common set, temperature 0.001, answers longer than 64 tokens, the judge by category.
+    assert {(r.task.test_source.hub, r.task.splits["test"]) for r in runs} == {("data/belle_eval", "test")}  # type: ignore[union-attr]
+    assert {(r.training.temperature, r.training.max_new_tokens) for r in runs} == {(0.001, 512)}
+    assert {r.task.metric for r in runs} == {"judge"}
+    assert {json.dumps(r.task.judge.category_groups) for r in runs} == {
+        '{"math": "others", "code": "others"}'
+    }  # type: ignore[union-attr]
+
+
+def test_belle_extras_are_only_rows_the_study_left_empty():
+    study = {(r.model.name, r.method, r.task.name) for r in runs_of("belle-instruct")}
+    extras = {(r.model.name, r.method, r.task.name) for r in runs_of("belle-instruct-extras")}
+    assert extras == {
+        ("llama-7b", "full", "belle_4m"),
+        ("llama-13b", "lora", "belle_0.6m"),
+        ("llama-13b", "lora", "belle_4m"),
+        ("llama-13b", "full", "belle_0.6m"),
+        ("llama-13b", "full", "belle_2m"),
+    }
+    assert not extras & study
+    same = {
+        (r.task.model_dump_json(), r.training.temperature)
+        for r in runs_of("belle-instruct", "belle-instruct-extras")
+        if r.task.name == "belle_2m"
+    }
+    assert len(same) == 1  # one task definition, one evaluation set, one judge in both files
+
+
+def test_belle_lora_rows_as_configured_are_refused_with_a_batch_that_fits(tmp_path: Path):
+    """The study's 16 sequences of 1024 tokens per GPU: about 91 GB on LLaMA-7B, refused on a 40 GB
+    A100 with the per-device batch and accumulation that keep its global batch of 128."""
+    data = yaml.safe_load(STUDIES["belle-instruct"].read_text(encoding="utf-8"))
+    data["methods"] = {
+        "lora": {**data["methods"]["lora"], "batch_size": 16, "gradient_accumulation_steps": 1}
+    }
+    data["methods"]["lora"]["tasks"] = ["belle_2m"]
+    profile = (PACKAGED / "vega.yaml").read_text(encoding="utf-8").replace("FILL_ME", "x")
+    (tmp_path / "vega.yaml").write_text(profile, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_plan(write_yaml(tmp_path / "belle.yaml", data), str(tmp_path / "vega.yaml"))
+    [problem] = info.value.problems
+    assert "llama-7b on belle_2m needs about 91.0 GB per GPU" in problem.message
+    assert "(weights 13.5, training state 0.3, activations 77.2) with ddp on 8 GPU(s)" in problem.message
+    assert (
+        "Smallest that fits: batch_size: 4, gradient_accumulation_steps: 4 (about 33.1 GB per GPU; "
+        "global batch 4 × 4 × 8 GPUs = 128, as before)" in problem.message
+    )
 
 
 @pytest.mark.slow
@@ -185,3 +234,25 @@ def test_reduced_study_runs_end_to_end_on_cpu(stem: str, tmp_path: Path, request
     for result in results:
         assert result["status"] == "success"
         assert result["spec"]["task"]["metric"] in result["test"]
+        averaging = result["spec"]["task"].get("averaging")  # slovene-bertic's BoolQ: binary, as the study
+        assert averaging is None or {f"{m}_{averaging}" for m in ("precision", "recall", "f1")} <= set(
+            result["test"]
+        )
+
+
+def test_hulu_puli_full_runs_fit_the_site_its_header_names_as_the_study_ran_them(tmp_path: Path):
+    """The study: full fine-tuning on 4 x A100 80 GB. The header's site (Arnes, 80 GB GPUs) takes every
+    run; Komondor's 40 GB A100s refuse the 4-GPU full runs and name the 2-node shape that would fit."""
+    header = STUDIES["hulu-puli"].read_text().splitlines()[0]
+    assert header == "# peftbench sweep configs/sweeps/hulu-puli.yaml --cluster arnes"
+    for site in ("arnes", "komondor"):
+        (tmp_path / f"{site}.yaml").write_text(
+            (PACKAGED / f"{site}.yaml").read_text().replace("FILL_ME", "x")
+        )
+    plan = load_plan(STUDIES["hulu-puli"], str(tmp_path / "arnes.yaml"), tmp_path / "runs", submitting=False)
+    assert plan.warnings == [] and len(plan.runs) == 90
+    komondor = load_plan(
+        STUDIES["hulu-puli"], str(tmp_path / "komondor.yaml"), tmp_path / "runs", submitting=False
+    )
+    refused = [str(w) for w in komondor.warnings]
+    assert refused and all("methods.full" in w and "nodes: 2" in w for w in refused)

@@ -102,3 +102,26 @@ def test_duplicate_points_are_refused(sweep_file):
     data = {**GRID, "methods": {"a": {"method": "bitfit"}, "b": {"method": "bitfit"}}}
     with pytest.raises(ConfigError, match="Duplicate run"):
         load_sweep(sweep_file(data))
+
+
+def test_a_method_block_may_run_on_some_of_the_models(sweep_file):
+    import pytest
+
+    from peftbench.core.errors import ConfigError
+
+    data = {
+        **GRID,
+        "models": ["minilm-l6", "xlm-roberta-base"],
+        "methods": {"full": {"models": ["xlm-roberta-base"], "tasks": ["epistemic_nli"]}, "bitfit": {}},
+        "seeds": [0],
+    }
+    runs = load_sweep(sweep_file(data)).runs
+    assert sorted((r.label, r.model.name, r.task.name) for r in runs if r.label == "full") == [
+        ("full", "xlm-roberta-base", "epistemic_nli")
+    ]
+    assert len(runs) == 1 + 2 * 2  # bitfit on every model and task
+    data["methods"]["full"]["models"] = ["xlmr"]
+    with pytest.raises(ConfigError) as info:
+        load_sweep(sweep_file(data))
+    assert "methods.full.models: Model 'xlmr' is not one of the sweep's models." in str(info.value)
+    assert "xlm-roberta-base" in str(info.value)  # the allowed names are listed

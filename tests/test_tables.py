@@ -58,3 +58,11 @@ def test_write_table_writes_three_files(synthetic, tmp_path: Path):
     written = write_table(main_table(best, selection), tmp_path)
     assert [p.name for p in written] == ["main.md", "main.tex", "main.csv"]
     assert r"\toprule" in written[1].read_text() and r"\bottomrule" in written[1].read_text()
+
+
+def test_the_cost_table_shows_energy_where_it_was_measured(synthetic):
+    _frame, best, selection = synthetic
+    assert "energy Wh" not in to_markdown(cost_table(best, selection))  # CPU results: no column
+    measured = best.assign(energy_wh=[12.5] + [None] * (len(best) - 1))  # one cell on a GPU with NVML
+    text = to_markdown(cost_table(measured, selection))
+    assert "| energy Wh |" in text and "| 12.5 |" in text and "time-weighted GPU utilisation" in text

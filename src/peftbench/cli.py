@@ -350,8 +350,9 @@ def _submit(plan: SweepPlan, follow: str) -> None:
         err_console.print(Text("Not submitted", style="red") + Text(f" — {err}"), highlight=False)
         raise typer.Exit(code=1) from None
     for sub in submissions:
-        first = next(iter(sub.tasks)).split("_")[0]
-        console.print(f"Submitted job {first}: {len(sub.tasks)} run(s), {sub.shape}")
+        first = sub.job_ids[0].split("_")[0]
+        packed = f" in {len(sub.packs)} packed task(s)" if sub.packs else ""
+        console.print(f"Submitted job {first}: {sub.run_count} run(s){packed}, {sub.shape}")
     console.print(
         f"{len(todo)} run(s) submitted in {len(submissions)} array(s); {skipped} already done, "
         f"pending or running. Follow with: {follow}"
@@ -497,6 +498,10 @@ def report(
     task: Annotated[
         list[str] | None, typer.Option(help="Our task name = the leaderboard's, e.g. my_cola=cola.")
     ] = None,
+    published: Annotated[
+        list[Path] | None,
+        typer.Option(help="A study's published figures (YAML, docs/results.md) beside the shipped ones."),
+    ] = None,
 ) -> None:
     """Write report.html (tables, plots, provenance, runs left out), tables (md/tex/csv), plots (png/svg)."""
     from peftbench.collect.report import check_report_options, write_report
@@ -507,7 +512,11 @@ def report(
     except ConfigError as err:
         raise _fail(err) from None
     leaderboards = tuple(submission or ())
-    outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map)  # type: ignore[arg-type]
+    try:
+        extra = tuple(published or ())
+        outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map, extra)  # type: ignore[arg-type]
+    except ConfigError as err:
+        raise _fail(err) from None
     console.print(outcome.summary(), markup=False, highlight=False)
     for problem in outcome.problems:
         err_console.print(f"  - {problem}", markup=False, highlight=False)

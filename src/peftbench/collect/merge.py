@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from peftbench.collect.chance import real_best
 from peftbench.collect.collapse import collapsed_seeds
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
@@ -29,7 +30,15 @@ CELL_COLUMNS = ("model", "method", "task")
 POINT_COLUMNS = ("params", "training")
 
 
-COST_MEANS = ("trainable_params", "total_params", "train_seconds", "wall_seconds", "gpu_hours", "epochs_done")
+COST_MEANS = (
+    "trainable_params",
+    "total_params",
+    "train_seconds",
+    "wall_seconds",
+    "gpu_hours",
+    "epochs_done",
+    "energy_wh",
+)
 
 
 COST_PEAKS = ("peak_rss_bytes", "peak_gpu_bytes")
@@ -92,6 +101,7 @@ def flatten(result: RunResult) -> dict[str, Any]:
         "model": spec.model.name,
         "task": spec.task.name,
         "task_metric": spec.task.metric,
+        "eval_set": _eval_set(spec.task.test_source),
         "method": method_name(spec.label, spec.training.engine),
         "method_family": spec.method,
         "params": json.dumps(spec.params, sort_keys=True),
@@ -110,6 +120,15 @@ def flatten(result: RunResult) -> dict[str, Any]:
     if result.cost is not None:
         row.update(result.cost.model_dump())
     return row
+
+
+def _eval_set(source: Any) -> str | None:
+    """The task's own evaluation set (`test_source`) as JSON text, or None: it tests on its own data."""
+    return (
+        None
+        if source is None
+        else json.dumps(source.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    )
 
 
 def method_name(label: str, backend: str) -> str:
@@ -140,8 +159,16 @@ class Selection:
     confidence: float
 
 
-def select_cells(frame: Any, interval_method: IntervalMethod = "t", confidence: float = 0.95) -> Selection:
+def select_cells(
+    frame: Any,
+    interval_method: IntervalMethod = "t",
+    confidence: float = 0.95,
+    choose_on: Literal["validation", "test"] = "validation",
+) -> Selection:
     """Per (model, method, task): the point with the best mean validation metric; then its test interval.
+
+    `choose_on="test"` is the studies' "best over the hyper-parameter grid" protocol, only for the
+    labelled variant table (`collect.protocols`): the point with the best mean test metric.
 
     Each row has `validation` (mean), `test` (mean), `ci_low`/`ci_high` (NaN with one seed),
     `test_std`, `n_seeds`, the chosen point's `params`/`training`, the mean of every test metric
@@ -154,9 +181,9 @@ def select_cells(frame: Any, interval_method: IntervalMethod = "t", confidence: 
     cells, skipped = [], []
     for (model, method_label, task), runs in successful(frame).groupby(list(CELL_COLUMNS), sort=False):
         metric = runs["task_metric"].iloc[0]
-        chosen, n_points = _best_point(runs, f"validation_{metric}", higher_is_better(metric))
+        chosen, n_points = _best_point(runs, f"{choose_on}_{metric}", higher_is_better(metric))
         if chosen is None:
-            skipped.append(f"{model} · {method_label} · {task}: no run has a validation {metric}")
+            skipped.append(f"{model} · {method_label} · {task}: no run has a {choose_on} {metric}")
             continue
         cell = {"model": model, "method": method_label, "task": task, "metric": metric, "n_points": n_points}
         cells.append(cell | _summarize_point(chosen, metric, interval_method, confidence))
@@ -196,6 +223,7 @@ def _summarize_point(
     first = seeds.iloc[0]
     summary = {
         "method_family": first["method_family"],
+        "eval_set": first.get("eval_set"),
         "higher_is_better": higher,
         "params": first["params"],
         "training": first["training"],
@@ -228,9 +256,10 @@ def _peak(seeds: Any, column: str) -> float:
 def mark_best_per_task(best: Any) -> Any:
     """Add `best_in_task` and `overlaps_best` (True/False, None without intervals) to each cell.
 
-    Per task, the cell with the best test mean is marked; every other cell is marked when its
-    interval overlaps the best's, i.e. these seeds do not separate the two. Tasks with one cell get
-    no marks.
+    Per task, the one real best (`chance.real_best`: the single best test mean, above chance and
+    the untrained `none` cells) is marked; every other cell is marked when its interval overlaps
+    the best's, i.e. these seeds do not separate the two. A tie, a best at chance, and tasks with
+    one cell get no marks.
     """
     marked = best.copy()
     marked["best_in_task"] = False
@@ -238,14 +267,12 @@ def mark_best_per_task(best: Any) -> Any:
     for _task, cells in marked.groupby("task", sort=False):
         if len(cells) < 2:
             continue
-        higher = bool(cells["higher_is_better"].iloc[0])
-        top = cells["test"].max() if higher else cells["test"].min()
-        leaders = cells.index[cells["test"] == top]
-        if leaders.empty:  # no test numbers at all
+        winner = real_best(cells)
+        if winner is None:
             continue
-        leader = marked.loc[leaders[0]]
-        marked.loc[leaders, "best_in_task"] = True
-        for index in cells.index.difference(leaders):
+        leader = marked.loc[winner]
+        marked.loc[winner, "best_in_task"] = True
+        for index in cells.index.difference([winner]):
             row = marked.loc[index]
             marked.at[index, "overlaps_best"] = overlap(
                 row["ci_low"], row["ci_high"], leader["ci_low"], leader["ci_high"]
@@ -284,12 +311,15 @@ def write_collection(
 
 def save_collection(collection: Collection, selection: Selection | None, out_dir: Path) -> CollectReport:
     """results.parquet and results.csv (every run), table.md (the summary table), unreadable.json."""
+    from peftbench.collect.comparison import comparison_tables
     from peftbench.collect.formats import to_markdown
     from peftbench.collect.tables import summary_table
 
     frame = collection.frame
     if selection is not None and len(selection.best):
-        table = to_markdown(summary_table(mark_best_per_task(selection.best), selection))
+        best = mark_best_per_task(selection.best)
+        table = to_markdown(summary_table(best, selection))
+        table += "".join(f"\n{to_markdown(t)}" for t in comparison_tables(collection.frame, best, selection))
     else:
         table = "_No successful runs yet._\n" if len(frame) else "_No results yet._\n"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@
 - `pareto_gpu_hours`, `pareto_memory`: test metric against GPU-hours and against peak memory, with
   the Pareto front (the cells nothing beats on both); CPU-only results fall back to wall-clock hours
   and host RSS, and the axis says so.
+- `pareto_energy`: test metric against GPU energy (Wh, NVML), only when every cell has it (runs on
+  GPUs with an energy counter; a packed run's share is an estimate, see docs/packing.md).
 - `task_bars`: one bar per model × method per task, from zero, with the confidence interval as error
   bars; a panel whose scores differ by less than `DOTS_BELOW` of their size shows dots on a zoomed
   axis instead (bars from zero would hide the differences; bars on a cut axis would exaggerate them).
@@ -64,6 +66,8 @@ def make_plots(frame: Any, best: Any, selection: Any, folder: Path) -> list[Plot
         ("pareto_memory", *pareto_figure(best, style, memory_axis(best))),
         ("task_bars", *task_bars_figure(best, style)),
     ]
+    if has_energy(best):
+        drawn.insert(3, ("pareto_energy", *pareto_figure(best, style, energy_axis(best))))
     per_rank = lora_rank_cells(frame, selection)
     if per_rank is not None:
         drawn.append(("lora_rank", *rank_figure(per_rank, style)))
@@ -178,6 +182,16 @@ def memory_axis(best: Any) -> CostAxis:
     if best["peak_gpu_bytes"].notna().any():
         return CostAxis(best["peak_gpu_bytes"] / 1e9, "peak GPU memory (GB)", "peak GPU memory")
     return CostAxis(best["peak_rss_bytes"] / 1e9, "peak host RSS (GB, no GPU used)", "peak host memory")
+
+
+def has_energy(best: Any) -> bool:
+    """Every cell has a GPU energy figure (a front over cells with and without one would mislead)."""
+    return "energy_wh" in best and bool(best["energy_wh"].notna().all())
+
+
+def energy_axis(best: Any) -> CostAxis:
+    """GPU energy from NVML's counter, mean over seeds (packed runs: their estimated share)."""
+    return CostAxis(best["energy_wh"], "GPU energy (Wh, NVML)", "GPU energy")
 
 
 def pareto_figure(best: Any, style: Style, cost: CostAxis) -> tuple[Any, str, str]:

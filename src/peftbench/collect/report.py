@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import to_html, write_table
 from peftbench.collect.merge import (
     Collection,
@@ -112,8 +113,12 @@ def write_report(
     confidence: float = 0.95,
     leaderboards: tuple[str, ...] = (),
     task_map: dict[str, str] | None = None,
+    published: tuple[Path, ...] = (),
 ) -> ReportOutcome:
-    """Collect the sweeps and write report.html, tables/, plots/ (and submissions/) into `out_dir`."""
+    """Collect the sweeps and write report.html, tables/, plots/ (and submissions/) into `out_dir`.
+
+    The studies' published figures (shipped ones for these sweeps, plus `published` files) add the
+    paper tables (`collect.comparison`)."""
     from peftbench.core.files import write_path_atomic
 
     collection = collect(sweep_dirs)
@@ -121,6 +126,7 @@ def write_report(
     saved = save_collection(collection, selection, out_dir)
     best = mark_best_per_task(selection.best) if selection is not None and len(selection.best) else None
     tables = paper_tables(best, selection) if best is not None else []
+    tables += comparison_tables(collection.frame, best, selection, published)
     outcome = ReportOutcome(out_dir / REPORT_FILE, saved.n_results, saved.n_success)
     outcome.unreadable, outcome.unfinished = collection.unreadable, collection.unfinished
     outcome.problems += [f"Left out: {s}" for s in saved.skipped]
@@ -165,6 +171,17 @@ def render_report(
     )
 
 
+def energy_fact(frame: Any) -> str:
+    """The energy of every result read (NVML; packed runs' estimated shares), or why there is none."""
+    if not len(frame) or "energy_wh" not in frame:
+        return "not measured"
+    measured = frame["energy_wh"].dropna()
+    if measured.empty:
+        notes = sorted({str(n) for n in frame.get("energy_note", []) if isinstance(n, str)})
+        return "not measured" + (f" ({'; '.join(notes)})" if notes else "")
+    return f"{measured.sum():.4g} Wh over {len(measured)} of {len(frame)} runs (docs/packing.md: how)"
+
+
 def _summary_section(collection: Collection, selection: Selection | None, outcome: ReportOutcome) -> str:
     frame = collection.frame
     failed = outcome.n_results - outcome.n_success
@@ -187,6 +204,7 @@ def _summary_section(collection: Collection, selection: Selection | None, outcom
         ("seeds", seeds),
         ("cells predicting one class (⚠)", one_class),
         ("intervals", how),
+        ("GPU energy, all results", energy_fact(frame)),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
     return (

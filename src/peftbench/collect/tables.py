@@ -5,9 +5,12 @@
   validation: mean ± 95% interval over seeds; the column's best in bold, † where a cell's interval
   overlaps the best's.
 - `cost_table`: like the BERTić table. Per task × model × method: trainable parameters, train time,
-  GPU-hours, peak GPU memory, host RAM, and test accuracy / precision / recall / F1 (macro).
+  GPU-hours, GPU energy (when measured), peak GPU memory, host RAM, and test accuracy / precision /
+  recall / F1 (in the task's averaging: macro unless it sets one; entity-level for tagging tasks).
 - `scale_table`: like the BELLE table. Per model × method: the score averaged over tasks, the
-  parameters the method adds, and training hours per epoch (summed over tasks).
+  parameters the method adds, and training hours per epoch (summed over tasks); when every task is
+  tested on one common evaluation set (`test_source`, BELLE's), one row per model × method × task:
+  the tasks are then the data-scale axis. `collect.category_table` adds the judge's per-category table.
 - `summary_table`: main plus three cost columns; what `collect` prints and writes to table.md.
 
 All take the output of `collect.mark_best_per_task(select_cells(...).best)`.
@@ -19,6 +22,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from peftbench.collect.chance import CHANCE_METHOD, MAJORITY_COLUMN, chance_score
 
 MISSING = "–"
 
@@ -154,7 +159,7 @@ def _interval_note(selection: Any) -> str:
 def _mark_notes(best: Any) -> list[str]:
     notes = []
     if "best_in_task" in best and best["best_in_task"].any():
-        text = "Bold: best mean in the column."
+        text = "Bold: the one best mean of the column, above chance and `none` (a tie: no bold)."
         if (best["overlaps_best"] == True).any():  # noqa: E712 - the column holds True/False/None
             text += " †: interval overlaps the best's, so these seeds do not separate the two."
         notes.append(text)
@@ -163,8 +168,27 @@ def _mark_notes(best: Any) -> list[str]:
     return notes
 
 
-def main_table(best: Any, selection: Any) -> Table:
-    """Method × task with each task's own metric (the HuLU table)."""
+def _chance_rows(best: Any, tasks: list[tuple[str, str]], width: int) -> list[list[Any]]:
+    """The 'majority class' row (chance per task, `chance.chance_score`), padded to `width`; [] if unknown."""
+    if MAJORITY_COLUMN not in best or best[MAJORITY_COLUMN].isna().all():
+        return []  # results from before runs recorded it, or no classification task
+    scores = [chance_score(best[best["task"] == task], metric) for task, metric in tasks]
+    cells = [None if s is None else Score(s, math.nan, math.nan, 0) for s in scores]
+    row = ["", CHANCE_METHOD, MISSING, *cells]
+    return [row + [None] * (width - len(row))]
+
+
+def _chance_note(rows: list[list[Any]]) -> list[str]:
+    if not any(row[1] == CHANCE_METHOD for row in rows):
+        return []
+    return [
+        f"{CHANCE_METHOD}: what always answering the test set's most frequent label scores (accuracy: "
+        "its share; MCC: 0): chance, the floor every method has to clear."
+    ]
+
+
+def main_table(best: Any, selection: Any, chance: bool = True) -> Table:
+    """Method × task with each task's own metric (the HuLU table), and a chance row where it is known."""
     tasks = _task_columns(best)
     columns = [_text("model", "model"), _text("method", "method"), Column("seeds", "seeds")]
     columns += [Column(f"{task} ({metric})", task) for task, metric in tasks]
@@ -173,9 +197,12 @@ def main_table(best: Any, selection: Any) -> Table:
         by_task = {cell["task"]: cell for _, cell in cells.iterrows()}
         scores = [score_of(by_task[t]) if t in by_task else None for t, _ in tasks]
         rows.append([model, method, _seed_range(cells), *scores])
+    if chance:
+        rows += _chance_rows(best, tasks, len(columns))
     notes = [
         _interval_note(selection),
         *_mark_notes(best),
+        *_chance_note(rows),
         *_one_class_note(best),
         *_skipped_notes(selection),
     ]
@@ -184,7 +211,7 @@ def main_table(best: Any, selection: Any) -> Table:
 
 def summary_table(best: Any, selection: Any) -> Table:
     """The main table plus trainable %, train seconds and peak memory: what `collect` prints."""
-    table = main_table(best, selection)
+    table = main_table(best, selection, chance=False)
     gpu = best["peak_gpu_bytes"].notna().any()
     table.columns += [
         Column("trainable %", "trainable_percent", significant(3)),
@@ -200,6 +227,8 @@ def summary_table(best: Any, selection: Any) -> Table:
             float(cells["train_seconds"].mean()),
             gigabytes(cells["peak_rss_bytes"].max()),
         ] + ([gigabytes(cells["peak_gpu_bytes"].max())] if gpu else [])
+    table.rows += _chance_rows(best, _task_columns(best), len(table.columns))
+    table.notes[1:1] = _chance_note(table.rows)
     table.notes.insert(
         1,
         "Cost columns, over a row's tasks (each task at its chosen point): trainable % and train s (inside "
@@ -209,6 +238,16 @@ def summary_table(best: Any, selection: Any) -> Table:
     )
     table.name, table.caption = "summary", "Test metric per task, and cost, by model and method"
     return table
+
+
+def _energy_note(best: Any) -> list[str]:
+    if "energy_wh" not in best or not best["energy_wh"].notna().any():
+        return []
+    return [
+        "Energy Wh: GPU energy from NVML's total-energy counter, summed over the run's GPUs, mean over "
+        "seeds; for runs packed several to a GPU, each run's share of the GPU's energy by the time-weighted "
+        "GPU utilisation of its process (an estimate). – where no counter was read (CPU, no NVML)."
+    ]
 
 
 def cost_table(best: Any, selection: Any) -> Table:
@@ -224,9 +263,9 @@ def cost_table(best: Any, selection: Any) -> Table:
         Column("peak GPU GB", "peak_gpu_gb", fixed(2)),
         Column("host RAM GB", "peak_rss_gb", fixed(2)),
         Column("accuracy", "accuracy", fixed(3)),
-        Column("precision", "precision_macro", fixed(3)),
-        Column("recall", "recall_macro", fixed(3)),
-        Column("F1", "f1_macro", fixed(3)),
+        Column("precision", "precision", fixed(3)),
+        Column("recall", "recall", fixed(3)),
+        Column("F1", "f1", fixed(3)),
     ]
     order = {task: i for i, (task, _m) in enumerate(_task_columns(best))}
     ordered = best.assign(_order=best["task"].map(order))
@@ -242,13 +281,20 @@ def cost_table(best: Any, selection: Any) -> Table:
             cell["gpu_hours"],
             gigabytes(cell["peak_gpu_bytes"]),
             gigabytes(cell["peak_rss_bytes"]),
-            *(cell.get(f"test_{m}") for m in ("accuracy", "precision_macro", "recall_macro", "f1_macro")),
+            cell.get("test_accuracy"),
+            *precision_recall_f1(cell)[1],
         ]
         for _, cell in ordered.iterrows()
     ]
+    if "energy_wh" in best and best["energy_wh"].notna().any():  # GPU runs with NVML's energy counter
+        columns.insert(7, Column("energy Wh", "energy_wh", significant(3)))
+        for row, (_, cell) in zip(rows, ordered.iterrows(), strict=True):
+            row.insert(7, cell["energy_wh"] if cell["energy_wh"] == cell["energy_wh"] else None)
     notes = [
+        *_energy_note(best),
         "Per task, at the point chosen on validation: trainable params, train min, GPU-h and the test "
-        "metrics are means over its seeds (precision, recall and F1 macro-averaged over classes); peak GPU "
+        "metrics are means over its seeds (precision, recall and F1 in the task's averaging, macro unless it "
+        "sets one; entity-level for tagging tasks); peak GPU "
         "GB and host RAM GB are the maximum over its seeds. Train time is inside Trainer.train(); host RAM "
         "is the peak resident memory of the run's process; peak GPU memory is "
         "torch.cuda.max_memory_allocated (– on CPU).",
@@ -258,32 +304,70 @@ def cost_table(best: Any, selection: Any) -> Table:
     return Table("cost", "Cost and quality per task, model and method", columns, rows, notes)
 
 
+# Where a cell's precision, recall and F1 are, in order of preference: the task's own averaging
+# (binary, micro, weighted; docs/tasks.md), else macro, else entity-level (token classification).
+PRF_SOURCES = (
+    *(
+        (a, tuple(f"test_{m}_{a}" for m in ("precision", "recall", "f1")))
+        for a in ("binary", "micro", "weighted")
+    ),
+    ("macro", ("test_precision_macro", "test_recall_macro", "test_f1_macro")),
+    ("entity", ("test_entity_precision", "test_entity_recall", "test_entity_f1")),
+)
+
+
+def precision_recall_f1(cell: Any) -> tuple[str | None, list[Any]]:
+    """(which averaging, [precision, recall, F1]) of a cell; (None, blanks) for a task type without them."""
+    for averaging, keys in PRF_SOURCES:
+        values = [cell.get(k) for k in keys]
+        if not any(is_missing(v) for v in values):
+            return averaging, values
+    return None, [None, None, None]
+
+
+def shares_one_eval_set(best: Any) -> bool:
+    """Whether every cell is tested on the same evaluation set of its own (`test_source`): the tasks
+    then differ only in their training data, a data-scale axis (BELLE's 0.6M, 2M, 4M)."""
+    return "eval_set" in best and bool(best["eval_set"].notna().all()) and best["eval_set"].nunique() == 1
+
+
 def scale_table(best: Any, selection: Any) -> Table:
-    """Per model × method: average score, parameters added, train hours per epoch (the BELLE table)."""
+    """Per model × method (× training set, on a common test set): average score, parameters added,
+    train hours per epoch (the BELLE table)."""
     n_tasks = best["task"].nunique()
+    by_data = shares_one_eval_set(best)
+    keys = ["model", "method", "task"] if by_data else ["model", "method"]
     columns = [
         _text("model", "model"),
         _text("method", "method"),
+        *([_text("data", "task")] if by_data else []),
         Column("score", "score", fixed(3)),
-        Column("tasks", "tasks"),
+        *([] if by_data else [Column("tasks", "tasks")]),
         Column("added params", "added_params", count),
         Column("train h / epoch", "train_hours_per_epoch", significant(3)),
     ]
     rows = []
-    for (model, method), cells in best.groupby(["model", "method"], sort=True):
+    for key, cells in best.groupby(keys, sort=True):
         full = (cells["method_family"] == "full").all()
         per_epoch = cells["train_seconds"] / cells["epochs_done"].where(cells["epochs_done"] > 0) / 3600
         rows.append(
             [
-                model,
-                method,
+                *key,
                 float(cells["test"].mean()),
-                f"{len(cells)}/{n_tasks}",
+                *([] if by_data else [f"{len(cells)}/{n_tasks}"]),
                 0 if full else float(cells["trainable_params"].mean()),
                 float(per_epoch.sum(min_count=1)),
             ]
         )
     notes = [
+        *(
+            [
+                "One row per model × method × training set (data): every row is tested on one common "
+                "evaluation set, so rows compare across data scales, as in BELLE's Table 4."
+            ]
+            if by_data
+            else []
+        ),
         "Score: the mean over tasks of each task's own test metric (as GLUE averages); compare rows only "
         "over the same tasks. Added params: parameters the method trains on top of the frozen model, task "
         "head included (full fine-tuning adds none; it trains all), mean over tasks. Train h / epoch: hours "
@@ -298,4 +382,9 @@ def _skipped_notes(selection: Any) -> list[str]:
 
 
 def paper_tables(best: Any, selection: Any) -> list[Table]:
-    return [main_table(best, selection), cost_table(best, selection), scale_table(best, selection)]
+    # Imported here: both build on this module's Table.
+    from peftbench.collect.category_table import category_table
+    from peftbench.collect.leaderboard_scores import leaderboard_tables
+
+    tables = [main_table(best, selection), cost_table(best, selection), scale_table(best, selection)]
+    return tables + [t for t in [category_table(best, selection)] if t is not None] + leaderboard_tables(best)

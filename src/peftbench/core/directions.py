@@ -8,16 +8,23 @@ METRIC_DIRECTION: dict[str, str] = {
     "f1_macro": "higher",
     "precision_macro": "higher",
     "recall_macro": "higher",
+    **{f"{m}_{a}": "higher" for a in ("binary", "micro", "weighted") for m in ("f1", "precision", "recall")},
     "acc_norm": "higher",
     "acc_bytes": "higher",
     "entity_f1": "higher",
     "entity_precision": "higher",
     "entity_recall": "higher",
+    **{
+        f"{m}_{part}": "higher"
+        for m in ("conll", "muc", "b3", "ceafe")
+        for part in ("f1", "precision", "recall")
+    },
     "rouge1": "higher",
     "rouge2": "higher",
     "rougeL": "higher",
     "bleu": "higher",
     "chrf": "higher",
+    "meteor": "higher",
     "judge": "higher",
     "loss": "lower",
     "train_seconds": "lower",

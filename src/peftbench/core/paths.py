@@ -55,6 +55,11 @@ class RunPaths:
         return self.root / ".claim"
 
     @property
+    def validation_curve(self) -> Path:
+        """Every evaluation during training: step, seconds since training began, validation metrics."""
+        return self.root / "validation_curve.json"
+
+    @property
     def progress(self) -> Path:
         """{"step": n, "max_steps": m} while training, for launchers to show."""
         return self.root / "progress.json"

@@ -51,6 +51,14 @@ class Cost(BaseModel):
     artifact_bytes: int = Field(0, description="Bytes on disk of what was saved (adapter, or whole model).")
     world_size: int = Field(1, description="Processes that trained the run together (one per GPU).")
     backend: str = Field("none", description="Engine across them: none, ddp, fsdp, zero2, zero3, ...")
+    energy_wh: float | None = Field(
+        None,
+        description=(
+            "GPU energy in Wh from NVML's total-energy counter, summed over GPUs and ranks; a packed run's "
+            "share is an estimate (docs/packing.md). None where no counter was read: energy_note says why."
+        ),
+    )
+    energy_note: str | None = Field(None, description="How energy_wh was measured, or why it is empty.")
 
 
 class Provenance(BaseModel):

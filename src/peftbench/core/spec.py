@@ -11,12 +11,13 @@ import json
 import string
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peftbench.core.engines import Engine
 
 PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_NEW_TOKENS = 64
+Averaging = Literal["binary", "macro", "micro", "weighted"]
 TRAINER_SAVE_STEPS = 500  # transformers' own save_steps: checkpoints by steps with no other interval given
 
 
@@ -52,6 +53,13 @@ class TrainingSettings(StrictModel):
     )
     early_stopping_patience: PositiveInt | None = Field(
         None, description="Stop after this many evaluations without a better validation metric."
+    )
+    target_validation: float | None = Field(
+        None,
+        description=(
+            "Stop once the validation metric reaches this value (better or equal): a time-to-target run; "
+            "needs an eval_strategy other than 'no'."
+        ),
     )
     max_train_samples: PositiveInt | None = Field(None, description="Use only the first N training examples.")
     max_eval_samples: PositiveInt | None = Field(
@@ -93,6 +101,12 @@ class TrainingSettings(StrictModel):
     # Text-generating task types (generation, instruction). None keeps run ids as they were.
     max_new_tokens: PositiveInt | None = Field(
         None, description="Generation and instruction tasks: most tokens generated per answer (default 64)."
+    )
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        description="Generation and instruction tasks: sample answers at this temperature (BELLE: 0.001); "
+        "default greedy decoding.",
     )
     packing: bool | None = Field(
         None,
@@ -147,6 +161,8 @@ class TrainingSettings(StrictModel):
             raise ValueError("eval_strategy 'steps' needs eval_steps")
         if self.early_stopping_patience is not None and self.eval_strategy == "no":
             raise ValueError("early_stopping_patience needs an eval_strategy other than 'no'")
+        if self.target_validation is not None and self.eval_strategy == "no":
+            raise ValueError("target_validation needs an eval_strategy other than 'no'")
         return self
 
 
@@ -168,6 +184,20 @@ class ResourceRequest(StrictModel):
             "2 runs a distributed test on a CPU node)."
         ),
     )
+    runs_per_gpu: Literal["auto"] | PositiveInt | None = Field(
+        None,
+        description=(
+            "Runs packed into one array task, side by side (docs/packing.md): N, or 'auto' for as many as "
+            "the planner fits on the GPU (on a CPU node: one per CPU core of the task). Default 1."
+        ),
+    )
+
+    @field_validator("runs_per_gpu", mode="before")
+    @classmethod
+    def _auto_or_a_count(cls, value: Any) -> Any:
+        if value is None or value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError("runs_per_gpu is 'auto' or a whole number of runs, 1 or more")
 
 
 class ModelRef(StrictModel):
@@ -191,6 +221,11 @@ class DataSource(StrictModel):
     config: str | None = Field(None, description="The hub dataset's configuration name.")
     files: dict[str, str] | None = Field(
         None, description="Split name -> local JSONL/CSV file, for data kept outside any hub."
+    )
+    layout: Literal["superglue_multirc", "superglue_wsc", "superglue_wic"] | None = Field(
+        None,
+        description="Reshape the original SuperGLUE rows into flat ones (tasks/row_layouts.py): one row "
+        "per MultiRC answer; WSC's and WiC's pair columns.",
     )
 
     @model_validator(mode="after")
@@ -244,6 +279,11 @@ class JudgeSettings(StrictModel):
     max_tokens: PositiveInt | None = Field(
         None, description="Longest judge reply in tokens (default: the server's limit)."
     )
+    category_groups: dict[str, str] | None = Field(
+        None,
+        description="Category -> the category it is averaged in (BELLE: {math: others, code: others}); "
+        "default each category its own.",
+    )
     prompt: str = Field(
         JUDGE_PROMPT,
         description="The judge's message: a template over {question}, {reference}, {answer} and {category}; "
@@ -288,6 +328,11 @@ class TaskSpec(StrictModel):
         None, description="Class names in label-index order (classification, multiple choice, tags)."
     )
     metric: str = Field("accuracy", description="The task's own metric, used to pick and to report.")
+    averaging: Averaging | None = Field(
+        None,
+        description="Classification: how precision, recall and F1 average over classes (default macro); "
+        "binary scores the second label as the positive class; other than macro adds <name>_<averaging>.",
+    )
     language: str | None = Field(None, description="ISO code of the language, e.g. 'hu'; 'sl-en' for a pair.")
     choice_columns: list[str] | None = Field(
         None, description="Multiple choice: one column per choice (COPA's choice1, choice2)."
@@ -311,6 +356,16 @@ class TaskSpec(StrictModel):
     judge: JudgeSettings | None = Field(
         None, description="Instruction tasks: an LLM judge that scores each generated answer from 0 to 1."
     )
+    test_source: DataSource | None = Field(
+        None,
+        description="Read the test split here instead (splits.test names its split): one evaluation set "
+        "shared by tasks that train on different data, e.g. BELLE's 1k prompts.",
+    )
+
+    @property
+    def effective_averaging(self) -> Averaging:
+        """`averaging`, else macro."""
+        return self.averaging or "macro"
 
 
 class RunSpec(StrictModel):

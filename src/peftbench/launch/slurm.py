@@ -24,10 +24,11 @@ from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import utc_now, write_spec
 from peftbench.core.spec import RunSpec, parent_run_id
-from peftbench.launch.array_task import RunTask
+from peftbench.launch.array_task import PackTask, RunTask
 from peftbench.launch.slurm_cluster import use_cluster
 from peftbench.launch.slurm_records import SUBMISSIONS, Submission, jobs_by_run, read_submissions
 from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, query_states
+from peftbench.plan.packing import pack_sizes
 from peftbench.plan.schema import ClusterProfile, SlurmSettings
 
 SUBMITIT_FOLDER = ".slurm"
@@ -44,18 +45,30 @@ class ResourceShape:
     mem_gb: int  # per node
     time_min: int
     tasks_per_node: int = 1  # one process per GPU in a distributed run
+    runs_per_task: int = 1  # a packed array: k runs side by side in each task (resources.runs_per_gpu)
 
 
-def shape_of(run: RunSpec, slurm: SlurmSettings) -> ResourceShape:
-    """A run's request, with CPUs and memory scaled per GPU as the site's GPU type says."""
+def shape_of(run: RunSpec, slurm: SlurmSettings, runs_per_task: int = 1) -> ResourceShape:
+    """A run's request, with CPUs and memory scaled per GPU as the site's GPU type says.
+
+    A packed CPU task asks for the host memory of all its runs (up to a node's)."""
     resources = run.resources
     gpu_type = (resources.gpu_type or slurm.default_gpu_type) if resources.gpus else None
     cpus, mem = resources.cpus, resources.mem_gb
     if gpu_type is not None:
         kind = slurm.gpu_types[gpu_type]
         cpus, mem = kind.cpus_per_gpu * resources.gpus, kind.mem_gb_per_gpu * resources.gpus
+    elif runs_per_task > 1:
+        mem = min(mem * runs_per_task, max(mem, slurm.cpu_node_mem_gb))
     return ResourceShape(
-        resources.gpus, gpu_type, resources.nodes, cpus, mem, resources.time_min, run.processes_per_node
+        resources.gpus,
+        gpu_type,
+        resources.nodes,
+        cpus,
+        mem,
+        resources.time_min,
+        run.processes_per_node,
+        runs_per_task,
     )
 
 
@@ -96,7 +109,10 @@ def executor_parameters(shape: ResourceShape, profile: ClusterProfile, job_name:
 
 
 def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) -> list[Submission]:
-    """Submit `runs` as one job array per resource shape (split at max_array_size); record them."""
+    """Submit `runs` as one job array per resource shape (split at max_array_size); record them.
+
+    Runs whose method packs them (resources.runs_per_gpu) go k to a task: PackTask trains them side
+    by side, and the record lists the runs of each task (`Submission.packs`)."""
     import submitit
 
     slurm = profile.slurm
@@ -105,21 +121,23 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
     for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
         if shutil.which(command) is None:
             raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
-    depth = generations(runs)
+    depth, k = generations(runs), pack_sizes(runs, profile)
     groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
-        groups[depth[run.run_id], shape_of(run, slurm)].append(run)
+        groups[depth[run.run_id], shape_of(run, slurm, k[run.run_id])].append(run)
     chunks = [
-        (shape, members[i : i + slurm.max_array_size])
+        (shape, packs[i : i + slurm.max_array_size])
         for (_, shape), members in sorted(groups.items(), key=lambda item: item[0][0])
-        for i in range(0, len(members), slurm.max_array_size)
+        for packs in [_packs(members, shape.runs_per_task)]
+        for i in range(0, len(packs), slurm.max_array_size)
     ]
     children = any(parent_run_id(r) for r in runs)
     job_of = (
         {r: job for r, (job, _) in _live_jobs(Path(runs_dir) / runs[0].sweep).items()} if children else {}
     )
     submissions = []
-    for shape, members in chunks:
+    for shape, packs in chunks:
+        members = [run for pack in packs for run in pack]
         sweep_dir = Path(runs_dir) / members[0].sweep
         folder = sweep_dir / SUBMITIT_FOLDER / "%j"
         python = _container_python(profile)
@@ -141,14 +159,18 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
             for run, p in zip(members, paths, strict=True):
                 p.root.mkdir(parents=True, exist_ok=True)
                 write_spec(p.spec, run)
-            jobs = executor.map_array(RunTask(), [str(p.spec) for p in paths], [str(p.root) for p in paths])
-        job_of |= {run.run_id: job.job_id for job, run in zip(jobs, members, strict=True)}
+            held_paths = [[RunPaths.of(runs_dir, r) for r in pack] for pack in packs]
+            jobs = _submit_array(executor, shape, held_paths)
+        held = {job.job_id: [run.run_id for run in pack] for job, pack in zip(jobs, packs, strict=True)}
+        job_of |= {run_id: job for job, run_ids in held.items() for run_id in run_ids}
+        single = shape.runs_per_task == 1
         submission = Submission(
             profile.name,
             utc_now(),
             asdict(shape),
             str(folder),
-            {job.job_id: run.run_id for job, run in zip(jobs, members, strict=True)},
+            {job: run_ids[0] for job, run_ids in held.items()} if single else {},
+            {} if single else held,
         )
         first = jobs[0].job_id.split("_")[0]
         write_json_atomic(
@@ -156,6 +178,20 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
         )
         submissions.append(submission)
     return submissions
+
+
+def _packs(members: list[RunSpec], k: int) -> list[list[RunSpec]]:
+    """`members` in groups of k (the last one smaller), in order."""
+    return [members[i : i + k] for i in range(0, len(members), k)]
+
+
+def _submit_array(executor: Any, shape: ResourceShape, packs: list[list[RunPaths]]) -> list[Any]:
+    """One array task per pack: RunTask for a single run, PackTask for k runs side by side."""
+    if shape.runs_per_task == 1:
+        paths = [pack[0] for pack in packs]
+        return executor.map_array(RunTask(), [str(p.spec) for p in paths], [str(p.root) for p in paths])
+    specs = [[str(p.spec) for p in pack] for pack in packs]
+    return executor.map_array(PackTask(), specs, [[str(p.root) for p in pack] for pack in packs])
 
 
 @contextmanager

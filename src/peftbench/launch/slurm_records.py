@@ -6,7 +6,7 @@ Job ids and which run each array task holds, so that `status` and `resubmit` wor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,27 @@ SUBMISSIONS = ".submissions"
 
 @dataclass
 class Submission:
-    """One submitted array: its job ids (one per task) and the run each task holds."""
+    """One submitted array: its job ids (one per task) and the run(s) each task holds."""
 
     cluster: str
     submitted_at: str
     shape: dict[str, Any]
     folder: str  # submitit's folder (logs, pickles)
     tasks: dict[str, str]  # Slurm job id ("123_4", or "123" for a one-task array) -> run_id
+    # A packed array (resources.runs_per_gpu): job id -> the runs its task trains side by side.
+    packs: dict[str, list[str]] = field(default_factory=dict)
+
+    def runs_of_jobs(self) -> dict[str, list[str]]:
+        """Slurm job id -> the run ids its task holds (one, or a pack)."""
+        return {job: [run_id] for job, run_id in self.tasks.items()} | self.packs
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [*self.tasks, *self.packs]
+
+    @property
+    def run_count(self) -> int:
+        return len(self.tasks) + sum(len(runs) for runs in self.packs.values())
 
 
 def read_submissions(sweep_dir: Path) -> list[Submission]:
@@ -43,8 +57,9 @@ def jobs_by_run(submissions: list[Submission]) -> dict[str, list[tuple[str, Subm
     """
     jobs: dict[str, list[tuple[str, Submission]]] = {}
     for submission in submissions:
-        for job_id, run_id in submission.tasks.items():
-            jobs.setdefault(run_id, []).append((job_id, submission))
+        for job_id, run_ids in submission.runs_of_jobs().items():
+            for run_id in run_ids:
+                jobs.setdefault(run_id, []).append((job_id, submission))
     return jobs
 
 

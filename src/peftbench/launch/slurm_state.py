@@ -216,9 +216,12 @@ def _state_of(
     if _succeeded(found):
         return RunState(run, "done")
     live = [(job, scheduler.get(job)) for job, _ in jobs if scheduler.get(job) in LIVE_STATES]
+    if live and _ended_in_its_pack(found, jobs, live[-1][0]):
+        live = []  # its packed task goes on with the others; this run is over (and may be resubmitted)
     if live:  # any job of the run, not only the newest: a duplicate must not go unseen
         job, slurm_state = max(live, key=lambda js: js[1] != "PENDING")
-        return RunState(run, "pending" if slurm_state == "PENDING" else "running", slurm_state, job)
+        state = "pending" if slurm_state == "PENDING" else "running"
+        return RunState(run, state, slurm_state, job, _packed_with(run, job, jobs))
     unknown = [job for job, _ in jobs if scheduler.is_unknown(job)]
     if unknown:
         said = "; ".join(scheduler.errors)
@@ -240,6 +243,20 @@ def _state_of(
     if slurm_state in FAILED_SLURM_STATES:
         return RunState(run, "failed", slurm_state, job_id, tail)
     return RunState(run, "lost", slurm_state or "no record", job_id, tail)
+
+
+def _packed_with(run: RunSpec, job: str, jobs: list[tuple[str, Submission]]) -> str:
+    """`packed: 1 of 3 runs of this task` for a run of a packed task, else nothing."""
+    pack = next((sub.packs.get(job) for j, sub in jobs if j == job), None)
+    return f"packed: {pack.index(run.run_id) + 1} of {len(pack)} runs of this task" if pack else ""
+
+
+def _ended_in_its_pack(found: _ResultFile, jobs: list[tuple[str, Submission]], live_job: str) -> bool:
+    """A run of a live packed task that has already left a result of that task: it is not running."""
+    submission = next((sub for job, sub in jobs if job == live_job), None)
+    if found.result is None or submission is None or live_job not in submission.packs:
+        return False
+    return datetime.fromisoformat(found.result.finished_at) >= datetime.fromisoformat(submission.submitted_at)
 
 
 def _blocked_by_parent(state: RunState, states: dict[str, RunState]) -> RunState:

@@ -26,7 +26,7 @@ from peftbench.plan.schema import SweepSpec
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.sources import missing_files
 
-SPECIAL_METHOD_KEYS = ("method", "resources", "tasks", "parent")
+SPECIAL_METHOD_KEYS = ("method", "resources", "tasks", "models", "parent")
 
 
 PARENT_KEYS = ("method", "task")
@@ -51,6 +51,7 @@ class MethodGrid:
     resources: dict[str, Any]
     tasks: tuple[str, ...] | None = None  # run only on these tasks (None: on every task)
     parent: ParentRef | None = None
+    models: tuple[str, ...] | None = None  # run only on these models (None: on every model)
 
     def points(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Every (method params, training overrides) combination, in file order."""
@@ -100,10 +101,13 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     models = [_resolve_model(m, i, file, problems) for i, m in enumerate(spec.models)]
     tasks = [_resolve_task(t, i, file, problems) for i, t in enumerate(spec.tasks)]
     task_names = [t if isinstance(t, str) else t.name for t in spec.tasks]
+    tasks = _with_task_settings(spec, tasks, task_names, file, problems)
+    model_names = [m if isinstance(m, str) else m.name for m in spec.models]
     grids = [
         grid
         for label, block in spec.methods.items()
-        if (grid := _method_grid(label, block, file, problems, task_names, list(spec.methods))) is not None
+        if (grid := _method_grid(label, block, file, problems, task_names, list(spec.methods), model_names))
+        is not None
     ]
     count = sum(_run_count(spec, g) for g in grids)
     if count > spec.max_runs:  # counted, not expanded: a runaway grid is refused at once
@@ -128,8 +132,9 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
 def _run_count(spec: SweepSpec, grid: MethodGrid) -> int:
     """How many runs a method block yields (before refusals), from the axis lengths alone."""
     tasks = len(grid.tasks) if grid.tasks is not None else len(spec.tasks)
+    models = len(grid.models) if grid.models is not None else len(spec.models)
     axes = [*grid.param_axes.values(), *grid.training_axes.values()]
-    return len(spec.models) * tasks * len(spec.seeds) * math.prod(len(axis) for axis in axes)
+    return models * tasks * len(spec.seeds) * math.prod(len(axis) for axis in axes)
 
 
 @dataclass
@@ -160,12 +165,19 @@ class _Expansion:
         for (model_i, model), (task_i, task) in itertools.product(enumerate(models), enumerate(tasks)):
             if model is None or task is None or (grid.tasks is not None and task.name not in grid.tasks):
                 continue
+            if grid.models is not None and self.spec_model_name(model_i) not in grid.models:
+                continue
             seeds = enumerate(self.spec.seeds)
             for (point_i, point), (seed_i, seed) in itertools.product(enumerate(points), seeds):
                 run = self._run(grid, point, model, model_i, task, seed)
                 if run is not None:
                     key = (self.depth[grid.label], model_i, task_i, grid_i, point_i, seed_i)
                     self.ordered.append((key, run))
+
+    def spec_model_name(self, model_i: int) -> str:
+        """The name the sweep file gives its model_i-th model (what a block's `models:` lists)."""
+        entry = self.spec.models[model_i]
+        return entry if isinstance(entry, str) else entry.name
 
     def _run(
         self, grid: MethodGrid, point: GridPoint, model: ModelRef, model_i: int, task: TaskSpec, seed: int
@@ -285,9 +297,35 @@ def _resolve_task(entry: str | TaskSpec, i: int, file: str, problems: list[Probl
         return None
     found = TASK_TYPES[entry.type].problems(entry)
     found += [("source", f"No such data file or folder: {f!r}.", f, ()) for f in missing_files(entry.source)]
+    if entry.test_source is not None:
+        found += [
+            ("test_source", f"No such data file or folder: {f!r}.", f, ())
+            for f in missing_files(entry.test_source)
+        ]
     for sub, message, value, allowed in found:
         problems.append(Problem(file, f"{key}.{sub}", message, value, tuple(allowed)))
     return None if found else entry
+
+
+def _with_task_settings(
+    spec: SweepSpec, tasks: list[TaskSpec | None], names: list[str], file: str, problems: list[Problem]
+) -> list[TaskSpec | None]:
+    """The tasks with the sweep's `task_settings` put in, each changed task checked again by its type."""
+    tasks = list(tasks)
+    for name, settings in spec.task_settings.items():
+        key = f"task_settings.{name}"
+        if name not in names:
+            problems.append(unknown_name(file, key, "task", name, names))
+            continue
+        i = names.index(name)
+        if tasks[i] is None:  # the task itself is invalid; its own problems are reported
+            continue
+        changed = tasks[i].model_copy(update=settings.model_dump(exclude_unset=True))
+        found = TASK_TYPES[changed.type].problems(changed)
+        for sub, message, value, allowed in found:
+            problems.append(Problem(file, f"{key}.{sub}", message, value, tuple(allowed)))
+        tasks[i] = None if found else changed
+    return tasks
 
 
 def _method_grid(
@@ -297,6 +335,7 @@ def _method_grid(
     problems: list[Problem],
     task_names: list[str],
     labels: list[str],
+    model_names: list[str] | None = None,
 ) -> MethodGrid | None:
     block = dict(block or {})
     key = f"methods.{label}"
@@ -310,6 +349,9 @@ def _method_grid(
     problems.extend(resource_problems)
     before = len(problems)
     tasks = _block_tasks(block.pop("tasks", None), f"{key}.tasks", file, problems, task_names)
+    models = _block_names(
+        block.pop("models", None), f"{key}.models", file, problems, model_names or [], "model"
+    )
     parent = _parent_ref(block.pop("parent", None), label, file, problems, task_names, labels)
     own_problems = len(problems) > before
     params_model = METHODS[name].Params
@@ -339,26 +381,32 @@ def _method_grid(
         (param_axes if owner is params_model else training_axes)[k] = axis
     if bad or resource_problems or own_problems:
         return None
-    return MethodGrid(label, name, param_axes, training_axes, resources, tasks, parent)
+    return MethodGrid(label, name, param_axes, training_axes, resources, tasks, parent, models)
 
 
 def _block_tasks(
     value: Any, key: str, file: str, problems: list[Problem], task_names: list[str]
 ) -> tuple[str, ...] | None:
     """The `tasks:` of a method block: names of the sweep's tasks (one name or a list)."""
+    return _block_names(value, key, file, problems, task_names, "task")
+
+
+def _block_names(
+    value: Any, key: str, file: str, problems: list[Problem], known: list[str], what: str
+) -> tuple[str, ...] | None:
+    """A method block's `tasks:` or `models:`: names of the sweep's tasks or models (one or a list)."""
     if value is None:
         return None
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         problems.append(
-            Problem(file, key, f"Give a list of task names (got {value!r}).", None, tuple(task_names))
+            Problem(file, key, f"Give a list of {what} names (got {value!r}).", None, tuple(known))
         )
         return None
-    unknown = [n for n in names if n not in task_names]
+    unknown = [n for n in names if n not in known]
     for n in unknown:
-        problems.append(
-            Problem(file, key, f"Task {n!r} is not one of the sweep's tasks.", n, tuple(task_names))
-        )
+        message = f"{what.capitalize()} {n!r} is not one of the sweep's {what}s."
+        problems.append(Problem(file, key, message, n, tuple(known)))
     return None if unknown else tuple(names)
 
 
@@ -416,9 +464,13 @@ def _validated_points(
         try:
             method_params = METHODS[grid.method].Params.model_validate(params)
             training = TrainingSettings.model_validate(spec.training.model_dump() | overrides)
-            resources = ResourceRequest.model_validate(spec.resources.model_dump() | grid.resources)
         except ValidationError as err:
             problems.extend(pydantic_problems(file, err, ("methods", grid.label)))
+            continue
+        try:
+            resources = ResourceRequest.model_validate(spec.resources.model_dump() | grid.resources)
+        except ValidationError as err:
+            problems.extend(pydantic_problems(file, err, ("methods", grid.label, "resources")))
             continue
         where = f"methods.{grid.label} {params | overrides}"
         out.append(GridPoint(grid.label, method_params.model_dump(mode="json"), training, resources, where))

@@ -217,7 +217,8 @@ def fit_on(
     trainable: int | None = None,
 ) -> Fit:
     """The run's estimate on its own GPUs; when it does not fit, the smallest GPU count (same engine,
-    or ZeRO-3 for an unsharded one) or ZeRO-3 offload that does. The model is counted once."""
+    or ZeRO-3 for an unsharded one), else a smaller per-device batch with gradient accumulation (and
+    checkpointing), else ZeRO-3 offload that does. The model is counted once."""
     params = count_from_config(config) if params is None else params
     trainable = trainable_from_config(run, config) if trainable is None else trainable
     estimate = estimate_run(run, config, run.world_size, trainable=trainable, params=params)
@@ -230,12 +231,54 @@ def fit_on(
             nodes = -(-gpus // gpus_per_node)
             per_node = -(-gpus // nodes)
             return Fit(estimate, gpu_bytes, f"distributed: {backend} with gpus: {per_node}, nodes: {nodes}")
+    smaller = smaller_batch(run, config, gpu_bytes, params=params, trainable=trainable)
+    if smaller is not None:
+        return Fit(estimate, gpu_bytes, smaller)
     offload = estimate_run(run, config, 1, "zero3_offload", trainable=trainable, params=params)
     if offload.total <= FILL_FRACTION * gpu_bytes:
         return Fit(estimate, gpu_bytes, "distributed: zero3_offload (CPU holds weights and optimizer)")
     return Fit(
         estimate, gpu_bytes, "nothing fits: shorten max_length or batch_size, or use gradient_checkpointing"
     )
+
+
+def smaller_batch(
+    run: RunSpec, config: Any, gpu_bytes: int, params: ParameterCount, trainable: int
+) -> str | None:
+    """The largest per-device batch that fits the run's own GPUs and engine, with the gradient
+    accumulation that keeps its global batch, first as it is, then with gradient checkpointing.
+
+    Activations grow with the per-device batch; weights and training state do not. A run refused for
+    its activations (LoRA at 16 × 1024 tokens per GPU on a 7B model) fits this way without more GPUs.
+    """
+    t = run.training
+    global_batch = t.batch_size * t.gradient_accumulation_steps * run.world_size
+    checkpointing = [False, True] if not t.uses_gradient_checkpointing else [True]
+    for recompute in checkpointing:
+        for batch in sorted((b for b in range(1, t.batch_size + 1) if t.batch_size % b == 0), reverse=True):
+            if batch == t.batch_size and recompute == t.uses_gradient_checkpointing:
+                continue  # the run as it is: already refused
+            trial = run.model_copy(
+                update={
+                    "training": t.model_copy(
+                        update={"batch_size": batch, "gradient_checkpointing": recompute}
+                    )
+                }
+            )
+            estimate = estimate_run(trial, config, run.world_size, trainable=trainable, params=params)
+            if estimate.total <= FILL_FRACTION * gpu_bytes:
+                steps = t.gradient_accumulation_steps * t.batch_size // batch
+                changes = [f"batch_size: {batch}, gradient_accumulation_steps: {steps}"]
+                if batch == t.batch_size:
+                    changes = []
+                if recompute and not t.uses_gradient_checkpointing:
+                    changes.append("gradient_checkpointing: true")
+                return (
+                    f"{', '.join(changes)} (about "
+                    f"{estimate.total / GB:.1f} GB per GPU; global batch {batch} × {steps} × "
+                    f"{run.world_size} GPUs = {global_batch}, as before)"
+                )
+    return None
 
 
 def load_model_config(ref: ModelRef) -> Any | None:

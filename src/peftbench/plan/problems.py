@@ -44,12 +44,25 @@ def split_unknown_keys(
         if key not in model.model_fields:
             problems.append(Problem(file, format_key((*loc, key)), f"Unknown key {key!r}.", key, allowed))
             continue
-        sub = _sub_model(model.model_fields[key].annotation)
+        annotation = model.model_fields[key].annotation
+        sub, entries = _sub_model(annotation), _entry_model(annotation)
         if sub is not None:
             value, found = split_unknown_keys(file, value, sub, (*loc, key))
             problems += found
+        elif entries is not None and isinstance(value, dict):
+            split = {k: split_unknown_keys(file, v, entries, (*loc, key, k)) for k, v in value.items()}
+            value = {k: kept for k, (kept, _found) in split.items()}
+            problems += [p for _kept, found in split.values() for p in found]
         known[key] = value
     return known, problems
+
+
+def _entry_model(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel of a `dict[str, Model]` field's values (gpu_types, task_settings), if any."""
+    if typing.get_origin(annotation) is not dict:
+        return None
+    value = typing.get_args(annotation)[-1]
+    return value if isinstance(value, type) and issubclass(value, BaseModel) else None
 
 
 def _sub_model(annotation: Any) -> type[BaseModel] | None:

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, NonNegativeInt, PrivateAttr, field_v
 
 from peftbench.core.errors import format_key
 from peftbench.core.spec import (
+    Averaging,
     ModelRef,
     PositiveInt,
     ResourceRequest,
@@ -149,6 +150,14 @@ SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"  # a folder name and an sbatch --jo
 MAX_RUNS = 10_000
 
 
+class TaskSettings(StrictModel):
+    """What a sweep may set on a task, catalog tasks included (the task's other fields stay as they are)."""
+
+    averaging: Averaging | None = Field(
+        None, description="Classification: binary, macro, micro or weighted precision/recall/F1."
+    )
+
+
 class SweepSpec(StrictModel):
     """A sweep file: models × tasks × methods (each with its own grid) × seeds."""
 
@@ -163,6 +172,10 @@ class SweepSpec(StrictModel):
         min_length=1,
         description="Method name (or any label with a 'method:' key) -> its grid (a list is a grid axis), "
         "and optionally resources:, tasks: and parent: (docs/methods.md).",
+    )
+    task_settings: dict[str, TaskSettings] = Field(
+        default_factory=dict,
+        description="Task name -> settings that replace the task's own, e.g. slo_boolq: {averaging: binary}.",
     )
     seeds: list[NonNegativeInt] = Field(
         default_factory=lambda: [0], min_length=1, description="Seeds per point (each ≥ 0)."

@@ -58,6 +58,7 @@ def load_plan(
     is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
     each under the name of the file to fix.
     """
+    from peftbench.plan.packing import packing_problems
     from peftbench.plan.resources import check_writable, resource_problems, unset_site_facts
 
     problems: list[Problem] = []
@@ -79,6 +80,7 @@ def load_plan(
     warnings = unset_site_facts(profile)
     if profile.launcher == "slurm":
         problems += resource_problems(runs, profile, file)
+        problems += packing_problems(runs, profile, file)
         if check_memory:
             rows = memory_rows([r for r in runs if r.resources.gpus], profile)
             warnings += memory_problems(rows, profile, file) + unknown_models(rows, spec, file)

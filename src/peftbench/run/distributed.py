@@ -87,6 +87,21 @@ def hosts_of_ranks() -> list[str]:
     return [str(h) for h in hosts]
 
 
+def sum_over_ranks(value: float | None) -> float | None:
+    """The sum of `value` over all processes (energy of the run's GPUs); `value` itself in one process.
+    None on any rank (no counter there) is None for all."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
+    tensor = torch.tensor([float("nan") if value is None else value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    total = float(tensor.item())
+    return None if total != total else total
+
+
 def ensure_process_group_env() -> None:
     """Give a lone process the variables an engine needs to form a world of one.
 

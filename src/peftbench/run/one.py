@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 import traceback
@@ -18,12 +19,13 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from peftbench.core.directions import higher_is_better
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_result, write_spec
-from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings
+from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings, parent_run_id
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
 from peftbench.run.accounting import (
@@ -34,6 +36,7 @@ from peftbench.run.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
+from peftbench.run.curve import ValidationCurve
 from peftbench.run.distributed import (
     ProcessPlace,
     engine_arguments,
@@ -41,7 +44,9 @@ from peftbench.run.distributed import (
     join_deepspeed_group,
     max_over_ranks,
     process_place,
+    sum_over_ranks,
 )
+from peftbench.run.energy import CPU_RUN, PACKED_ENV, PACKED_NOTE, Energy, EnergyMeter
 from peftbench.run.incremental import resolve_model
 from peftbench.run.provenance import collect_provenance
 from peftbench.run.trainer_args import resolved_precision, training_arguments
@@ -141,9 +146,8 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     engine, args = prepare_engine_before_loading(
         spec.training, model_ref, paths.checkpoints, metric, spec.seed
     )
-    tokenizer = load_tokenizer(model_ref)
-    task_type = TASK_TYPES[spec.task.type]
-    data = task_type.prepare_data(spec.task, tokenizer, spec.training, cache=_cache(spec, paths))
+    meter = _energy_meter(engine.place.world_size)
+    tokenizer, data = tokenizer_and_data(spec, model_ref, paths)
     trained = _train(spec, paths, args, model_ref, tokenizer, data)
     evaluated = _evaluate(spec, paths, trained.trainer, data, engine.place)
     _save(spec, paths, trained, engine)
@@ -156,7 +160,9 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
         best_step=_best_step(trained.trainer.state),
         resumed_from_step=trained.resumed_from_step,
         epochs_done=float(trained.trainer.state.epoch or 0.0),
-        cost=_cost(paths, trained, evaluated, engine, data.train_tokens, time.perf_counter() - start),
+        cost=_cost(
+            paths, trained, evaluated, engine, data.train_tokens, time.perf_counter() - start, meter.stop()
+        ),
         provenance=collect_provenance(spec.seed),
         started_at=started_at,
         finished_at=utc_now(),
@@ -195,6 +201,71 @@ def _engine_arguments(engine: EngineSetup, training: TrainingSettings, model_ref
     return engine_arguments(engine.backend, training, config, engine.place.world_size, engine.precision)
 
 
+def _energy_meter(world_size: int) -> EnergyMeter:
+    """The GPUs' energy counter over this run; in a packed task the task shares it out afterwards."""
+    if os.environ.get(PACKED_ENV) and world_size == 1:  # NVML is the task's: never initialised here
+        import torch
+
+        return EnergyMeter(None, PACKED_NOTE if torch.cuda.is_available() else CPU_RUN)
+    return EnergyMeter.for_this_process(world_size).start()
+
+
+# Tokenizers and tokenized splits loaded before a packed task forks its runs (`preload`): every run
+# of the same model and data settings reuses them instead of loading its own.
+_PRELOADED: dict[str, tuple[Any, Any]] = {}
+# Settings that change how a run trains but not its tokens: runs differing only here share data.
+_NOT_DATA = {
+    "learning_rate",
+    "weight_decay",
+    "warmup_ratio",
+    "lr_scheduler",
+    "epochs",
+    "max_steps",
+    "early_stopping_patience",
+    "checkpoint_steps",
+    "keep_checkpoints",
+}
+
+
+def _data_key(spec: RunSpec) -> str:
+    training = spec.training.model_dump(mode="json", exclude=_NOT_DATA)
+    return json.dumps([spec.model.model_dump(mode="json"), spec.task.model_dump(mode="json"), training])
+
+
+def preload(specs: list[RunSpec], run_dirs: list[Path]) -> int:
+    """Load the tokenizer and tokenized data of each distinct (model, task, data settings) once, to be
+    reused by the runs forked after it (a packed array task). Returns how many sets were loaded.
+
+    A run whose model comes from another run (incremental tuning) is left to load its own, and so is
+    one whose data fails to load here: its own process fails with the error, in its own result."""
+    for spec, run_dir in zip(specs, run_dirs, strict=True):
+        key = _data_key(spec)
+        if key in _PRELOADED or parent_run_id(spec):
+            continue
+        try:
+            tokenizer = load_tokenizer(spec.model)
+            data = TASK_TYPES[spec.task.type].prepare_data(
+                spec.task, tokenizer, spec.training, cache=_cache(spec, RunPaths(run_dir))
+            )
+        except Exception as err:
+            logging.getLogger("peftbench").warning("%s: not preloaded (%s)", spec.run_id, err)
+            continue
+        _PRELOADED[key] = (tokenizer, data)
+    return len(_PRELOADED)
+
+
+def tokenizer_and_data(spec: RunSpec, model_ref: ModelRef, paths: RunPaths) -> tuple[Any, Any]:
+    """The run's tokenizer and tokenized splits: preloaded by its packed task, else loaded here."""
+    found = _PRELOADED.get(_data_key(spec))
+    if found is not None:
+        logging.getLogger("peftbench").info("tokenizer and data: reused from the packed task")
+        return found
+    tokenizer = load_tokenizer(model_ref)
+    cache = _cache(spec, paths)
+    data = TASK_TYPES[spec.task.type].prepare_data(spec.task, tokenizer, spec.training, cache=cache)
+    return tokenizer, data
+
+
 def _cache(spec: RunSpec, paths: RunPaths) -> TokenizationCache | None:
     if not spec.training.uses_tokenization_cache:
         return None
@@ -220,6 +291,10 @@ def _train(
         return task_type.compute_metrics(spec.task, logits_of(prediction), prediction.label_ids)
 
     patience = spec.training.early_stopping_patience
+    metric = task_type.selection_metric(spec.task)
+    curve = ValidationCurve(
+        paths.validation_curve, metric, spec.training.target_validation, higher_is_better(metric)
+    )
     trainer = Trainer(
         model=model,
         args=args,
@@ -230,6 +305,7 @@ def _train(
         callbacks=[
             ProgressFile(paths.progress),
             StopWhenResumedAtTheEnd(),
+            curve,
             *method.callbacks(model),
             *([EarlyStoppingCallback(patience)] if patience else []),
         ],
@@ -289,6 +365,7 @@ def _cost(
     engine: EngineSetup,
     data_tokens: int,
     wall: float,
+    energy: Energy,
 ) -> Cost:
     state, metrics, place = trained.trainer.state, trained.train_metrics, engine.place
     train_seconds = float(metrics.get("train_runtime", 0.0))
@@ -308,6 +385,8 @@ def _cost(
         artifact_bytes=folder_bytes(paths.artifact) if place.is_main else 0,
         world_size=place.world_size,
         backend=engine.backend,
+        energy_wh=sum_over_ranks(energy.wh),
+        energy_note=energy.note,
     )
 
 

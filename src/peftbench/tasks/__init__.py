@@ -1,6 +1,13 @@
 """Task types (one module each, registered in TASK_TYPES) and the benchmark catalog."""
 
-from peftbench.tasks import classification, generation, instruction, multiple_choice, token_classification
+from peftbench.tasks import (
+    classification,
+    coreference,
+    generation,
+    instruction,
+    multiple_choice,
+    token_classification,
+)
 from peftbench.tasks.base import TASK_TYPES, PreparedData, TaskType, register_task_type
 from peftbench.tasks.catalog import TASK_CATALOG
 
@@ -10,6 +17,7 @@ __all__ = [
     "PreparedData",
     "TaskType",
     "classification",
+    "coreference",
     "generation",
     "instruction",
     "multiple_choice",

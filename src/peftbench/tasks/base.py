@@ -64,12 +64,17 @@ class Evaluation:
 class TaskType(ABC):
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
+    takes_averaging: ClassVar[bool] = False  # precision/recall/F1 follow the task's `averaging`
 
     def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
         """(key, message, value, allowed) for each way `task` does not fit this type."""
+        found: list[tuple[str, str, Any, tuple[str, ...]]] = []
         if task.metric not in self.metrics:
-            return [("metric", f"Unknown metric {task.metric!r}.", task.metric, self.metrics)]
-        return []
+            found.append(("metric", f"Unknown metric {task.metric!r}.", task.metric, self.metrics))
+        if task.averaging is not None and not self.takes_averaging:
+            message = f"Task type {self.name!r} has no class averaging to set; leave averaging out."
+            found.append(("averaging", message, task.averaging, ()))
+        return found
 
     def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
         """Why `task` cannot run on a model of that family with that method (a METHODS key), or None.

@@ -15,7 +15,12 @@ from peftbench.tasks.base import (
     register_task_type,
 )
 from peftbench.tasks.labels import label_index
-from peftbench.tasks.metrics import CLASSIFICATION_METRICS, classification_metrics
+from peftbench.tasks.metrics import (
+    AVERAGED_METRICS,
+    CLASSIFICATION_METRICS,
+    classification_metrics,
+    majority_rate,
+)
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
@@ -29,12 +34,34 @@ PAIR_JOINER = "\n"
 @register_task_type
 class Classification(TaskType):
     name = "classification"
-    metrics = CLASSIFICATION_METRICS
+    metrics = (*CLASSIFICATION_METRICS, *AVERAGED_METRICS)
+    takes_averaging = True
 
     def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
         found = super().problems(task)
         if not task.labels or len(task.labels) < 2:
             found.append(("labels", "Classification needs at least two labels.", task.labels, ()))
+        elif task.averaging == "binary" and len(task.labels) != 2:
+            message = f"binary averaging needs exactly two labels (the second is positive); {task.name} has"
+            found.append(
+                (
+                    "averaging",
+                    f"{message} {len(task.labels)}.",
+                    task.averaging,
+                    ("macro", "micro", "weighted"),
+                )
+            )
+        suffix = task.metric.rpartition("_")[2]
+        if task.metric in AVERAGED_METRICS and suffix != task.effective_averaging:
+            found.append(
+                (
+                    "metric",
+                    f"Metric {task.metric!r} needs averaging {suffix!r} (the task's is "
+                    f"{task.effective_averaging!r}).",
+                    task.metric,
+                    self.metrics,
+                )
+            )
         return found
 
     def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
@@ -70,7 +97,9 @@ class Classification(TaskType):
         )
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
-        return classification_metrics(self.predicted_labels(logits), list(labels))
+        gold = list(labels)
+        scores = classification_metrics(self.predicted_labels(logits), gold, task.effective_averaging)
+        return scores | {"majority_rate": majority_rate(gold)}  # chance, for the tables (collect.chance)
 
     def predicted_labels(self, logits: Any) -> list[int]:
         return logits.argmax(-1).tolist()

@@ -12,10 +12,10 @@ is left of `max_length`; a seq2seq prompt and target keep `max_length` tokens ea
 too long loses tokens from the end of its longest field (the document, not the template's cue).
 A target ends with the end-of-sequence token unless it was cut.
 
-Evaluation generates greedily (`max_new_tokens`; unset, 64 or half of max_length if less) with the
-trained model and scores the texts against the references (ROUGE-1/2/L, BLEU, chrF;
-metrics.text_metrics), plus the loss. During training the validation loss alone selects
-checkpoints and stops early (`selection_metric`).
+Evaluation generates greedily, or at the training setting `temperature` (`max_new_tokens`; unset,
+64 or half of max_length if less) with the trained model and scores the texts against the
+references (ROUGE-1/2/L, BLEU, chrF, METEOR; metrics.text_metrics), plus the loss. During
+training the validation loss alone selects checkpoints and stops early (`selection_metric`).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class GenerationData(PreparedData):
     seq2seq: bool = False
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     texts: dict[str, EvalTexts] = field(default_factory=dict)
+    temperature: float | None = None  # None: greedy
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,12 @@ class Generation(TaskType):
         columns = self.columns(task)
         limits = split_limits(training)
         texts = {
-            split: self._eval_texts(task, load_rows(task, split, limits[split], columns), tokenizer, layout)
+            split: self._eval_texts(
+                task,
+                load_rows(task, split, limits[split], columns + self.category_columns(task, split)),
+                tokenizer,
+                layout,
+            )
             for split in ("validation", "test")
         }
         encode = partial(self.encode, task=task, tokenizer=tokenizer, layout=layout)
@@ -146,6 +152,7 @@ class Generation(TaskType):
                 seq2seq=layout.seq2seq,
                 max_new_tokens=layout.max_new_tokens,
                 texts=texts,
+                temperature=training.temperature,
             ),
         )
 
@@ -163,11 +170,18 @@ class Generation(TaskType):
         return layout
 
     def columns(self, task: TaskSpec) -> list[str]:
-        """Every column path the task reads."""
-        paths = [*task.text_columns, task.target_column, task.category_column]
+        """Every column path the task encodes (the category is read for scoring only)."""
+        paths = [*task.text_columns, task.target_column]
         if task.prompt is not None:
             paths += PromptTemplate(task.prompt).fields
         return [p for p in paths if p is not None]
+
+    def category_columns(self, task: TaskSpec, split: str) -> list[str]:
+        """[category_column] where the split's rows carry it: every evaluation split, or only test when
+        test comes from `test_source` (an evaluation set with categories; the training data has none)."""
+        if task.category_column is None or (task.test_source is not None and split != "test"):
+            return []
+        return [task.category_column]
 
     def encode(self, data: Any, task: TaskSpec, tokenizer: Any, layout: Layout) -> Any:
         """Token ids, attention mask and labels of each row (a `datasets.Dataset` in, one out)."""
@@ -206,7 +220,7 @@ class Generation(TaskType):
     def _eval_texts(self, task: TaskSpec, data: Any, tokenizer: Any, layout: Layout) -> EvalTexts:
         rows = [data[i] for i in range(len(data))]
         categories = None
-        if task.category_column is not None:
+        if task.category_column is not None and task.category_column.split(".")[0] in data.column_names:
             categories = [column_text(r, task.category_column) for r in rows]
         return EvalTexts(
             prompts=self.prompt_ids(task, rows, tokenizer, layout),
@@ -240,6 +254,7 @@ class Generation(TaskType):
             seq2seq=data.seq2seq,
             max_new_tokens=data.max_new_tokens,
             batch_size=trainer.args.per_device_eval_batch_size,
+            temperature=data.temperature,
         )
         return texts, predictions
 
@@ -346,11 +361,19 @@ def generate_texts(
     seq2seq: bool,
     max_new_tokens: int,
     batch_size: int,
+    temperature: float | None = None,
 ) -> list[str]:
-    """Greedy continuations of token-id prompts, decoded without special tokens, in the prompts' order.
+    """Continuations of token-id prompts, decoded without special tokens, in the prompts' order.
 
-    Prompts are batched by length (less padding); a decoder's are padded on the left.
+    Greedy, or sampled from the whole distribution at `temperature` (no top-k/top-p cut, as a
+    chat API samples; BELLE's 0.001 is all but greedy). Prompts are batched by length (less
+    padding); a decoder's are padded on the left.
     """
+    sampling: dict[str, Any] = (
+        {"do_sample": False}
+        if temperature is None
+        else {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+    )
     import torch
 
     device = next(model.parameters()).device
@@ -374,8 +397,8 @@ def generate_texts(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
                 num_beams=1,
+                **sampling,
                 pad_token_id=pad,
                 eos_token_id=tokenizer.eos_token_id,
             )

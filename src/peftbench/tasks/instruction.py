@@ -74,5 +74,6 @@ class Instruction(Generation):
                     texts.questions, texts.references, answers, categories, strict=True
                 )
             ]
-            metrics |= judge_metrics(Judge(task.judge).score_all(items), texts.categories)
+            scores = Judge(task.judge).score_all(items)
+            metrics |= judge_metrics(scores, texts.categories, task.judge.category_groups)
         return Evaluation(metrics, answers)

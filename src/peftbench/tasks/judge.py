@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -180,10 +180,14 @@ class Judge:
         return headers
 
 
-def judge_metrics(scores: Sequence[float], categories: Sequence[str] | None) -> dict[str, float]:
+def judge_metrics(
+    scores: Sequence[float], categories: Sequence[str] | None, groups: Mapping[str, str] | None = None
+) -> dict[str, float]:
     """`judge`: the mean score per category, averaged over categories; `judge/<category>` each.
 
-    Without categories, `judge` is the plain mean.
+    `groups` maps a category to the one it is averaged in (BELLE's table puts math and code in
+    "others": 10 classes, 9 columns, the macro average over the 9). Without categories, `judge`
+    is the plain mean.
     """
     if not scores:
         return {}
@@ -191,6 +195,6 @@ def judge_metrics(scores: Sequence[float], categories: Sequence[str] | None) -> 
         return {"judge": sum(scores) / len(scores)}
     by_category: dict[str, list[float]] = defaultdict(list)
     for score, category in zip(scores, categories, strict=True):
-        by_category[category].append(score)
+        by_category[(groups or {}).get(category, category)].append(score)
     per = {f"judge/{c}": sum(s) / len(s) for c, s in sorted(by_category.items())}
     return {"judge": sum(per.values()) / len(per), **per}

@@ -1,7 +1,8 @@
 """Task metrics and which direction of each metric is better.
 
 Classification metrics come from scikit-learn; text metrics from rouge-score (ROUGE) and sacrebleu
-(BLEU, chrF). Scales are the libraries' own: ROUGE F-measures in [0, 1], BLEU and chrF in [0, 100].
+(BLEU, chrF), METEOR from nltk (tasks.meteor). Scales are the libraries' own: ROUGE F-measures and
+METEOR in [0, 1], BLEU and chrF in [0, 100].
 """
 
 from __future__ import annotations
@@ -10,7 +11,17 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from peftbench.tasks.meteor import meteor
+
 CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
+
+
+AVERAGINGS = ("binary", "macro", "micro", "weighted")  # scikit-learn's `average` values a task may set
+
+
+AVERAGED_METRICS = tuple(
+    f"{m}_{a}" for a in AVERAGINGS if a != "macro" for m in ("f1", "precision", "recall")
+)
 
 
 LIKELIHOOD_SCORES = ("accuracy", "acc_norm", "acc_bytes")  # the three columns of log-likelihood scores
@@ -22,23 +33,51 @@ MULTIPLE_CHOICE_METRICS = (*LIKELIHOOD_SCORES, "mcc")
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
 
 
-TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
+TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "meteor")
 
 
-def classification_metrics(predictions: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
-    """Accuracy, MCC and macro precision/recall/F1; classes absent from both count as zero, not NaN."""
-    from sklearn.metrics import accuracy_score, matthews_corrcoef, precision_recall_fscore_support
+def classification_metrics(
+    predictions: Sequence[int], labels: Sequence[int], averaging: str = "macro"
+) -> dict[str, float]:
+    """Accuracy, MCC and macro precision/recall/F1; classes absent from both count as zero, not NaN.
 
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predictions, average="macro", zero_division=0
-    )
-    return {
+    With another `averaging` (scikit-learn's `average`: binary, micro, weighted) its precision, recall
+    and F1 come too, as `precision_<averaging>`, ...; binary scores class 1 (the task's second label)
+    as the positive class.
+    """
+    from sklearn.metrics import accuracy_score, matthews_corrcoef
+
+    metrics = {
         "accuracy": float(accuracy_score(labels, predictions)),
         "mcc": float(matthews_corrcoef(labels, predictions)),
-        "f1_macro": float(f1),
-        "precision_macro": float(precision),
-        "recall_macro": float(recall),
+        **averaged_scores(predictions, labels, "macro"),
     }
+    if averaging != "macro":
+        metrics |= averaged_scores(predictions, labels, averaging)
+    return metrics
+
+
+def averaged_scores(predictions: Sequence[int], labels: Sequence[int], averaging: str) -> dict[str, float]:
+    """`f1_<averaging>`, `precision_<averaging>`, `recall_<averaging>` from scikit-learn."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predictions, average=averaging, zero_division=0
+    )
+    return {
+        f"f1_{averaging}": float(f1),
+        f"precision_{averaging}": float(precision),
+        f"recall_{averaging}": float(recall),
+    }
+
+
+def majority_rate(labels: Sequence[int]) -> float:
+    """Share of the most frequent gold label: the accuracy of always answering it, i.e. chance.
+
+    Recorded beside a classification run's metrics (`majority_rate`) so that tables can show chance
+    and never call a score at chance a best (collect.chance)."""
+    labels = list(labels)
+    return max(labels.count(label) for label in set(labels)) / len(labels) if labels else float("nan")
 
 
 def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
@@ -111,7 +150,8 @@ def target_language(language: str | None) -> str | None:
 def text_metrics(
     predictions: Sequence[str], references: Sequence[str], language: str | None = None
 ) -> dict[str, float]:
-    """ROUGE-1/2/L (mean F-measure over examples), corpus BLEU and corpus chrF of generated texts.
+    """ROUGE-1/2/L (mean F-measure over examples), corpus BLEU, corpus chrF and METEOR (mean over
+    examples, without WordNet synonyms: tasks.meteor) of generated texts.
 
     `language` is the task's (for a pair such as 'sl-en', the target side counts). English or unset:
     rouge-score's own tokenizer (lowercased ASCII letters and digits) with the Porter stemmer, as in
@@ -132,6 +172,7 @@ def text_metrics(
         **rouge_scores(predictions, references, lang),
         "bleu": float(sacrebleu.corpus_bleu(list(predictions), refs, tokenize=bleu_tokenizer).score),
         "chrf": float(sacrebleu.corpus_chrf(list(predictions), refs).score),
+        "meteor": meteor(predictions, references, lang),
     }
 
 

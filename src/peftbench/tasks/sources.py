@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
+from peftbench.tasks.coref_data import conll_split, is_conll_file
 from peftbench.tasks.prompts import column_value
+from peftbench.tasks.row_layouts import apply_layout
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 
@@ -23,18 +25,40 @@ def missing_files(source: DataSource) -> list[str]:
     return []
 
 
+def split_source(task: TaskSpec, split: str) -> tuple[DataSource, str]:
+    """Where one of our splits is read: the source and its split expression.
+
+    The test split comes from `test_source` when the task has one (one evaluation set shared by
+    tasks that train on different data, as BELLE's 1k prompts): read there as `splits["test"]`.
+    """
+    if split == "test" and task.test_source is not None:
+        return task.test_source, task.splits["test"]
+    return task.source, task.splits[split]
+
+
 def load_split(task: TaskSpec, split: str) -> Any:
     """One split as a `datasets.Dataset`, read from local files or the hub (HF cache when offline)."""
     from datasets import load_dataset
 
-    source_split = task.splits[split]
-    src = task.source
+    src, source_split = split_source(task, split)
     if src.bundled is not None:
+        folder = BUNDLED_DIR / src.bundled
         files = {
-            name: str(BUNDLED_DIR / src.bundled / f"{name}.jsonl") for name in ("train", "validation", "test")
+            name: str(folder / f"{name}.jsonl")
+            for name in ("train", "validation", "test")
+            if (folder / f"{name}.jsonl").is_file()
         }
         return load_dataset("json", data_files=files, split=source_split)
     if src.files is not None:
+        unknown = [name for name in split_names(source_split) if name not in src.files]
+        if unknown:
+            raise ValueError(
+                f"Task {task.name!r}: split {split!r} reads {source_split!r}, but source.files has no "
+                f"{unknown}; it has {sorted(src.files)}."
+            )
+        files = {name: src.files[name] for name in split_names(source_split)}
+        if is_conll_file(next(iter(files.values()))):  # coreference documents, not a table
+            return conll_split(task.name, files, source_split)
         suffix = Path(next(iter(src.files.values()))).suffix.lstrip(".")
         builder = {
             "jsonl": "json",
@@ -44,15 +68,8 @@ def load_split(task: TaskSpec, split: str) -> Any:
             "parquet": "parquet",
         }[suffix]
         extra = {"delimiter": "\t"} if suffix == "tsv" else {}
-        unknown = [name for name in split_names(source_split) if name not in src.files]
-        if unknown:
-            raise ValueError(
-                f"Task {task.name!r}: split {split!r} reads {source_split!r}, but source.files has no "
-                f"{unknown}; it has {sorted(src.files)}."
-            )
-        files = {name: src.files[name] for name in split_names(source_split)}
-        return load_dataset(builder, data_files=files, split=source_split, **extra)
-    return load_dataset(src.hub, src.config, split=source_split)
+        return apply_layout(load_dataset(builder, data_files=files, split=source_split, **extra), src.layout)
+    return apply_layout(load_dataset(src.hub, src.config, split=source_split), src.layout)
 
 
 def load_rows(task: TaskSpec, split: str, limit: int | None, columns: Sequence[str]) -> Any:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftbench.tasks.sources import BUNDLED_DIR, load_rows, load_split
+from peftbench.tasks.sources import BUNDLED_DIR, load_rows, load_split, split_source
 
 if TYPE_CHECKING:
     from peftbench.core.spec import TaskSpec
@@ -95,16 +95,17 @@ def source_identity(task: TaskSpec, split: str) -> dict[str, Any]:
     A hub split is loaded (from the local HF cache when offline) to read its `datasets`
     fingerprint; local files are only hashed.
     """
-    src, source_split = task.source, task.splits[split]
+    src, source_split = split_source(task, split)
+    layout = {"layout": src.layout} if src.layout is not None else {}
     if src.bundled is not None:
         folder = BUNDLED_DIR / src.bundled
         files = {p.stem: p for p in folder.glob("*.jsonl")}
-        return {"files": files_fingerprint(files), "split": source_split}
+        return {"files": files_fingerprint(files), "split": source_split, **layout}
     if src.files is not None:
         files = {name: Path(f) for name, f in src.files.items()}
-        return {"files": files_fingerprint(files), "split": source_split}
+        return {"files": files_fingerprint(files), "split": source_split, **layout}
     fingerprint = load_split(task, split)._fingerprint
-    return {"hub": src.hub, "config": src.config, "split": source_split, "fingerprint": fingerprint}
+    return {"hub": src.hub, "config": src.config, "split": source_split, "fingerprint": fingerprint, **layout}
 
 
 def tokenized_split(

@@ -1,0 +1,82 @@
+"""Rows of the original SuperGLUE JSONL reshaped into the flat rows our task types read.
+
+SuperGLUE's own files (and the Slovene translation on CLARIN.SI, which keeps their schema) nest or
+spread what a classifier needs; a DataSource's `layout` names the reshaping:
+
+- `superglue_multirc`: a passage with questions with candidate answers -> one row per answer:
+  `context` (the question, a newline, the passage), `answer`, `label` (1: the answer is right;
+  None on unlabelled test rows), `idx` "<passage>-<question>-<answer>" (SuperGLUE's three indices),
+  plus `paragraph` and `question`. A pair classification of (context, answer), as MultiRC's
+  baselines score each answer on its own.
+- `superglue_wsc`: `text` with `target: {span1_text, span2_text, ...}` -> `text` and `question`,
+  "<pronoun> → <candidate>?" (span2 → span1), a pair classification. The spans are named by their
+  text, not their word indices, which a translation need not keep.
+- `superglue_wic`: `word`, `sentence1`, `sentence2` -> `context` "<word>: <sentence1>" and
+  `sentence2`, a pair classification (same sense or not).
+
+Each keeps `label` as it was (bool or 0/1) and reads rows in batches (`datasets.Dataset.map`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Batch = dict[str, list[Any]]
+
+
+def _rows(batch: Batch) -> list[dict[str, Any]]:
+    return [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+
+
+def multirc_rows(batch: Batch) -> Batch:
+    out: Batch = {k: [] for k in ("idx", "paragraph", "question", "context", "answer", "label")}
+    for row in _rows(batch):
+        passage = row["passage"]
+        for q_i, question in enumerate(passage["questions"]):
+            for a_i, answer in enumerate(question["answers"]):
+                out["idx"].append(f"{row['idx']}-{question.get('idx', q_i)}-{answer.get('idx', a_i)}")
+                out["paragraph"].append(passage["text"])
+                out["question"].append(question["question"])
+                out["context"].append(f"{question['question']}\n{passage['text']}")
+                out["answer"].append(answer["text"])
+                out["label"].append(answer.get("label"))
+    return out
+
+
+def wsc_rows(batch: Batch) -> Batch:
+    rows = _rows(batch)
+    out: Batch = {
+        "idx": [r["idx"] for r in rows],
+        "text": [r["text"] for r in rows],
+        "question": [f"{r['target']['span2_text']} → {r['target']['span1_text']}?" for r in rows],
+    }
+    if "label" in batch:
+        out["label"] = list(batch["label"])
+    return out
+
+
+def wic_rows(batch: Batch) -> Batch:
+    rows = _rows(batch)
+    out: Batch = {
+        "idx": [r["idx"] for r in rows],
+        "context": [f"{r['word']}: {r['sentence1']}" for r in rows],
+        "sentence2": [r["sentence2"] for r in rows],
+    }
+    if "label" in batch:
+        out["label"] = list(batch["label"])
+    return out
+
+
+LAYOUTS: dict[str, Callable[[Batch], Batch]] = {
+    "superglue_multirc": multirc_rows,
+    "superglue_wsc": wsc_rows,
+    "superglue_wic": wic_rows,
+}
+
+
+def apply_layout(data: Any, layout: str | None) -> Any:
+    """`data` (a datasets.Dataset) reshaped by `layout`, or as it is without one."""
+    if layout is None:
+        return data
+    return data.map(LAYOUTS[layout], batched=True, remove_columns=data.column_names)
