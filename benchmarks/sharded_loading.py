@@ -111,6 +111,35 @@ def build_model(size: str, folder: Path) -> tuple[int, int]:
     return count, largest
 
 
+def as_on_a_gpu() -> None:
+    """Stand-in for a GPU (none here): accelerate applies FSDP only on accelerators (a CPU
+    multi-process run is MULTI_CPU, i.e. DDP), so the loader is told it will shard, as it is on a
+    GPU node. Everything else is real: the meta-device build, fully_shard and the broadcast (gloo)."""
+    from peftbench.models import sharded_loading
+
+    sharded_loading.accelerate_shards_here = lambda: True
+
+
+def shard_with_accelerate(model: Any, arguments: Any) -> Any:
+    """accelerate's FSDP2 preparation, which the Trainer's `accelerator.prepare` runs on GPUs: the
+    model moved to meta, sharded, and rank 0's weights broadcast (`cpu_ram_efficient_loading`).
+    Stand-in for a GPU: on CPU accelerate's state holds no FSDP plugin, so the one the Trainer
+    arguments make is put there by hand."""
+    from accelerate import Accelerator
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from accelerate.utils.fsdp_utils import fsdp2_prepare_model
+
+    from peftbench.models.sharded_loading import freed_weights_returned
+
+    plugin = FullyShardedDataParallelPlugin(**arguments.fsdp_plugin_args)
+    accelerator = Accelerator(fsdp_plugin=plugin)
+    accelerator.state.fsdp_plugin = plugin
+    # On a GPU each broadcast weight is made whole in GPU memory; here it is a host block, which
+    # glibc would keep once freed: returned at once, as the loader's are (freed_weights_returned).
+    with freed_weights_returned():
+        return fsdp2_prepare_model(accelerator, model)
+
+
 def load_as_a_run(model_dir: str, engine: str) -> dict[str, Any]:
     """One worker: the engine joined and Trainer arguments made, then the model loaded, as run_one does."""
     from peftbench.core.spec import ModelRef, TrainingSettings
@@ -125,8 +154,13 @@ def load_as_a_run(model_dir: str, engine: str) -> dict[str, Any]:
         # The Trainer arguments must stay alive while loading: ZeRO-3's zero.Init is on only while
         # they are (transformers holds their DeepSpeed config by a weak reference).
         _, arguments = prepare_engine_before_loading(training, ref, Path(out))
+        if engine == "fsdp":
+            as_on_a_gpu()
         with PeakSampler() as sampler:
             loaded = load_for_sequence_classification(ref, num_labels=2, pad_token_id=0)
+            parameters = sum(getattr(p, "ds_numel", p.numel()) for p in loaded.model.parameters())
+            on_meta = sum(p.numel() for p in loaded.model.parameters() if p.is_meta)
+            model = shard_with_accelerate(loaded.model, arguments) if engine == "fsdp" else loaded.model
         place = process_place()
         return {
             "rank": place.rank,
@@ -136,10 +170,17 @@ def load_as_a_run(model_dir: str, engine: str) -> dict[str, Any]:
             "after_bytes": sampler.after[0] - sampler.before[0],
             "file_peak_bytes": sampler.peak[1] - sampler.before[1],
             # ZeRO-3 leaves each parameter's full size in ds_numel (its numel() is 0 once partitioned)
-            "parameters": sum(getattr(p, "ds_numel", p.numel()) for p in loaded.model.parameters()),
-            "held_parameters": sum(p.numel() for p in loaded.model.parameters()),
+            "parameters": parameters,
+            "parameters_on_meta_after_loading": on_meta,  # FSDP: all but rank 0's, before sharding
+            "held_parameters": sum(_local_numel(p) for p in model.parameters()),
             "arguments": type(arguments).__name__,
         }
+
+
+def _local_numel(param: Any) -> int:
+    """What this process holds of a parameter: its shard under FSDP (a DTensor), else numel()."""
+    local = getattr(param, "to_local", None)
+    return local().numel() if local is not None else param.numel()
 
 
 def measure(model_dir: Path, engine: str, out: Path, timeout: float = 600) -> list[dict[str, Any]]:
@@ -156,16 +197,18 @@ def measure(model_dir: Path, engine: str, out: Path, timeout: float = 600) -> li
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
-def bound_fraction(parameters: int, largest: int, world_size: int = 2) -> float:
-    """A process's loading peak allowed, as a fraction of the whole fp32 model (module docstring)."""
-    return 1 / world_size + 2 * largest / parameters + SLACK + FIXED / (4 * parameters)
+def bound_fraction(parameters: int, largest: int, world_size: int = 2, whole: bool = False) -> float:
+    """A process's loading peak allowed, as a fraction of the whole fp32 model (module docstring);
+    `whole`: FSDP's rank 0, which also holds the whole model that accelerate broadcasts from."""
+    return int(whole) + 1 / world_size + 2 * largest / parameters + SLACK + FIXED / (4 * parameters)
 
 
 def bound_problems(engine: str, ranks: list[dict[str, Any]], parameters: int, largest: int) -> list[str]:
     """Which processes broke the bound (empty: all within it)."""
     fp32, problems = parameters * 4, []
     for r in ranks:
-        limit = bound_fraction(parameters, largest, int(r["world_size"]))
+        whole = engine == "fsdp" and r["rank"] == 0
+        limit = bound_fraction(parameters, largest, int(r["world_size"]), whole)
         if r["loading_peak_bytes"] > limit * fp32:
             problems.append(
                 f"{engine} rank {r['rank']}: {r['loading_peak_bytes'] / 2**20:.0f} MiB while loading > "

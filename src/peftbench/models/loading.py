@@ -88,21 +88,29 @@ def load_with_head(model_class: Any, ref: ModelRef, peft_task_type: str, **kwarg
     in fp32 whatever the checkpoint's dtype (transformers 5 would keep a bf16 checkpoint in bf16):
     mixed precision then computes in bf16/fp16 while the optimizer updates fp32 weights; updated in
     bf16, a step of lr 5e-6 mostly rounds away. A GGUF checkpoint is dequantized to fp32 and then
-    treated as the plain model it has become.
+    treated as the plain model it has become. Under ZeRO-3 or FSDP, models.sharded_loading loads
+    it so that no process holds the whole fp32 model first (FSDP's rank 0 excepted).
     """
     import torch
+
+    from peftbench.models.sharded_loading import load_sharded
 
     path = resolve_source(ref.source)
     kwargs = {"dtype": torch.float32, **kwargs}
     if ref.gguf_file is not None:
         kwargs = {"gguf_file": ref.gguf_file, **kwargs}
-    model, info = model_class.from_pretrained(path, output_loading_info=True, **kwargs)
+
+    def load_whole() -> tuple[nn.Module, Any]:
+        model, info = model_class.from_pretrained(path, output_loading_info=True, **kwargs)
+        return model, info["missing_keys"]
+
+    model, missing = load_sharded(model_class, path, kwargs, load_whole)
     if ref.gguf_file is not None:
         forget_gguf_origin(model)
     return LoadedModel(
         model=model,
         source_path=path,
-        head_modules=head_modules(info["missing_keys"]),
+        head_modules=head_modules(missing),
         peft_task_type=peft_task_type,
         traits=FAMILY_TRAITS[ref.family],
     )

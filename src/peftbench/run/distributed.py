@@ -131,6 +131,18 @@ def join_deepspeed_group() -> None:
     deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
 
 
+def announce_fsdp() -> None:
+    """Say FSDP is on before the model loads, as `accelerate launch --use_fsdp` does
+    (ACCELERATE_USE_FSDP); the Trainer's Accelerator would say it only after loading.
+
+    With the process group formed (by the Trainer arguments) and `cpu_ram_efficient_loading` (which
+    the arguments export as FSDP_CPU_RAM_EFFICIENT_LOADING), transformers' `is_fsdp_enabled()` is
+    then true while loading: processes other than rank 0 build the model on the meta device and
+    accelerate broadcasts rank 0's weights when it shards the model (models/sharded_loading.py).
+    """
+    os.environ["ACCELERATE_USE_FSDP"] = "true"
+
+
 def engine_template(backend: str) -> dict[str, Any]:
     """The shipped settings of an engine, "auto" values unresolved."""
     name = "fsdp" if backend == "fsdp" else backend

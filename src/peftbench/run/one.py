@@ -39,6 +39,7 @@ from peftbench.run.accounting import (
 from peftbench.run.curve import ValidationCurve
 from peftbench.run.distributed import (
     ProcessPlace,
+    announce_fsdp,
     engine_arguments,
     ensure_process_group_env,
     join_deepspeed_group,
@@ -172,18 +173,20 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
 def prepare_engine_before_loading(
     training: TrainingSettings, model_ref: ModelRef, output_dir: Path, metric: str = "loss", seed: int = 0
 ) -> tuple[EngineSetup, Any]:
-    """The engine joined and the Trainer arguments made, before the model loads: under ZeRO-3,
-    from_pretrained then partitions the weights as it reads them (zero.Init, one module gathered at
-    a time). benchmarks/sharded_loading.py measures what a process holds meanwhile: every weight
-    ends partitioned, but the peak is still near one fp32 copy (docs/benchmarks.md). The caller
-    keeps the arguments alive while loading: transformers holds their DeepSpeed config by a weak
-    reference, and zero.Init is on only while it lives."""
+    """The engine joined and the Trainer arguments made, before the model loads, so that loading
+    shards (models/sharded_loading.py): under ZeRO-3 the model is built partitioned (zero.Init) and
+    streamed in one weight at a time; under FSDP only rank 0 reads the weights and the others build
+    on the meta device. benchmarks/sharded_loading.py measures what each process holds meanwhile
+    (docs/benchmarks.md). The caller keeps the arguments alive while loading: transformers holds
+    their DeepSpeed config by a weak reference, and zero.Init is on only while it lives."""
     engine = _join_engine(training)
     args = training_arguments(
         training, metric, seed, output_dir, engine=_engine_arguments(engine, training, model_ref)
     )
     if engine.backend in DEEPSPEED_BACKENDS:
         join_deepspeed_group()
+    if engine.backend == "fsdp":
+        announce_fsdp()
     return engine, args
 
 
