@@ -6,22 +6,26 @@ The question (issue 16): do sharded engines shard *while* loading, or does every
 the whole fp32 model? For a 13B model on an 8-GPU node that is 52 GB against over 400 GB of host
 memory. A Llama-shaped model is built from a config (random weights, seeded) and saved once in bf16,
 as released checkpoints are; `torchrun --nproc_per_node 2` workers then load it as `run_one` does
-(run.one.prepare_engine_before_loading, then the model with its head, in fp32). Each worker samples
-its own anonymous resident memory (RssAnon: what the process owns; the mmap'ed weights file is page
-cache shared by all processes, reported apart) every 2 ms while loading, and reports the peak
-above what it held before.
+(run.one.prepare_engine_before_loading, then the model with its head, in fp32: through
+models/sharded_loading.py). Each worker samples its own anonymous resident memory (RssAnon: what
+the process owns; the mmap'ed weights file is page cache shared by all processes, reported apart)
+every 2 ms, and reports the peak above what it held before.
+
+ZeRO-3: the window is the load (the model built partitioned under zero.Init, then streamed in one
+weight at a time). FSDP: the load (rank 0 reads the checkpoint, the others build on the meta
+device) and then accelerate's FSDP2 preparation, which shards the model and broadcasts rank 0's
+weights (`cpu_ram_efficient_loading`). accelerate applies FSDP only on accelerators, so the FSDP
+workers use a stand-in for the GPU (`as_on_a_gpu`, `shard_with_accelerate`): the meta build,
+fully_shard and the broadcast are the real ones, on CPU.
 
 The bound (`--check`), per process: its shard of the fp32 weights (1/world of them) plus two fp32
-copies of the largest single weight (ZeRO-3 gathers one module at a time while reading: the
-gathered weight, and on rank 0 the bf16->fp32 converted source; the embedding is the largest) plus
-10 % of the model for allocator slack and 16 MiB that loading costs at any size. A process that
-held the whole fp32 model while loading would need at least 1.0 x; the sizes here keep the bound
-under that (`bound_fraction`).
-
-Measured (docs/benchmarks.md): ZeRO-3 holds. FSDP does not: transformers 5's from_pretrained
-loads every weight in every process (its `cpu_ram_efficient_loading` no longer builds the
-non-first processes on the meta device), so each FSDP process holds one whole fp32 copy until
-the Trainer shards it.
+copies of the largest single weight (one weight is made whole at a time: the gathered or broadcast
+weight, and on rank 0 the bf16->fp32 converted source; the embedding is the largest) plus 10 % of
+the model for allocator slack and 16 MiB that loading costs at any size. FSDP's rank 0 gets one
+whole model more: it reads the checkpoint as `from_pretrained` does and accelerate broadcasts from
+that copy, so a node holds about 1 x + its shards instead of N x. A process that held the whole
+fp32 model while loading would need at least 1.0 x; the sizes here keep the bound under that
+(`bound_fraction`). Measured figures: docs/benchmarks.md, "Sharded loading".
 """
 
 from __future__ import annotations
