@@ -157,9 +157,9 @@ def load_as_a_run(model_dir: str, engine: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as out:
         # The Trainer arguments must stay alive while loading: ZeRO-3's zero.Init is on only while
         # they are (transformers holds their DeepSpeed config by a weak reference).
-        _, arguments = prepare_engine_before_loading(training, ref, Path(out))
         if engine == "fsdp":
             as_on_a_gpu()
+        _, arguments = prepare_engine_before_loading(training, ref, Path(out))
         with PeakSampler() as sampler:
             loaded = load_for_sequence_classification(ref, num_labels=2, pad_token_id=0)
             parameters = sum(getattr(p, "ds_numel", p.numel()) for p in loaded.model.parameters())

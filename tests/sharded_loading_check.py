@@ -54,11 +54,11 @@ def under_engine(ref: ModelRef, engine: str, expected: dict[str, torch.Tensor]) 
     import gc
 
     with tempfile.TemporaryDirectory() as tmp:
+        if engine == "fsdp":
+            as_on_a_gpu()  # a stand-in for the GPU (see benchmarks/sharded_loading.py)
         _, args = prepare_engine_before_loading(
             TrainingSettings(batch_size=1, distributed=engine), ref, Path(tmp)
         )
-        if engine == "fsdp":
-            as_on_a_gpu()  # a stand-in for the GPU (see benchmarks/sharded_loading.py)
         model, heads = loaded_with_lora(ref)
         on_meta = sum(p.is_meta for p in model.parameters())
         if engine == "fsdp":

@@ -139,8 +139,13 @@ def announce_fsdp() -> None:
     the arguments export as FSDP_CPU_RAM_EFFICIENT_LOADING), transformers' `is_fsdp_enabled()` is
     then true while loading: processes other than rank 0 build the model on the meta device and
     accelerate broadcasts rank 0's weights when it shards the model (models/sharded_loading.py).
+    Not on CPU: accelerate runs FSDP there as DDP, and a rank's model left on meta (transformers
+    leaves a new head there too) cannot be moved.
     """
-    os.environ["ACCELERATE_USE_FSDP"] = "true"
+    from peftbench.models import sharded_loading
+
+    if sharded_loading.accelerate_shards_here():
+        os.environ["ACCELERATE_USE_FSDP"] = "true"
 
 
 def engine_template(backend: str) -> dict[str, Any]:
