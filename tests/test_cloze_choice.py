@@ -39,8 +39,12 @@ def tokenizer():
     return load_tokenizer(MODEL_CATALOG["minilm-l6"])
 
 
-def test_candidates_are_the_distinct_entity_texts_each_labelled_by_its_em_and_f1(tokenizer):
-    data = CLOZE.prepare_data(slo_record(), tokenizer, SETTINGS)
+@pytest.fixture(scope="module")
+def data(tokenizer):
+    return CLOZE.prepare_data(slo_record(), tokenizer, SETTINGS)
+
+
+def test_candidates_are_the_distinct_entity_texts_each_labelled_by_its_em_and_f1(tokenizer, data):
     # train = the first 5 of 6 passages (DEV_AS_TEST cuts passages, before queries become rows): 7 queries
     assert len(data.train) == 7 and len(data.validation) == 1
     first = data.train[0]
@@ -55,13 +59,13 @@ def test_candidates_are_the_distinct_entity_texts_each_labelled_by_its_em_and_f1
     assert text.endswith("odpeljala v lyon. lyon je v parizu obiskala sestro.")
     assert data.test_ids[:2] == [8, 9]  # the queries' own idx
     # Capped training keeps the gold candidate first in line, evaluation every candidate.
-    capped = CLOZE.prepare_data(slo_record(max_train_choices=2), tokenizer, SETTINGS)
+    few = SETTINGS.model_copy(update={"max_train_samples": 2, "max_eval_samples": 1})
+    capped = CLOZE.prepare_data(slo_record(max_train_choices=2), tokenizer, few)
     assert capped.train[1][CANDIDATES] == ["Ana Novak", "Lyon"]  # the gold "Lyon" is the 5th mention
     assert capped.validation[0][CANDIDATES] == data.validation[0][CANDIDATES]
 
 
-def test_batches_pad_candidates_and_padded_ones_never_count(tokenizer):
-    data = CLOZE.prepare_data(slo_record(), tokenizer, SETTINGS)
+def test_batches_pad_candidates_and_padded_ones_never_count(data):
     batch = data.collator([data.train[i] for i in (0, 2)])  # 5 and 6 candidates
     assert batch["input_ids"].shape[:2] == (2, 6)
     assert batch["labels"][0, 5].tolist() == [PADDED, PADDED]
@@ -92,7 +96,10 @@ def test_run_one_trains_and_writes_em_and_f1(method: str, tmp_path: Path):
         method=method,
         label=method,
         params=METHODS[method].Params().model_dump(),
-        training=SETTINGS.model_copy(update={"max_steps": 2, "learning_rate": 1e-3}),
+        # One step of two examples (up to 7 candidates each) keeps it short on a shared CPU.
+        training=SETTINGS.model_copy(
+            update={"max_steps": 1, "batch_size": 2, "max_length": 48, "learning_rate": 1e-3}
+        ),
         seed=0,
     )
     result = run_one(spec, tmp_path)
