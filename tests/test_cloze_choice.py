@@ -12,9 +12,9 @@ import torch
 
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
-from peftbench.core.spec import DataSource, RunSpec, TaskSpec, TrainingSettings
+from peftbench.core.spec import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models.candidate_choice import PADDED, candidate_loss
+from peftbench.models.candidate_choice import PADDED, candidate_loss, load_for_candidate_choice
 from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.families import FAMILY_TRAITS
 from peftbench.models.loading import load_tokenizer
@@ -85,6 +85,21 @@ def test_problems_and_refusals():
     assert CLOZE.problems(TASK_CATALOG["slo_record"]) == []
     assert "virtual tokens" in CLOZE.unsupported_reason(slo_record(), FAMILY_TRAITS["bert"], "prefix_tuning")
     assert CLOZE.unsupported_reason(slo_record(), FAMILY_TRAITS["bert"], "lora") is None
+
+
+def test_a_decoder_scores_each_candidate_the_same_alone_as_in_a_padded_batch(tiny_decoder: Path):
+    """Decoders join (passage, filled query) into one text and pool the last attended token: a
+    candidate's score must not depend on the other examples padded into its batch."""
+    ref = ModelRef(name="tiny", source=str(tiny_decoder), family="llama")
+    tokenizer = load_tokenizer(ref)
+    data = CLOZE.prepare_data(slo_record(), tokenizer, SETTINGS.model_copy(update={"max_train_samples": 3}))
+    torch.manual_seed(0)
+    model = load_for_candidate_choice(ref, tokenizer.pad_token_id).model.eval()
+    with torch.no_grad():
+        both = model(**data.collator([data.train[0], data.train[2]]))  # 5 and 6 candidates
+        alone = model(**data.collator([data.train[0]]))
+    assert both.logits.shape == (2, 6) and torch.isfinite(both.loss)
+    torch.testing.assert_close(both.logits[0, :5], alone.logits[0], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
