@@ -315,7 +315,8 @@ def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: Pr
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
     validation = _last_validation(trainer)
-    if validation is None or spec.task.metric not in validation:  # text metrics come from `evaluate` only
+    wanted = (spec.task.metric, *task_type.evaluate_only_metrics(spec.task))
+    if validation is None or any(m not in validation for m in wanted):  # text metrics: from `evaluate` only
         validation = task_type.evaluate(trainer, spec.task, data, "validation").metrics
     test = task_type.evaluate(trainer, spec.task, data, "test")
     logging.getLogger("peftbench").info(
