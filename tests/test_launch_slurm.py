@@ -91,3 +91,22 @@ def test_sbatch_script_golden(sweep_file, tmp_path):
     text = executor._executor._make_submission_file_text("python -m submitit.core._submit X", "UID")
     lines = [line for line in text.splitlines() if line.startswith("#SBATCH")]
     check_golden("sbatch_vega_full_4gpu.txt", "\n".join(lines) + "\n")
+
+
+def test_an_array_task_runs_as_many_torch_threads_as_slurm_gave_it_cpus(monkeypatch: pytest.MonkeyPatch):
+    import torch
+
+    from peftbench.launch.array_task import threads_of_allocation
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+        assert threads_of_allocation() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+        assert threads_of_allocation() is None
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK")  # not under Slurm: torch's default stays
+        assert threads_of_allocation() is None
+    finally:
+        torch.set_num_threads(before)

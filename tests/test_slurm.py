@@ -164,6 +164,8 @@ def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
 
     frame = collect([sweep_dir]).frame
     assert len(frame) == 4 and frame["run_id"].is_unique and set(frame["status"]) == {"success"}
+    for run_id in submission.tasks.values():  # torch's threads as the task's 1 CPU, not the node's cores
+        assert read_result(sweep_dir / run_id / "result.json").provenance.torch_threads == RESOURCES["cpus"]
     assert (
         "Nothing to submit"
         in peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path).stdout
