@@ -36,6 +36,7 @@ from peftbench.run.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
+from peftbench.run.checkpoints import last_complete_checkpoint
 from peftbench.run.curve import ValidationCurve
 from peftbench.run.distributed import (
     ProcessPlace,
@@ -277,7 +278,6 @@ def _train(
 ) -> Trained:
     """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
     from transformers import EarlyStoppingCallback, Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     task_type, method = TASK_TYPES[spec.task.type], METHODS[spec.method]
     params = method.Params.model_validate(spec.params)
@@ -311,7 +311,7 @@ def _train(
         ],
     )
     reset_gpu_peak()
-    resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(paths.checkpoints)
     train_metrics: dict[str, float] = {}
     # TrainingAlreadyDone: the checkpoint holds the final model; it is evaluated as it is.
     with contextlib.suppress(TrainingAlreadyDone):
