@@ -32,7 +32,7 @@ ENGINES = {  # full fine-tuning under each engine: the same training, so the sam
     "fsdp_full": {"method": "full", "distributed": "fsdp"},
     "zero3_full": {"method": "full", "distributed": "zero3"},
 }
-SHORT = {"max_steps": 2, "max_train_samples": 32, "max_length": 32, "learning_rate": 1e-3}
+SHORT = {"max_steps": 2, "max_train_samples": 32, "max_eval_samples": 16, "max_length": 32, "learning_rate": 1e-3}
 TWO_NODES = {"cpus": 1, "mem_gb": 2, "time_min": 10, "nodes": 2, "tasks_per_node": 1}
 ONE_NODE = {"cpus": 2, "mem_gb": 2, "time_min": 10, "nodes": 1, "tasks_per_node": 2}
 
