@@ -35,6 +35,10 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || ! sacctmgr -n list cluste
   echo "slurm dev2: munged and slurmdbd of the one-node cluster must run (slurm/local_up.sh)" >&2; exit 1
 fi
 mkdir -p "$PIDDIR"
+if ! command -v ip >/dev/null || ! command -v nsenter >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    iproute2 util-linux
+fi
 
 record() {  # record NAME PIDFILE: wait until the forking daemon wrote its pidfile, copy it
   for _ in $(seq 1 100); do [ -s "$2" ] && break; sleep 0.1; done
