@@ -46,6 +46,13 @@ slurm-up: ## start the one-node localhost Slurm cluster (root, Debian) for CLUST
 slurm-down: ## stop exactly the daemons slurm-up started
 	bash slurm/local_down.sh
 
+.PHONY: slurm-up-twonode slurm-down-twonode
+slurm-up-twonode: ## start the two-node localhost Slurm cluster (network namespaces; root) for CLUSTER=dev2
+	bash slurm/local_up_2node.sh
+
+slurm-down-twonode: ## stop it and remove its namespaces (the one-node cluster stays up)
+	bash slurm/local_down_2node.sh
+
 collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv and a table
 	$(VENV)/bin/peftbench collect $(SWEEP)
 
@@ -53,8 +60,8 @@ collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv a
 report: $(VENV)/.installed ## SWEEP's report.html, paper tables (md/tex/csv) and plots (png/svg)
 	$(VENV)/bin/peftbench report $(SWEEP)
 
-test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs)
-	$(PY) -m pytest
+test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs): the Slurm tests beside the others
+	PY=$(PY) bash scripts/run_tests.sh
 
 .PHONY: bench
 bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the studies' way (A/B, table + plot), 10,000-run sweep, plan, collect
@@ -62,6 +69,7 @@ bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the 
 	$(PY) benchmarks/bench_plan.py --out runs/bench/plan.json
 	$(PY) benchmarks/bench_token_cache.py --out runs/bench/token_cache.json
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
+	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 	$(PY) benchmarks/bench_packing.py --out runs/bench/packing.json  # localhost Slurm; skipped without it
 
 BENCH_SIZE ?= 360m
@@ -90,6 +98,20 @@ sif: ## build peftbench-<version>.sif from apptainer/peftbench.def (SIF_BUILD_FL
 		"$$(if git diff --quiet HEAD; then echo false; else echo true; fi)" > apptainer/build-info.env
 	$(APPTAINER) build $(SIF_BUILD_FLAGS) $(SIF) apptainer/peftbench.def
 	sha256sum $(SIF)
+
+.PHONY: gpu-check sharded-loading
+gpu-check: $(VENV)/.installed ## the GPU figures on one H100/H200 in < 8 min: engines, offload, QLoRA/DoRA, planner error
+	$(PY) benchmarks/gpu_check.py --out runs/bench/gpu_check
+
+sharded-loading: $(VENV)/.installed ## each process's host memory while a ~300M model loads under ZeRO-3 and FSDP
+	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
+
+.PHONY: base-digest deepspeed-ops
+base-digest: ## is the .def's pinned base image digest still its tag's? (skopeo inspect; fails clearly offline)
+	bash scripts/check_base_digest.sh apptainer/peftbench.def
+
+deepspeed-ops: $(VENV)/.installed ## build DeepSpeed's cpu_adam once (zero3_offload), as the image prebuilds it
+	$(PY) scripts/build_deepspeed_ops.py
 
 clean: ## remove .venv and the demo's run folders
 	rm -rf $(VENV) runs/demo

@@ -56,6 +56,7 @@ class Shape(NamedTuple):
 SIZES: dict[str, Shape] = {
     "tiny": Shape(64, 128, 2, 4),
     "360m": Shape(960, 2560, 32, 15),  # SmolLM2-360M's shape
+    "1b": Shape(2048, 5632, 22, 32),  # TinyLlama-1.1B's shape
     "1.7b": Shape(2048, 8192, 24, 32),  # SmolLM2-1.7B's shape
     "7b": Shape(4096, 11008, 32, 32),  # Llama-2-7B's shape
     "13b": Shape(5120, 13824, 40, 40),  # Llama-2-13B's shape

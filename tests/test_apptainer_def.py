@@ -21,13 +21,19 @@ INSTALL = REPO / "scripts" / "install.sh"
 REQUIRED = ("labels", "files", "post", "environment", "runscript", "test", "help")
 
 
-def read_definition(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(header, sections): like Apptainer, a line starting with `%` opens a section; `#` lines in
-    the header are comments."""
-    header: dict[str, str] = {}
-    sections: dict[str, str] = {}
+def read_definition(path: Path) -> list[tuple[dict[str, str], dict[str, str]]]:
+    """(header, sections) of each stage: like Apptainer, a `Bootstrap:` line opens a stage, a line
+    starting with `%` a section (`%files from build` is a `files` section); `#` lines in a header
+    are comments."""
+    stages: list[tuple[dict[str, str], dict[str, str]]] = []
     current = None
     for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lower().startswith("bootstrap:"):
+            stages.append(({}, {}))
+            current = None
+        if not stages:
+            continue
+        header, sections = stages[-1]
         if line.startswith("%"):
             current = line[1:].split()[0].lower()
             sections[current] = ""
@@ -36,10 +42,11 @@ def read_definition(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         elif line.strip() and not line.lstrip().startswith("#"):
             key, _, value = line.partition(":")
             header[key.strip().lower()] = value.strip()
-    return header, sections
+    return stages
 
 
-HEADER, SECTIONS = read_definition(DEF)
+STAGES = read_definition(DEF)
+(BUILD_HEADER, BUILD), (HEADER, SECTIONS) = STAGES  # the build stage, then the final image
 
 
 def code_lines(text: str) -> list[str]:
@@ -52,22 +59,33 @@ def test_required_sections_are_present():
     assert set(REQUIRED) <= set(SECTIONS), f"missing: {set(REQUIRED) - set(SECTIONS)}"
 
 
-def test_the_base_image_is_an_official_cuda_image_pinned_by_digest():
-    assert HEADER["bootstrap"] == "docker"
-    assert re.fullmatch(r"nvidia/cuda(:[\w.-]+)?@sha256:[0-9a-f]{64}", HEADER["from"]), HEADER["from"]
+def test_two_stages_each_from_an_official_cuda_image_pinned_by_digest_with_its_tag():
+    assert [h.get("stage") for h, _ in STAGES] == ["build", "final"]
+    for header, _ in STAGES:
+        assert header["bootstrap"] == "docker"
+        assert re.fullmatch(r"nvidia/cuda(:[\w.-]+)?@sha256:[0-9a-f]{64}", header["from"]), header["from"]
+    tags = re.findall(r"^# tag: (\S+)\nFrom: (\S+)$", DEF.read_text(encoding="utf-8"), re.MULTILINE)
+    assert [tag for tag, _ in tags] == [
+        "nvidia/cuda:12.8.1-devel-ubuntu22.04",
+        "nvidia/cuda:12.8.1-runtime-ubuntu22.04",
+    ]
+    assert [pin for _, pin in tags] == [
+        BUILD_HEADER["from"],
+        HEADER["from"],
+    ]  # what `make base-digest` checks
     base_label = re.search(r"org\.opencontainers\.image\.base\.name (\S+)", SECTIONS["labels"])
-    assert base_label and base_label.group(1).startswith("nvidia/cuda:")
+    assert base_label and base_label.group(1) == tags[1][0]
 
 
 def test_the_torch_cuda_build_matches_the_base_image_cuda():
     cuda = re.search(r"nvidia/cuda:(\d+)\.(\d+)", SECTIONS["labels"])
-    index = re.search(r"TORCH_INDEX=https://download\.pytorch\.org/whl/cu(\d+)", SECTIONS["post"])
+    index = re.search(r"TORCH_INDEX=https://download\.pytorch\.org/whl/cu(\d+)", BUILD["post"])
     assert cuda and index, "the base CUDA version and the torch CUDA index must both be named"
     assert index.group(1) == cuda.group(1) + cuda.group(2)
 
 
 def test_post_installs_only_through_the_install_script():
-    post = code_lines(SECTIONS["post"])
+    post = code_lines(BUILD["post"]) + code_lines(SECTIONS["post"])
     assert not [line for line in post if re.search(r"\bpip3?\b.*\binstall\b", line)], "pip outside install.sh"
     assert any("scripts/install.sh" in line and "EDITABLE=0" in line for line in post)
     assert any("assert torch.version.cuda" in line for line in post), "check that torch is a CUDA build"
@@ -94,7 +112,8 @@ def test_labels_carry_version_commit_and_lock_hash():
     written = SECTIONS["labels"] + "".join(
         line for line in SECTIONS["post"].splitlines(keepends=True) if "echo" in line
     )
-    for label in ("org.peftbench.version", "org.peftbench.git-commit", "org.peftbench.lock-sha256"):
+    labels = ("org.peftbench.version", "org.peftbench.git-commit", "org.peftbench.lock-sha256")
+    for label in (*labels, "org.peftbench.deepspeed-prebuilt-ops"):
         assert label in written, f"label {label} is neither in %labels nor written by %post"
     assert '>> "$APPTAINER_LABELS"' in SECTIONS["post"]
     assert "sha256sum requirements.lock" in SECTIONS["post"]
@@ -102,9 +121,11 @@ def test_labels_carry_version_commit_and_lock_hash():
 
 def test_every_file_copied_in_exists_or_is_written_by_make_sif():
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    for line in code_lines(SECTIONS["files"]):
+    for line in code_lines(BUILD["files"]):
         source = line.split()[0]
         assert (REPO / source).exists() or f"> {source}" in makefile, f"%files source {source} missing"
+    assert code_lines(SECTIONS["files"]) == ["/opt/peftbench /opt/peftbench"]  # the built venv, from build
+    assert "%files from build" in DEF.read_text(encoding="utf-8")
 
 
 def test_runscript_runs_peftbench_and_test_runs_doctor():
@@ -112,16 +133,25 @@ def test_runscript_runs_peftbench_and_test_runs_doctor():
     assert code_lines(SECTIONS["test"])[0].startswith("peftbench doctor")
 
 
-def test_deepspeed_needs_no_nvcc_and_jit_ops_build_in_a_writable_folder():
-    # DS_BUILD_FUSED_ADAM=1 would need nvcc, which the runtime base image lacks.
-    assert "DS_BUILD_FUSED_ADAM=1" not in "\n".join(code_lines(SECTIONS["post"]))
+def test_the_build_stage_prebuilds_cpu_adam_and_the_final_image_has_no_toolchain():
+    build = "\n".join(code_lines(BUILD["post"]))
+    assert "DS_BUILD_CPU_ADAM=1" in build and "DS_BUILD_OPS=0" in build  # what zero3_offload needs, only
+    assert build.index("DS_BUILD_CPU_ADAM=1") < build.index(
+        "scripts/install.sh"
+    )  # set before DeepSpeed builds
+    assert "assert 'cpu_adam' in built" in BUILD["post"] and "> /opt/peftbench/prebuilt-ops" in BUILD["post"]
+    final = "\n".join(code_lines(SECTIONS["post"]))
+    assert not re.search(r"\b(g\+\+|gcc|build-essential|python3\.11-dev)\b", final), (
+        "toolchain in the final image"
+    )
     assert "TORCH_EXTENSIONS_DIR" in SECTIONS["environment"]
-    assert "TEST_ASSETS=0" in SECTIONS["post"]  # the tests' offline model stays out of the image
+    assert "TEST_ASSETS=0" in BUILD["post"]  # the tests' offline model stays out of the image
 
 
-@pytest.mark.parametrize("section", ["post", "environment", "runscript", "test"])
+@pytest.mark.parametrize("section", ["build post", "post", "environment", "runscript", "test"])
 def test_shell_sections_parse(section: str):
-    done = subprocess.run(["sh", "-n"], input=SECTIONS[section], capture_output=True, text=True)
+    text = BUILD["post"] if section == "build post" else SECTIONS[section]
+    done = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,32 @@ def test_an_array_task_runs_as_many_torch_threads_as_slurm_gave_it_cpus(monkeypa
         assert threads_of_allocation() is None
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_multi_process_job_ends_when_one_process_dies_and_a_one_process_job_is_left_alone(sweep_file):
+    profile = load_cluster("dev2")
+    runs = load_sweep(sweep_file({**SWEEP, "methods": {"full": {}}, "resources": {"nodes": 2}})).runs
+    two = executor_parameters(shape_of(runs[0], profile.slurm), profile, "x")
+    assert two["slurm_srun_args"] == ["--kill-on-bad-exit=1"]
+    one = executor_parameters(dataclasses.replace(shape_of(runs[0], profile.slurm), nodes=1), profile, "x")
+    assert "slurm_srun_args" not in one
+
+
+def test_a_profile_naming_a_missing_slurm_conf_is_refused_with_how_to_start_it(
+    sweep_file, tmp_path, monkeypatch
+):
+    from peftbench.launch.slurm_cluster import use_cluster
+
+    text = (
+        (CLUSTERS / "dev2.yaml").read_text().replace("/etc/slurm-dev2/slurm.conf", str(tmp_path / "no.conf"))
+    )
+    (tmp_path / "dev2.yaml").write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_plan(sweep_file({**SWEEP, "methods": {"full": {}}}), str(tmp_path / "dev2.yaml"))
+    assert f"slurm.conf: No file {tmp_path / 'no.conf'}" in str(refused.value)
+    assert "slurm/local_up_2node.sh" in str(refused.value)  # the profile's own start command
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    use_cluster(load_cluster("dev2"))
+    assert os.environ["SLURM_CONF"] == "/etc/slurm-dev2/slurm.conf"
+    use_cluster(load_cluster("dev"))  # a profile naming no conf leaves the environment as it is
+    assert os.environ["SLURM_CONF"] == "/etc/slurm-dev2/slurm.conf"

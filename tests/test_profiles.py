@@ -17,7 +17,7 @@ from peftbench.plan.loading import load_cluster
 from peftbench.plan.profiles import PACKAGED, list_profiles
 from tests.conftest import DEMO, REPO
 
-SHIPPED = {"local", "dev", "arnes", "vega", "komondor"}
+SHIPPED = {"local", "dev", "dev2", "arnes", "vega", "komondor"}
 
 
 @pytest.fixture

@@ -80,10 +80,14 @@ def _plan(
     submitting: bool = True,
     **kw: bool,
 ) -> SweepPlan:
+    from peftbench.launch.slurm_cluster import use_cluster
+
     try:
-        return load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
+        plan = load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
     except ConfigError as err:
         raise _fail(err) from None
+    use_cluster(plan.profile)  # sweep, status and resubmit all ask the profile's own cluster
+    return plan
 
 
 def _warn(plan: SweepPlan) -> None:

@@ -10,3 +10,5 @@ BACKENDS: tuple[str, ...] = typing.get_args(Engine)
 MULTI_PROCESS_BACKENDS = tuple(b for b in BACKENDS if b != "none")  # what shares one run's work
 DEEPSPEED_BACKENDS = ("zero2", "zero3", "zero3_offload")
 SHARDED = ("fsdp", "zero3", "zero3_offload")  # each process holds a slice of every weight
+# DeepSpeed's compiled ops each engine needs (built at image build, or by scripts/build_deepspeed_ops.py)
+DEEPSPEED_OPS: dict[str, tuple[str, ...]] = {"zero3_offload": ("cpu_adam",)}

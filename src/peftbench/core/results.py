@@ -77,6 +77,10 @@ class Provenance(BaseModel):
         None, description="sha256 of that image file (hashed once per sweep by the launcher)."
     )
     hostname: str
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Every process's host, in rank order (one entry per process, over all nodes).",
+    )
     device: str = Field(description="'cpu' or the CUDA device name.")
     torch_threads: int
     slurm_job_id: str | None = None

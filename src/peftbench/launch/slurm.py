@@ -25,6 +25,7 @@ from peftbench.core.paths import RunPaths
 from peftbench.core.results import utc_now, write_spec
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.array_task import PackTask, RunTask
+from peftbench.launch.slurm_cluster import use_cluster
 from peftbench.launch.slurm_records import SUBMISSIONS, Submission, jobs_by_run, read_submissions
 from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, query_states
 from peftbench.plan.packing import pack_sizes
@@ -89,6 +90,10 @@ def executor_parameters(shape: ResourceShape, profile: ClusterProfile, job_name:
         "slurm_setup": [*(f"module load {m}" for m in slurm.modules), *slurm.setup],
         "slurm_additional_parameters": dict(slurm.additional_parameters),
     }
+    if shape.nodes * shape.tasks_per_node > 1:
+        # One process dying (a node lost, a kill) must end the job, not leave the others waiting in a
+        # collective until the engine's timeout (30 min): srun then kills the job's other tasks.
+        params["slurm_srun_args"] = ["--kill-on-bad-exit=1"]
     if slurm.account:
         params["slurm_account"] = slurm.account
     if slurm.qos:
@@ -112,6 +117,7 @@ def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) ->
 
     slurm = profile.slurm
     assert slurm is not None
+    use_cluster(profile)
     for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
         if shutil.which(command) is None:
             raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")

@@ -69,7 +69,18 @@ def unset_site_facts(profile: ClusterProfile) -> list[Problem]:
         copy = f"`peftbench clusters copy {profile.name}` writes configs/clusters/{profile.name}.yaml"
         where = f"in your own copy ({copy})"
     message = f"This site fact is still FILL_ME: set it {where} before submitting."
-    return [Problem(profile.file, key, message) for key in profile.unfilled()]
+    return [Problem(profile.file, key, message) for key in profile.unfilled()] + missing_slurm_conf(profile)
+
+
+def missing_slurm_conf(profile: ClusterProfile) -> list[Problem]:
+    """A profile naming its own slurm.conf that is not there: that cluster is not set up (or not up) here."""
+    conf = profile.slurm.conf if profile.slurm else None
+    if conf is None or Path(conf).expanduser().is_file():
+        return []
+    first = (Path(profile.file).read_text(encoding="utf-8").splitlines() or [""])[0]
+    comment = first if first.startswith("#") else ""
+    hint = f" The profile says how it is started: {comment.lstrip('# ')}" if comment else ""
+    return [Problem(profile.file, "slurm.conf", f"No file {conf}: this cluster is not set up here.{hint}")]
 
 
 def check_writable(folder: Path, file: str) -> list[Problem]:

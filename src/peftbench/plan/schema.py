@@ -74,6 +74,11 @@ class SlurmSettings(StrictModel):
     additional_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Other sbatch options, passed through submitit."
     )
+    conf: str | None = Field(
+        None,
+        description="This cluster's slurm.conf, for a machine that reaches several clusters: exported as "
+        "SLURM_CONF to sbatch, squeue, sacct, scancel and the jobs (default: the system's).",
+    )
 
     @model_validator(mode="after")
     def _default_gpu_type_known(self) -> SlurmSettings:

@@ -75,6 +75,18 @@ def max_over_ranks(value: int | None) -> int | None:
     return int(tensor.item())
 
 
+def hosts_of_ranks() -> list[str]:
+    """Every process's host name, in rank order (a collective: every rank must call it)."""
+    import torch.distributed as dist
+
+    host = socket.gethostname()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [host]
+    hosts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(hosts, host)
+    return [str(h) for h in hosts]
+
+
 def sum_over_ranks(value: float | None) -> float | None:
     """The sum of `value` over all processes (energy of the run's GPUs); `value` itself in one process.
     None on any rank (no counter there) is None for all."""

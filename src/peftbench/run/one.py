@@ -25,7 +25,7 @@ from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_result, write_spec
-from peftbench.core.spec import ModelRef, RunSpec, parent_run_id
+from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings, parent_run_id
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
 from peftbench.run.accounting import (
@@ -36,6 +36,7 @@ from peftbench.run.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
+from peftbench.run.checkpoints import last_complete_checkpoint
 from peftbench.run.curve import ValidationCurve
 from peftbench.run.distributed import (
     ProcessPlace,
@@ -142,18 +143,11 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
 
     set_seed(spec.seed)
     model_ref = resolve_model(spec.model, paths.root)  # a parent run's model (incremental tuning) made local
-    engine = _join_engine(spec)
-    meter = _energy_meter(engine.place.world_size)
-    # Before the model loads: under ZeRO-3, from_pretrained then partitions weights as it reads them.
-    args = training_arguments(
-        spec.training,
-        TASK_TYPES[spec.task.type].selection_metric(spec.task),
-        spec.seed,
-        paths.checkpoints,
-        engine=_engine_arguments(engine, spec, model_ref),
+    metric = TASK_TYPES[spec.task.type].selection_metric(spec.task)
+    engine, args = prepare_engine_before_loading(
+        spec.training, model_ref, paths.checkpoints, metric, spec.seed
     )
-    if engine.backend in DEEPSPEED_BACKENDS:
-        join_deepspeed_group()
+    meter = _energy_meter(engine.place.world_size)
     tokenizer, data = tokenizer_and_data(spec, model_ref, paths)
     trained = _train(spec, paths, args, model_ref, tokenizer, data)
     evaluated = _evaluate(spec, paths, trained.trainer, data, engine.place)
@@ -176,18 +170,36 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     )
 
 
-def _join_engine(spec: RunSpec) -> EngineSetup:
-    backend = spec.training.engine
+def prepare_engine_before_loading(
+    training: TrainingSettings, model_ref: ModelRef, output_dir: Path, metric: str = "loss", seed: int = 0
+) -> tuple[EngineSetup, Any]:
+    """The engine joined and the Trainer arguments made, before the model loads: under ZeRO-3,
+    from_pretrained then partitions the weights as it reads them (zero.Init, one module gathered at
+    a time). benchmarks/sharded_loading.py measures what a process holds meanwhile: every weight
+    ends partitioned, but the peak is still near one fp32 copy (docs/benchmarks.md). The caller
+    keeps the arguments alive while loading: transformers holds their DeepSpeed config by a weak
+    reference, and zero.Init is on only while it lives."""
+    engine = _join_engine(training)
+    args = training_arguments(
+        training, metric, seed, output_dir, engine=_engine_arguments(engine, training, model_ref)
+    )
+    if engine.backend in DEEPSPEED_BACKENDS:
+        join_deepspeed_group()
+    return engine, args
+
+
+def _join_engine(training: TrainingSettings) -> EngineSetup:
+    backend = training.engine
     if backend != "none":
         ensure_process_group_env()
-    return EngineSetup(backend, process_place(), resolved_precision(spec.training.precision))
+    return EngineSetup(backend, process_place(), resolved_precision(training.precision))
 
 
-def _engine_arguments(engine: EngineSetup, spec: RunSpec, model_ref: ModelRef) -> dict[str, Any]:
+def _engine_arguments(engine: EngineSetup, training: TrainingSettings, model_ref: ModelRef) -> dict[str, Any]:
     if engine.backend == "none":
         return {}
     config = load_config(model_ref)
-    return engine_arguments(engine.backend, spec.training, config, engine.place.world_size, engine.precision)
+    return engine_arguments(engine.backend, training, config, engine.place.world_size, engine.precision)
 
 
 def _energy_meter(world_size: int) -> EnergyMeter:
@@ -266,7 +278,6 @@ def _train(
 ) -> Trained:
     """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
     from transformers import EarlyStoppingCallback, Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     task_type, method = TASK_TYPES[spec.task.type], METHODS[spec.method]
     params = method.Params.model_validate(spec.params)
@@ -300,7 +311,7 @@ def _train(
         ],
     )
     reset_gpu_peak()
-    resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(paths.checkpoints)
     train_metrics: dict[str, float] = {}
     # TrainingAlreadyDone: the checkpoint holds the final model; it is evaluated as it is.
     with contextlib.suppress(TrainingAlreadyDone):

@@ -22,6 +22,7 @@ from peftbench.core.checkout import git_state, lock_path
 from peftbench.core.image import image_in_use
 from peftbench.core.results import Provenance
 from peftbench.run.accounting import device_name
+from peftbench.run.distributed import hosts_of_ranks
 
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "scikit-learn", "pydantic")
 
@@ -57,6 +58,7 @@ def collect_provenance(seed: int) -> Provenance:
         image=image,
         image_sha256=image_sha,
         hostname=socket.gethostname(),
+        hosts=hosts_of_ranks(),
         device=device_name(),
         torch_threads=torch.get_num_threads(),
         slurm_job_id=os.environ.get("SLURM_JOB_ID"),

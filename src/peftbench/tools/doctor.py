@@ -79,6 +79,7 @@ def run_doctor(options: DoctorOptions) -> list[Check]:
         check_peftbench(),
         *check_gpu(options.require_gpu),
         check_deepspeed(),
+        *check_deepspeed_ops(),
         check_torch_extensions_dir(),
         *check_hf_cache(options.runs),
         check_runs_dir(options.runs_dir),
@@ -207,6 +208,56 @@ def check_deepspeed() -> Check:
         )
     built = sorted(op for op, ok in installed_ops.items() if ok)
     return Check("deepspeed", "ok", f"{version}, prebuilt ops: {', '.join(built)}")
+
+
+def check_deepspeed_ops() -> list[Check]:
+    """Each DeepSpeed op an engine needs (core.engines.DEEPSPEED_OPS) loads without compiling: from
+    DeepSpeed itself when prebuilt (the image: DS_BUILD_CPU_ADAM=1), else from an earlier JIT build
+    in TORCH_EXTENSIONS_DIR (scripts/build_deepspeed_ops.py). One that would compile at first use
+    is information on a machine with a compiler, and a failure where none is (a lean image)."""
+    if importlib.util.find_spec("deepspeed") is None:
+        return []
+    from peftbench.core.engines import DEEPSPEED_OPS
+
+    checks = []
+    for engine, ops in DEEPSPEED_OPS.items():
+        checks += [_op_loads(op, engine) for op in ops]
+    return checks
+
+
+def _op_loads(op: str, engine: str) -> Check:
+    import shutil
+
+    from deepspeed.git_version_info import installed_ops
+    from deepspeed.ops.op_builder.all_ops import ALL_OPS
+
+    builder = ALL_OPS[op]
+    name = f"deepspeed op {op}"
+    if installed_ops.get(op):
+        try:
+            importlib.import_module(builder.absolute_name())
+        except Exception as err:
+            return Check(name, "fail", f"prebuilt but does not import: {type(err).__name__}: {err}")
+        return Check(name, "ok", f"prebuilt in DeepSpeed, imports without compiling ({engine})")
+    from torch.utils.cpp_extension import _get_build_directory
+
+    library = Path(_get_build_directory(builder.name, verbose=False)) / f"{builder.name}.so"
+    if library.is_file():
+        try:
+            spec = importlib.util.spec_from_file_location(builder.name, library)
+            assert spec is not None and spec.loader is not None
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        except Exception as err:
+            return Check(name, "fail", f"{library} does not load: {type(err).__name__}: {err}")
+        return Check(name, "ok", f"built once in {library.parent}, loads without compiling ({engine})")
+    compiler = shutil.which("c++") or shutil.which("g++")
+    return Check(
+        name,
+        "info" if compiler else "fail",
+        f"neither prebuilt nor built: {engine} would compile it at first use"
+        + (f" with {compiler}" if compiler else ", and there is no compiler here")
+        + " — run scripts/build_deepspeed_ops.py (or build the image with DS_BUILD_CPU_ADAM=1)",
+    )
 
 
 def check_torch_extensions_dir() -> Check:
