@@ -22,7 +22,7 @@ from peftbench.launch.slurm_records import read_submissions
 from peftbench.launch.slurm_state import sweep_status
 from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.sweep_plan import load_plan
-from tests.test_slurm import make_sweep, peftbench, wait_until
+from tests.test_slurm import make_sweep, peftbench, submitit_process, wait_until
 
 pytestmark = pytest.mark.slurm
 DEV2 = str(PACKAGED / "dev2.yaml")
@@ -120,18 +120,8 @@ def test_two_node_ddp_fsdp_and_zero3_equal_one_node_and_write_once_on_rank_0(tmp
 
 
 def rank_process(job_id: str, rank: int) -> psutil.Process | None:
-    """The python process of task `rank` of Slurm job `job_id` (found by its Slurm environment)."""
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            command = proc.info["cmdline"] or []
-            if "submitit.core._submit" not in command or not Path(command[0]).name.startswith("python"):
-                continue
-            env = proc.environ()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if env.get("SLURM_JOB_ID") == job_id and env.get("SLURM_PROCID") == str(rank):
-            return proc
-    return None
+    """The python process of task `rank` of Slurm job `job_id`."""
+    return submitit_process(SLURM_JOB_ID=job_id, SLURM_PROCID=str(rank))
 
 
 def test_a_node_killed_mid_run_fails_the_run_and_resubmit_brings_it_to_success(tmp_path: Path):
