@@ -60,8 +60,8 @@ collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv a
 report: $(VENV)/.installed ## SWEEP's report.html, paper tables (md/tex/csv) and plots (png/svg)
 	$(VENV)/bin/peftbench report $(SWEEP)
 
-test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs)
-	$(PY) -m pytest
+test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs): the Slurm tests beside the others
+	PY=$(PY) bash scripts/run_tests.sh
 
 .PHONY: bench
 bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the studies' way (A/B, table + plot), 10,000-run sweep, plan, collect

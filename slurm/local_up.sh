@@ -9,7 +9,11 @@ PIDDIR=${PIDDIR:-/run/peftbench-slurm}
 CLUSTER=localcluster
 mkdir -p "$PIDDIR"
 
-if sinfo -h -o %T 2>/dev/null | grep -qx idle; then
+# Up = the controller answers and the node serves jobs: idle, or busy with jobs (mixed, allocated,
+# completing). A busy cluster must not be taken for a stopped one: restarting would orphan its
+# daemons and overwrite their PID records.
+if scontrol ping 2>/dev/null | grep -q UP \
+  && sinfo -h -o %T 2>/dev/null | grep -qxE 'idle|mixed|allocated|completing'; then
   echo "slurm: already up"; exit 0
 fi
 

@@ -22,19 +22,23 @@ NODES=(node1 node2)
 export SLURM_CONF=$CONF_DIR/slurm.conf
 
 idle_nodes() { sinfo -h -N -o '%N %T' 2>/dev/null | grep -c ' idle$' || true; }
-if [ -f "$SLURM_CONF" ] && [ "$(idle_nodes)" = 2 ]; then
+serving_nodes() { sinfo -h -N -o '%N %T' 2>/dev/null | grep -cE ' (idle|mixed|allocated|completing)$' || true; }
+if [ -f "$SLURM_CONF" ] && [ "$(serving_nodes)" = 2 ]; then
   echo "slurm dev2: already up"; exit 0
 fi
 
-# munged, MariaDB and slurmdbd come from the one-node cluster. Started only when its controller does
-# not answer at all: local_up.sh takes a busy cluster (allocated, mixed) for a stopped one.
-if ! SLURM_CONF=/etc/slurm/slurm.conf scontrol ping 2>/dev/null | grep -q UP; then
-  SLURM_CONF=/etc/slurm/slurm.conf bash "$HERE/local_up.sh" >/dev/null
-fi
+# munged, MariaDB and slurmdbd come from the one-node cluster (one authentication and one accounting
+# daemon serving several clusters, as at a site with more than one); local_up.sh starts it if it is
+# not up and leaves it alone if it is (idle or busy).
+SLURM_CONF=/etc/slurm/slurm.conf bash "$HERE/local_up.sh" >/dev/null
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || ! sacctmgr -n list cluster >/dev/null 2>&1; then
   echo "slurm dev2: munged and slurmdbd of the one-node cluster must run (slurm/local_up.sh)" >&2; exit 1
 fi
 mkdir -p "$PIDDIR"
+if ! command -v ip >/dev/null || ! command -v nsenter >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    iproute2 util-linux
+fi
 
 record() {  # record NAME PIDFILE: wait until the forking daemon wrote its pidfile, copy it
   for _ in $(seq 1 100); do [ -s "$2" ] && break; sleep 0.1; done

@@ -41,6 +41,7 @@ FIXTURE_OF = {
             "slo_multirc",
             "slo_wsc",
             "slo_wic",
+            "slo_record",
             "boolq",
             "cb",
             "copa",
@@ -106,6 +107,11 @@ HUB_SCHEMAS: dict[str, dict[str, Any]] = {
         "end2": int,
         "version": float,
         "label": bool,
+    },
+    "slo_record": {
+        "idx": int,
+        "passage": {"text": str, "entities": [{"start": int, "end": int}]},
+        "qas": [{"query": str, "answers": [{"start": int, "end": int, "text": str}], "idx": int}],
     },
     "boolq": {"question": str, "passage": str, "idx": int, "label": int},
     "cb": {"premise": str, "hypothesis": str, "idx": int, "label": int},
@@ -219,6 +225,8 @@ def test_fixture_has_the_hub_schema(folder: str):
             question = expected["passage"]["questions"][0]
             answers = [{k: v for k, v in question["answers"][0].items() if k != "label"}]
             expected["passage"] = {"text": str, "questions": [question | {"answers": answers}]}
+        if folder == "slo_record" and path.stem == "test":  # test queries carry no answers
+            expected["qas"] = [{k: v for k, v in expected["qas"][0].items() if k != "answers"}]
         for i, row in enumerate(rows):
             assert set(row) == set(expected), f"{path}:{i + 1} columns {sorted(row)}"
             bad = {k: v for k, v in row.items() if not matches(v, expected[k])}
@@ -244,8 +252,12 @@ def test_columns_and_labels_line_up_on_every_split(name: str):
             assert len(task.choice_columns) == len(task.labels or ())
             for col in task.choice_columns:
                 column(data, col)
-        if task.choices_column:
+        if task.choices_column and task.type == "multiple_choice":
             assert {len(c) for c in column(data, task.choices_column)} == {len(task.labels or ())}
+        if task.type == "cloze_choice":  # each query's own candidates; its gold answers among them
+            candidates, answers = column(data, task.choices_column), column(data, task.label_column)
+            assert all(len(c) == len(set(c)) > 1 for c in candidates)
+            assert all(set(a) <= set(c) for a, c in zip(answers, candidates, strict=True))
         if task.type == "token_classification":
             words, tags = column(data, task.text_columns[0]), column(data, task.label_column)
             assert [len(w) for w in words] == [len(t) for t in tags]

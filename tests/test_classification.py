@@ -95,3 +95,48 @@ def test_longest_first_lengths_cut_as_the_tokenizers_own_longest_first():
 def test_special_tokens_around_one_text():
     encoder = load_tokenizer(MODEL_CATALOG["minilm-l6"])
     assert special_tokens_around(encoder) == ([encoder.cls_token_id], [encoder.sep_token_id])
+
+
+def test_multirc_selects_on_f1a_and_reports_em_over_questions(tmp_path: Path):
+    """slo_multirc through run_one: f1a and em in validation and test; test em is the share of
+    questions whose answers the predictions file gets all right."""
+    import json
+    from collections import defaultdict
+
+    from peftbench.core.paths import RunPaths
+    from peftbench.core.predictions import read_predictions
+    from peftbench.core.spec import DataSource, RunSpec
+    from peftbench.methods import METHODS
+    from peftbench.run.one import run_one
+
+    folder = Path(__file__).parent / "fixtures" / "slo_multirc"
+    files = {s: str(folder / f"{s}.jsonl") for s in ("train", "validation", "test")}
+    catalog = TASK_CATALOG["slo_multirc"]
+    task = catalog.model_copy(update={"source": DataSource(files=files, layout=catalog.source.layout)})
+    assert task.metric == "f1a" and TASK_TYPES["classification"].problems(task) == []
+    spec = RunSpec(
+        sweep="t",
+        model=MODEL_CATALOG["minilm-l6"],
+        task=task,
+        method="lora",
+        label="lora",
+        params=METHODS["lora"].Params().model_dump(),
+        training=SETTINGS.model_copy(
+            update={"max_steps": 1, "batch_size": 4, "max_eval_samples": None, "learning_rate": 1e-3}
+        ),
+        seed=0,
+    )
+    result = run_one(spec, tmp_path)
+    assert result.status == "success", result.error
+    assert {"f1a", "em", "f1_macro", "accuracy"} <= set(result.validation) & set(result.test)
+    gold = {
+        f"{row['idx']}-{q['idx']}-{a['idx']}": a["label"]
+        for row in map(json.loads, (folder / "validation.jsonl").read_text("utf-8").splitlines())
+        for q in row["passage"]["questions"]
+        for a in q["answers"]
+    }
+    right: dict[str, bool] = defaultdict(lambda: True)
+    for p in read_predictions(RunPaths(tmp_path).test_predictions):
+        question = str(p.id).rsplit("-", 1)[0]
+        right[question] &= p.label == gold[str(p.id)]
+    assert len(right) == 6 and result.test["em"] == sum(right.values()) / 6

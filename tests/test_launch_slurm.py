@@ -95,6 +95,25 @@ def test_sbatch_script_golden(sweep_file, tmp_path):
     check_golden("sbatch_vega_full_4gpu.txt", "\n".join(lines) + "\n")
 
 
+def test_an_array_task_runs_as_many_torch_threads_as_slurm_gave_it_cpus(monkeypatch: pytest.MonkeyPatch):
+    import torch
+
+    from peftbench.launch.array_task import threads_of_allocation
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+        assert threads_of_allocation() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+        assert threads_of_allocation() is None
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK")  # not under Slurm: torch's default stays
+        assert threads_of_allocation() is None
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_multi_process_job_ends_when_one_process_dies_and_a_one_process_job_is_left_alone(sweep_file):
     profile = load_cluster("dev2")
     runs = load_sweep(sweep_file({**SWEEP, "methods": {"full": {}}, "resources": {"nodes": 2}})).runs

@@ -91,3 +91,12 @@ def test_a_bad_entry_is_refused_naming_the_file_and_key(tmp_path: Path, entry, s
     with pytest.raises(PublishedFileError) as info:
         load_board(path)
     assert str(path) in str(info.value) and says in str(info.value)
+
+
+def test_multirc_is_compared_by_superglues_f1a():
+    [board] = shipped_boards()
+    assert board.tasks["MultiRC"].metric == "f1a"
+    best = pd.DataFrame([{"model": "sloberta", "method": "lora", "task": "slo_multirc", "test_f1a": 0.7124}])
+    markdown = to_markdown(leaderboard_table(best, board))
+    assert "| source | model | method / submission | MultiRC (f1a) |" in markdown
+    assert "| ours | sloberta | lora | 0.712 |" in markdown

@@ -6,11 +6,17 @@ import pytest
 
 from peftbench.core.directions import METRIC_DIRECTION
 from peftbench.tasks.metrics import (
+    CLOZE_METRICS,
+    GROUPED_ANSWER_METRICS,
     TEXT_METRICS,
     UnicodeWordTokenizer,
+    answer_group_metrics,
     bio_entities,
     choice_metrics,
+    classification_metrics,
+    cloze_scores,
     entity_metrics,
+    normalize_answer,
     text_metrics,
 )
 
@@ -134,3 +140,51 @@ def test_empty_input_and_length_mismatch():
 
 def test_text_metrics_are_higher_is_better():
     assert all(METRIC_DIRECTION[m] == "higher" for m in (*TEXT_METRICS, "judge"))
+
+
+def test_multirc_f1a_and_em_as_superglue_defines_them():
+    """SuperGLUE's MultiRC metrics (Wang et al. 2019, SuperGLUE, Table 1 and Appendix; the SuperGLUE
+    scorer in jiant): F1a is the F1 of the positive class over all answer options of all questions;
+    EM counts a question right only when every one of its options is labelled right.
+
+    Three questions, (gold, predicted) per answer option:
+      q1: (1, 1) (0, 0)          all right
+      q2: (1, 0) (0, 0)          one option wrong
+      q3: (0, 1) (1, 1) (0, 0)   one option wrong
+    Over all 7 options: TP = 2 (q1's first, q3's second), FP = 1 (q3's first), FN = 1 (q2's first):
+    precision = recall = 2/3, so F1a = 2/3. EM = 1 of 3 questions = 1/3. Macro-F1 (what slo_multirc
+    reported before) differs: the negative class has TN = 3 of 4 gold and 4 predicted negatives,
+    F1 3/4, and the macro mean is (2/3 + 3/4) / 2 = 17/24.
+    """
+    gold = [1, 0, 1, 0, 0, 1, 0]
+    predicted = [1, 0, 0, 0, 1, 1, 0]
+    groups = ["0-0", "0-0", "0-1", "0-1", "1-0", "1-0", "1-0"]
+    scores = answer_group_metrics(predicted, gold, groups)
+    assert scores == {"f1a": pytest.approx(2 / 3), "em": pytest.approx(1 / 3)}
+    assert classification_metrics(predicted, gold)["f1_macro"] == pytest.approx(17 / 24)
+    assert answer_group_metrics(predicted, gold) == {"f1a": pytest.approx(2 / 3)}  # no groups: no em
+    assert answer_group_metrics([0, 0], [0, 0], ["a", "a"]) == {"f1a": 0.0, "em": 1.0}  # no positive at all
+
+
+def test_record_em_and_f1_take_the_best_gold_answer_after_normalization():
+    """SuperGLUE's ReCoRD metrics: SQuAD's token F1 and exact match after normalization, the maximum
+    over the gold answers.
+
+    "Združene države" against "ZDA" (no token in common: F1 0) and "Združene države Amerike"
+    (2 common tokens: precision 2/2, recall 2/3, F1 = 2·1·(2/3)/(1 + 2/3) = 0.8): EM 0, F1 0.8.
+    Punctuation (Unicode, so „ and “ too) and case go; articles go only in English: "The Bled" is
+    "bled" in English, but in Slovene "the bled" against "bled" has EM 0 and F1 2·(1/2)·1/(3/2) = 2/3.
+    """
+    assert cloze_scores("Združene države", ["ZDA", "Združene države Amerike"], "sl") == (
+        0.0,
+        pytest.approx(0.8),
+    )
+    assert cloze_scores("„Ljubljana“.", ["ljubljana"], "sl") == (1.0, 1.0)
+    assert cloze_scores("The Bled", ["Bled"], "en") == (1.0, 1.0)
+    assert cloze_scores("The Bled", ["Bled"], "sl") == (0.0, pytest.approx(2 / 3))
+    assert normalize_answer("  A  man, the Man! ", None) == "man man"
+    assert cloze_scores("Bled", [], "sl") == (0.0, 0.0)  # unlabelled: nothing to match
+
+
+def test_superglue_metrics_are_higher_is_better():
+    assert all(METRIC_DIRECTION[m] == "higher" for m in (*GROUPED_ANSWER_METRICS, *CLOZE_METRICS))

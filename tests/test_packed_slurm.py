@@ -76,3 +76,39 @@ def test_two_runs_share_one_task_a_killed_one_is_resubmitted_alone(tmp_path: Pat
         torch.set_num_threads(threads)
     assert alone.status == "success"
     assert (packed.validation, packed.test) == (alone.validation, alone.test)
+
+
+def test_a_timed_out_packed_task_is_requeued_whole_and_each_run_resumes_from_its_checkpoint(tmp_path: Path):
+    """The task's time runs out while both runs train: submitit requeues the task, and each run goes
+    on from its own last checkpoint to a success (nothing trained from scratch, nothing lost)."""
+    import submitit
+
+    from peftbench.run.checkpoints import last_complete_checkpoint
+    from tests.test_slurm import read_step
+
+    training = {**TINY, "max_steps": 40, "checkpoint_steps": 5, "max_train_samples": 256}
+    sweep = make_sweep(
+        tmp_path, "packed-requeue", {"bitfit": {"learning_rate": [1e-3, 1e-2], "resources": PACKED}}, training
+    )
+    plan = load_plan(sweep, DEV, tmp_path / "runs")
+    [submission] = submit_runs(plan.runs, plan.profile, plan.runs_dir)
+    [(job, pair)] = submission.packs.items()
+    runs = [plan.sweep_dir / run_id for run_id in pair]
+    wait_until(
+        "both runs past their first checkpoint",
+        lambda: all(
+            last_complete_checkpoint(run / "checkpoints") is not None and read_step(run) >= 8 for run in runs
+        ),
+        every=0.5,
+    )
+    submitit.SlurmJob(folder=submission.folder, job_id=job)._interrupt(timeout=True)
+    wait_until(
+        "both runs' results after the requeue",
+        lambda: {s.state for s in states_of(sweep, tmp_path).values()} == {"done"},
+        timeout=300,
+        every=2,
+    )
+    for run in runs:
+        result = read_result(run / "result.json")
+        assert result.status == "success", result.error
+        assert result.resumed_from_step is not None and result.resumed_from_step >= 5

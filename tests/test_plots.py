@@ -42,6 +42,7 @@ def test_every_figure_is_drawn_as_png_and_svg(synthetic, tmp_path: Path):
     svgs = {p.name: p.svg.read_text() for p in plots}
     assert "GPU-hours" in svgs["pareto_gpu_hours"] and "peak GPU memory" in svgs["pareto_memory"]
     assert "LoRA rank" in svgs["lora_rank"] and "(log)" in svgs["params"]
+    assert not list(tmp_path.glob(".*.tmp"))  # each figure written to a temp file, then renamed
 
 
 def test_cpu_runs_fall_back_to_wall_hours_and_host_memory(synthetic):

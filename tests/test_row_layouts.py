@@ -13,6 +13,7 @@ def test_multirc_becomes_one_row_per_answer_with_superglues_three_indices():
     flat = apply_layout(Dataset.from_list(rows), "superglue_multirc")
     assert len(flat) == 4
     assert flat["idx"] == ["0-0-0", "0-0-1", "1-0-0", "1-0-1"]
+    assert flat["question_idx"] == ["0-0", "0-0", "1-0", "1-0"]  # MultiRC's em groups by it
     assert flat["label"] == [1, 0, 0, 1]
     assert flat["context"][0] == "Kaj je Ana kupila na tržnici?\n" + rows[0]["passage"]["text"]
     assert flat["answer"][:2] == ["Jabolka in hruške.", "Kruh in mleko."]
@@ -29,3 +30,18 @@ def test_wsc_asks_whether_the_pronoun_is_the_candidate_and_wic_names_the_word():
     wic = apply_layout(Dataset.from_list(read_rows("slo_wic", "test")[:1]), "superglue_wic")
     assert set(wic.column_names) == {"idx", "context", "sentence2"}  # test rows: no label
     assert wic[0]["context"] == "gora: Na vrhu gore je bil sneg."
+
+
+def test_record_becomes_one_row_per_query_with_the_distinct_entity_texts():
+    rows = read_rows("slo_record", "train")[:2]
+    flat = apply_layout(Dataset.from_list(rows), "superglue_record")
+    assert flat["idx"] == [0, 1, 2]  # the queries' own idx; the first passage has two queries
+    assert flat["query"][1] == "Sestri sta se iz Pariza odpeljali v @placeholder."
+    # "Majo" is two entity spans of the passage, one candidate; spans are `end`-inclusive offsets.
+    assert flat["candidates"][0] == ["Ana Novak", "Pariz", "Parizu", "Majo", "Lyon"]
+    assert flat["candidates"][0] == flat["candidates"][1]
+    assert flat["answers"][:2] == [["Ana Novak"], ["Lyon"]]
+    assert flat["answers"][2] == ["Sava"]  # two gold spans of the same text: one answer
+    assert flat["passage"][2] == rows[1]["passage"]["text"]
+    test = apply_layout(Dataset.from_list(read_rows("slo_record", "test")[:1]), "superglue_record")
+    assert test["answers"] == [[]] and test["candidates"] == [["Bled", "Bledu"]]  # test: no answers

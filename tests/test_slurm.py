@@ -100,21 +100,26 @@ def all_settled(sweep: Path, tmp_path: Path) -> bool:
     return not any(s.state in {"pending", "running"} for s in states_of(sweep, tmp_path).values())
 
 
-def task_process(job_id: str) -> psutil.Process | None:
-    """The python process running array task `job_id` (found by its Slurm environment)."""
-    array_job, _, task = job_id.partition("_")
+def submitit_process(**env: str) -> psutil.Process | None:
+    """The python process of a submitit task whose Slurm environment has these values; not the srun
+    that launched it (same command line, same environment)."""
     for proc in psutil.process_iter(["cmdline"]):
         try:
             command = proc.info["cmdline"] or []
-            # the task's own python, not the srun that launched it (same command line, same env)
             if "submitit.core._submit" not in command or not Path(command[0]).name.startswith("python"):
                 continue
-            env = proc.environ()
+            found = proc.environ()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if env.get("SLURM_ARRAY_JOB_ID") == array_job and env.get("SLURM_ARRAY_TASK_ID") == task:
+        if all(found.get(key) == value for key, value in env.items()):
             return proc
     return None
+
+
+def task_process(job_id: str) -> psutil.Process | None:
+    """The python process running array task `job_id`."""
+    array_job, _, task = job_id.partition("_")
+    return submitit_process(SLURM_ARRAY_JOB_ID=array_job, SLURM_ARRAY_TASK_ID=task)
 
 
 def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
@@ -164,6 +169,8 @@ def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
 
     frame = collect([sweep_dir]).frame
     assert len(frame) == 4 and frame["run_id"].is_unique and set(frame["status"]) == {"success"}
+    for run_id in submission.tasks.values():  # torch's threads as the task's 1 CPU, not the node's cores
+        assert read_result(sweep_dir / run_id / "result.json").provenance.torch_threads == RESOURCES["cpus"]
     assert (
         "Nothing to submit"
         in peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path).stdout

@@ -22,7 +22,7 @@ from peftbench.launch.slurm_records import read_submissions
 from peftbench.launch.slurm_state import sweep_status
 from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.sweep_plan import load_plan
-from tests.test_slurm import make_sweep, peftbench, wait_until
+from tests.test_slurm import make_sweep, peftbench, submitit_process, wait_until
 
 pytestmark = pytest.mark.slurm
 DEV2 = str(PACKAGED / "dev2.yaml")
@@ -32,14 +32,21 @@ ENGINES = {  # full fine-tuning under each engine: the same training, so the sam
     "fsdp_full": {"method": "full", "distributed": "fsdp"},
     "zero3_full": {"method": "full", "distributed": "zero3"},
 }
-SHORT = {"max_steps": 2, "max_train_samples": 32, "max_length": 32, "learning_rate": 1e-3}
+SHORT = {
+    "max_steps": 2,
+    "max_train_samples": 32,
+    "max_eval_samples": 16,
+    "max_length": 32,
+    "learning_rate": 1e-3,
+}
 TWO_NODES = {"cpus": 1, "mem_gb": 2, "time_min": 10, "nodes": 2, "tasks_per_node": 1}
 ONE_NODE = {"cpus": 2, "mem_gb": 2, "time_min": 10, "nodes": 1, "tasks_per_node": 2}
 
 
 @pytest.fixture(autouse=True)
 def two_node_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The dev2 cluster must be up (in CI, PEFTBENCH_REQUIRE_SLURM=1, its absence is a failure).
+    """The dev2 cluster must be up (in CI, once it started, PEFTBENCH_REQUIRE_TWO_NODES=1: its absence is
+    a failure).
 
     This process's own Slurm queries (sweep_status) go to it too, as the CLI's do (SLURM_CONF).
     """
@@ -60,7 +67,7 @@ def two_node_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     except (OSError, subprocess.SubprocessError):
         up = False
     if not up:
-        if os.environ.get("PEFTBENCH_REQUIRE_SLURM") == "1":
+        if os.environ.get("PEFTBENCH_REQUIRE_TWO_NODES") == "1":  # CI, once local_up_2node.sh succeeded
             pytest.fail("the two-node Slurm cluster is not up: start it with `bash slurm/local_up_2node.sh`")
         pytest.skip(
             "no two-node Slurm cluster here: `bash slurm/local_up_2node.sh` starts one (root, Debian)"
@@ -113,18 +120,8 @@ def test_two_node_ddp_fsdp_and_zero3_equal_one_node_and_write_once_on_rank_0(tmp
 
 
 def rank_process(job_id: str, rank: int) -> psutil.Process | None:
-    """The python process of task `rank` of Slurm job `job_id` (found by its Slurm environment)."""
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            command = proc.info["cmdline"] or []
-            if "submitit.core._submit" not in command or not Path(command[0]).name.startswith("python"):
-                continue
-            env = proc.environ()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if env.get("SLURM_JOB_ID") == job_id and env.get("SLURM_PROCID") == str(rank):
-            return proc
-    return None
+    """The python process of task `rank` of Slurm job `job_id`."""
+    return submitit_process(SLURM_JOB_ID=job_id, SLURM_PROCID=str(rank))
 
 
 def test_a_node_killed_mid_run_fails_the_run_and_resubmit_brings_it_to_success(tmp_path: Path):

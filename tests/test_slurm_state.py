@@ -79,3 +79,23 @@ def test_a_query_that_hangs_is_cut_and_said_so(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(slurm_state, "QUERY_TIMEOUT_S", 1)
     answer = query_states(["30_0"])
     assert answer.is_unknown("30_0") and "squeue: no answer in 1 s" in answer.errors
+
+
+def test_cancelling_a_blocked_packed_job_resubmits_the_runs_it_held_with_it():
+    """Job 7_0 packs a blocked child (its parent failed) and a pending neighbour; 7_1 and 8 stay."""
+    from peftbench.launch.slurm_state import RunState, blocked_jobs_and_their_runs
+
+    spec = make_result().spec
+    run = {name: spec.model_copy(update={"seed": i}) for i, name in enumerate("abcdef")}
+    states = [
+        RunState(run["a"], "blocked", "PENDING", "7_0", "parent x failed"),
+        RunState(run["b"], "pending", "PENDING", "7_0"),  # packed beside it: ends with the job
+        RunState(run["c"], "pending", "PENDING", "7_1"),  # another task of the array: untouched
+        RunState(run["d"], "blocked", "CANCELLED", "8"),  # Slurm ended it already: nothing to cancel
+        RunState(run["e"], "failed", "FAILED", "9"),
+        RunState(run["f"], "running", "RUNNING", "10"),
+    ]
+    jobs, neighbours = blocked_jobs_and_their_runs(states)
+    assert jobs == ["7_0"]
+    assert neighbours == [run["b"]]  # a itself is resubmitted as blocked (needs_submission)
+    assert [s.run for s in states if s.needs_submission] == [run["a"], run["d"], run["e"]]

@@ -58,6 +58,20 @@ def test_write_table_writes_three_files(synthetic, tmp_path: Path):
     written = write_table(main_table(best, selection), tmp_path)
     assert [p.name for p in written] == ["main.md", "main.tex", "main.csv"]
     assert r"\toprule" in written[1].read_text() and r"\bottomrule" in written[1].read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["main.csv", "main.md", "main.tex"]  # no temp left
+
+
+def test_a_table_written_again_replaces_each_file_whole(synthetic, tmp_path: Path):
+    """`collect` again: each file is renamed over the last (a new inode), never rewritten in place,
+    so a reader (or a crash) sees the old table or the new one, not half of either."""
+    _frame, best, selection = synthetic
+    table = main_table(best, selection)
+    first = {p.name: p.stat().st_ino for p in write_table(table, tmp_path)}
+    with (tmp_path / "main.csv").open() as held:  # a reader in the middle of the old file
+        second = {p.name: p.stat().st_ino for p in write_table(table, tmp_path)}
+        assert held.read() == (tmp_path / "main.csv").read_text()
+    assert all(first[name] != second[name] for name in first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["main.csv", "main.md", "main.tex"]
 
 
 def test_the_cost_table_shows_energy_where_it_was_measured(synthetic):

@@ -330,18 +330,19 @@ def _submit(plan: SweepPlan, follow: str) -> None:
     """Submit what needs it (no success, nothing queued or running); never waits for the jobs."""
     from peftbench.core.errors import SchedulerError
     from peftbench.launch.slurm import cancel_jobs, submit_runs
-    from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, sweep_status
+    from peftbench.launch.slurm_state import SchedulerUnavailable, blocked_jobs_and_their_runs, sweep_status
 
     states = sweep_status(plan.runs, plan.runs_dir)
     unknown = [s for s in states if s.state == "unknown"]
-    todo = [s.run for s in states if s.needs_submission]
+    to_cancel, neighbours = blocked_jobs_and_their_runs(states)
+    todo = [s.run for s in states if s.needs_submission] + neighbours
     skipped = len(states) - len(todo)
     if unknown:
         raise _scheduler_down(f"the state of {len(unknown)} submitted run(s) is unknown: {unknown[0].detail}")
     if not todo:
         console.print(f"Nothing to submit: all {len(states)} runs are done, pending or running.")
         return
-    cancel_jobs([s.job_id for s in states if s.state == "blocked" and s.slurm_state in LIVE_STATES])
+    cancel_jobs(to_cancel)
     try:
         submissions = submit_runs(todo, plan.profile, plan.runs_dir)
     except SchedulerUnavailable as err:

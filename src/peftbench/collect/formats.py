@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.collect.tables import MISSING, ONE_CLASS_MARK, Column, Score, Table, is_missing
+from peftbench.core.files import write_text_atomic
 
 SCORE_DIGITS = 3
 
@@ -181,11 +182,12 @@ def to_html(table: Table) -> str:
 
 
 def write_table(table: Table, folder: Path) -> list[Path]:
-    """<folder>/<name>.md, .tex and .csv."""
+    """<folder>/<name>.md, .tex and .csv, each written atomically (a reader never sees half a table)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, render in ((".md", to_markdown), (".tex", to_latex), (".csv", to_csv)):
         path = folder / f"{table.name}{suffix}"
-        path.write_text(render(table), encoding="utf-8")
+        text = render(table)
+        write_text_atomic(path, lambda f, text=text: f.write(text), durable=False)
         written.append(path)
     return written

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from peftbench.core.errors import PeftbenchError
+from peftbench.core.files import write_path_atomic, write_text_atomic
 from peftbench.core.predictions import (
     PREDICTIONS_FILE,
     Prediction,
@@ -67,7 +68,8 @@ def _hulu_write(folder: Path, encoded: dict[LeaderboardTask, list[tuple[Predicti
     for task, rows in encoded.items():
         path = folder / task.file
         payload = [{"id": str(p.index), "label": value} for p, value in rows]
-        path.write_text(json.dumps(payload, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(payload, indent=4, ensure_ascii=False) + "\n"
+        write_text_atomic(path, lambda f, text=text: f.write(text), durable=False)
         written.append(path)
     return written
 
@@ -89,12 +91,16 @@ def _write_zip(folder: Path, files: dict[str, str]) -> list[Path]:
     """Each file beside the zip (to read) and in `submission.zip`, at its root, nothing else in it."""
     written = []
     for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
+        write_text_atomic(folder / name, lambda f, text=text: f.write(text), durable=False)
         written.append(folder / name)
     archive = folder / "submission.zip"
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name, text in sorted(files.items()):
-            z.writestr(name, text)
+
+    def write_zip(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, text in sorted(files.items()):
+                z.writestr(name, text)
+
+    write_path_atomic(archive, write_zip, durable=False)
     return [*written, archive]
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from peftbench.collect.label_placement import freeze_layout, place_labels
 from peftbench.collect.pareto import pareto_front
+from peftbench.core.files import write_path_atomic
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -74,9 +75,15 @@ def make_plots(frame: Any, best: Any, selection: Any, folder: Path) -> list[Plot
     plots = []
     for name, figure, title, caption in drawn:
         png, svg = folder / f"{name}.png", folder / f"{name}.svg"
-        figure.savefig(png, dpi=110, metadata={"Software": None})
+        write_path_atomic(
+            png,
+            lambda tmp, f=figure: f.savefig(tmp, format="png", dpi=110, metadata={"Software": None}),
+            False,
+        )
         with rc_context({"svg.fonttype": "none"}):  # text stays text: editable, searchable
-            figure.savefig(svg, metadata={"Date": None})
+            write_path_atomic(
+                svg, lambda tmp, f=figure: f.savefig(tmp, format="svg", metadata={"Date": None}), False
+            )
         plots.append(Plot(name, title, caption, png, svg))
     return plots
 

@@ -222,10 +222,10 @@ class DataSource(StrictModel):
     files: dict[str, str] | None = Field(
         None, description="Split name -> local JSONL/CSV file, for data kept outside any hub."
     )
-    layout: Literal["superglue_multirc", "superglue_wsc", "superglue_wic"] | None = Field(
+    layout: Literal["superglue_multirc", "superglue_wsc", "superglue_wic", "superglue_record"] | None = Field(
         None,
         description="Reshape the original SuperGLUE rows into flat ones (tasks/row_layouts.py): one row "
-        "per MultiRC answer; WSC's and WiC's pair columns.",
+        "per MultiRC answer; WSC's and WiC's pair columns; one row per ReCoRD query with its candidates.",
     )
 
     @model_validator(mode="after")
@@ -345,6 +345,17 @@ class TaskSpec(StrictModel):
     )
     category_column: str | None = Field(
         None, description="Instruction tasks: the category each example's judge score is averaged in."
+    )
+    group_column: str | None = Field(
+        None,
+        description="Classification: the column naming the question each row answers (MultiRC); "
+        "with it come SuperGLUE's MultiRC metrics f1a and em (every answer of a question right).",
+    )
+    max_train_choices: int | None = Field(
+        None,
+        ge=2,
+        description="cloze_choice: training keeps at most this many candidates per example, the gold "
+        "ones first (memory); evaluation always scores every candidate.",
     )
     prompt: str | None = Field(
         None, description="A template over the columns, e.g. '{premise} What was the {question}?'."

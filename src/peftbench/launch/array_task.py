@@ -48,6 +48,7 @@ class RunTask:
                 _said(line, "")
             if has_success(paths):  # finished by the holder we waited out
                 return ALREADY_DONE
+            threads_of_allocation()
             if submitit.JobEnvironment().num_tasks > 1:
                 # Every GPU of the node stays visible; each process takes cuda:LOCAL_RANK.
                 submitit.helpers.TorchDistributedEnvironment().export(
@@ -159,6 +160,23 @@ def _train_side_by_side(todo: dict[str, tuple[RunSpec, RunPaths]], run_one: Any)
         if pid in pids and pids[pid] in ended_runs:
             _record_energy_share(todo[pids[pid]][1], wh)
     return outcome
+
+
+def threads_of_allocation() -> int | None:
+    """torch's threads set to the CPUs Slurm gave this task (SLURM_CPUS_PER_TASK); None where it
+    gave no count or the user set OMP_NUM_THREADS (theirs wins).
+
+    Left alone, torch starts a thread per core of the node whatever the allocation: on a node
+    shared with other jobs (or with the other runs of a sweep), a 1-CPU task then runs as many
+    threads as the node has cores and they fight over its one CPU. A packed task shares its CPUs
+    out among its runs instead (`_child`)."""
+    count = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if "OMP_NUM_THREADS" in os.environ or not count.isdigit() or int(count) < 1:
+        return None
+    import torch
+
+    torch.set_num_threads(int(count))
+    return int(count)
 
 
 def _child(spec: RunSpec, paths: RunPaths, threads: int, run_one: Any) -> Any:

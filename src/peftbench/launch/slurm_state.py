@@ -153,6 +153,17 @@ class RunState:
         return self.state in {"failed", "unreadable", "blocked", "lost", "unsubmitted", *STOPPED_STATES}
 
 
+def blocked_jobs_and_their_runs(states: list[RunState]) -> tuple[list[str], list[RunSpec]]:
+    """The live jobs to cancel before a resubmission (those of blocked runs), and every run they hold.
+
+    A packed task's job holds several runs: cancelling it for its blocked run ends its neighbours
+    too, though their own parents succeeded. They are submitted again with it, not left behind
+    with nothing queued for them until the next `resubmit`."""
+    jobs = {s.job_id for s in states if s.state == "blocked" and s.slurm_state in LIVE_STATES and s.job_id}
+    held = [s.run for s in states if s.job_id in jobs and not s.needs_submission]
+    return sorted(jobs), held
+
+
 @dataclass(frozen=True)
 class _ResultFile:
     result: RunResult | None

@@ -36,6 +36,7 @@ from peftbench.run.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
+from peftbench.run.checkpoints import last_complete_checkpoint
 from peftbench.run.curve import ValidationCurve
 from peftbench.run.distributed import (
     ProcessPlace,
@@ -280,7 +281,6 @@ def _train(
 ) -> Trained:
     """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
     from transformers import EarlyStoppingCallback, Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     task_type, method = TASK_TYPES[spec.task.type], METHODS[spec.method]
     params = method.Params.model_validate(spec.params)
@@ -314,7 +314,7 @@ def _train(
         ],
     )
     reset_gpu_peak()
-    resume = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(paths.checkpoints)
     train_metrics: dict[str, float] = {}
     # TrainingAlreadyDone: the checkpoint holds the final model; it is evaluated as it is.
     with contextlib.suppress(TrainingAlreadyDone):
@@ -329,7 +329,8 @@ def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: Pr
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
     validation = _last_validation(trainer)
-    if validation is None or spec.task.metric not in validation:  # text metrics come from `evaluate` only
+    wanted = (spec.task.metric, *task_type.evaluate_only_metrics(spec.task))
+    if validation is None or any(m not in validation for m in wanted):  # text metrics: from `evaluate` only
         validation = task_type.evaluate(trainer, spec.task, data, "validation").metrics
     test = task_type.evaluate(trainer, spec.task, data, "test")
     logging.getLogger("peftbench").info(

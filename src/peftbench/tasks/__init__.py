@@ -2,6 +2,7 @@
 
 from peftbench.tasks import (
     classification,
+    cloze_choice,
     coreference,
     generation,
     instruction,
@@ -17,6 +18,7 @@ __all__ = [
     "PreparedData",
     "TaskType",
     "classification",
+    "cloze_choice",
     "coreference",
     "generation",
     "instruction",

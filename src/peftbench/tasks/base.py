@@ -134,6 +134,11 @@ class TaskType(ABC):
     @abstractmethod
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]: ...
 
+    def evaluate_only_metrics(self, task: TaskSpec) -> tuple[str, ...]:
+        """Metrics that `evaluate` adds to what `compute_metrics` gives during training (they need more
+        than logits and labels, e.g. the rows' question groups): validation is evaluated again for them."""
+        return ()
+
     @abstractmethod
     def predicted_labels(self, logits: Any) -> list[int]:
         """The predicted class index of each example (what a leaderboard submission holds)."""

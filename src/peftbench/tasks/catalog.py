@@ -91,9 +91,8 @@ HULU = [
 ]
 
 SLOVENE_SUPERGLUE = [
-    # MultiRC, WSC and WiC in SuperGLUE's own nested rows, reshaped by the source's `layout`
-    # (tasks/row_layouts.py). ReCoRD (a cloze over each passage's own, varying list of entities) needs
-    # a multiple choice over a varying number of choices, and AX is diagnostics only: left out.
+    # MultiRC, WSC, WiC and ReCoRD in SuperGLUE's own nested rows, reshaped by the source's `layout`
+    # (tasks/row_layouts.py). AX is diagnostics only: left out.
     TaskSpec(
         name="slo_boolq",
         source=DataSource(hub=f"{SLO_SUPERGLUE}/BoolQ"),
@@ -135,9 +134,10 @@ SLOVENE_SUPERGLUE = [
         splits=DEV_AS_TEST,  # cut by passage, before its answers become rows: no passage in two splits
         text_columns=["context", "answer"],  # context: the question, then the passage
         labels=["false", "true"],  # answer label 0/1
-        # SuperGLUE scores MultiRC by F1a (positive-class F1 over all answers) and per-question exact
-        # match; neither is a metric here yet: macro-F1 over answers selects and reports.
-        metric="f1_macro",
+        # SuperGLUE's MultiRC metrics: F1a (positive-class F1 over all answers) selects; em (a question
+        # is right when all its answers are) comes beside it, grouped by question_idx.
+        group_column="question_idx",
+        metric="f1a",
         language="sl",
     ),
     TaskSpec(
@@ -154,6 +154,18 @@ SLOVENE_SUPERGLUE = [
         splits=DEV_AS_TEST,
         text_columns=["context", "sentence2"],  # context: "<word>: <sentence1>"
         labels=["false", "true"],  # label: JSON true/false (the word has one sense in both)
+        language="sl",
+    ),
+    TaskSpec(
+        name="slo_record",
+        type="cloze_choice",  # a softmax over each query's own candidates: the passage's entity texts
+        source=DataSource(hub=f"{SLO_SUPERGLUE_MT}/ReCoRD", layout="superglue_record"),
+        # UNVERIFIED: the ReCoRD folder name in the CLARIN.SI archive, as WiC's above.
+        splits=DEV_AS_TEST,
+        text_columns=["passage", "query"],  # query: a cloze with @placeholder
+        choices_column="candidates",
+        label_column="answers",  # the gold answer texts; EM and token F1 take the best of them
+        metric="f1",  # SuperGLUE reports ReCoRD's F1 and EM (`em`, beside it)
         language="sl",
     ),
 ]

@@ -9,15 +9,21 @@ from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
     PROMPT_LEARNING,
+    Evaluation,
+    PreparedData,
     SplitEncoding,
     TaskType,
     example_id,
+    logits_of,
     register_task_type,
+    split_metrics,
 )
 from peftbench.tasks.labels import label_index
 from peftbench.tasks.metrics import (
     AVERAGED_METRICS,
     CLASSIFICATION_METRICS,
+    GROUPED_ANSWER_METRICS,
+    answer_group_metrics,
     classification_metrics,
     majority_rate,
 )
@@ -29,12 +35,15 @@ if TYPE_CHECKING:
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 PAIR_JOINER = "\n"
+GROUP_ID = (
+    "group_id"  # the row's `group_column` value, kept beside its tokens for `em` (the Trainer drops it)
+)
 
 
 @register_task_type
 class Classification(TaskType):
     name = "classification"
-    metrics = (*CLASSIFICATION_METRICS, *AVERAGED_METRICS)
+    metrics = (*CLASSIFICATION_METRICS, *AVERAGED_METRICS, *GROUPED_ANSWER_METRICS)
     takes_averaging = True
 
     def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
@@ -51,6 +60,14 @@ class Classification(TaskType):
                     ("macro", "micro", "weighted"),
                 )
             )
+        if task.metric in GROUPED_ANSWER_METRICS and (
+            task.group_column is None or len(task.labels or ()) != 2
+        ):
+            message = (
+                f"Metric {task.metric!r} scores answer options grouped by question: it needs group_column "
+                "and two labels (the second: the answer is right)."
+            )
+            found.append(("metric", message, task.metric, CLASSIFICATION_METRICS))
         suffix = task.metric.rpartition("_")[2]
         if task.metric in AVERAGED_METRICS and suffix != task.effective_averaging:
             found.append(
@@ -84,12 +101,18 @@ class Classification(TaskType):
             "max_length": training.max_length,
             **task.model_dump(include={"text_columns", "label_column", "labels"}),
         }
+        if task.group_column is not None:
+            key["group_column"] = task.group_column
         if len(task.text_columns) == 2 and pair_joiner(tokenizer) is not None:
             key["pair_joiner"] = PAIR_JOINER
         key["pair_truncation"] = "longest_first"  # encodings cut from the right alone are not reused
         return SplitEncoding(
             key=key,
-            columns=[*task.text_columns, task.label_column],
+            columns=[
+                *task.text_columns,
+                task.label_column,
+                *([task.group_column] if task.group_column else []),
+            ],
             encode=partial(encode_texts, task=task, tokenizer=tokenizer, max_length=training.max_length),
             collator=DataCollatorWithPadding(
                 tokenizer, padding=training.effective_padding, max_length=training.padded_length
@@ -98,11 +121,28 @@ class Classification(TaskType):
 
     def compute_metrics(self, task: TaskSpec, logits: Any, labels: Any) -> dict[str, float]:
         gold = list(labels)
-        scores = classification_metrics(self.predicted_labels(logits), gold, task.effective_averaging)
+        predicted = self.predicted_labels(logits)
+        scores = classification_metrics(predicted, gold, task.effective_averaging)
+        if task.group_column is not None:
+            scores |= answer_group_metrics(predicted, gold)  # f1a; em needs the groups: `evaluate`
         return scores | {"majority_rate": majority_rate(gold)}  # chance, for the tables (collect.chance)
 
     def predicted_labels(self, logits: Any) -> list[int]:
         return logits.argmax(-1).tolist()
+
+    def evaluate_only_metrics(self, task: TaskSpec) -> tuple[str, ...]:
+        return ("em",) if task.group_column is not None else ()
+
+    def evaluate(self, trainer: Any, task: TaskSpec, data: PreparedData, split: str) -> Evaluation:
+        """As the base class; with a `group_column`, also `em` over the split's questions."""
+        dataset = getattr(data, split)
+        output = trainer.predict(dataset, metric_key_prefix=split)
+        predicted = self.predicted_labels(logits_of(output))
+        metrics = split_metrics(output.metrics, split)
+        if task.group_column is not None:
+            gold = [int(g) for g in output.label_ids]
+            metrics |= answer_group_metrics(predicted, gold, dataset[GROUP_ID])
+        return Evaluation(metrics, predicted)
 
 
 def encode_texts(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> Any:
@@ -116,10 +156,12 @@ def encode_texts(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> 
         else:
             encoded = tokenizer(*texts, truncation=True, max_length=max_length)
         encoded["labels"] = [label_index(task.labels or (), v) for v in batch[task.label_column]]
+        if task.group_column is not None:
+            encoded[GROUP_ID] = [str(v) for v in batch[task.group_column]]
         return {**encoded, **example_id(batch)}
 
     encoded = data.map(encode, batched=True, remove_columns=data.column_names)
-    keep = (*MODEL_INPUTS, EXAMPLE_ID)
+    keep = (*MODEL_INPUTS, EXAMPLE_ID, GROUP_ID)
     return encoded.remove_columns([c for c in encoded.column_names if c not in keep])
 
 

@@ -30,6 +30,12 @@ LIKELIHOOD_SCORES = ("accuracy", "acc_norm", "acc_bytes")  # the three columns o
 MULTIPLE_CHOICE_METRICS = (*LIKELIHOOD_SCORES, "mcc")
 
 
+GROUPED_ANSWER_METRICS = ("f1a", "em")  # SuperGLUE's MultiRC metrics (`answer_group_metrics`)
+
+
+CLOZE_METRICS = ("em", "f1")  # SuperGLUE's ReCoRD metrics (`cloze_scores`)
+
+
 TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
 
 
@@ -99,6 +105,70 @@ def choice_metrics(scores: Any, gold: Sequence[int]) -> dict[str, float]:
         return {"accuracy": float(np.mean(chosen == gold)), **mcc}
     hits = scores.argmax(1) == gold[:, None]
     return {name: float(hits[:, i].mean()) for i, name in enumerate(LIKELIHOOD_SCORES)} | mcc
+
+
+def answer_group_metrics(
+    predictions: Sequence[int], labels: Sequence[int], groups: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """SuperGLUE's MultiRC metrics over rows that each label one answer option (1: right, 0: wrong).
+
+    `f1a`: F1 of the positive class over all answer options of all questions together. `em`: a
+    question counts as right only when every one of its answer options is labelled right; the mean
+    over questions (`groups` gives each row's question; without it, only f1a). As defined in Wang et
+    al. 2019 (SuperGLUE, Table 1 and Appendix) and computed by the SuperGLUE/jiant scorer (jiant's
+    MultiRC task: F1 over all answer options, exact match grouped by question).
+    """
+    from sklearn.metrics import f1_score
+
+    scores = {"f1a": float(f1_score(labels, predictions, pos_label=1, average="binary", zero_division=0))}
+    if groups is not None:
+        right: dict[Any, bool] = {}
+        for group, p, g in zip(groups, predictions, labels, strict=True):
+            right[group] = right.get(group, True) and p == g
+        scores["em"] = sum(right.values()) / len(right) if right else 0.0
+    return scores
+
+
+ENGLISH_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str, language: str | None = None) -> str:
+    """SQuAD's answer normalization, as SuperGLUE's ReCoRD scorer does it: lowercase, punctuation
+    removed, whitespace collapsed, and the English articles a/an/the removed. Articles go only for
+    English (or unset language); Slovene has none, and other languages' are not ours to guess.
+    Punctuation is every Unicode punctuation character (SQuAD's `string.punctuation` is ASCII only,
+    which would keep „ and “ of Slovene quotes)."""
+    import unicodedata
+
+    text = "".join(c for c in text.lower() if not unicodedata.category(c).startswith("P"))
+    if target_language(language) in (None, "en"):
+        text = ENGLISH_ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, gold: str, language: str | None = None) -> float:
+    """SQuAD's token F1 of two answers after `normalize_answer` (tokens: whitespace-separated)."""
+    from collections import Counter
+
+    predicted, expected = (
+        normalize_answer(prediction, language).split(),
+        normalize_answer(gold, language).split(),
+    )
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def cloze_scores(prediction: str, golds: Sequence[str], language: str | None = None) -> tuple[float, float]:
+    """(exact match, token F1) of one prediction: the maximum over the gold answers, as SuperGLUE's
+    ReCoRD scorer takes it (`metric_max_over_ground_truths`); (0, 0) without a gold answer."""
+    if not golds:
+        return 0.0, 0.0
+    wanted = normalize_answer(prediction, language)
+    exact = max(float(wanted == normalize_answer(g, language)) for g in golds)
+    return exact, max(token_f1(prediction, g, language) for g in golds)
 
 
 def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:

@@ -6,6 +6,7 @@ spread what a classifier needs; a DataSource's `layout` names the reshaping:
 - `superglue_multirc`: a passage with questions with candidate answers -> one row per answer:
   `context` (the question, a newline, the passage), `answer`, `label` (1: the answer is right;
   None on unlabelled test rows), `idx` "<passage>-<question>-<answer>" (SuperGLUE's three indices),
+  `question_idx` "<passage>-<question>" (the question each answer belongs to: MultiRC's `em`),
   plus `paragraph` and `question`. A pair classification of (context, answer), as MultiRC's
   baselines score each answer on its own.
 - `superglue_wsc`: `text` with `target: {span1_text, span2_text, ...}` -> `text` and `question`,
@@ -13,6 +14,11 @@ spread what a classifier needs; a DataSource's `layout` names the reshaping:
   text, not their word indices, which a translation need not keep.
 - `superglue_wic`: `word`, `sentence1`, `sentence2` -> `context` "<word>: <sentence1>" and
   `sentence2`, a pair classification (same sense or not).
+- `superglue_record`: a passage with its entity spans and its cloze queries -> one row per query:
+  `idx` (the query's), `passage`, `query` (with `@placeholder`), `candidates` (the distinct entity
+  texts of the passage, in order of first mention: spans of the same text collapse), `answers` (the
+  distinct gold texts; empty on unlabelled test rows). Spans are SuperGLUE's character offsets,
+  `end` inclusive. For the `cloze_choice` task type.
 
 Each keeps `label` as it was (bool or 0/1) and reads rows in batches (`datasets.Dataset.map`).
 """
@@ -30,12 +36,15 @@ def _rows(batch: Batch) -> list[dict[str, Any]]:
 
 
 def multirc_rows(batch: Batch) -> Batch:
-    out: Batch = {k: [] for k in ("idx", "paragraph", "question", "context", "answer", "label")}
+    columns = ("idx", "question_idx", "paragraph", "question", "context", "answer", "label")
+    out: Batch = {k: [] for k in columns}
     for row in _rows(batch):
         passage = row["passage"]
         for q_i, question in enumerate(passage["questions"]):
+            question_idx = f"{row['idx']}-{question.get('idx', q_i)}"
             for a_i, answer in enumerate(question["answers"]):
-                out["idx"].append(f"{row['idx']}-{question.get('idx', q_i)}-{answer.get('idx', a_i)}")
+                out["idx"].append(f"{question_idx}-{answer.get('idx', a_i)}")
+                out["question_idx"].append(question_idx)
                 out["paragraph"].append(passage["text"])
                 out["question"].append(question["question"])
                 out["context"].append(f"{question['question']}\n{passage['text']}")
@@ -68,7 +77,23 @@ def wic_rows(batch: Batch) -> Batch:
     return out
 
 
+def record_rows(batch: Batch) -> Batch:
+    out: Batch = {k: [] for k in ("idx", "passage", "query", "candidates", "answers")}
+    for row in _rows(batch):
+        text = row["passage"]["text"]
+        spans = [text[e["start"] : e["end"] + 1] for e in row["passage"]["entities"]]
+        candidates = list(dict.fromkeys(spans))
+        for q_i, qa in enumerate(row["qas"]):
+            out["idx"].append(qa.get("idx", f"{row['idx']}-{q_i}"))
+            out["passage"].append(text)
+            out["query"].append(qa["query"])
+            out["candidates"].append(candidates)
+            out["answers"].append(list(dict.fromkeys(a["text"] for a in qa.get("answers") or [])))
+    return out
+
+
 LAYOUTS: dict[str, Callable[[Batch], Batch]] = {
+    "superglue_record": record_rows,
     "superglue_multirc": multirc_rows,
     "superglue_wsc": wsc_rows,
     "superglue_wic": wic_rows,
