@@ -45,3 +45,27 @@ def test_record_becomes_one_row_per_query_with_the_distinct_entity_texts():
     assert flat["passage"][2] == rows[1]["passage"]["text"]
     test = apply_layout(Dataset.from_list(read_rows("slo_record", "test")[:1]), "superglue_record")
     assert test["answers"] == [[]] and test["candidates"] == [["Bled", "Bledu"]]  # test: no answers
+
+
+def test_a_layout_is_applied_anew_each_time_never_read_from_datasets_cache(tmp_path, monkeypatch):
+    """datasets fingerprints a packaged function by its name, not its code: a layout an upgrade
+    changed would come back from its cache as the old rows (MultiRC without `question_idx`, seen).
+    The reshaped rows live in memory only, and the tokenization cache key follows the layout's code."""
+    from datasets import load_dataset
+
+    from peftbench.tasks import row_layouts, token_cache
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    data = load_dataset("json", data_files={"train": "tests/fixtures/slo_multirc/train.jsonl"}, split="train")
+    assert data.cache_files  # the source rows are on disk, where datasets would cache a map too
+    rows = apply_layout(data, "superglue_multirc")
+    assert "question_idx" in rows.column_names and rows.cache_files == []
+
+    before = token_cache.layout_code("superglue_multirc")
+    original = row_layouts.LAYOUTS["superglue_multirc"]
+
+    def multirc_rows(batch):  # same name and module, other code: as after an upgrade
+        return {k: v for k, v in original(batch).items() if k != "question_idx"}
+
+    monkeypatch.setitem(row_layouts.LAYOUTS, "superglue_multirc", multirc_rows)
+    assert token_cache.layout_code("superglue_multirc") != before

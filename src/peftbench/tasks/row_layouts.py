@@ -101,7 +101,18 @@ LAYOUTS: dict[str, Callable[[Batch], Batch]] = {
 
 
 def apply_layout(data: Any, layout: str | None) -> Any:
-    """`data` (a datasets.Dataset) reshaped by `layout`, or as it is without one."""
+    """`data` (a datasets.Dataset) reshaped by `layout`, or as it is without one.
+
+    In memory, never from datasets' cache: datasets fingerprints a packaged function by its name,
+    not its code, so after an upgrade that changed a layout it would hand back the rows the old
+    layout made (seen: MultiRC without its new `question_idx`). Reshaping is cheap next to
+    tokenizing, which has its own cache keyed by content (tasks/token_cache.py)."""
     if layout is None:
         return data
-    return data.map(LAYOUTS[layout], batched=True, remove_columns=data.column_names)
+    return data.map(
+        LAYOUTS[layout],
+        batched=True,
+        remove_columns=data.column_names,
+        load_from_cache_file=False,
+        keep_in_memory=True,
+    )

@@ -89,6 +89,15 @@ def files_fingerprint(files: dict[str, Path]) -> str:
     return sha.hexdigest()[:16]
 
 
+def layout_code(layout: str) -> str:
+    """A hash of the layout function's source: rows reshaped by an older version of it are not reused."""
+    import inspect
+
+    from peftbench.tasks.row_layouts import LAYOUTS
+
+    return hashlib.sha256(inspect.getsource(LAYOUTS[layout]).encode()).hexdigest()[:16]
+
+
 def source_identity(task: TaskSpec, split: str) -> dict[str, Any]:
     """The source data's part of a cache key: a hash of local files, or a hub split's fingerprint.
 
@@ -96,7 +105,7 @@ def source_identity(task: TaskSpec, split: str) -> dict[str, Any]:
     fingerprint; local files are only hashed.
     """
     src, source_split = split_source(task, split)
-    layout = {"layout": src.layout} if src.layout is not None else {}
+    layout = {"layout": src.layout, "layout_code": layout_code(src.layout)} if src.layout is not None else {}
     if src.bundled is not None:
         folder = BUNDLED_DIR / src.bundled
         files = {p.stem: p for p in folder.glob("*.jsonl")}
