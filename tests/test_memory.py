@@ -253,3 +253,15 @@ def test_a_cloze_task_without_a_cap_gets_a_note_naming_the_setting(tmp_path, swe
         ConfigError, match=r"task_settings\.copa\.max_train_choices: Task type 'multiple_choice'"
     ):
         load_plan(sweep_file({**data, "task_settings": {"copa": {"max_train_choices": 8}}}), "vega", tmp_path)
+
+
+def test_choices_neither_in_columns_nor_in_labels_are_assumed_and_noted():
+    from peftbench.plan.memory import ASSUMED_SEQUENCES, forwarded_sequences
+    from peftbench.plan.schema import SweepSpec
+    from peftbench.plan.sweep_plan import assumed_sequences
+    from peftbench.tasks import TASK_CATALOG
+
+    unstated = TASK_CATALOG["commonsense_qa"].model_copy(update={"labels": None})  # choices_column only
+    assert forwarded_sequences(unstated, training=True) == ASSUMED_SEQUENCES
+    [note] = assumed_sequences([_run_of(unstated)], SweepSpec.model_construct(tasks=[unstated]), "s.yaml")
+    assert note.key == "tasks[0]" and "assumes 32" in note.message and "Give `labels`" in note.message
