@@ -166,8 +166,7 @@ def memory_problems(rows: list[MemoryRow], profile: ClusterProfile, file: str) -
             f"{run.model.name} on {run.task.name} needs about {e.total / GB:.1f} GB per GPU "
             f"(weights {e.weights / GB:.1f}, training state {e.training_state / GB:.1f}, activations "
             f"{e.activations / GB:.1f}{batch}) with {e.backend} on {e.gpus} GPU(s); a GPU of "
-            f"'{profile.name}' has "
-            f"{fit.gpu_bytes / GB:.0f} GB. Smallest that fits: {fit.suggestion}."
+            f"'{profile.name}' has {fit.gpu_bytes / GB:.0f} GB. Smallest that fits: {fit.suggestion}."
         )
         problems.append(Problem(file, f"methods.{run.label}", message))
     return problems
