@@ -97,6 +97,8 @@ def _warn(plan: SweepPlan) -> None:
         err_console.print(
             Text("A submission would refuse", style="yellow") + Text(f" — {problem}"), highlight=False
         )
+    for problem in plan.notes:  # estimates resting on an assumption: never refused
+        err_console.print(Text("Note", style="yellow") + Text(f" — {problem}"), highlight=False)
 
 
 @app.command()
@@ -111,7 +113,8 @@ def sweep(
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run)
     if dry_run:
         _print_plan(plan)
-        _warn(plan)
+    _warn(plan)
+    if dry_run:
         return
     with _one_writer(plan, "sweep"):
         if plan.profile.launcher == "local":

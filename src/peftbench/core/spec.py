@@ -63,7 +63,9 @@ class TrainingSettings(StrictModel):
     )
     max_train_samples: PositiveInt | None = Field(None, description="Use only the first N training examples.")
     max_eval_samples: PositiveInt | None = Field(
-        None, description="Use only the first N validation and N test examples."
+        None,
+        description="Use only the first N validation and N test examples (with a group_column: every "
+        "row of the groups those N start, so no question is split).",
     )
     group_by_length: bool = Field(True, description="Batch examples of similar length (less padding).")
     checkpoint_steps: PositiveInt | None = Field(

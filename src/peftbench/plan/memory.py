@@ -9,11 +9,17 @@ Per GPU, the estimate adds up
   per parameter of it); zero3_offload keeps only that gathered layer on the GPU. For full
   fine-tuning under ZeRO-3 this is exactly DeepSpeed's `estimate_zero3_model_states_mem_needs`
   (18 bytes per parameter ÷ N + 4 × largest layer);
-- activations at the run's micro-batch and max length (Korthikanti et al. 2022, with a fused
-  attention kernel that stores no score matrix): 34 · batch · length · hidden bytes per layer in
-  16-bit (twice that in fp32); with gradient checkpointing one layer's worth plus 2 bytes per
-  layer input; plus fp32 logits and their gradient for language-model heads (batch · length ·
-  vocab · 8 bytes).
+- activations of the larger of a training micro-batch and an evaluation batch, counted in the
+  sequences the model is actually given: batch × sequences per example × max length tokens,
+  where a multiple-choice example is one sequence per choice (COPA 2, CommonsenseQA 5; a
+  log-likelihood scorer trains on the gold choice alone) and a cloze example one per candidate
+  (`max_train_choices` in training, every one in evaluation: ASSUMED_SEQUENCES when the task does
+  not bound them). Training (Korthikanti et al. 2022, with a fused attention kernel that stores no
+  score matrix): 34 · tokens · hidden bytes per layer in 16-bit (twice that in fp32); with
+  gradient checkpointing one layer's worth plus 2 bytes per layer input; plus fp32 logits and
+  their gradient for language-model heads (tokens · vocab · 8 bytes; text-generating tasks and
+  log-likelihood choice scoring, not a decoder's classification head). Evaluation (no gradients,
+  `eval_batch_size`): one layer's worth at a time, plus fp32 logits (4 bytes) for LM heads.
 Parameter counts come from the model's config alone (its folder, the HF cache or the table shipped
 in `models/shapes.json`; never the network), built on torch's meta device (the method is
 applied there too, so LoRA's trainable count is exact), so no weights are read. A run fits when the
@@ -28,13 +34,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from peftbench.core.spec import ModelRef, RunSpec
+    from peftbench.core.spec import ModelRef, RunSpec, TaskSpec
 
 
 GB = 10**9
 
 
 FILL_FRACTION = 0.9
+
+ASSUMED_SEQUENCES = 32
+"""Sequences per example assumed where the task does not bound them: a cloze_choice task (ReCoRD,
+`slo_record`) without `max_train_choices` scores every candidate entity of its passage, and in
+evaluation always does; a multiple_choice task with a `choices_column` and no `labels`.
+
+An assumption, not a measured statistic: no copy of ReCoRD is on the machine this was written on
+to count, and the test fixture (hand-written short passages, at most 6 candidates) is no guide. A
+ReCoRD passage is a news article's summary, and every distinct entity it names (people, places,
+organisations) is a candidate; the collator pads every example of a batch to the
+batch's *most* candidates, so a batch costs its longest candidate list, not the mean one. 32 is a
+round figure meant to sit above a typical batch's longest list, chosen to err on the side of
+refusing; the planner says it assumed it (plan.sweep_plan.assumed_sequences), and a sweep bounds
+training with `max_train_choices` (evaluation still scores every candidate)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,7 @@ class MemoryEstimate:
     backend: str
     trainable: int
     total_params: int
+    evaluation_bound: bool = False  # the activations are the evaluation batch's (eval_batch_size)
 
     @property
     def total(self) -> int:
@@ -119,30 +140,78 @@ def estimate_run(
         weights, state = weights // gpus + gathered, state // gpus
     elif backend == "zero3_offload":
         weights, state = gathered, 0
+    training = training_activation_bytes(run, config, mixed)
+    evaluation = evaluation_activation_bytes(run, config, mixed)
     return MemoryEstimate(
         weights=weights,
         training_state=state,
-        activations=activation_bytes(run, config, mixed),
+        activations=max(training, evaluation),
         gpus=gpus,
         backend=backend,
         trainable=trainable,
         total_params=params.total,
+        evaluation_bound=evaluation > training,
     )
 
 
 def activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
+    """Bytes of activations at the larger of the training micro-batch and the evaluation batch."""
+    return max(training_activation_bytes(run, config, mixed), evaluation_activation_bytes(run, config, mixed))
+
+
+def training_activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
+    """Activations kept for the backward pass of one micro-batch (module docstring)."""
     training = run.training
     hidden = _first(config, "hidden_size", "d_model", "n_embd")
     layers = _first(config, "num_hidden_layers", "num_layers", "n_layer")
-    per_token_layer = 34 * hidden * (1 if mixed else 2)
-    tokens = training.batch_size * training.max_length
+    per_token_layer = _per_token_layer(config, mixed)
+    tokens = training.batch_size * forwarded_sequences(run.task, training=True) * training.max_length
     if training.uses_gradient_checkpointing:
         saved = tokens * (per_token_layer + 2 * hidden * layers)
     else:
         saved = tokens * per_token_layer * layers
-    lm_head = _is_causal(config) or run.task.type in ("generation", "instruction")
-    logits = tokens * getattr(config, "vocab_size", 0) * 8 if lm_head else 0
+    logits = tokens * getattr(config, "vocab_size", 0) * 8 if _lm_head(run) else 0
     return saved + logits
+
+
+def evaluation_activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
+    """Activations of one evaluation batch: a forward pass without gradients keeps no layer's
+    activations once the next layer has its input, so one layer's training figure at a time (an
+    upper bound of what a layer holds at once), plus the LM head's fp32 logits without gradient.
+
+    Not counted: the key-value cache of `generate` (generation and instruction tasks' test answers).
+    """
+    training = run.training
+    tokens = training.eval_batch_size * forwarded_sequences(run.task, training=False) * training.max_length
+    logits = tokens * getattr(config, "vocab_size", 0) * 4 if _lm_head(run) else 0
+    return tokens * _per_token_layer(config, mixed) + logits
+
+
+def forwarded_sequences(task: TaskSpec, training: bool) -> int:
+    """Sequences one example puts through the model (its task type says), ASSUMED_SEQUENCES where
+    the task does not bound them."""
+    count = assumed_or_counted(task, training)
+    return ASSUMED_SEQUENCES if count is None else count
+
+
+def assumed_or_counted(task: TaskSpec, training: bool) -> int | None:
+    """The task type's own count of sequences per example; None where it cannot tell."""
+    from peftbench.tasks import TASK_TYPES
+
+    return TASK_TYPES[task.type].sequences_per_example(task, training)
+
+
+def _per_token_layer(config: Any, mixed: bool) -> int:
+    return 34 * _first(config, "hidden_size", "d_model", "n_embd") * (1 if mixed else 2)
+
+
+def _lm_head(run: RunSpec) -> bool:
+    """Whether the model ends in a language-model head (logits over the vocabulary at every position):
+    text-generating tasks and log-likelihood choice scoring. Classification, choice and cloze heads
+    on a decoder score from its last hidden state, with a few outputs."""
+    return run.task.type in ("generation", "instruction") or (
+        run.task.type == "multiple_choice" and run.task.scoring == "loglikelihood"
+    )
 
 
 def _first(config: Any, *names: str) -> int:
@@ -237,6 +306,8 @@ def fit_on(
     offload = estimate_run(run, config, 1, "zero3_offload", trainable=trainable, params=params)
     if offload.total <= FILL_FRACTION * gpu_bytes:
         return Fit(estimate, gpu_bytes, "distributed: zero3_offload (CPU holds weights and optimizer)")
+    if estimate.evaluation_bound:
+        return Fit(estimate, gpu_bytes, "nothing fits: lower eval_batch_size or shorten max_length")
     return Fit(
         estimate, gpu_bytes, "nothing fits: shorten max_length or batch_size, or use gradient_checkpointing"
     )

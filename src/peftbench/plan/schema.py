@@ -156,6 +156,11 @@ class TaskSettings(StrictModel):
     averaging: Averaging | None = Field(
         None, description="Classification: binary, macro, micro or weighted precision/recall/F1."
     )
+    max_train_choices: int | None = Field(
+        None,
+        ge=2,
+        description="cloze_choice: training keeps at most this many candidates per example (memory).",
+    )
 
 
 class SweepSpec(StrictModel):

@@ -19,9 +19,11 @@ from peftbench.plan.memory import (
     Fit,
     MemoryEstimate,
     ParameterCount,
+    assumed_or_counted,
     count_from_config,
     estimate_run,
     fit_on,
+    forwarded_sequences,
     trainable_from_config,
 )
 from peftbench.plan.resources import gpu_type_of, process_problems
@@ -37,6 +39,9 @@ class SweepPlan:
     # What only a submission refuses (FILL_ME site facts, runs that do not fit the site's GPUs,
     # models whose size is unknown here): a preview shows the plan and these as warnings.
     warnings: list[Problem] = field(default_factory=list)
+    # What no command refuses but the user should know: GPU-memory estimates that rest on an
+    # assumption (a task that does not bound its candidates), each with the setting that bounds it.
+    notes: list[Problem] = field(default_factory=list)
 
     @property
     def sweep_dir(self) -> Path:
@@ -88,7 +93,8 @@ def load_plan(
         problems, warnings = warnings + problems, []
     if problems:
         raise ConfigError(problems)
-    return SweepPlan(profile, spec, runs, root, warnings)
+    notes = assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
+    return SweepPlan(profile, spec, runs, root, warnings, notes)
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,9 @@ def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]
         gpu = (kind.memory_gb, kind.gpus_per_node) if kind is not None and kind.memory_gb else None
         method = (*model, run.model.family, run.method, json.dumps(run.params, sort_keys=True))
         t = run.training
-        key = (*method, t.engine, run.world_size, t.precision, t.batch_size, t.max_length)
-        key += (t.uses_gradient_checkpointing, run.task.type, gpu)
+        key = (*method, t.engine, run.world_size, t.precision, t.batch_size, t.eval_batch_size, t.max_length)
+        sequences = (forwarded_sequences(run.task, True), forwarded_sequences(run.task, False))
+        key += (t.uses_gradient_checkpointing, run.task.type, run.task.scoring, sequences, gpu)
         if key not in made:
             if model not in counts:
                 counts[model] = count_from_config(config)
@@ -154,11 +161,12 @@ def memory_problems(rows: list[MemoryRow], profile: ClusterProfile, file: str) -
             continue
         seen.add(where)  # one message per grid, not per learning rate and seed
         e = fit.estimate
+        batch = " of an evaluation batch" if e.evaluation_bound else ""
         message = (
             f"{run.model.name} on {run.task.name} needs about {e.total / GB:.1f} GB per GPU "
             f"(weights {e.weights / GB:.1f}, training state {e.training_state / GB:.1f}, activations "
-            f"{e.activations / GB:.1f}) with {e.backend} on {e.gpus} GPU(s); a GPU of '{profile.name}' has "
-            f"{fit.gpu_bytes / GB:.0f} GB. Smallest that fits: {fit.suggestion}."
+            f"{e.activations / GB:.1f}{batch}) with {e.backend} on {e.gpus} GPU(s); a GPU of "
+            f"'{profile.name}' has {fit.gpu_bytes / GB:.0f} GB. Smallest that fits: {fit.suggestion}."
         )
         problems.append(Problem(file, f"methods.{run.label}", message))
     return problems
@@ -180,3 +188,32 @@ def unknown_models(rows: list[MemoryRow], spec: SweepSpec, file: str) -> list[Pr
         )
         for name, source in unknown
     ]
+
+
+def assumed_sequences(runs: list[RunSpec], spec: SweepSpec, file: str) -> list[Problem]:
+    """GPU runs whose training estimate assumes how many sequences an example forwards (a cloze task
+    without `max_train_choices`, choices neither in columns nor labels): one note per task, naming
+    the setting that bounds it. (Evaluation scores every candidate of a cloze example whatever the
+    sweep says; that part of the estimate always assumes ASSUMED_SEQUENCES, as docs say.)"""
+    names = [t if isinstance(t, str) else t.name for t in spec.tasks]
+    notes: dict[str, Problem] = {}
+    for run in runs:
+        task = run.task
+        if task.name in notes or assumed_or_counted(task, training=True) is not None:
+            continue
+        assumed = forwarded_sequences(task, training=True)
+        if task.type == "cloze_choice":
+            key = f"task_settings.{task.name}.max_train_choices"
+            message = (
+                f"Each training example of {task.name!r} is scored on every candidate its passage has, "
+                f"however many, so the GPU-memory estimate assumes {assumed}. Set {key} (e.g. 8; the "
+                "gold candidates are kept first) to bound training memory."
+            )
+        else:
+            key = f"tasks[{names.index(task.name)}]" if task.name in names else "tasks"
+            message = (
+                f"The examples of {task.name!r} have a number of choices its spec does not state, so the "
+                f"GPU-memory estimate assumes {assumed}. Give `labels`, one per choice, to count them."
+            )
+        notes[task.name] = Problem(file, key, message)
+    return list(notes.values())

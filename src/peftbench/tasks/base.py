@@ -65,6 +65,7 @@ class TaskType(ABC):
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
     takes_averaging: ClassVar[bool] = False  # precision/recall/F1 follow the task's `averaging`
+    takes_max_train_choices: ClassVar[bool] = False  # training keeps at most `max_train_choices` candidates
 
     def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
         """(key, message, value, allowed) for each way `task` does not fit this type."""
@@ -74,7 +75,17 @@ class TaskType(ABC):
         if task.averaging is not None and not self.takes_averaging:
             message = f"Task type {self.name!r} has no class averaging to set; leave averaging out."
             found.append(("averaging", message, task.averaging, ()))
+        if task.max_train_choices is not None and not self.takes_max_train_choices:
+            message = f"Task type {self.name!r} has no candidates to cap; leave max_train_choices out."
+            found.append(("max_train_choices", message, task.max_train_choices, ()))
         return found
+
+    def sequences_per_example(self, task: TaskSpec, training: bool) -> int | None:
+        """How many sequences of up to max_length one example puts through the model, in a training
+        micro-batch or an evaluation batch: 1, one per choice (multiple choice), one per candidate
+        (cloze). None: it varies by example and the task does not bound it. The memory planner
+        multiplies the batch by it (plan/memory.py)."""
+        return 1
 
     def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
         """Why `task` cannot run on a model of that family with that method (a METHODS key), or None.

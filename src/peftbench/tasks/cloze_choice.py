@@ -56,6 +56,7 @@ CANDIDATES = "candidate_texts"  # each example's candidates, kept beside its tok
 class ClozeChoice(TaskType):
     name = "cloze_choice"
     metrics = CLOZE_METRICS
+    takes_max_train_choices = True
 
     def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
         found = super().problems(task)
@@ -77,6 +78,11 @@ class ClozeChoice(TaskType):
         if method in PROMPT_LEARNING:
             return "virtual tokens do not fit the candidate head's [examples, candidates, length] input"
         return None
+
+    def sequences_per_example(self, task: TaskSpec, training: bool) -> int | None:
+        """One (passage, filled query) pair per candidate: in training at most `max_train_choices`
+        (the collator pads a batch to its most), in evaluation all of them (unbounded: None)."""
+        return task.max_train_choices if training else None
 
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         return load_for_candidate_choice(ref, tokenizer.pad_token_id, **options)

@@ -91,6 +91,16 @@ class MultipleChoice(TaskType):
             )
         return None
 
+    def sequences_per_example(self, task: TaskSpec, training: bool) -> int | None:
+        """One (context, choice) sequence per choice; a log-likelihood scorer trains on the gold
+        continuation alone (ChoiceEncoder's `gold_only`). The choices are counted from
+        `choice_columns`, else from `labels`; a `choices_column` without labels does not say."""
+        if training and task.scoring == "loglikelihood":
+            return 1
+        if task.choice_columns is not None:
+            return len(task.choice_columns)
+        return len(task.labels) if task.labels else None
+
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         if task.scoring == "loglikelihood":
             return load_for_choice_likelihood(ref, **options)

@@ -73,7 +73,8 @@ def load_split(task: TaskSpec, split: str) -> Any:
 
 
 def load_rows(task: TaskSpec, split: str, limit: int | None, columns: Sequence[str]) -> Any:
-    """One split's first `limit` rows (None: all), checked to have every column path in `columns`."""
+    """One split's first `limit` rows (None: all), checked to have every column path in `columns`;
+    with a `group_column`, whole groups (first_rows)."""
     data = load_split(task, split)
     missing = missing_columns(data, list(dict.fromkeys(columns)))
     if missing:
@@ -82,9 +83,31 @@ def load_rows(task: TaskSpec, split: str, limit: int | None, columns: Sequence[s
             f"Task {task.name!r}, split {split!r}: no column(s) {missing}; "
             f"the data has {data.column_names}{hint}."
         )
-    if limit is not None and limit < len(data):
-        data = data.select(range(limit))
-    return data
+    return first_rows(data, limit, task.group_column)
+
+
+def first_rows(data: Any, limit: int | None, group_column: str | None = None) -> Any:
+    """The first `limit` rows; with `group_column`, every row of each group those rows start.
+
+    A group is scored whole (MultiRC's `em`: a question is right when all its answers are), so a
+    cut never splits one: a split keeps at least `limit` rows, and fewer than one group's more.
+    Rows keep their order; a group's rows need not be next to each other.
+    """
+    if limit is None or limit >= len(data):
+        return data
+    if group_column is None:
+        return data.select(range(limit))
+    groups = data[group_column]
+    started = set(groups[:limit])
+    return data.select([i for i, group in enumerate(groups) if group in started])
+
+
+def limit_identity(task: TaskSpec, limit: int | None) -> Any:
+    """The row limit's part of a tokenization cache key: a limit on a grouped task keeps whole groups,
+    other rows than the first `limit`, so it is a key of its own."""
+    if limit is None or task.group_column is None:
+        return limit
+    return {"rows": limit, "whole_groups": task.group_column}
 
 
 def missing_columns(data: Any, paths: list[str]) -> list[str]:

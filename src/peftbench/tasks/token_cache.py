@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftbench.tasks.sources import BUNDLED_DIR, load_rows, load_split, split_source
+from peftbench.tasks.sources import BUNDLED_DIR, limit_identity, load_rows, load_split, split_source
 
 if TYPE_CHECKING:
     from peftbench.core.spec import TaskSpec
@@ -145,7 +145,7 @@ def tokenized_split(
         **settings,
         "source": source_identity(task, split),
         "tokenizer": tokenizer_identity(tokenizer),
-        "limit": limit,
+        "limit": limit_identity(task, limit),
     }
     return cache.load_or_build(parts, build, label=f"{task.name}/{split}")
 
