@@ -155,6 +155,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--peak-tflops", type=float, help="the GPU's dense bf16 peak, if not in bench_engines' list"
     )
     parser.add_argument("--timeout", type=float, default=300, help="seconds per arm")
+    parser.add_argument(
+        "--full-engines", default=",".join(b for _, b in FULL), help="part 1's engines (a rerun of some)"
+    )
+    parser.add_argument(
+        "--adapters", default=",".join(m for m, _ in ADAPTERS), help="part 3's methods (a rerun of some)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "gpu_check")
     args = parser.parse_args(argv)
     args.eval_samples, args.gradient_checkpointing = 4, False
@@ -166,8 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="peftbench-gpu-check-"))
     try:
-        full = measure(full_size, FULL, work, args)
-        adapters = measure(adapter_size, ADAPTERS, work, args)
+        full = measure(full_size, tuple(("full", b) for b in args.full_engines.split(",")), work, args)
+        adapters = measure(adapter_size, tuple((m, "none") for m in args.adapters.split(",")), work, args)
         offload = largest_offloaded(ladder, work, args, start + args.budget)
     finally:
         shutil.rmtree(work, ignore_errors=True)
