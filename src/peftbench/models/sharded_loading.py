@@ -156,8 +156,12 @@ def load_streaming_zero3(model_class: Any, path: str, kwargs: dict[str, Any]) ->
     files = safetensors_files(path)
     if files is None:
         raise ValueError(f"{path} has no {SINGLE_FILE} or {INDEX_FILE}")
+    from transformers.initialization import no_init_weights
+
     config, model_kwargs = config_and_model_kwargs(path, kwargs)
-    model = from_config(model_class, config, **model_kwargs)
+    drawn_from = torch.get_rng_state()
+    with no_init_weights():  # as from_pretrained builds it: nothing drawn for weights about to be read
+        model = from_config(model_class, config, **model_kwargs)
     keys = checkpoint_keys(files)
     found, missing = match_parameters(model, keys)
     refuse_unmatched(model, path, found, keys)
@@ -178,8 +182,17 @@ def load_streaming_zero3(model_class: Any, path: str, kwargs: dict[str, Any]) ->
                 param.copy_(tensor.to(param.dtype))
                 del tensor
         _copy_buffers(model, keys)
-    # Only rank 0 drew random numbers for the init (transformers' ZeRO-3 init): every rank goes on
-    # from its state, so that what is drawn next (a LoRA init) is the same on every rank.
+    # The weights the checkpoint lacks (the new head) are drawn as from_pretrained draws them, from
+    # the same random state and in the same order: a ZeRO-3 run starts from the model a DDP run of
+    # the same seed starts from (transformers initialises what is not marked as loaded, gathered).
+    for module in model.modules():  # built under no_init_weights: every module was marked as done
+        module._is_hf_initialized = False
+    for name in found:
+        params[name]._is_hf_initialized = True
+    torch.set_rng_state(drawn_from)
+    model._initialize_missing_keys(is_quantized=False)
+    # Every rank goes on from rank 0's state, so that what is drawn next (a LoRA init) is the same
+    # on every rank.
     torch.set_rng_state(from_rank_0(torch.get_rng_state()))
     return model, missing
 
@@ -196,6 +209,7 @@ def _copy_buffers(model: nn.Module, keys: dict[str, Path]) -> None:
             continue
         with safe_open(str(keys[key]), framework="pt") as opened:
             buffer.copy_(opened.get_tensor(key).to(buffer.dtype))
+        buffer._is_hf_initialized = True  # read: not to be initialised again
 
 
 def build_on_meta(model_class: Any, path: str, kwargs: dict[str, Any]) -> nn.Module:
