@@ -15,8 +15,8 @@ every weight (docs/benchmarks.md, "Sharded loading"). Two loaders here instead:
 
 Checkpoint names are matched to the model's the way `from_pretrained` matches them for a base or
 `*ForMaskedLM`/`*ForCausalLM` checkpoint loaded into a model with another head: exactly, or with
-or without the model's `base_model_prefix`. What the checkpoint lacks (the new head) keeps its
-init and is returned as the missing keys.
+or without the model's `base_model_prefix`. What the checkpoint lacks (the new head) is drawn
+as `from_pretrained` draws it, from the same random state, and returned as the missing keys.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def from_config(model_class: Any, config: Any, **kwargs: Any) -> nn.Module:
 
 def load_streaming_zero3(model_class: Any, path: str, kwargs: dict[str, Any]) -> tuple[nn.Module, list[str]]:
     """The model partitioned under ZeRO-3 with the checkpoint's weights, read one tensor at a time on
-    rank 0 only; and the missing parameter names (the new head, which keeps its init)."""
+    rank 0 only; and the missing parameter names (the new head, drawn as from_pretrained draws it)."""
     import deepspeed
     import torch
     import torch.distributed as dist
