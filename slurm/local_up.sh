@@ -5,6 +5,8 @@
 # Each daemon's PID is recorded in $PIDDIR so that local_down.sh stops exactly these daemons.
 # Facts behind every setting: ../shared/reference/slurm-on-localhost.md (measured on this kind of machine).
 set -euo pipefail
+# shellcheck source=slurm_conf_common.sh
+source "$(cd "$(dirname "$0")" && pwd)/slurm_conf_common.sh"
 PIDDIR=${PIDDIR:-/run/peftbench-slurm}
 CLUSTER=localcluster
 mkdir -p "$PIDDIR"
@@ -45,40 +47,14 @@ MEM_MB=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
 cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=$CLUSTER
 SlurmctldHost=localhost
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=cred_expire=10
-CredType=cred/munge
-MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2,bf_interval=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
-KillWait=5
-MinJobAge=300
-InactiveLimit=0
-MailProg=/bin/true
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-SlurmctldDebug=info
-SlurmdDebug=info
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost
-JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
-JobCompType=jobcomp/none
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$MEM_MB State=UNKNOWN
-MaxArraySize=4001
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+$(common_slurm_conf)
 CONF
 
 # 3. MariaDB + slurmdbd (submitit reads job states only through sacct)

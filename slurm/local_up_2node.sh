@@ -13,6 +13,8 @@
 # Needs root. About 5 s when the one-node cluster is up.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=slurm_conf_common.sh
+source "$HERE/slurm_conf_common.sh"
 PIDDIR=${PIDDIR:-/run/peftbench-slurm2}
 CLUSTER=dev2cluster
 CONF_DIR=/etc/slurm-dev2
@@ -76,41 +78,15 @@ ClusterName=$CLUSTER
 SlurmctldHost=$(hostname -s)($SUBNET.1)
 SlurmctldPort=6827
 SlurmdPort=6828
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=cred_expire=10
-CredType=cred/munge
-MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2,bf_interval=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
-KillWait=5
-MinJobAge=300
-InactiveLimit=0
-MailProg=/bin/true
 StateSaveLocation=/var/spool/slurmctld-dev2
 SlurmdSpoolDir=/var/spool/slurmd-dev2-%n
 SlurmctldPidFile=/run/slurmctld-dev2.pid
 SlurmdPidFile=/run/slurmd-dev2-%n.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld-dev2.log
 SlurmdLogFile=/var/log/slurm/slurmd-dev2-%n.log
-SlurmctldDebug=info
-SlurmdDebug=info
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost
-JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
-JobCompType=jobcomp/none
 NodeName=node1 NodeAddr=$SUBNET.11 CPUs=$(nproc) RealMemory=$MEM_MB State=UNKNOWN
 NodeName=node2 NodeAddr=$SUBNET.12 CPUs=$(nproc) RealMemory=$MEM_MB State=UNKNOWN
-MaxArraySize=4001
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+$(common_slurm_conf)
 CONF
 sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >/dev/null
 
