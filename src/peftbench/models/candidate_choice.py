@@ -21,6 +21,7 @@ from peftbench.models.loading import (
     DecoderForSequenceClassification,
     LoadedModel,
     family_class,
+    given_inputs,
     load_with_head,
     mixed_class,
 )
@@ -49,8 +50,10 @@ class ForCandidateChoice:
         from transformers.modeling_outputs import MultipleChoiceModelOutput
 
         examples, candidates = input_ids.shape[:2]
-        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        flat = {name: value.flatten(0, 1) for name, value in given.items() if value is not None}
+        given = given_inputs(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+        flat = {name: value.flatten(0, 1) for name, value in given.items()}
         logits = super().forward(**flat, **kwargs).logits.view(examples, candidates)  # type: ignore[misc]
         loss = candidate_loss(logits, labels) if labels is not None else None
         return MultipleChoiceModelOutput(loss=loss, logits=logits)

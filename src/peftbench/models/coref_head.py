@@ -25,7 +25,7 @@ import inspect
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from peftbench.models.loading import LoadedModel, family_class, load_config, load_with_head
+from peftbench.models.loading import LoadedModel, family_class, given_inputs, load_config, load_with_head
 
 if TYPE_CHECKING:
     import torch
@@ -126,15 +126,15 @@ class EncoderForCoreference:
     ) -> Any:
         from transformers.modeling_outputs import TokenClassifierOutput
 
-        given = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "inputs_embeds": inputs_embeds,
-            "past_key_values": past_key_values,
-        }
+        given = given_inputs(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            past_key_values=past_key_values,
+        )
         encoder = getattr(self, self.base_model_prefix)  # type: ignore[attr-defined]
-        hidden = encoder(**{k: v for k, v in given.items() if v is not None}).last_hidden_state
+        hidden = encoder(**given).last_hidden_state
         if text_mask is not None:
             hidden = hidden[:, -text_mask.shape[1] :]
         scores = span_scores(self.coref, hidden, span_starts, span_ends, span_widths, span_mask, top_k)

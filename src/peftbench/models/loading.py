@@ -287,6 +287,14 @@ class DecoderForSequenceClassification:
         )
 
 
+def given_inputs(**named: Any) -> dict[str, Any]:
+    """The encoder inputs a head's `forward` was given (those not None), to pass on by name.
+
+    Heads name their inputs in `forward` (the Trainer keeps only the dataset columns it names) and
+    hand the encoder only those present."""
+    return {name: value for name, value in named.items() if value is not None}
+
+
 class VirtualTokensForTokenClassification:
     """XForTokenClassification whose tags stay on their tokens when prompt tuning or p-tuning prepends
     virtual tokens.
@@ -307,13 +315,12 @@ class VirtualTokensForTokenClassification:
         **kwargs: Any,
     ) -> Any:
         """The inputs are named: the Trainer keeps only the dataset columns `forward` names."""
-        given = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "inputs_embeds": inputs_embeds,
-        }
-        inputs = {name: value for name, value in given.items() if value is not None}
+        inputs = given_inputs(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+        )
         outputs = super().forward(**inputs, **kwargs)  # type: ignore[misc]
         if labels is None:
             return outputs
