@@ -8,21 +8,25 @@ mean over seeds. None when no cell was judged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from peftbench.collect.tables import MISSING, Column, Table, fixed
+from peftbench.collect.table_model import MISSING, Column, Table, fixed, skipped_notes, text_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from peftbench.collect.merge import Selection
 
 PREFIX = "test_judge/"
 
 
-def category_table(best: Any, selection: Any) -> Table | None:
+def category_table(best: pd.DataFrame, selection: Selection | None) -> Table | None:
     """Per-category judge scores and their macro average, or None without judged cells."""
     categories = [c.removeprefix(PREFIX) for c in best.columns if c.startswith(PREFIX)]
     if not categories or "test_judge" not in best:
         return None
     judged = best[best["test_judge"].notna()]
-    columns = [Column("model", "model", str, "l"), Column("method", "method", str, "l")]
-    columns += [Column("data", "task", str, "l")]
+    columns = [text_column("model", "model"), text_column("method", "method"), text_column("data", "task")]
     columns += [Column(c, f"judge/{c}", fixed(3)) for c in categories]
     columns += [Column("average", "judge", fixed(3))]
     rows = [
@@ -40,7 +44,7 @@ def category_table(best: Any, selection: Any) -> Table | None:
         f"categories (each counts once, whatever its size). {MISSING}: no test prompt of that category. "
         "At the point chosen on validation, mean over seeds."
     ]
-    notes += [f"Left out: {s}." for s in getattr(selection, "skipped", [])]
+    notes += skipped_notes(selection)
     return Table(
         "category", "Judge score per category (0-1), by model, method and training set", columns, rows, notes
     )

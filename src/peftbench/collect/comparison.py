@@ -12,17 +12,23 @@ source, or a cell we have no result for, prints "–".
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peftbench.collect.merge import successful
 from peftbench.collect.protocols import GRID_LABEL, VALIDATION_LABEL, protocols_table, select_best_over_grid
 from peftbench.collect.published import Figure, PublishedStudy, figures, our_value, published_for
 from peftbench.collect.study_cost import study_cost_table
-from peftbench.collect.tables import Column, Table, _text, fixed, is_missing
+from peftbench.collect.table_model import CellKey, Column, Table, cells_by_key, fixed, is_missing, text_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from peftbench.collect.merge import Selection
 
 
-def signed(digits: int) -> Any:
+def signed(digits: int) -> Callable[[Any], str]:
     return lambda v: f"{float(v):+.{digits}f}"
 
 
@@ -37,16 +43,16 @@ def figure_count(value: Any) -> str:
 
 
 def comparison_tables(
-    frame: Any, best: Any, selection: Any, extra: list[Path] | tuple[Path, ...] = ()
+    frame: pd.DataFrame,
+    best: pd.DataFrame | None,
+    selection: Selection | None,
+    extra: list[Path] | tuple[Path, ...] = (),
 ) -> list[Table]:
     """The paper tables for the studies of these results' sweeps (none when no study matches)."""
-    sweeps = set(frame["sweep"]) if len(frame) and "sweep" in frame else set()
-    studies = published_for(sweeps, extra)
-    if not studies or best is None:
+    studies = published_for(_sweeps(frame), extra)
+    if not studies or best is None or selection is None:
         return []
-    grid = None
-    if any(s.selection == "best_over_grid" for s in studies) and len(successful(frame)):
-        grid = select_best_over_grid(frame, selection.interval, selection.confidence).best
+    grid = _grid_best(frame, selection, studies)
     found = [(study, f) for study in studies for f in figures(study)]
     tables = [
         paper_table([f for _, f in found if not f.is_cost], best, grid, studies),
@@ -57,23 +63,34 @@ def comparison_tables(
     return [t for t in tables if t.rows]
 
 
-def _cells(best: Any) -> dict[tuple[str, str, str], Any]:
-    return {(c["model"], c["method"], c["task"]): c for _, c in best.iterrows()} if best is not None else {}
+def _sweeps(frame: pd.DataFrame) -> set[str]:
+    return set(frame["sweep"]) if len(frame) and "sweep" in frame else set()
+
+
+def _grid_best(
+    frame: pd.DataFrame, selection: Selection, studies: list[PublishedStudy]
+) -> pd.DataFrame | None:
+    """Our best-over-grid cells, only when some study chose its figures so (and there are successes)."""
+    if not any(s.selection == "best_over_grid" for s in studies) or not len(successful(frame)):
+        return None
+    return select_best_over_grid(frame, selection.interval, selection.confidence).best
 
 
 def _difference(ours: float | None, paper: float | None) -> float | None:
     return None if ours is None or paper is None else ours - paper
 
 
-def paper_table(found: list[Figure], best: Any, grid: Any, studies: list[PublishedStudy]) -> Table:
+def paper_table(
+    found: list[Figure], best: pd.DataFrame, grid: pd.DataFrame | None, studies: list[PublishedStudy]
+) -> Table:
     """Per published score: ours (chosen on validation), the paper's, ours − paper; with the grid maximum
     and its difference beside them where the study chose that way."""
     with_grid = grid is not None and any(f.selection == "best_over_grid" for f in found)
     columns = [
-        _text("model", "model"),
-        _text("method", "method"),
-        _text("task", "task"),
-        _text("metric", "metric"),
+        text_column("model", "model"),
+        text_column("method", "method"),
+        text_column("task", "task"),
+        text_column("metric", "metric"),
         Column(f"ours ({VALIDATION_LABEL})", "ours", fixed(3)),
         Column("paper", "paper", fixed(3)),
         Column("ours − paper", "difference", signed(3)),
@@ -83,7 +100,7 @@ def paper_table(found: list[Figure], best: Any, grid: Any, studies: list[Publish
             Column(f"ours ({GRID_LABEL})", "ours_grid", fixed(3)),
             Column("grid − paper", "grid_difference", signed(3)),
         ]
-    cells, grid_cells = _cells(best), _cells(grid)
+    cells, grid_cells = cells_by_key(best), cells_by_key(grid)
     rows = []
     for f in found:
         ours = _ours(cells, f)
@@ -103,19 +120,19 @@ def paper_table(found: list[Figure], best: Any, grid: Any, studies: list[Publish
     return Table("paper", caption, columns, rows, notes)
 
 
-def paper_cost_table(found: list[tuple[PublishedStudy, Figure]], best: Any) -> Table:
+def paper_cost_table(found: list[tuple[PublishedStudy, Figure]], best: pd.DataFrame) -> Table:
     """Per published cost (parameters, seconds, MB, hours per epoch): ours in the study's unit, the
     paper's, ours / paper."""
     columns = [
-        _text("model", "model"),
-        _text("method", "method"),
-        _text("task", "task"),
-        _text("figure", "figure"),
+        text_column("model", "model"),
+        text_column("method", "method"),
+        text_column("task", "task"),
+        text_column("figure", "figure"),
         Column("ours", "ours", figure_count),
         Column("paper", "paper", figure_count),
         Column("ours / paper", "ratio", ratio),
     ]
-    cells = _cells(best)
+    cells = cells_by_key(best)
     rows = []
     for study, f in found:
         factor = study.columns[f.column].factor or 1.0
@@ -139,12 +156,12 @@ _MISSING_NOTE = (
 )
 
 
-def _ours(cells: dict[tuple[str, str, str], Any], f: Figure) -> float | None:
+def _ours(cells: dict[CellKey, pd.Series], f: Figure) -> float | None:
     cell = cells.get((f.model, f.method, f.task))
     return None if cell is None else our_value(cell, f.metric)
 
 
-def _study_notes(studies: Any, kind: str) -> list[str]:
+def _study_notes(studies: Iterable[PublishedStudy], kind: str) -> list[str]:
     notes = []
     for s in studies:
         scale = (

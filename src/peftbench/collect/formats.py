@@ -1,4 +1,4 @@
-"""A `tables.Table` as Markdown, LaTeX (booktabs), CSV or an HTML fragment, and the files for one table.
+"""A `table_model.Table` as Markdown, LaTeX (booktabs), CSV or an HTML fragment, and the files for one table.
 
 Scores print as `0.812 ± 0.013` (t-interval half-width) or `0.812 [0.799, 0.825]` (bootstrap,
 which need not be symmetric), the column's best in bold and † where an interval overlaps the best's.
@@ -14,20 +14,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from peftbench.collect.tables import MISSING, ONE_CLASS_MARK, Column, Score, Table, is_missing
+from peftbench.collect.table_model import MISSING, ONE_CLASS_MARK, Column, Score, Table, is_missing
 from peftbench.core.files import write_text_atomic
-
-SCORE_DIGITS = 3
-
-
-def _score_parts(score: Score) -> tuple[str, str]:
-    """(the mean, the interval after it: ' ± h', ' [lo, hi]' or '')."""
-    mean = f"{score.mean:.{SCORE_DIGITS}f}"
-    if not score.defined:
-        return mean, ""
-    if score.symmetric:
-        return mean, f" ± {score.high - score.mean:.{SCORE_DIGITS}f}"
-    return mean, f" [{score.low:.{SCORE_DIGITS}f}, {score.high:.{SCORE_DIGITS}f}]"
 
 
 def _plain(value: Any, column: Column) -> str:
@@ -36,7 +24,7 @@ def _plain(value: Any, column: Column) -> str:
 
 def _markdown_cell(value: Any, column: Column) -> str:
     if isinstance(value, Score):
-        mean, spread = _score_parts(value)
+        mean, spread = value.texts()
         text = (f"**{mean}**" if value.best else mean) + spread + ("†" if value.overlaps_best else "")
         return text + (f" {ONE_CLASS_MARK}" if value.collapsed else "")
     return _plain(value, column).replace("|", "\\|")
@@ -79,7 +67,7 @@ def latex_escape(text: str) -> str:
 
 def _latex_cell(value: Any, column: Column) -> str:
     if isinstance(value, Score):
-        mean, spread = _score_parts(value)
+        mean, spread = value.texts()
         text = (rf"\textbf{{{mean}}}" if value.best else mean) + latex_escape(spread)
         text += r"$^\dagger$" if value.overlaps_best else ""
         return text + (" " + latex_escape(ONE_CLASS_MARK) if value.collapsed else "")
@@ -142,7 +130,7 @@ def to_csv(table: Table) -> str:
 
 def _html_cell(value: Any, column: Column) -> str:
     if isinstance(value, Score):
-        mean, spread = _score_parts(value)
+        mean, spread = value.texts()
         text = (f"<strong>{mean}</strong>" if value.best else mean) + html.escape(spread)
         text += '<sup title="interval overlaps the best">†</sup>' if value.overlaps_best else ""
         return text + (ONE_CLASS_HTML if value.collapsed else "")

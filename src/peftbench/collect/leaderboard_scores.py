@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from peftbench.collect.tables import Column, Table, fixed
+from peftbench.collect.table_model import Column, Table, fixed, text_column
 from peftbench.core.errors import PeftbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BOARDS_DIR = Path(__file__).parent / "boards"
 
@@ -99,34 +102,45 @@ def shipped_boards() -> list[PublishedBoard]:
     return [load_board(p) for p in sorted(BOARDS_DIR.glob("*.yaml"))]
 
 
-def leaderboard_table(best: Any, board: PublishedBoard) -> Table | None:
+def leaderboard_table(best: pd.DataFrame, board: PublishedBoard) -> Table | None:
     """Ours and the published entries side by side, or None when no task of ours is on the board."""
     ours = set(best["task"])
     keys = [k for k, t in board.tasks.items() if t.task in ours]
     if not keys:
         return None
-    columns = [Column("source", "source", str, "l"), Column("model", "model", str, "l")]
-    columns += [Column("method / submission", "method", str, "l")]
+    columns = [text_column("source", "source"), text_column("model", "model")]
+    columns += [text_column("method / submission", "method")]
     columns += [Column(f"{k} ({board.tasks[k].metric})", k, fixed(3)) for k in keys]
+    return Table(
+        f"leaderboard-{board.leaderboard}",
+        f"Our test scores beside the {board.leaderboard} leaderboard's published ones",
+        columns,
+        _our_rows(best, board, keys) + _published_rows(board, keys),
+        _notes(board),
+    )
+
+
+def _our_rows(best: pd.DataFrame, board: PublishedBoard, keys: list[str]) -> list[list[Any]]:
+    """A row per model × method of ours: each board task's test metric at the point chosen on validation."""
     rows: list[list[Any]] = []
     for (model, method), cells in best.groupby(["model", "method"], sort=True):
         by_task = {cell["task"]: cell for _, cell in cells.iterrows()}
         values = [_our_score(by_task.get(board.tasks[k].task), board.tasks[k].metric) for k in keys]
         rows.append(["ours", model, method, *values])
+    return rows
+
+
+def _published_rows(board: PublishedBoard, keys: list[str]) -> list[list[Any]]:
+    """A row per published entry, its figures as fractions; unverified entries say so in their name."""
+    rows: list[list[Any]] = []
     for entry in board.entries:
         name = entry.submission + ("" if entry.verified else " (unverified)")
         values = [board.fraction(entry.scores[k]) if k in entry.scores else None for k in keys]
         rows.append(["published", entry.model or "–", name, *values])
-    return Table(
-        f"leaderboard-{board.leaderboard}",
-        f"Our test scores beside the {board.leaderboard} leaderboard's published ones",
-        columns,
-        rows,
-        _notes(board),
-    )
+    return rows
 
 
-def _our_score(cell: Any, metric: str) -> float | None:
+def _our_score(cell: pd.Series | None, metric: str) -> float | None:
     if cell is None:
         return None
     value = cell.get(f"test_{metric}")
@@ -150,6 +164,6 @@ def _notes(board: PublishedBoard) -> list[str]:
     return notes
 
 
-def leaderboard_tables(best: Any) -> list[Table]:
+def leaderboard_tables(best: pd.DataFrame) -> list[Table]:
     """A table for each shipped board that holds at least one task of `best`."""
     return [t for board in shipped_boards() if (t := leaderboard_table(best, board)) is not None]

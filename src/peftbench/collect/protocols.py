@@ -11,36 +11,45 @@ the grid has one seed).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peftbench.collect.merge import Selection, select_cells
 from peftbench.collect.stats import IntervalMethod
-from peftbench.collect.tables import Column, Score, Table, _task_columns, _text, score_of
+from peftbench.collect.table_model import (
+    Column,
+    Score,
+    Table,
+    cells_by_key,
+    score_of,
+    task_columns,
+    text_column,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VALIDATION_LABEL = "chosen on validation"
 GRID_LABEL = "best over grid"
 
 
 def select_best_over_grid(
-    frame: Any, interval_method: IntervalMethod = "t", confidence: float = 0.95
+    frame: pd.DataFrame, interval_method: IntervalMethod = "t", confidence: float = 0.95
 ) -> Selection:
     """Per cell, the point with the best mean TEST metric over the grid: the studies' protocol, optimistic."""
     return select_cells(frame, interval_method, confidence, choose_on="test")
 
 
-def protocols_table(validation_best: Any, grid_best: Any) -> Table:
+def protocols_table(validation_best: pd.DataFrame, grid_best: pd.DataFrame) -> Table:
     """Rows model × method; per task, its test metric at the point chosen on validation, then the
     best over the grid (both means over seeds, with their interval)."""
-    tasks = _task_columns(validation_best)
-    columns = [_text("model", "model"), _text("method", "method")]
+    tasks = task_columns(validation_best)
+    columns = [text_column("model", "model"), text_column("method", "method")]
     for task, metric in tasks:
         columns += [
             Column(f"{task} ({metric}) {VALIDATION_LABEL}", f"{task}_validation_chosen"),
             Column(f"{task} ({metric}) {GRID_LABEL}", f"{task}_best_over_grid"),
         ]
-    grid = (
-        {(c["model"], c["method"], c["task"]): c for _, c in grid_best.iterrows()} if len(grid_best) else {}
-    )
+    grid = cells_by_key(grid_best)
     rows = []
     for (model, method), cells in validation_best.groupby(["model", "method"], sort=True):
         by_task = {cell["task"]: cell for _, cell in cells.iterrows()}
@@ -58,9 +67,6 @@ def protocols_table(validation_best: Any, grid_best: Any) -> Table:
     return Table("protocols", "Two selection protocols side by side", columns, rows, notes)
 
 
-def _plain_score(cell: Any) -> Any:
+def _plain_score(cell: pd.Series | None) -> Score | None:
     """The cell's score without best/† marks (they belong to one protocol's column), or None."""
-    if cell is None:
-        return None
-    score = score_of(cell)
-    return Score(score.mean, score.low, score.high, score.n, collapsed=score.collapsed)
+    return None if cell is None else score_of(cell).unmarked()
