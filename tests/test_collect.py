@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.collect.merge import collect, mark_best_per_task, select_best, select_cells, write_collection
+from peftbench.collect.merge import collect, mark_best_per_task, select_best, select_cells
+from peftbench.collect.outputs import write_collection
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import write_result, write_spec
 from peftbench.core.spec import TrainingSettings

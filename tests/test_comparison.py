@@ -10,7 +10,8 @@ import yaml
 
 from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import to_markdown
-from peftbench.collect.merge import collect, save_collection
+from peftbench.collect.merge import collect
+from peftbench.collect.outputs import save_collection
 
 STUDY = {
     "study": "A synthetic study, Table 3",

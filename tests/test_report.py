@@ -145,7 +145,7 @@ def test_the_page_in_a_real_headless_chromium(made, tmp_path: Path):
 def test_the_summary_gives_the_energy_of_all_results_or_why_there_is_none():
     import pandas as pd
 
-    from peftbench.collect.report import energy_fact
+    from peftbench.collect.report_page import energy_fact
 
     on_cpu = pd.DataFrame({"energy_wh": [None, None], "energy_note": ["no NVML: CPU run"] * 2})
     assert energy_fact(on_cpu) == "not measured (no NVML: CPU run)"

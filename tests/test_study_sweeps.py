@@ -18,7 +18,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from peftbench.collect.merge import write_collection
+from peftbench.collect.outputs import write_collection
 from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult

@@ -465,7 +465,7 @@ def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
 
 
 def _print_collection(folders: list[Path], out: Path | None = None) -> None:
-    from peftbench.collect.merge import write_collection
+    from peftbench.collect.outputs import write_collection
 
     report = write_collection(folders, out or folders[0])
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)

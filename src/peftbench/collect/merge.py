@@ -8,6 +8,9 @@ and n. A test-set outlier can therefore never pick a point.
 
 Files that cannot be read are counted and named; run folders with a spec but no result are listed
 as unfinished (pending, running, or lost); a run found in several sweeps counts once.
+
+This is the bottom of `collect` (above only stats, chance and collapse): it reads and chooses, and
+writes nothing; `outputs` writes what it merged.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from peftbench.collect.chance import real_best
 from peftbench.collect.collapse import collapsed_seeds
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
-from peftbench.core.files import write_json_atomic, write_path_atomic
 from peftbench.core.results import RunResult, UnreadableResult, read_result
+from peftbench.core.spec import DataSource
 
 CELL_COLUMNS = ("model", "method", "task")
 
@@ -48,7 +53,7 @@ COST_PEAKS = ("peak_rss_bytes", "peak_gpu_bytes")
 class Collection:
     """The merged runs of one or more sweep folders, and what could not be counted."""
 
-    frame: Any  # pandas.DataFrame, one row per run (a run id seen in several sweeps counts once)
+    frame: pd.DataFrame  # one row per run (a run id seen in several sweeps counts once)
     unreadable: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # run folders with spec.json, no result.json
 
@@ -69,8 +74,6 @@ def collect(sweep_dirs: list[Path]) -> Collection:
     Of two records of the same run (the same run_id in two sweeps), a success wins over a failure,
     then the later one.
     """
-    import pandas as pd
-
     rows: dict[str, dict[str, Any]] = {}
     unreadable = []
     for path in result_files(sweep_dirs):
@@ -122,7 +125,7 @@ def flatten(result: RunResult) -> dict[str, Any]:
     return row
 
 
-def _eval_set(source: Any) -> str | None:
+def _eval_set(source: DataSource | None) -> str | None:
     """The task's own evaluation set (`test_source`) as JSON text, or None: it tests on its own data."""
     return (
         None
@@ -145,7 +148,7 @@ def _last_line(text: str | None) -> str | None:
     return lines[-1].strip() if lines else None
 
 
-def successful(frame: Any) -> Any:
+def successful(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "success"] if len(frame) else frame
 
 
@@ -153,14 +156,14 @@ def successful(frame: Any) -> Any:
 class Selection:
     """One row per cell (`best`), the cells that could not be chosen and why, and how intervals were made."""
 
-    best: Any  # pandas.DataFrame
+    best: pd.DataFrame
     skipped: list[str]
     interval: str
     confidence: float
 
 
 def select_cells(
-    frame: Any,
+    frame: pd.DataFrame,
     interval_method: IntervalMethod = "t",
     confidence: float = 0.95,
     choose_on: Literal["validation", "test"] = "validation",
@@ -190,12 +193,14 @@ def select_cells(
     return Selection(pd.DataFrame(cells), skipped, interval_method, confidence)
 
 
-def select_best(frame: Any, interval_method: IntervalMethod = "t", confidence: float = 0.95) -> Any:
+def select_best(
+    frame: pd.DataFrame, interval_method: IntervalMethod = "t", confidence: float = 0.95
+) -> pd.DataFrame:
     """`select_cells(...).best`: one row per cell."""
     return select_cells(frame, interval_method, confidence).best
 
 
-def _best_point(runs: Any, validation_column: str, higher: bool) -> tuple[Any, int]:
+def _best_point(runs: pd.DataFrame, validation_column: str, higher: bool) -> tuple[pd.DataFrame | None, int]:
     """(the seeds of the point with the best mean validation metric, how many points the cell has).
 
     Ties go to the point with more seeds, then to the first in sweep order. Only validation is read.
@@ -213,7 +218,7 @@ def _best_point(runs: Any, validation_column: str, higher: bool) -> tuple[Any, i
 
 
 def _summarize_point(
-    seeds: Any, metric: str, interval_method: IntervalMethod, confidence: float
+    seeds: pd.DataFrame, metric: str, interval_method: IntervalMethod, confidence: float
 ) -> dict[str, Any]:
     higher = higher_is_better(metric)
     validation = seeds[f"validation_{metric}"]
@@ -245,15 +250,15 @@ def _summarize_point(
     return summary
 
 
-def _mean(seeds: Any, column: str) -> float:
+def _mean(seeds: pd.DataFrame, column: str) -> float:
     return float(seeds[column].astype(float).mean()) if column in seeds else float("nan")
 
 
-def _peak(seeds: Any, column: str) -> float:
+def _peak(seeds: pd.DataFrame, column: str) -> float:
     return float(seeds[column].astype(float).max()) if column in seeds else float("nan")
 
 
-def mark_best_per_task(best: Any) -> Any:
+def mark_best_per_task(best: pd.DataFrame) -> pd.DataFrame:
     """Add `best_in_task` and `overlaps_best` (True/False, None without intervals) to each cell.
 
     Per task, the one real best (`chance.real_best`: the single best test mean, above chance and
@@ -280,63 +285,15 @@ def mark_best_per_task(best: Any) -> Any:
     return marked
 
 
-@dataclass
-class CollectReport:
-    table: str
-    n_results: int
-    n_success: int
-    unreadable: list[str]
-    outputs: list[Path]
-    unfinished: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    not_successful: dict[str, int] = field(default_factory=dict)  # status -> runs, e.g. {"interrupted": 1}
-
-    def counts(self) -> str:
-        """'7 successful of 9 results (1 failed, 1 interrupted)'; the runs with no result yet are said apart
-        (the CLI names their states)."""
-        text = f"{self.n_success} successful of {self.n_results} results"
-        if self.not_successful:
-            text += " (" + ", ".join(f"{n} {status}" for status, n in self.not_successful.items()) + ")"
-        return text
+def selection_of(
+    frame: pd.DataFrame, interval_method: IntervalMethod = "t", confidence: float = 0.95
+) -> Selection | None:
+    """`select_cells` of a frame that holds some results; None for an empty one (nothing to choose from)."""
+    return select_cells(frame, interval_method, confidence) if len(frame) else None
 
 
-def write_collection(
-    sweep_dirs: list[Path], out_dir: Path, interval_method: IntervalMethod = "t", confidence: float = 0.95
-) -> CollectReport:
-    """Merge the sweeps, write results.parquet, results.csv and table.md into `out_dir` atomically."""
-    collection = collect(sweep_dirs)
-    selection = select_cells(collection.frame, interval_method, confidence) if len(collection.frame) else None
-    return save_collection(collection, selection, out_dir)
-
-
-def save_collection(collection: Collection, selection: Selection | None, out_dir: Path) -> CollectReport:
-    """results.parquet and results.csv (every run), table.md (the summary table), unreadable.json."""
-    from peftbench.collect.comparison import comparison_tables
-    from peftbench.collect.formats import to_markdown
-    from peftbench.collect.tables import summary_table
-
-    frame = collection.frame
-    if selection is not None and len(selection.best):
-        best = mark_best_per_task(selection.best)
-        table = to_markdown(summary_table(best, selection))
-        table += "".join(f"\n{to_markdown(t)}" for t in comparison_tables(collection.frame, best, selection))
-    else:
-        table = "_No successful runs yet._\n" if len(frame) else "_No results yet._\n"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = [out_dir / "results.parquet", out_dir / "results.csv", out_dir / "table.md"]
-    write_path_atomic(outputs[0], lambda tmp: frame.to_parquet(tmp, index=False))
-    write_path_atomic(outputs[1], lambda tmp: frame.to_csv(tmp, index=False))
-    write_path_atomic(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
-    write_json_atomic(out_dir / "unreadable.json", collection.unreadable)
-    n_success = int((frame["status"] == "success").sum()) if len(frame) else 0
-    statuses = frame["status"].value_counts().sort_index() if len(frame) else {}
-    return CollectReport(
-        table,
-        len(frame),
-        n_success,
-        collection.unreadable,
-        outputs,
-        collection.unfinished,
-        selection.skipped if selection is not None else [],
-        {str(status): int(n) for status, n in dict(statuses).items() if status != "success"},
-    )
+def marked_best(selection: Selection | None) -> pd.DataFrame | None:
+    """The chosen cells with their best/overlap marks (`mark_best_per_task`); None without any cell."""
+    if selection is None or not len(selection.best):
+        return None
+    return mark_best_per_task(selection.best)
