@@ -63,6 +63,21 @@ def test_rank_points_are_chosen_on_validation_per_rank_and_need_two_ranks(synthe
     assert lora_rank_cells(one_rank, selection) is None
 
 
+def test_the_rank_plot_takes_the_runs_with_a_rank_whatever_their_method_is_called(synthetic):
+    """A run is on the rank plot by its params' `r`, never by its method's name: LoRA's runs renamed
+    (a QLoRA family, another label) are all there; the same runs without an `r` give no plot."""
+    frame, _best, selection = synthetic
+    renamed = frame.assign(
+        method_family=frame["method_family"].replace("lora", "qlora"),
+        method=frame["method"].replace("lora", "my adapter"),
+    )
+    per_rank = lora_rank_cells(renamed, selection)
+    assert per_rank is not None and set(per_rank["method"]) == {"my adapter"}
+    assert sorted(per_rank["rank"].unique()) == [4, 8, 16] and len(per_rank) == 2 * 2 * 3
+    without_rank = frame.assign(params=frame["params"].str.replace('"r":', '"alpha_of_nothing":'))
+    assert lora_rank_cells(without_rank, selection) is None
+
+
 def test_no_results_no_plots(tmp_path: Path):
     assert make_plots(None, None, None, tmp_path) == []
 

@@ -13,8 +13,10 @@
 No figure draws an interval where there is none (one seed: a bare marker, no error bar, no caps).
 Point labels never overlap (`label_placement`); a cell whose test predictions collapsed to one class
 is flagged where it is drawn.
-- `lora_rank`: test metric against LoRA rank, only when a sweep tried more than one rank. At each rank
-  the point (e.g. learning rate) is chosen on validation, as everywhere else.
+- `lora_rank`: test metric against LoRA rank, only when a sweep tried more than one rank. A run is on it
+  when its method's params have a rank `r` (LoRA, DoRA, QLoRA: the hyper-parameter plotted, whatever
+  the method is called). At each rank the point (e.g. learning rate) is chosen on validation, as
+  everywhere else.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend state), so this
 works on headless nodes and inside tests.
@@ -26,11 +28,21 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from peftbench.collect.label_placement import freeze_layout, place_labels
+from peftbench.collect.merge import Selection, select_cells, successful
 from peftbench.collect.pareto import pareto_front
+from peftbench.collect.table_model import collapsed_count, task_columns
 from peftbench.core.files import write_path_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+Drawn = tuple["Figure", str, str]  # a figure, its title, its caption
+Panel = tuple[str, str, "pd.DataFrame", "Axes"]  # task, metric, its cells, its axes
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -53,7 +65,9 @@ class Plot:
     svg: Path
 
 
-def make_plots(frame: Any, best: Any, selection: Any, folder: Path) -> list[Plot]:
+def make_plots(
+    frame: pd.DataFrame, best: pd.DataFrame | None, selection: Selection, folder: Path
+) -> list[Plot]:
     """Draw every figure that the results support into `folder` (<name>.png and <name>.svg)."""
     from matplotlib import rc_context
 
@@ -98,7 +112,7 @@ class Style:
         self.color = {m: palette(i % 10) for i, m in enumerate(methods)}
         self.marker = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
 
-    def legend(self, figure: Any) -> None:
+    def legend(self, figure: Figure) -> None:
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], color=c, marker="o", linestyle="", label=m) for m, c in self.color.items()]
@@ -109,11 +123,11 @@ class Style:
         figure.legend(handles=handles, loc="outside right center", frameon=False, fontsize=8)
 
 
-def _panels(best: Any, title: str) -> tuple[Any, list[tuple[str, str, Any, Any]]]:
+def _panels(best: pd.DataFrame, title: str) -> tuple[Figure, list[Panel]]:
     """A figure with one panel per task: (figure, [(task, metric, cells, axes), ...])."""
     from matplotlib.figure import Figure
 
-    tasks = list(dict.fromkeys(zip(best["task"], best["metric"], strict=True)))
+    tasks = task_columns(best)
     columns = min(3, len(tasks))
     rows = math.ceil(len(tasks) / columns)
     figure = Figure(figsize=(PANEL_WIDTH * columns + 1.6, PANEL_HEIGHT * rows + 0.6), layout="constrained")
@@ -130,20 +144,19 @@ def _panels(best: Any, title: str) -> tuple[Any, list[tuple[str, str, Any, Any]]
     return figure, panels
 
 
-def _yerr(cell: Any) -> list[list[float]] | None:
+def _yerr(cell: pd.Series) -> list[list[float]] | None:
     """The error bar of a cell, or None where there is no interval (one seed): nothing is drawn then."""
     if math.isnan(cell["ci_low"]) or math.isnan(cell["ci_high"]):
         return None
     return [[cell["test"] - cell["ci_low"]], [cell["ci_high"] - cell["test"]]]
 
 
-def collapsed(cell: Any) -> bool:
+def collapsed(cell: pd.Series) -> bool:
     """Whether some seed of the cell predicted a single class on test (see collect.collapse)."""
-    value = cell.get("collapsed_seeds", 0)
-    return bool(value) and not (isinstance(value, float) and math.isnan(value))
+    return collapsed_count(cell) > 0
 
 
-def _point(ax: Any, x: float, cell: Any, style: Style) -> None:
+def _point(ax: Axes, x: float, cell: pd.Series, style: Style) -> None:
     ax.errorbar(
         [x],
         [cell["test"]],
@@ -155,7 +168,7 @@ def _point(ax: Any, x: float, cell: Any, style: Style) -> None:
     )
 
 
-def params_figure(best: Any, style: Style) -> tuple[Any, str, str]:
+def params_figure(best: pd.DataFrame, style: Style) -> Drawn:
     title = "Test metric vs trainable parameters"
     figure, panels = _panels(best, title)
     for _task, _metric, cells, ax in panels:
@@ -172,36 +185,36 @@ def params_figure(best: Any, style: Style) -> tuple[Any, str, str]:
 class CostAxis:
     """The cost a Pareto plot puts on x: values per cell, the axis label, a short name."""
 
-    values: Any  # pandas Series aligned with best
+    values: pd.Series  # aligned with best
     label: str
     name: str
 
 
-def hours_axis(best: Any) -> CostAxis:
+def hours_axis(best: pd.DataFrame) -> CostAxis:
     """GPU-hours; wall-clock hours when no run used a GPU (gpu_hours is 0 on CPU)."""
     if (best["gpu_hours"].fillna(0) > 0).any():
         return CostAxis(best["gpu_hours"], "GPU-hours", "GPU-hours")
     return CostAxis(best["wall_seconds"] / 3600, "wall-clock hours (no GPU used)", "wall-clock hours")
 
 
-def memory_axis(best: Any) -> CostAxis:
+def memory_axis(best: pd.DataFrame) -> CostAxis:
     """Peak GPU memory; the peak host RSS when no run used a GPU."""
     if best["peak_gpu_bytes"].notna().any():
         return CostAxis(best["peak_gpu_bytes"] / 1e9, "peak GPU memory (GB)", "peak GPU memory")
     return CostAxis(best["peak_rss_bytes"] / 1e9, "peak host RSS (GB, no GPU used)", "peak host memory")
 
 
-def has_energy(best: Any) -> bool:
+def has_energy(best: pd.DataFrame) -> bool:
     """Every cell has a GPU energy figure (a front over cells with and without one would mislead)."""
     return "energy_wh" in best and bool(best["energy_wh"].notna().all())
 
 
-def energy_axis(best: Any) -> CostAxis:
+def energy_axis(best: pd.DataFrame) -> CostAxis:
     """GPU energy from NVML's counter, mean over seeds (packed runs: their estimated share)."""
     return CostAxis(best["energy_wh"], "GPU energy (Wh, NVML)", "GPU energy")
 
 
-def pareto_figure(best: Any, style: Style, cost: CostAxis) -> tuple[Any, str, str]:
+def pareto_figure(best: pd.DataFrame, style: Style, cost: CostAxis) -> Drawn:
     title = f"Pareto front: test metric vs {cost.name}"
     figure, panels = _panels(best, title)
     labels = []
@@ -241,33 +254,47 @@ def pareto_figure(best: Any, style: Style, cost: CostAxis) -> tuple[Any, str, st
     return figure, title, caption
 
 
-def task_bars_figure(best: Any, style: Style) -> tuple[Any, str, str]:
+def task_bars_figure(best: pd.DataFrame, style: Style) -> Drawn:
     title = "Test metric per task, with intervals over seeds"
     figure, panels = _panels(best, title)
-    dotted = []
-    for task, _metric, cells, ax in panels:
-        ordered = cells.sort_values(["model", "method"], kind="stable")
-        as_dots = zero_hides_differences(ordered["test"])
-        for i, (_, cell) in enumerate(ordered.iterrows()):
-            (_dot if as_dots else _bar)(ax, i, cell, style)
-        ax.set_xticks(range(len(ordered)))
-        ax.set_xticklabels(
-            [f"{m}\n{k}" for m, k in zip(ordered["model"], ordered["method"], strict=True)],
-            fontsize=6,
-            rotation=60,
-            ha="right",
-        )
-        if as_dots:
-            dotted.append(task)
-            ax.set_title(f"{task} (dots: axis not from 0)", fontsize=10)
-        else:
-            ax.axhline(0, color="0.2", linewidth=0.8)
-        low = min(ordered["ci_low"].fillna(ordered["test"]).min(), 0.0 if not as_dots else math.inf)
-        high = max(ordered["ci_high"].fillna(ordered["test"]).max(), 0.0 if not as_dots else -math.inf)
-        pad = max(0.08 * (high - low), 0.01)
-        ax.set_ylim(low - (pad if low < 0 or as_dots else 0), high + pad)
-        ax.set_xlim(-0.6, len(ordered) - 0.4)
+    dotted = [task for task, _metric, cells, ax in panels if _task_bars_panel(ax, task, cells, style)]
     style.legend(figure)
+    return figure, title, _task_bars_caption(best, dotted)
+
+
+def _task_bars_panel(ax: Axes, task: str, cells: pd.DataFrame, style: Style) -> bool:
+    """One task's bars (or dots, when bars from zero would hide the differences); True when dots."""
+    ordered = cells.sort_values(["model", "method"], kind="stable")
+    as_dots = zero_hides_differences(ordered["test"])
+    for i, (_, cell) in enumerate(ordered.iterrows()):
+        (_dot if as_dots else _bar)(ax, i, cell, style)
+    ax.set_xticks(range(len(ordered)))
+    ax.set_xticklabels(
+        [f"{m}\n{k}" for m, k in zip(ordered["model"], ordered["method"], strict=True)],
+        fontsize=6,
+        rotation=60,
+        ha="right",
+    )
+    if as_dots:
+        ax.set_title(f"{task} (dots: axis not from 0)", fontsize=10)
+    else:
+        ax.axhline(0, color="0.2", linewidth=0.8)
+    ax.set_ylim(*_value_limits(ordered, as_dots))
+    ax.set_xlim(-0.6, len(ordered) - 0.4)
+    return as_dots
+
+
+def _value_limits(cells: pd.DataFrame, as_dots: bool) -> tuple[float, float]:
+    """The y range: every interval, and zero for bars; padded above (and below, for dots or negatives)."""
+    low = cells["ci_low"].fillna(cells["test"]).min()
+    high = cells["ci_high"].fillna(cells["test"]).max()
+    if not as_dots:
+        low, high = min(low, 0.0), max(high, 0.0)
+    pad = max(0.08 * (high - low), 0.01)
+    return low - (pad if low < 0 or as_dots else 0), high + pad
+
+
+def _task_bars_caption(best: pd.DataFrame, dotted: list[str]) -> str:
     caption = (
         "Bars start at 0. Outlined: the best mean of each task. Hatched: the second model (and every other "
         "after it). Error bars: the interval over seeds (none with one seed)."
@@ -279,10 +306,10 @@ def task_bars_figure(best: Any, style: Style) -> tuple[Any, str, str]:
         )
     if best.apply(collapsed, axis=1).any():
         caption += f" '{ONE_CLASS}': some seed predicted a single class on test (the model learned nothing)."
-    return figure, title, caption
+    return caption
 
 
-def zero_hides_differences(means: Any) -> bool:
+def zero_hides_differences(means: pd.Series) -> bool:
     """Whether bars from zero would make these means look the same (their spread is under DOTS_BELOW of
     the largest |mean|); a single mean, or all equal, has nothing to hide."""
     values = [float(v) for v in means if not math.isnan(float(v))]
@@ -291,7 +318,7 @@ def zero_hides_differences(means: Any) -> bool:
     return (max(values) - min(values)) < DOTS_BELOW * max(abs(v) for v in values)
 
 
-def _bar(ax: Any, i: int, cell: Any, style: Style) -> None:
+def _bar(ax: Axes, i: int, cell: pd.Series, style: Style) -> None:
     ax.bar(
         i,
         cell["test"],
@@ -305,7 +332,7 @@ def _bar(ax: Any, i: int, cell: Any, style: Style) -> None:
     _flag_if_collapsed(ax, i, cell)
 
 
-def _dot(ax: Any, i: int, cell: Any, style: Style) -> None:
+def _dot(ax: Axes, i: int, cell: pd.Series, style: Style) -> None:
     best = bool(cell.get("best_in_task", False))
     ax.errorbar(
         [i],
@@ -321,7 +348,7 @@ def _dot(ax: Any, i: int, cell: Any, style: Style) -> None:
     _flag_if_collapsed(ax, i, cell)
 
 
-def _flag_if_collapsed(ax: Any, i: int, cell: Any) -> None:
+def _flag_if_collapsed(ax: Axes, i: int, cell: pd.Series) -> None:
     if collapsed(cell):
         ax.annotate(
             ONE_CLASS,
@@ -337,27 +364,25 @@ def _flag_if_collapsed(ax: Any, i: int, cell: Any) -> None:
         )
 
 
-def lora_rank_cells(frame: Any, selection: Any) -> Any | None:
-    """One row per (model, LoRA method, task, rank): the point chosen on validation among that rank's
-    points, with its test interval (`rank` column). None unless some cell tried two ranks or more."""
-    from peftbench.collect.merge import select_cells, successful
-
+def lora_rank_cells(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame | None:
+    """One row per (model, method, task, rank) of the runs whose params have a rank `r`: the point chosen
+    on validation among that rank's points, with its test interval (`rank` column). None unless some
+    cell tried two ranks or more."""
     runs = successful(frame)
-    if not len(runs) or "method_family" not in runs:
+    if not len(runs) or "params" not in runs:
         return None
-    lora = runs[runs["method_family"] == "lora"].copy()
-    lora["rank"] = [json.loads(p).get("r") for p in lora["params"]]
-    lora = lora[lora["rank"].notna()]
-    if lora.empty or lora.groupby(["model", "method", "task"])["rank"].nunique().max() < 2:
+    ranked = runs.assign(rank=[json.loads(p).get("r") for p in runs["params"]])
+    ranked = ranked[ranked["rank"].notna()]
+    if ranked.empty or ranked.groupby(["model", "method", "task"])["rank"].nunique().max() < 2:
         return None
-    lora["method"] = [f"{m}\x00{int(r)}" for m, r in zip(lora["method"], lora["rank"], strict=True)]
-    per_rank = select_cells(lora, selection.interval, selection.confidence).best
+    ranked["method"] = [f"{m}\x00{int(r)}" for m, r in zip(ranked["method"], ranked["rank"], strict=True)]
+    per_rank = select_cells(ranked, selection.interval, selection.confidence).best
     per_rank[["method", "rank"]] = per_rank["method"].str.split("\x00", expand=True)
     per_rank["rank"] = per_rank["rank"].astype(int)
     return per_rank
 
 
-def rank_figure(per_rank: Any, style: Style) -> tuple[Any, str, str]:
+def rank_figure(per_rank: pd.DataFrame, style: Style) -> Drawn:
     title = "LoRA: test metric vs rank"
     figure, panels = _panels(per_rank, title)
     for _task, _metric, cells, ax in panels:
