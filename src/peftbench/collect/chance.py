@@ -15,7 +15,10 @@ A cell is the best of its task only when it is a winner a reader can trust:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAJORITY = "majority_rate"
 MAJORITY_COLUMN = f"test_{MAJORITY}"
@@ -23,7 +26,7 @@ CHANCE_METHOD = "majority class"  # the method name of the chance row of a table
 REFERENCE_FAMILY = "none"  # the untrained method: a floor, never a winner
 
 
-def chance_score(cells: Any, metric: str) -> float | None:
+def chance_score(cells: pd.DataFrame, metric: str) -> float | None:
     """The score of a constant answer on this task's test set, in `metric`; None when not known."""
     if metric == "mcc":
         return 0.0
@@ -33,7 +36,7 @@ def chance_score(cells: Any, metric: str) -> float | None:
     return float(rates.max()) if len(rates) else None
 
 
-def floor_of(cells: Any) -> float | None:
+def floor_of(cells: pd.DataFrame) -> float | None:
     """The score a winner of this task (its cells) must beat: chance, and every `none` cell."""
     higher = bool(cells["higher_is_better"].iloc[0])
     floors = [chance_score(cells, str(cells["metric"].iloc[0]))] if "metric" in cells else []
@@ -45,7 +48,7 @@ def floor_of(cells: Any) -> float | None:
     return max(floors) if higher else min(floors)
 
 
-def real_best(cells: Any) -> Any | None:
+def real_best(cells: pd.DataFrame) -> Any | None:
     """The index of the task's one real best cell (see the module's rules), or None."""
     higher = bool(cells["higher_is_better"].iloc[0])
     candidates = cells

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peftbench.core.predictions import UnreadablePredictions, predictions_path, read_predictions
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def predicts_one_class(run: Any) -> bool:
+
+def predicts_one_class(run: pd.Series) -> bool:
     """Whether this run (a row of the collected frame) predicted a single class for the whole test set."""
     run_dir = run.get("run_dir")
     if isinstance(run_dir, str) and predictions_path(Path(run_dir)).is_file():
@@ -41,6 +44,6 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not math.isnan(value)
 
 
-def collapsed_seeds(seeds: Any) -> int:
+def collapsed_seeds(seeds: pd.DataFrame) -> int:
     """How many of a point's runs (rows of the collected frame) predicted a single class on test."""
     return sum(predicts_one_class(run) for _, run in seeds.iterrows())

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from peftbench.core.errors import PeftbenchError
 from peftbench.core.files import write_path_atomic, write_text_atomic
@@ -34,6 +34,9 @@ from peftbench.core.predictions import (
     read_predictions,
 )
 from peftbench.core.results import UnreadableResult, read_result
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Encoding = Literal["name", "index", "index_text", "bool"]
 
@@ -53,17 +56,20 @@ class LeaderboardTask:
     needs_id: bool = False  # lines carry the example's own id (else its position)
 
 
+Encoded = dict[LeaderboardTask, list[tuple[Prediction, Any]]]  # a board task -> its encoded predictions
+
+
 @dataclass(frozen=True)
 class Leaderboard:
     name: str
     url: str
     format_source: str
     tasks: tuple[LeaderboardTask, ...]
-    write: Callable[[Path, dict[LeaderboardTask, list[tuple[Prediction, Any]]]], list[Path]]
+    write: Callable[[Path, Encoded], list[Path]]
     required: tuple[str, ...] = ()  # task keys its evaluator refuses to score without
 
 
-def _hulu_write(folder: Path, encoded: dict[LeaderboardTask, list[tuple[Prediction, Any]]]) -> list[Path]:
+def _hulu_write(folder: Path, encoded: Encoded) -> list[Path]:
     written = []
     for task, rows in encoded.items():
         path = folder / task.file
@@ -74,16 +80,14 @@ def _hulu_write(folder: Path, encoded: dict[LeaderboardTask, list[tuple[Predicti
     return written
 
 
-def _superglue_write(
-    folder: Path, encoded: dict[LeaderboardTask, list[tuple[Prediction, Any]]]
-) -> list[Path]:
+def _superglue_write(folder: Path, encoded: Encoded) -> list[Path]:
     files = {}
     for task, rows in encoded.items():
         files[task.file] = "".join(json.dumps({"idx": p.id, "label": value}) + "\n" for p, value in rows)
     return _write_zip(folder, files)
 
 
-def _lines_write(folder: Path, encoded: dict[LeaderboardTask, list[tuple[Prediction, Any]]]) -> list[Path]:
+def _lines_write(folder: Path, encoded: Encoded) -> list[Path]:
     return _write_zip(folder, {t.file: "".join(f"{v}\n" for _p, v in rows) for t, rows in encoded.items()})
 
 
@@ -207,43 +211,57 @@ class SubmissionOutcome:
 
 
 def write_submissions(
-    best: Any, board_name: str, out_dir: Path, task_map: dict[str, str] | None = None
+    best: pd.DataFrame, board_name: str, out_dir: Path, task_map: dict[str, str] | None = None
 ) -> SubmissionOutcome:
     """For each model × method of `best` (from select_cells), the leaderboard's files under
     `out_dir/<model>--<method>/`, from each mapped task's `selected_run_dir`."""
     board = LEADERBOARDS[board_name]
-    overrides = task_map or {}
     outcome = SubmissionOutcome()
-    mapped = [(task_for(board, t, overrides), t) for t in dict.fromkeys(best["task"])]
-    if not any(task for task, _ in mapped):
+    overrides = task_map or {}
+    mapped = {t: lt for t in dict.fromkeys(best["task"]) if (lt := task_for(board, t, overrides)) is not None}
+    if not mapped:
         known = ", ".join(f"{t.key} ({', '.join(t.aliases)})" for t in board.tasks)
         outcome.problems.append(
             f"{board.name}: no task of these results maps to it; known: {known}; use --task ours=theirs"
         )
         return outcome
     for (model, method), cells in best.groupby(["model", "method"], sort=True):
-        encoded: dict[LeaderboardTask, list[tuple[Prediction, Any]]] = {}
-        for _, cell in cells.iterrows():
-            task = next((lt for lt, ours in mapped if ours == cell["task"]), None)
-            if task is not None:
-                rows = _encoded_cell(cell, task, f"{board.name} {model} · {method} · {cell['task']}", outcome)
-                if rows is not None:
-                    encoded[task] = rows
+        where = f"{board.name} {model} · {method}"
+        encoded = _encoded_row(cells, mapped, where, outcome)
         if not encoded:
             continue
-        missing = [k for k in board.required if k not in {t.key for t in encoded}]
-        if missing:
-            outcome.problems.append(
-                f"{board.name} {model} · {method}: no {', '.join(missing)}; its evaluator rejects a "
-                f"submission without them"
-            )
+        outcome.problems += _missing_required(board, encoded, where)
         folder = out_dir / f"{_safe(model)}--{_safe(method)}"
         folder.mkdir(parents=True, exist_ok=True)
         outcome.written += board.write(folder, encoded)
     return outcome
 
 
-def _encoded_cell(cell: Any, task: LeaderboardTask, where: str, outcome: SubmissionOutcome) -> list | None:
+def _encoded_row(
+    cells: pd.DataFrame, mapped: dict[str, LeaderboardTask], where: str, outcome: SubmissionOutcome
+) -> Encoded:
+    """A model × method's predictions for each of its tasks the board has (a task that fails is left out)."""
+    encoded: Encoded = {}
+    for _, cell in cells.iterrows():
+        task = mapped.get(cell["task"])
+        if task is None:
+            continue
+        rows = _encoded_cell(cell, task, f"{where} · {cell['task']}", outcome)
+        if rows is not None:
+            encoded[task] = rows
+    return encoded
+
+
+def _missing_required(board: Leaderboard, encoded: Encoded, where: str) -> list[str]:
+    missing = [k for k in board.required if k not in {t.key for t in encoded}]
+    if not missing:
+        return []
+    return [f"{where}: no {', '.join(missing)}; its evaluator rejects a submission without them"]
+
+
+def _encoded_cell(
+    cell: pd.Series, task: LeaderboardTask, where: str, outcome: SubmissionOutcome
+) -> list[tuple[Prediction, Any]] | None:
     run_dir = Path(str(cell["selected_run_dir"]))
     try:
         spec = read_result(run_dir / "result.json").spec

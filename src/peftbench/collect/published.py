@@ -17,14 +17,18 @@ beside our grid-maximum cells (`collect.protocols`), labelled so.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 
 from peftbench.core.errors import ConfigError, Problem, format_key, unknown_name
 from peftbench.core.spec import StrictModel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 
@@ -150,40 +154,73 @@ def _validation_problems(file: str, err: ValidationError) -> list[Problem]:
     return problems
 
 
+RowCheck = Callable[["PublishedStudy", str, dict[str, Any], dict[str, Any]], list[Problem]]
+
+
 def _row_problems(study: PublishedStudy) -> list[Problem]:
     """Every row names a mapped model, method and task, and holds only numbers (or null) in columns."""
-    file, found = study.file, []
+    found = []
     for i, row in enumerate(study.rows):
-        key = f"rows[{i}]"
         ours = row.get("ours") or {}
-        try:
-            OurCell.model_validate(ours)
-        except ValidationError as err:
-            found += [Problem(file, f"{key}.ours.{format_key(e['loc'])}", e["msg"]) for e in err.errors()]
-        if "model" not in row and study.model is None and "model" not in ours:
-            found.append(Problem(file, key, "No model: give the row one, or the file a `model:`."))
-        for field, mapping in (("model", study.models), ("method", study.methods), ("task", study.tasks)):
-            if field in row and field not in ours and row[field] not in mapping:
-                found.append(
-                    unknown_name(file, f"{key}.{field}", f"{field} (no mapping)", row[field], mapping)
-                )
-        if "method" not in row and "method" not in ours:
-            found.append(Problem(file, key, "No method."))
-        for column, value in row.items():
-            if column in ROW_KEYS:
-                continue
-            if column not in study.columns:
-                allowed = (*ROW_KEYS, *study.columns)
-                found.append(Problem(file, f"{key}.{column}", f"Unknown column {column!r}.", column, allowed))
-            elif value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                found.append(
-                    Problem(file, f"{key}.{column}", f"A figure is a number or null (got {value!r}).")
-                )
-            elif study.columns[column].task is None and "task" not in row and "task" not in ours:
-                found.append(
-                    Problem(file, f"{key}.{column}", "The column names no task and the row has none.")
-                )
+        for check in ROW_CHECKS:
+            found += check(study, f"rows[{i}]", row, ours)
     return found
+
+
+def _ours_problems(
+    study: PublishedStudy, key: str, row: dict[str, Any], ours: dict[str, Any]
+) -> list[Problem]:
+    try:
+        OurCell.model_validate(ours)
+    except ValidationError as err:
+        return [Problem(study.file, f"{key}.ours.{format_key(e['loc'])}", e["msg"]) for e in err.errors()]
+    return []
+
+
+def _names_problems(
+    study: PublishedStudy, key: str, row: dict[str, Any], ours: dict[str, Any]
+) -> list[Problem]:
+    """A model and a method come from somewhere; a name the row gives has a mapping (unless `ours` says)."""
+    found = []
+    if "model" not in row and study.model is None and "model" not in ours:
+        found.append(Problem(study.file, key, "No model: give the row one, or the file a `model:`."))
+    for name, mapping in (("model", study.models), ("method", study.methods), ("task", study.tasks)):
+        if name in row and name not in ours and row[name] not in mapping:
+            kind = f"{name} (no mapping)"
+            found.append(unknown_name(study.file, f"{key}.{name}", kind, row[name], mapping))
+    if "method" not in row and "method" not in ours:
+        found.append(Problem(study.file, key, "No method."))
+    return found
+
+
+def _figure_problems(
+    study: PublishedStudy, key: str, row: dict[str, Any], ours: dict[str, Any]
+) -> list[Problem]:
+    """Each figure sits in a known column, is a number or null, and has a task (the column's or the row's)."""
+    row_has_task = "task" in row or "task" in ours
+    found = [_figure_problem(study, f"{key}.{c}", c, value, row_has_task) for c, value in _figures_of(row)]
+    return [p for p in found if p is not None]
+
+
+def _figure_problem(
+    study: PublishedStudy, key: str, column: str, value: Any, row_has_task: bool
+) -> Problem | None:
+    if column not in study.columns:
+        allowed = (*ROW_KEYS, *study.columns)
+        return Problem(study.file, key, f"Unknown column {column!r}.", column, allowed)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return Problem(study.file, key, f"A figure is a number or null (got {value!r}).")
+    if study.columns[column].task is None and not row_has_task:
+        return Problem(study.file, key, "The column names no task and the row has none.")
+    return None
+
+
+ROW_CHECKS: tuple[RowCheck, ...] = (_ours_problems, _names_problems, _figure_problems)
+
+
+def _figures_of(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A row's (column, figure) pairs: every key that is not a row key."""
+    return [(column, value) for column, value in row.items() if column not in ROW_KEYS]
 
 
 def shipped_studies() -> list[Path]:
@@ -200,24 +237,33 @@ def figures(study: PublishedStudy) -> list[Figure]:
     """Each published number on our cell, in our unit, in the study's row and column order."""
     out = []
     for row in study.rows:
-        ours = OurCell.model_validate(row.get("ours") or {})
-        model = ours.model or (study.models[row["model"]] if "model" in row else study.model)
-        method = ours.method or study.methods[row["method"]]
-        row_task = ours.task or (study.tasks[row["task"]] if "task" in row else None)
-        for column, value in row.items():
-            if column in ROW_KEYS:
-                continue
+        model, method, row_task = _row_cell(study, row)
+        for column, value in _figures_of(row):
             spec = study.columns[column]
-            cost = spec.metric in COST_METRICS
-            factor = spec.factor if spec.factor is not None else (1.0 if cost else SCALE_FACTOR[study.scale])
-            paper = None if value is None else float(value) * factor
+            paper = None if value is None else float(value) * _factor(study, spec)
             task = spec.task or row_task
             assert model is not None and task is not None  # _row_problems checked both
             out.append(Figure(study.study, model, method, task, spec.metric, column, paper, study.selection))
     return out
 
 
-def our_value(cell: Any, metric: str) -> float | None:
+def _row_cell(study: PublishedStudy, row: dict[str, Any]) -> tuple[str | None, str, str | None]:
+    """(our model, our method, our task or None) of a row: `ours` first, then the study's mappings."""
+    ours = OurCell.model_validate(row.get("ours") or {})
+    model = ours.model or (study.models[row["model"]] if "model" in row else study.model)
+    method = ours.method or study.methods[row["method"]]
+    task = ours.task or (study.tasks[row["task"]] if "task" in row else None)
+    return model, method, task
+
+
+def _factor(study: PublishedStudy, spec: FigureColumn) -> float:
+    """Figure × factor = our unit: the column's own factor, else 1 (costs) or the study's scale (scores)."""
+    if spec.factor is not None:
+        return spec.factor
+    return 1.0 if spec.metric in COST_METRICS else SCALE_FACTOR[study.scale]
+
+
+def our_value(cell: pd.Series, metric: str) -> float | None:
     """A chosen cell's value for `metric`: its test mean, or a cost column (None when it has none)."""
     if metric == "train_hours_per_epoch":
         seconds, epochs = cell.get("train_seconds"), cell.get("epochs_done")
