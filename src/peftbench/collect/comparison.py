@@ -53,14 +53,21 @@ def comparison_tables(
     if not studies or best is None or selection is None:
         return []
     grid = _grid_best(frame, selection, studies)
-    found = [(study, f) for study in studies for f in figures(study)]
-    tables = [
-        paper_table([f for _, f in found if not f.is_cost], best, grid, studies),
-        paper_cost_table([(s, f) for s, f in found if f.is_cost], best),
-        *([protocols_table(best, grid)] if grid is not None else []),
-        *([study_cost_table(best, selection)] if any(s.cost_table for s in studies) else []),
-    ]
+    scores, costs = _published_figures(studies)
+    tables = [paper_table(scores, best, grid, studies), paper_cost_table(costs, best)]
+    if grid is not None:
+        tables.append(protocols_table(best, grid))
+    if any(s.cost_table for s in studies):
+        tables.append(study_cost_table(best, selection))
     return [t for t in tables if t.rows]
+
+
+def _published_figures(
+    studies: list[PublishedStudy],
+) -> tuple[list[Figure], list[tuple[PublishedStudy, Figure]]]:
+    """The studies' figures: (scores, (study, cost) pairs), in the studies' order."""
+    found = [(study, f) for study in studies for f in figures(study)]
+    return [f for _, f in found if not f.is_cost], [(s, f) for s, f in found if f.is_cost]
 
 
 def _sweeps(frame: pd.DataFrame) -> set[str]:
