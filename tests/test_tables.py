@@ -12,7 +12,7 @@ import pytest
 
 from peftbench.collect.formats import latex_escape, to_csv, to_html, to_latex, to_markdown, write_table
 from peftbench.collect.merge import mark_best_per_task, select_cells
-from peftbench.collect.tables import cost_table, main_table, scale_table, summary_table
+from peftbench.collect.tables import added_params, cost_table, main_table, scale_table, summary_table
 from tests.conftest import check_golden
 
 RENDER = {".md": to_markdown, ".tex": to_latex, ".csv": to_csv}
@@ -80,3 +80,19 @@ def test_the_cost_table_shows_energy_where_it_was_measured(synthetic):
     measured = best.assign(energy_wh=[12.5] + [None] * (len(best) - 1))  # one cell on a GPU with NVML
     text = to_markdown(cost_table(measured, selection))
     assert "| energy Wh |" in text and "| 12.5 |" in text and "time-weighted GPU utilisation" in text
+
+
+def test_added_params_are_none_where_every_weight_trains_whatever_the_method_is_called(synthetic):
+    """The scale table's 'added params' reads trainable = total from the results (full fine-tuning adds
+    nothing, it trains all), never the method's name."""
+    _frame, best, selection = synthetic
+    full = best[best["method"] == "full"]
+    assert (full["trainable_params"] == full["total_params"]).all()
+    assert added_params(full) == 0
+    assert added_params(full.assign(method_family="my_full", method="everything")) == 0
+    lora = best[best["method"] == "lora"]
+    assert added_params(lora) == pytest.approx(lora["trainable_params"].mean())
+    half = full.assign(trainable_params=full["total_params"] // 2)  # named full, but half of it trains
+    assert added_params(half) == pytest.approx(half["trainable_params"].mean())
+    rows = {(r[0], r[1]): r for r in scale_table(best, selection).rows}
+    assert rows[("minilm-l6", "full")][4] == 0 and rows[("minilm-l6", "lora")][4] > 0
