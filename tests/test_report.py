@@ -140,15 +140,3 @@ def test_the_page_in_a_real_headless_chromium(made, tmp_path: Path):
     shot = tmp_path / "report.png"
     shot.write_bytes(page.screenshot)
     assert page.screenshot[:8] == PNG_MAGIC and shot.stat().st_size > 50_000
-
-
-def test_the_summary_gives_the_energy_of_all_results_or_why_there_is_none():
-    import pandas as pd
-
-    from peftbench.collect.report_page import energy_fact
-
-    on_cpu = pd.DataFrame({"energy_wh": [None, None], "energy_note": ["no NVML: CPU run"] * 2})
-    assert energy_fact(on_cpu) == "not measured (no NVML: CPU run)"
-    mixed = pd.DataFrame({"energy_wh": [1.5, None, 2.25], "energy_note": ["a", "no NVML: CPU run", "b"]})
-    assert energy_fact(mixed).startswith("3.75 Wh over 2 of 3 runs")
-    assert energy_fact(pd.DataFrame()) == "not measured"
