@@ -15,6 +15,7 @@ import pytest
 import torch
 from datasets import Dataset
 
+from peftbench.core.directions import COREF_METRICS
 from peftbench.core.errors import RunCannotStart
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
@@ -27,7 +28,6 @@ from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.base import EXAMPLE_ID
 from peftbench.tasks.coref_data import CorefDataError, document_of, read_conll
-from peftbench.tasks.coref_metrics import COREF_METRICS
 from peftbench.tasks.coreference import MAX_SPAN_WIDTH, SPAN_WORDS, DocumentWindows
 from peftbench.tasks.sources import load_split
 from tests.method_training import adam_steps

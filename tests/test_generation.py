@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from peftbench.core.directions import TEXT_METRICS
 from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
@@ -19,7 +20,7 @@ from peftbench.plan.loading import load_sweep
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.generation import IGNORE
-from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.metrics import text_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERATION = TASK_TYPES["generation"]

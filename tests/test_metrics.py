@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peftbench.core.directions import METRIC_DIRECTION
+from peftbench.core.directions import CLOZE_METRICS, GROUPED_ANSWER_METRICS, METRIC_DIRECTION, TEXT_METRICS
 from peftbench.tasks.metrics import (
-    CLOZE_METRICS,
-    GROUPED_ANSWER_METRICS,
-    TEXT_METRICS,
     UnicodeWordTokenizer,
     answer_group_metrics,
     bio_entities,

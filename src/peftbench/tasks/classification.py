@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import AVERAGED_METRICS, CLASSIFICATION_METRICS, GROUPED_ANSWER_METRICS
 from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
@@ -19,14 +20,7 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.labels import label_index
-from peftbench.tasks.metrics import (
-    AVERAGED_METRICS,
-    CLASSIFICATION_METRICS,
-    GROUPED_ANSWER_METRICS,
-    answer_group_metrics,
-    classification_metrics,
-    majority_rate,
-)
+from peftbench.tasks.metrics import answer_group_metrics, classification_metrics, majority_rate
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import CLOZE_METRICS
 from peftbench.models.candidate_choice import PADDED, load_for_candidate_choice
 from peftbench.tasks.base import (
     PROMPT_LEARNING,
@@ -40,7 +41,7 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.classification import encode_joined_pairs, pair_joiner
-from peftbench.tasks.metrics import CLOZE_METRICS, cloze_scores
+from peftbench.tasks.metrics import cloze_scores
 from peftbench.tasks.prompts import column_value
 
 if TYPE_CHECKING:

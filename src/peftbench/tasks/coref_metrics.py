@@ -28,12 +28,6 @@ from dataclasses import dataclass, field
 Mention = Hashable
 Clusters = Sequence[Sequence[Mention]]
 
-COREF_METRICS = tuple(
-    f"{metric}_{part}" for metric in ("conll", "muc", "b3", "ceafe") for part in ("f1", "precision", "recall")
-)
-"""What a coreference run reports: each metric's F1, precision and recall; `conll_f1` first."""
-
-
 @dataclass
 class Tally:
     """One metric's recall and precision as (numerator, denominator) pairs, summed over documents."""

@@ -23,6 +23,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import COREF_METRICS
 from peftbench.core.errors import RunCannotStart
 from peftbench.models.coref_head import HEAD_DEFAULTS, IGNORED, NO_LINK, load_for_coreference
 from peftbench.tasks.base import (
@@ -37,7 +38,7 @@ from peftbench.tasks.base import (
 )
 from peftbench.tasks.catalog import FETCH_BY_HAND
 from peftbench.tasks.coref_data import document_of
-from peftbench.tasks.coref_metrics import COREF_METRICS, CorefScores
+from peftbench.tasks.coref_metrics import CorefScores
 from peftbench.tasks.sources import missing_files
 
 if TYPE_CHECKING:

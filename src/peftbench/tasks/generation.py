@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import LOSS, TEXT_METRICS
 from peftbench.core.spec import DEFAULT_MAX_NEW_TOKENS
 from peftbench.models.loading import load_for_text_generation
 from peftbench.tasks.base import (
@@ -35,7 +36,7 @@ from peftbench.tasks.base import (
     register_task_type,
     split_limits,
 )
-from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.metrics import text_metrics
 from peftbench.tasks.prompts import PromptTemplate, column_text, template_problem
 from peftbench.tasks.sources import load_rows
 
@@ -100,7 +101,7 @@ class Generation(TaskType):
         return found
 
     def selection_metric(self, task: TaskSpec) -> str:
-        return "loss"
+        return LOSS
 
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         return load_for_text_generation(ref, tokenizer.pad_token_id, **options)
@@ -238,7 +239,7 @@ class Generation(TaskType):
 
     def evaluate(self, trainer: Any, task: TaskSpec, data: PreparedData, split: str) -> Evaluation:
         texts, predictions = self.generate(trainer, data, split)
-        metrics = {"loss": split_loss(trainer, getattr(data, split), split)}
+        metrics = {LOSS: split_loss(trainer, getattr(data, split), split)}
         metrics |= text_metrics(predictions, texts.references, task.language)
         return Evaluation(metrics, predictions)
 

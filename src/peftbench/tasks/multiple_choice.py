@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import MULTIPLE_CHOICE_METRICS
 from peftbench.models.loading import load_for_choice_likelihood, load_for_multiple_choice
 from peftbench.tasks.base import (
     PROMPT_LEARNING,
@@ -34,7 +35,7 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.labels import choice_index
-from peftbench.tasks.metrics import MULTIPLE_CHOICE_METRICS, choice_metrics
+from peftbench.tasks.metrics import choice_metrics
 from peftbench.tasks.prompts import PromptTemplate, column_text, column_value, template_problem
 
 if TYPE_CHECKING:
