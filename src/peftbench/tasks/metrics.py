@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from peftbench.core.directions import LIKELIHOOD_SCORES
 from peftbench.tasks.meteor import meteor
+from peftbench.tasks.unicode_words import UnicodeWordTokenizer
 
 if TYPE_CHECKING:
     from peftbench.core.spec import Averaging
@@ -240,13 +241,3 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str], lang: st
         for name in totals:
             totals[name] += scores[name].fmeasure
     return {name: total / len(predictions) for name, total in totals.items()}
-
-
-class UnicodeWordTokenizer:
-    """Lowercased Unicode words; each Chinese or Japanese character (Han, kana) is a token of its own."""
-
-    _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
-
-    def tokenize(self, text: str) -> list[str]:
-        return self._TOKEN.findall(text.lower())
