@@ -16,7 +16,7 @@ from peftbench.core.directions import (
 from peftbench.core.errors import PeftbenchError, UnknownMetric
 from peftbench.core.spec import AVERAGINGS
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
-from peftbench.tasks.coref_metrics import coref_metrics
+from peftbench.tasks.coreference.scores import coref_metrics
 from peftbench.tasks.judge import judge_metrics
 from peftbench.tasks.metrics import (
     answer_group_metrics,

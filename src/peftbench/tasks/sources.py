@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
-from peftbench.tasks.coref_data import conll_split, is_conll_file
+from peftbench.tasks.coreference.conll import conll_split, is_conll_file
 from peftbench.tasks.prompts import column_value
 from peftbench.tasks.row_layouts import apply_layout
 
