@@ -286,21 +286,30 @@ def fit_prompts(
     if not getattr(tokenizer, "is_fast", False):
         return [ids[-budget:] for ids in tokenizer(texts)["input_ids"]]
     encoded = tokenizer(texts, return_offsets_mapping=True, return_special_tokens_mask=True)
-    fitted = []
-    for i, (_, spans) in enumerate(rendered):
-        ids = encoded["input_ids"][i]
-        excess = len(ids) - budget
-        if excess > 0 and spans:
-            start, end = max(spans.values(), key=lambda span: span[1] - span[0])
-            inside = [
-                j
-                for j, (a, b) in enumerate(encoded["offset_mapping"][i])
-                if not encoded["special_tokens_mask"][i][j] and b > a and a >= start and b <= end
-            ]
-            dropped = set(inside[-excess:])
-            ids = [t for j, t in enumerate(ids) if j not in dropped]
-        fitted.append(ids[-budget:])
-    return fitted
+    rows = zip(encoded["input_ids"], encoded["offset_mapping"], encoded["special_tokens_mask"], strict=True)
+    return [fit_prompt(*row, spans, budget) for row, (_, spans) in zip(rows, rendered, strict=True)]
+
+
+def fit_prompt(
+    ids: list[int],
+    offsets: list[tuple[int, int]],
+    special: list[int],
+    spans: dict[str, tuple[int, int]],
+    budget: int,
+) -> list[int]:
+    """One prompt's token ids, at most `budget`: see `fit_prompts`."""
+    excess = len(ids) - budget
+    if excess > 0 and spans:
+        longest = max(spans.values(), key=lambda span: span[1] - span[0])
+        dropped = set(tokens_within(offsets, special, longest)[-excess:])
+        ids = [t for j, t in enumerate(ids) if j not in dropped]
+    return ids[-budget:]
+
+
+def tokens_within(offsets: list[tuple[int, int]], special: list[int], span: tuple[int, int]) -> list[int]:
+    """Positions of the text tokens (not special, not empty) whose characters lie inside `span`."""
+    start, end = span
+    return [j for j, (a, b) in enumerate(offsets) if not special[j] and b > a and a >= start and b <= end]
 
 
 def pack_rows(data: Any, max_length: int) -> Any:
