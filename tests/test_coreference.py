@@ -1,9 +1,9 @@
-"""The coreference task type: readers (*_conll and JSONL), encoding, the span model under each method, a run.
+"""The coreference task type: its problems, scores of the fixture's gold, the span model under each
+method, a run.
 
-Data: tests/fixtures/coref_demo (English documents written for these tests, README there) and
-tests/fixtures/senticoref (Slovene, in the cjvt/senticoref hub schema). Training uses a 2-layer BERT
-built from a config with MiniLM-L6's real tokenizer: the mechanics are the real ones, at a size that
-steps in milliseconds on a shared 2-core machine.
+Data: tests/fixtures/coref_demo (English documents written for these tests, README there). Training
+uses a 2-layer BERT built from a config with MiniLM-L6's real tokenizer: the mechanics are the real
+ones, at a size that steps in milliseconds on a shared 2-core machine.
 """
 
 from __future__ import annotations
@@ -13,49 +13,23 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
 
+from peftbench.core.directions import COREF_METRICS
 from peftbench.core.errors import RunCannotStart
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
-from peftbench.core.spec import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
+from peftbench.core.spec import ModelRef, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.coref_head import HEAD
 from peftbench.models.loading import load_tokenizer
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
-from peftbench.tasks.base import EXAMPLE_ID
-from peftbench.tasks.coref_data import CorefDataError, document_of, read_conll
-from peftbench.tasks.coref_metrics import COREF_METRICS
-from peftbench.tasks.coreference import MAX_SPAN_WIDTH, SPAN_WORDS, DocumentWindows
-from peftbench.tasks.sources import load_split
+from tests.coreference_fixture import coref, rows
 from tests.method_training import adam_steps
 
-FIXTURE = Path(__file__).parent / "fixtures" / "coref_demo"
-SENTICOREF = Path(__file__).parent / "fixtures" / "senticoref" / "train.jsonl"
 TASK = TASK_TYPES["coreference"]
 SETTINGS = TrainingSettings(max_length=64, batch_size=8, eval_batch_size=8)
-
-
-def coref(**fields) -> TaskSpec:
-    spec = {
-        "name": "coref_demo",
-        "type": "coreference",
-        "source": DataSource(files={s: str(FIXTURE / f"{s}.jsonl") for s in ("train", "validation", "test")}),
-        "text_columns": ["sentences"],
-        "label_column": "clusters",
-        "metric": "conll_f1",
-    }
-    return TaskSpec(**(spec | fields))
-
-
-def rows(split: str) -> list[dict]:
-    return [json.loads(line) for line in (FIXTURE / f"{split}.jsonl").read_text("utf-8").splitlines()]
-
-
-def as_sets(clusters) -> set[frozenset]:
-    return {frozenset(tuple(m) for m in cluster) for cluster in clusters}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -128,76 +102,6 @@ def test_problems_are_found_before_anything_runs():
     assert keys(coref()) == []
     assert keys(coref(metric="mcc")) == ["metric"]
     assert keys(coref(text_columns=["sentences", "clusters"])) == ["text_columns"]
-
-
-def test_conll_file_reads_as_the_same_documents_as_the_jsonl_form():
-    read = read_conll(FIXTURE / "test.v4_gold_conll")
-    expected = rows("test")
-    assert [d["doc_key"] for d in read] == [f"{r['doc_key']}_0" for r in expected]  # NAME_PART
-    for got, want in zip(read, expected, strict=True):
-        assert got["sentences"] == want["sentences"]
-        assert as_sets(got["clusters"]) == as_sets(want["clusters"])
-
-
-def test_conll_files_load_as_a_task_split_with_slicing(tmp_path: Path):
-    task = coref(
-        source=DataSource(files={"test": str(FIXTURE / "test.v4_gold_conll")}), splits={"test": "test[1:]"}
-    )
-    split = load_split(task, "test")
-    assert split["doc_key"] == ["teacher_0"]
-
-
-@pytest.mark.parametrize(
-    ("lines", "line", "says"),
-    [
-        (["#begin document (d); part 000", "d 0 He", "#end document"], 2, "column 4"),
-        (["#begin document (d); part 000", "d 0 0 He - - 0)", "#end document"], 2, "closes but none is open"),
-        (["#begin document (d); part 000", "d 0 0 He - - (x)", "#end document"], 2, "'(x)'"),
-        (["#begin document (d); part 000", "d 0 0 He - - (1", "#end document"], 3, "entity 1 still open"),
-        (["d 0 0 He - - -"], 1, "outside"),
-        (["#begin document d part 0"], 1, "#begin document (NAME); part NNN"),
-    ],
-)
-def test_a_malformed_conll_file_names_the_file_and_line(
-    tmp_path: Path, lines: list[str], line: int, says: str
-):
-    path = tmp_path / "bad.v4_gold_conll"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(CorefDataError) as caught:
-        read_conll(path)
-    assert f"{path}:{line}:" in str(caught.value) and says in str(caught.value)
-
-
-def test_the_clarin_corpora_in_the_cjvt_hub_schema_read_as_word_spans():
-    row = json.loads(SENTICOREF.read_text("utf-8").splitlines()[1])
-    document = document_of(row, "words", "coref_clusters")
-    words = [w for sentence in document["sentences"] for w in sentence]  # paragraphs flattened
-    named = [[" ".join(words[a : b + 1]) for a, b in cluster] for cluster in document["clusters"]]
-    assert named == [["Župan", "župan"], ["novo knjižnico", "Knjižnica"]]
-    with pytest.raises(ValueError, match="within its 16 words"):
-        document_of(row | {"coref_clusters": [[[3, 40]]]}, "words", "coref_clusters")
-
-
-def test_windows_candidates_and_missed_gold_mentions(tokenizer):
-    """A long document splits into windows of whole sentences; a gold mention wider than the widest
-    candidate stays in the labels (it counts against recall) but is no candidate (span_mask 0)."""
-    long_name = ["the", *["very"] * MAX_SPAN_WIDTH, "old", "man"]
-    document = {
-        "doc_key": "long",
-        "sentences": [[*long_name, "slept", "."], ["He", "woke", "."], ["It", "rained", "."]],
-        "clusters": [[[0, len(long_name) - 1], [len(long_name) + 2, len(long_name) + 2]]],
-    }
-    windows = DocumentWindows(coref(), tokenizer, max_length=20)(Dataset.from_list([document]))
-    assert windows[EXAMPLE_ID] == ["long/0", "long/1"]  # 15 + 3 word pieces fill the 18 a window holds
-    first = windows[0]
-    missed = [i for i, m in enumerate(first["span_mask"]) if m == 0]
-    assert [first[SPAN_WORDS][i] for i in missed] == [[0, len(long_name) - 1]]
-    assert first["labels"][missed[0]] == 1
-    he = first[SPAN_WORDS].index([len(long_name) + 2, len(long_name) + 2])
-    assert first["labels"][he] == 1 and first["span_mask"][he] == 1
-    assert all(
-        e - s < MAX_SPAN_WIDTH for (s, e), m in zip(first[SPAN_WORDS], first["span_mask"], strict=True) if m
-    )
 
 
 def test_gold_links_score_one_and_no_links_score_zero(prepared):
@@ -300,25 +204,6 @@ def test_a_catalog_corpus_nobody_fetched_says_where_to_get_it(tokenizer, tmp_pat
     monkeypatch.chdir(tmp_path)  # the catalog's relative data/ paths: absent here
     with pytest.raises(RunCannotStart, match=r"data/coref/senticoref/train.jsonl.*hdl.handle.net/11356/1285"):
         TASK.prepare_data(TASK_CATALOG["senticoref"], tokenizer, SETTINGS)
-
-
-def test_left_padding_moves_the_span_positions_with_the_tokens(prepared, tokenizer):
-    """Encoders pad right; a tokenizer that pads left shifts every token, and the spans with them."""
-    data, right = prepared
-    features = [data.train[i] for i in range(len(data.train))]
-    collator = type(data.collator)(tokenizer)
-    tokenizer.padding_side = "left"
-    try:
-        left = collator(features)
-    finally:
-        tokenizer.padding_side = "right"
-    rows, real = torch.arange(len(features))[:, None], right["labels"] != -100  # not the span padding
-    for starts in ("span_starts", "span_ends"):
-        at_left, at_right = left["input_ids"][rows, left[starts]], right["input_ids"][rows, right[starts]]
-        assert torch.equal(at_left[real], at_right[real])
-    assert torch.equal(left["text_mask"], left["attention_mask"]) and not torch.equal(
-        left["text_mask"], right["text_mask"]
-    )
 
 
 def test_bertics_family_trains_under_the_sweeps_lora(tiny_electra: ModelRef, prepared):

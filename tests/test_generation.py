@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from peftbench.core.directions import TEXT_METRICS
 from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
@@ -18,8 +19,8 @@ from peftbench.models.loading import load_for_text_generation, load_tokenizer
 from peftbench.plan.loading import load_sweep
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_TYPES
-from peftbench.tasks.generation import IGNORE
-from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.generation import IGNORE, fit_prompt, tokens_within
+from peftbench.tasks.metrics import text_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERATION = TASK_TYPES["generation"]
@@ -296,3 +297,17 @@ def test_decoder_learns_to_translate_what_it_saw(tiny_decoder: Path, tmp_path: P
     texts = [p.text for p in read_predictions(RunPaths(tmp_path / "run").test_predictions)]
     assert result.test["chrf"] > 80, texts
     assert {"Good morning.", "Where is the railway station?"} & set(texts), texts
+
+
+def test_a_long_prompt_loses_the_end_of_its_longest_field_first():
+    """Tokens [CLS] 'long field' x3 'short' [SEP]: the longest field's last tokens go, the template's stay."""
+    ids = [101, 1, 2, 3, 4, 102]
+    offsets = [(0, 0), (0, 4), (5, 9), (10, 14), (15, 19), (0, 0)]
+    special = [1, 0, 0, 0, 0, 1]
+    spans = {"long": (5, 14), "short": (15, 19)}
+    assert tokens_within(offsets, special, (5, 14)) == [2, 3]  # special and outside tokens never count
+    assert fit_prompt(ids, offsets, special, spans, budget=5) == [101, 1, 2, 4, 102]
+    assert fit_prompt(ids, offsets, special, spans, budget=6) == ids  # fits: untouched
+    # more to cut than the field holds: the field goes, then the prompt keeps its last tokens
+    assert fit_prompt(ids, offsets, special, spans, budget=3) == [1, 4, 102]
+    assert fit_prompt(ids, offsets, special, {}, budget=3) == [3, 4, 102]  # no fields: the last tokens

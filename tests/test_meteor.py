@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from peftbench.core.directions import TEXT_METRICS
 from peftbench.tasks.meteor import meteor
-from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.metrics import text_metrics
 
 REFERENCE = "The cat sat on the mat"
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peftbench.core.directions import METRIC_DIRECTION
+from peftbench.core.directions import CLOZE_METRICS, GROUPED_ANSWER_METRICS, METRIC_DIRECTION, TEXT_METRICS
 from peftbench.tasks.metrics import (
-    CLOZE_METRICS,
-    GROUPED_ANSWER_METRICS,
-    TEXT_METRICS,
-    UnicodeWordTokenizer,
     answer_group_metrics,
     bio_entities,
     choice_metrics,
@@ -118,11 +114,6 @@ def test_translation_pair_is_scored_in_its_target_language():
     # 'en-sl': the references are Slovene, so no English stemming.
     assert text_metrics(["cats"], ["cat"], language="en-sl")["rouge1"] == 0.0
     assert text_metrics(["cats"], ["cat"], language="sl-en")["rouge1"] == 1.0
-
-
-def test_unicode_tokenizer_splits_words_and_cjk_characters():
-    tokens = UnicodeWordTokenizer().tokenize("Železniška postaja, abc你好 x_y 3.5")
-    assert tokens == ["železniška", "postaja", "abc", "你", "好", "x", "y", "3", "5"]
 
 
 def test_disjoint_texts_score_zero():

@@ -81,3 +81,17 @@ class ConfigError(PeftbenchError, ValueError):
         problems = self.problems
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
         super().__init__(f"{count} found:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class UnknownMetric(PeftbenchError, LookupError):
+    """A metric name no task type reports, so no direction (higher or lower is better) is known for it.
+
+    Guessing "higher" would pick the worst checkpoint or hyper-parameters of a lower-is-better metric
+    without a word; the name is a typo or a metric `core.directions` has yet to list.
+    """
+
+    def __init__(self, metric: str, known: Iterable[str]):
+        self.metric, self.known = metric, tuple(sorted(known))
+        text = f"Unknown metric {metric!r}: no direction is known for it. Known: {', '.join(self.known)}."
+        guess = near_match(metric, self.known)
+        super().__init__(text + (f" Did you mean {guess!r}?" if guess else ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,7 +17,8 @@ from peftbench.core.engines import Engine
 
 PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_NEW_TOKENS = 64
-Averaging = Literal["binary", "macro", "micro", "weighted"]
+Averaging = Literal["binary", "macro", "micro", "weighted"]  # scikit-learn's `average` values a task may set
+AVERAGINGS: tuple[str, ...] = get_args(Averaging)
 TRAINER_SAVE_STEPS = 500  # transformers' own save_steps: checkpoints by steps with no other interval given
 
 

@@ -1,9 +1,8 @@
-"""Task types (one module each, registered in TASK_TYPES) and the benchmark catalog."""
+"""Task types (one module each, coreference a package; registered in TASK_TYPES) and the benchmark catalog."""
 
 from peftbench.tasks import (
     classification,
     cloze_choice,
-    coreference,
     generation,
     instruction,
     multiple_choice,
@@ -11,6 +10,7 @@ from peftbench.tasks import (
 )
 from peftbench.tasks.base import TASK_TYPES, PreparedData, TaskType, register_task_type
 from peftbench.tasks.catalog import TASK_CATALOG
+from peftbench.tasks.coreference import task as coreference_task  # the package's own __init__ imports nothing
 
 __all__ = [
     "TASK_CATALOG",
@@ -19,7 +19,7 @@ __all__ = [
     "TaskType",
     "classification",
     "cloze_choice",
-    "coreference",
+    "coreference_task",
     "generation",
     "instruction",
     "multiple_choice",

@@ -326,7 +326,7 @@ TOKEN = [
 ]
 
 COREFERENCE = [
-    # Coreference (tasks/coreference.py). None of these downloads: each is fetched by hand, under its
+    # Coreference (tasks/coreference/). None of these downloads: each is fetched by hand, under its
     # licence, to the files named here (docs/tasks.md, "Coreference"); FETCH_BY_HAND says where from.
     # SentiCoref and coref149 in the columns cjvt/senticoref and cjvt/coref149 give them on the hub
     # (id_doc, words, mentions, coref_clusters); those hub copies are loading scripts, which

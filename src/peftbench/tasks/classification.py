@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import AVERAGED_METRICS, CLASSIFICATION_METRICS, GROUPED_ANSWER_METRICS
+from peftbench.core.spec import AVERAGINGS
 from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
@@ -19,20 +21,15 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.labels import label_index
-from peftbench.tasks.metrics import (
-    AVERAGED_METRICS,
-    CLASSIFICATION_METRICS,
-    GROUPED_ANSWER_METRICS,
-    answer_group_metrics,
-    classification_metrics,
-    majority_rate,
-)
+from peftbench.tasks.metrics import answer_group_metrics, classification_metrics, majority_rate
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
 
+TaskProblem = tuple[str, str, Any, tuple[str, ...]]  # a problem of a task: key, message, value, allowed
+NOT_BINARY = tuple(a for a in AVERAGINGS if a != "binary")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 PAIR_JOINER = "\n"
 GROUP_ID = (
@@ -46,40 +43,13 @@ class Classification(TaskType):
     metrics = (*CLASSIFICATION_METRICS, *AVERAGED_METRICS, *GROUPED_ANSWER_METRICS)
     takes_averaging = True
 
-    def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
-        found = super().problems(task)
-        if not task.labels or len(task.labels) < 2:
-            found.append(("labels", "Classification needs at least two labels.", task.labels, ()))
-        elif task.averaging == "binary" and len(task.labels) != 2:
-            message = f"binary averaging needs exactly two labels (the second is positive); {task.name} has"
-            found.append(
-                (
-                    "averaging",
-                    f"{message} {len(task.labels)}.",
-                    task.averaging,
-                    ("macro", "micro", "weighted"),
-                )
-            )
-        if task.metric in GROUPED_ANSWER_METRICS and (
-            task.group_column is None or len(task.labels or ()) != 2
-        ):
-            message = (
-                f"Metric {task.metric!r} scores answer options grouped by question: it needs group_column "
-                "and two labels (the second: the answer is right)."
-            )
-            found.append(("metric", message, task.metric, CLASSIFICATION_METRICS))
-        suffix = task.metric.rpartition("_")[2]
-        if task.metric in AVERAGED_METRICS and suffix != task.effective_averaging:
-            found.append(
-                (
-                    "metric",
-                    f"Metric {task.metric!r} needs averaging {suffix!r} (the task's is "
-                    f"{task.effective_averaging!r}).",
-                    task.metric,
-                    self.metrics,
-                )
-            )
-        return found
+    def problems(self, task: TaskSpec) -> list[TaskProblem]:
+        return [
+            *super().problems(task),
+            *label_problems(task),
+            *grouped_answer_problems(task),
+            *averaged_metric_problems(task, self.metrics),
+        ]
 
     def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
         if traits.kind == "seq2seq" and method in PROMPT_LEARNING:
@@ -143,6 +113,39 @@ class Classification(TaskType):
             gold = [int(g) for g in output.label_ids]
             metrics |= answer_group_metrics(predicted, gold, dataset[GROUP_ID])
         return Evaluation(metrics, predicted)
+
+
+def label_problems(task: TaskSpec) -> list[TaskProblem]:
+    """At least two labels; exactly two with binary averaging (the second is the positive class)."""
+    if not task.labels or len(task.labels) < 2:
+        return [("labels", "Classification needs at least two labels.", task.labels, ())]
+    if task.averaging == "binary" and len(task.labels) != 2:
+        message = f"binary averaging needs exactly two labels (the second is positive); {task.name} has"
+        return [("averaging", f"{message} {len(task.labels)}.", task.averaging, NOT_BINARY)]
+    return []
+
+
+def grouped_answer_problems(task: TaskSpec) -> list[TaskProblem]:
+    """MultiRC's metrics score answer options grouped by question: a group column and two labels."""
+    if task.metric not in GROUPED_ANSWER_METRICS:
+        return []
+    if task.group_column is not None and len(task.labels or ()) == 2:
+        return []
+    message = (
+        f"Metric {task.metric!r} scores answer options grouped by question: it needs group_column "
+        "and two labels (the second: the answer is right)."
+    )
+    return [("metric", message, task.metric, CLASSIFICATION_METRICS)]
+
+
+def averaged_metric_problems(task: TaskSpec, allowed: tuple[str, ...]) -> list[TaskProblem]:
+    """`f1_micro` and its kind are reported only in the task's own averaging."""
+    suffix = task.metric.rpartition("_")[2]
+    if task.metric not in AVERAGED_METRICS or suffix == task.effective_averaging:
+        return []
+    message = f"Metric {task.metric!r} needs averaging {suffix!r} (the task's is "
+    message += f"{task.effective_averaging!r})."
+    return [("metric", message, task.metric, allowed)]
 
 
 def encode_texts(data: Any, task: TaskSpec, tokenizer: Any, max_length: int) -> Any:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import CLOZE_METRICS
 from peftbench.models.candidate_choice import PADDED, load_for_candidate_choice
 from peftbench.tasks.base import (
     PROMPT_LEARNING,
@@ -40,7 +41,7 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.classification import encode_joined_pairs, pair_joiner
-from peftbench.tasks.metrics import CLOZE_METRICS, cloze_scores
+from peftbench.tasks.metrics import cloze_scores
 from peftbench.tasks.prompts import column_value
 
 if TYPE_CHECKING:
@@ -204,13 +205,22 @@ class CandidateCollator:
 
         most = max(len(f["input_ids"]) for f in features)
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features[0]]
-        flat, labels = [], []
-        for f in features:
-            count = len(f["input_ids"])
-            flat += [{k: f[k][i if i < count else 0] for k in keys} for i in range(most)]
-            labels.append([list(f["labels"][i]) if i < count else [PADDED, PADDED] for i in range(most)])
+        flat = [sequence for f in features for sequence in candidate_sequences(f, keys, most)]
+        labels = [candidate_labels(f, most) for f in features]
         padding = "max_length" if self.pad_to else "longest"
         batch = self.tokenizer.pad(flat, padding=padding, max_length=self.pad_to, return_tensors="pt")
         batch = {k: v.view(len(features), most, -1) for k, v in batch.items()}
         batch["labels"] = torch.tensor(labels, dtype=torch.float32)
         return batch
+
+
+def candidate_sequences(feature: dict[str, Any], keys: list[str], most: int) -> list[dict[str, Any]]:
+    """One example's candidates' tokens, `most` of them: the first candidate stands in for those it lacks."""
+    count = len(feature["input_ids"])
+    return [{k: feature[k][i if i < count else 0] for k in keys} for i in range(most)]
+
+
+def candidate_labels(feature: dict[str, Any], most: int) -> list[list[float]]:
+    """One example's candidates' (exact match, F1), `most` of them: PADDED for those it lacks."""
+    count = len(feature["input_ids"])
+    return [list(feature["labels"][i]) if i < count else [PADDED, PADDED] for i in range(most)]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import LOSS, TEXT_METRICS
 from peftbench.core.spec import DEFAULT_MAX_NEW_TOKENS
 from peftbench.models.loading import load_for_text_generation
 from peftbench.tasks.base import (
@@ -35,7 +36,7 @@ from peftbench.tasks.base import (
     register_task_type,
     split_limits,
 )
-from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.metrics import text_metrics
 from peftbench.tasks.prompts import PromptTemplate, column_text, template_problem
 from peftbench.tasks.sources import load_rows
 
@@ -100,7 +101,7 @@ class Generation(TaskType):
         return found
 
     def selection_metric(self, task: TaskSpec) -> str:
-        return "loss"
+        return LOSS
 
     def load_model(self, ref: ModelRef, task: TaskSpec, tokenizer: Any, **options: Any) -> LoadedModel:
         return load_for_text_generation(ref, tokenizer.pad_token_id, **options)
@@ -238,7 +239,7 @@ class Generation(TaskType):
 
     def evaluate(self, trainer: Any, task: TaskSpec, data: PreparedData, split: str) -> Evaluation:
         texts, predictions = self.generate(trainer, data, split)
-        metrics = {"loss": split_loss(trainer, getattr(data, split), split)}
+        metrics = {LOSS: split_loss(trainer, getattr(data, split), split)}
         metrics |= text_metrics(predictions, texts.references, task.language)
         return Evaluation(metrics, predictions)
 
@@ -285,21 +286,30 @@ def fit_prompts(
     if not getattr(tokenizer, "is_fast", False):
         return [ids[-budget:] for ids in tokenizer(texts)["input_ids"]]
     encoded = tokenizer(texts, return_offsets_mapping=True, return_special_tokens_mask=True)
-    fitted = []
-    for i, (_, spans) in enumerate(rendered):
-        ids = encoded["input_ids"][i]
-        excess = len(ids) - budget
-        if excess > 0 and spans:
-            start, end = max(spans.values(), key=lambda span: span[1] - span[0])
-            inside = [
-                j
-                for j, (a, b) in enumerate(encoded["offset_mapping"][i])
-                if not encoded["special_tokens_mask"][i][j] and b > a and a >= start and b <= end
-            ]
-            dropped = set(inside[-excess:])
-            ids = [t for j, t in enumerate(ids) if j not in dropped]
-        fitted.append(ids[-budget:])
-    return fitted
+    rows = zip(encoded["input_ids"], encoded["offset_mapping"], encoded["special_tokens_mask"], strict=True)
+    return [fit_prompt(*row, spans, budget) for row, (_, spans) in zip(rows, rendered, strict=True)]
+
+
+def fit_prompt(
+    ids: list[int],
+    offsets: list[tuple[int, int]],
+    special: list[int],
+    spans: dict[str, tuple[int, int]],
+    budget: int,
+) -> list[int]:
+    """One prompt's token ids, at most `budget`: see `fit_prompts`."""
+    excess = len(ids) - budget
+    if excess > 0 and spans:
+        longest = max(spans.values(), key=lambda span: span[1] - span[0])
+        dropped = set(tokens_within(offsets, special, longest)[-excess:])
+        ids = [t for j, t in enumerate(ids) if j not in dropped]
+    return ids[-budget:]
+
+
+def tokens_within(offsets: list[tuple[int, int]], special: list[int], span: tuple[int, int]) -> list[int]:
+    """Positions of the text tokens (not special, not empty) whose characters lie inside `span`."""
+    start, end = span
+    return [j for j, (a, b) in enumerate(offsets) if not special[j] and b > a and a >= start and b <= end]
 
 
 def pack_rows(data: Any, max_length: int) -> Any:

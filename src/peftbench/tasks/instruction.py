@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import INSTRUCTION_METRICS, JUDGE, LOSS
 from peftbench.tasks.base import Evaluation, PreparedData, SplitEncoding, register_task_type
 from peftbench.tasks.generation import Generation, split_loss
 from peftbench.tasks.judge import Judge, JudgeItem, judge_metrics
-from peftbench.tasks.metrics import TEXT_METRICS, text_metrics
+from peftbench.tasks.metrics import text_metrics
 from peftbench.tasks.prompts import PromptTemplate, column_text
 
 if TYPE_CHECKING:
@@ -40,12 +41,12 @@ def belle_template(instruction: str, input_column: str | None) -> PromptTemplate
 @register_task_type
 class Instruction(Generation):
     name = "instruction"
-    metrics = (*TEXT_METRICS, "judge")
+    metrics = INSTRUCTION_METRICS
 
     def problems(self, task: TaskSpec) -> list[tuple[str, str, Any, tuple[str, ...]]]:
         judge = task.judge
         found = super().problems(task.model_copy(update={"judge": None}))
-        if task.metric == "judge" and judge is None:
+        if task.metric == JUDGE and judge is None:
             found.append(("metric", "Metric 'judge' needs a judge: server url and model.", task.metric, ()))
         return found
 
@@ -64,7 +65,7 @@ class Instruction(Generation):
 
     def evaluate(self, trainer: Any, task: TaskSpec, data: PreparedData, split: str) -> Evaluation:
         texts, answers = self.generate(trainer, data, split)
-        metrics = {"loss": split_loss(trainer, getattr(data, split), split)}
+        metrics = {LOSS: split_loss(trainer, getattr(data, split), split)}
         metrics |= text_metrics(answers, texts.references, task.language)
         if task.judge is not None:
             categories = texts.categories or [""] * len(answers)

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import JUDGE, PER_CATEGORY
 from peftbench.core.errors import PeftbenchError
 
 if TYPE_CHECKING:
@@ -192,9 +193,9 @@ def judge_metrics(
     if not scores:
         return {}
     if categories is None:
-        return {"judge": sum(scores) / len(scores)}
+        return {JUDGE: sum(scores) / len(scores)}
     by_category: dict[str, list[float]] = defaultdict(list)
     for score, category in zip(scores, categories, strict=True):
         by_category[(groups or {}).get(category, category)].append(score)
-    per = {f"judge/{c}": sum(s) / len(s) for c, s in sorted(by_category.items())}
-    return {"judge": sum(per.values()) / len(per), **per}
+    per = {f"{PER_CATEGORY}{c}": sum(s) / len(s) for c, s in sorted(by_category.items())}
+    return {JUDGE: sum(per.values()) / len(per), **per}

@@ -9,7 +9,7 @@ can be lower than with synonyms, never different otherwise. The split's METEOR i
 sentences, in [0, 1].
 
 Tokens: English (or no language) lowercased words and punctuation marks; other target languages
-as ROUGE's (metrics.UnicodeWordTokenizer: Unicode words, each CJK character one token), not stemmed.
+as ROUGE's (unicode_words.UnicodeWordTokenizer: Unicode words, each CJK character one token), not stemmed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from peftbench.tasks.unicode_words import UnicodeWordTokenizer
 
 _ENGLISH_TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -39,8 +41,6 @@ def meteor(predictions: Sequence[str], references: Sequence[str], lang: str | No
     """Mean sentence METEOR of `predictions` against one reference each; see the module docstring."""
     from nltk.stem.porter import PorterStemmer
     from nltk.translate.meteor_score import single_meteor_score
-
-    from peftbench.tasks.metrics import UnicodeWordTokenizer
 
     english = lang in (None, "en")
     tokenize = (lambda t: _ENGLISH_TOKEN.findall(t.lower())) if english else UnicodeWordTokenizer().tokenize

@@ -1,4 +1,4 @@
-"""Task metrics and which direction of each metric is better.
+"""Task metrics: the scores each task type reports (their names, and which way is better: core.directions).
 
 Classification metrics come from scikit-learn; text metrics from rouge-score (ROUGE) and sacrebleu
 (BLEU, chrF), METEOR from nltk (tasks.meteor). Scales are the libraries' own: ROUGE F-measures and
@@ -9,41 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import LIKELIHOOD_SCORES
 from peftbench.tasks.meteor import meteor
+from peftbench.tasks.unicode_words import UnicodeWordTokenizer
 
-CLASSIFICATION_METRICS = ("accuracy", "mcc", "f1_macro", "precision_macro", "recall_macro")
-
-
-AVERAGINGS = ("binary", "macro", "micro", "weighted")  # scikit-learn's `average` values a task may set
-
-
-AVERAGED_METRICS = tuple(
-    f"{m}_{a}" for a in AVERAGINGS if a != "macro" for m in ("f1", "precision", "recall")
-)
-
-
-LIKELIHOOD_SCORES = ("accuracy", "acc_norm", "acc_bytes")  # the three columns of log-likelihood scores
-
-
-MULTIPLE_CHOICE_METRICS = (*LIKELIHOOD_SCORES, "mcc")
-
-
-GROUPED_ANSWER_METRICS = ("f1a", "em")  # SuperGLUE's MultiRC metrics (`answer_group_metrics`)
-
-
-CLOZE_METRICS = ("em", "f1")  # SuperGLUE's ReCoRD metrics (`cloze_scores`)
-
-
-TOKEN_CLASSIFICATION_METRICS = ("entity_f1", "entity_precision", "entity_recall", "accuracy")
-
-
-TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "meteor")
+if TYPE_CHECKING:
+    from peftbench.core.spec import Averaging
 
 
 def classification_metrics(
-    predictions: Sequence[int], labels: Sequence[int], averaging: str = "macro"
+    predictions: Sequence[int], labels: Sequence[int], averaging: Averaging = "macro"
 ) -> dict[str, float]:
     """Accuracy, MCC and macro precision/recall/F1; classes absent from both count as zero, not NaN.
 
@@ -63,7 +40,9 @@ def classification_metrics(
     return metrics
 
 
-def averaged_scores(predictions: Sequence[int], labels: Sequence[int], averaging: str) -> dict[str, float]:
+def averaged_scores(
+    predictions: Sequence[int], labels: Sequence[int], averaging: Averaging
+) -> dict[str, float]:
     """`f1_<averaging>`, `precision_<averaging>`, `recall_<averaging>` from scikit-learn."""
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -262,13 +241,3 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str], lang: st
         for name in totals:
             totals[name] += scores[name].fmeasure
     return {name: total / len(predictions) for name, total in totals.items()}
-
-
-class UnicodeWordTokenizer:
-    """Lowercased Unicode words; each Chinese or Japanese character (Han, kana) is a token of its own."""
-
-    _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
-
-    def tokenize(self, text: str) -> list[str]:
-        return self._TOKEN.findall(text.lower())

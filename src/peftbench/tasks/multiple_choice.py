@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import MULTIPLE_CHOICE_METRICS
 from peftbench.models.loading import load_for_choice_likelihood, load_for_multiple_choice
 from peftbench.tasks.base import (
     PROMPT_LEARNING,
@@ -34,7 +35,7 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.labels import choice_index
-from peftbench.tasks.metrics import MULTIPLE_CHOICE_METRICS, choice_metrics
+from peftbench.tasks.metrics import choice_metrics
 from peftbench.tasks.prompts import PromptTemplate, column_text, column_value, template_problem
 
 if TYPE_CHECKING:
@@ -301,9 +302,14 @@ class ChoiceLikelihoodCollator:
         targets = [t for f in features for t in f["target_ids"]]
         length = self.pad_to or max(len(r) for r in rows)
         return {
-            "input_ids": torch.tensor([r + [self.pad_id] * (length - len(r)) for r in rows]),
-            "attention_mask": torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows]),
-            "target_ids": torch.tensor([t + [-100] * (length - len(t)) for t in targets]),
+            "input_ids": torch.tensor(right_padded(rows, length, self.pad_id)),
+            "attention_mask": torch.tensor(right_padded([[1] * len(r) for r in rows], length, 0)),
+            "target_ids": torch.tensor(right_padded(targets, length, -100)),
             "choice_lengths": torch.tensor([f["choice_lengths"] for f in features], dtype=torch.float32),
             "choice_label": torch.tensor([f["choice_label"] for f in features]),
         }
+
+
+def right_padded(rows: list[list[int]], length: int, fill: int) -> list[list[int]]:
+    """Each row filled up to `length` on the right."""
+    return [row + [fill] * (length - len(row)) for row in rows]

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
-from peftbench.tasks.coref_data import conll_split, is_conll_file
+from peftbench.tasks.coreference.conll import conll_split, is_conll_file
 from peftbench.tasks.prompts import column_value
 from peftbench.tasks.row_layouts import apply_layout
 
 BUNDLED_DIR = Path(__file__).parent / "data"
+FILE_BUILDERS = {"jsonl": "json", "json": "json", "csv": "csv", "tsv": "csv", "parquet": "parquet"}
+"""The `datasets` builder that reads a local file, by its suffix."""
 
 
 def missing_files(source: DataSource) -> list[str]:
@@ -42,34 +44,48 @@ def load_split(task: TaskSpec, split: str) -> Any:
 
     src, source_split = split_source(task, split)
     if src.bundled is not None:
-        folder = BUNDLED_DIR / src.bundled
-        files = {
-            name: str(folder / f"{name}.jsonl")
-            for name in ("train", "validation", "test")
-            if (folder / f"{name}.jsonl").is_file()
-        }
-        return load_dataset("json", data_files=files, split=source_split)
+        return bundled_split(src.bundled, source_split)
     if src.files is not None:
-        unknown = [name for name in split_names(source_split) if name not in src.files]
-        if unknown:
-            raise ValueError(
-                f"Task {task.name!r}: split {split!r} reads {source_split!r}, but source.files has no "
-                f"{unknown}; it has {sorted(src.files)}."
-            )
-        files = {name: src.files[name] for name in split_names(source_split)}
-        if is_conll_file(next(iter(files.values()))):  # coreference documents, not a table
-            return conll_split(task.name, files, source_split)
-        suffix = Path(next(iter(src.files.values()))).suffix.lstrip(".")
-        builder = {
-            "jsonl": "json",
-            "json": "json",
-            "csv": "csv",
-            "tsv": "csv",
-            "parquet": "parquet",
-        }[suffix]
-        extra = {"delimiter": "\t"} if suffix == "tsv" else {}
-        return apply_layout(load_dataset(builder, data_files=files, split=source_split, **extra), src.layout)
+        return local_split(task.name, split, src, source_split)
     return apply_layout(load_dataset(src.hub, src.config, split=source_split), src.layout)
+
+
+def bundled_split(bundled: str, source_split: str) -> Any:
+    """One split of a data set shipped with peftbench (tasks/data/<name>/<split>.jsonl)."""
+    from datasets import load_dataset
+
+    folder = BUNDLED_DIR / bundled
+    files = {
+        name: str(folder / f"{name}.jsonl")
+        for name in ("train", "validation", "test")
+        if (folder / f"{name}.jsonl").is_file()
+    }
+    return load_dataset("json", data_files=files, split=source_split)
+
+
+def local_split(task_name: str, split: str, src: DataSource, source_split: str) -> Any:
+    """One split of local files: a table (FILE_BUILDERS, by the first file's suffix) or *_conll documents."""
+    from datasets import load_dataset
+
+    every_file = src.files or {}
+    files = split_files(task_name, split, every_file, source_split)
+    if is_conll_file(next(iter(files.values()))):  # coreference documents, not a table
+        return conll_split(task_name, files, source_split)
+    suffix = Path(next(iter(every_file.values()))).suffix.lstrip(".")
+    extra = {"delimiter": "\t"} if suffix == "tsv" else {}
+    data = load_dataset(FILE_BUILDERS[suffix], data_files=files, split=source_split, **extra)
+    return apply_layout(data, src.layout)
+
+
+def split_files(task_name: str, split: str, files: dict[str, str], source_split: str) -> dict[str, str]:
+    """The files a split expression reads, each named by its source split; one it names but lacks raises."""
+    unknown = [name for name in split_names(source_split) if name not in files]
+    if unknown:
+        raise ValueError(
+            f"Task {task_name!r}: split {split!r} reads {source_split!r}, but source.files has no "
+            f"{unknown}; it has {sorted(files)}."
+        )
+    return {name: files[name] for name in split_names(source_split)}
 
 
 def load_rows(task: TaskSpec, split: str, limit: int | None, columns: Sequence[str]) -> Any:

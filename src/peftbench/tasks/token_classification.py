@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.directions import TOKEN_CLASSIFICATION_METRICS
 from peftbench.models.loading import load_for_token_classification
 from peftbench.tasks.base import (
     Evaluation,
@@ -25,7 +26,7 @@ from peftbench.tasks.base import (
     split_metrics,
 )
 from peftbench.tasks.labels import label_index
-from peftbench.tasks.metrics import TOKEN_CLASSIFICATION_METRICS, entity_metrics
+from peftbench.tasks.metrics import entity_metrics
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings

@@ -2,7 +2,7 @@
 
 Written from the definitions in Pradhan et al. (2014), "Scoring Coreference Partitions of Predicted
 Mentions: A Reference Implementation" (the scorer v8.01, github.com/conll/reference-coreference-scorers),
-and checked against that scorer's own worked test cases (tests/test_coref_metrics.py):
+and checked against that scorer's own worked test cases (tests/test_coreference_scores.py):
 
 - a mention is whatever hashable identifies it (here a (first word, last word) span); a response
   mention given twice counts once, where it first appears (the scorer's de-duplication);
@@ -27,12 +27,6 @@ from dataclasses import dataclass, field
 
 Mention = Hashable
 Clusters = Sequence[Sequence[Mention]]
-
-COREF_METRICS = tuple(
-    f"{metric}_{part}" for metric in ("conll", "muc", "b3", "ceafe") for part in ("f1", "precision", "recall")
-)
-"""What a coreference run reports: each metric's F1, precision and recall; `conll_f1` first."""
-
 
 @dataclass
 class Tally:

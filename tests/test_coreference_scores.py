@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from peftbench.tasks.coref_metrics import CorefScores, coref_metrics, deduplicated
+from peftbench.tasks.coreference.scores import CorefScores, coref_metrics, deduplicated
 
 
 def entities(text: str) -> list[list[str]]:
