@@ -14,10 +14,10 @@ from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
 from peftbench.core.spec import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models.candidate_choice import PADDED, candidate_loss, load_for_candidate_choice
 from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.families import FAMILY_TRAITS
-from peftbench.models.loading import load_tokenizer
+from peftbench.models.heads.candidate_choice import PADDED, candidate_loss
+from peftbench.models.loading import load_for_candidate_choice, load_tokenizer
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.cloze_choice import CANDIDATES, chosen_candidate_scores

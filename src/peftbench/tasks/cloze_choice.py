@@ -10,7 +10,7 @@ the prediction is the best-scored candidate, and it is scored as SuperGLUE score
 match and token F1 after SQuAD's normalization, each the maximum over the gold answers
 (tasks.metrics.cloze_scores; English articles are dropped for English only).
 
-Why a softmax over each example's own candidates (models.candidate_choice) and not the
+Why a softmax over each example's own candidates (models.heads.candidate_choice) and not the
 multiple_choice type: that type's head takes [examples, choices, length] with the same number of
 choices everywhere and a cross-entropy over all of them, so a padded choice would take part in the
 softmax; here candidate lists are padded per batch and masked out of loss and prediction. Why not
@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from peftbench.models.candidate_choice import PADDED, load_for_candidate_choice
+from peftbench.models.heads.candidate_choice import PADDED
+from peftbench.models.loading import load_for_candidate_choice
 from peftbench.tasks.base import (
     PROMPT_LEARNING,
     Evaluation,

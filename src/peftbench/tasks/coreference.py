@@ -3,7 +3,7 @@
 `text_columns` is the one column of words (sentences of words; SentiCoref's paragraphs of sentences
 are flattened), `label_column` the clusters: each entity's mentions as [first word, last word], or
 (cjvt's hub schema) as mention ids looked up in a `mentions` column. Local `*_conll` files are read
-in the CoNLL-2012 column format (tasks/coref_data.py). The model is models/coref_head.py.
+in the CoNLL-2012 column format (tasks/coref_data.py). The model is models/heads/coreference.py.
 
 Encoding: a document is cut into windows of whole sentences that fit `max_length` tokens, each window
 an example (a sentence longer than that is cut, and its mentions past the cut go unfound); a link
@@ -24,7 +24,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from peftbench.core.errors import RunCannotStart
-from peftbench.models.coref_head import HEAD_DEFAULTS, IGNORED, NO_LINK, load_for_coreference
+from peftbench.models.heads.coreference import HEAD_DEFAULTS, NO_LINK
+from peftbench.models.heads.inputs import IGNORED
+from peftbench.models.loading import load_for_coreference
 from peftbench.tasks.base import (
     EXAMPLE_ID,
     Evaluation,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from peftbench.models.heads.inputs import IGNORED
 from peftbench.models.loading import load_for_token_classification
 from peftbench.tasks.base import (
     Evaluation,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from peftbench.models.loading import LoadedModel
 
 BIO_TAG = re.compile(r"^(O|[BI]-.+)$")
-IGNORED = -100
 
 
 @register_task_type
