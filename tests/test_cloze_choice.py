@@ -83,8 +83,9 @@ def test_problems_and_refusals():
     keys = sorted(key for key, *_ in CLOZE.problems(bad))
     assert keys == ["choices_column", "labels", "metric", "text_columns"]
     assert CLOZE.problems(TASK_CATALOG["slo_record"]) == []
-    assert "virtual tokens" in CLOZE.unsupported_reason(slo_record(), FAMILY_TRAITS["bert"], "prefix_tuning")
-    assert CLOZE.unsupported_reason(slo_record(), FAMILY_TRAITS["bert"], "lora") is None
+    bert, prefix, lora = FAMILY_TRAITS["bert"], METHODS["prefix_tuning"].traits, METHODS["lora"].traits
+    assert "virtual tokens" in CLOZE.unsupported_reason(slo_record(), bert, prefix)
+    assert CLOZE.unsupported_reason(slo_record(), bert, lora) is None
 
 
 def test_a_decoder_scores_each_candidate_the_same_alone_as_in_a_padded_batch(tiny_decoder: Path):

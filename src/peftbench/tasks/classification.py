@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
-    PROMPT_LEARNING,
     Evaluation,
     PreparedData,
     SplitEncoding,
@@ -29,6 +28,7 @@ from peftbench.tasks.metrics import (
 )
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -81,8 +81,8 @@ class Classification(TaskType):
             )
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
-        if traits.kind == "seq2seq" and method in PROMPT_LEARNING:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
+        if traits.kind == "seq2seq" and method.adds_virtual_tokens:
             # T5's and BART's classification heads find the end token in input_ids: they take no
             # input embeddings (NotImplementedError) and misalign a prefix's attention mask.
             return "virtual tokens do not fit a seq2seq model's classification head; use lora or ia3"

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from peftbench.models.heads.candidate_choice import PADDED
 from peftbench.models.loading import load_for_candidate_choice
 from peftbench.tasks.base import (
-    PROMPT_LEARNING,
     Evaluation,
     PreparedData,
     SplitEncoding,
@@ -45,6 +44,7 @@ from peftbench.tasks.metrics import CLOZE_METRICS, cloze_scores
 from peftbench.tasks.prompts import column_value
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -73,10 +73,10 @@ class ClozeChoice(TaskType):
             found.append(("labels", message, task.labels, ()))
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind == "seq2seq":
             return "cloze_choice scores candidates with an encoder's or a decoder's classification head"
-        if method in PROMPT_LEARNING:
+        if method.adds_virtual_tokens:
             return "virtual tokens do not fit the candidate head's [examples, candidates, length] input"
         return None
 

@@ -43,6 +43,7 @@ from peftbench.tasks.coref_metrics import COREF_METRICS, CorefScores
 from peftbench.tasks.sources import missing_files
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -71,7 +72,7 @@ class Coreference(TaskType):
             )
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind != "encoder":
             return (
                 "the coreference head reads span boundaries from an encoder's hidden states; use an encoder"

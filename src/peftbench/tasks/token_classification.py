@@ -29,6 +29,7 @@ from peftbench.tasks.labels import label_index
 from peftbench.tasks.metrics import TOKEN_CLASSIFICATION_METRICS, entity_metrics
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -55,7 +56,7 @@ class TokenClassification(TaskType):
                 found.append(("labels", f"Not BIO tags (O, B-TYPE, I-TYPE): {bad}.", task.labels, ()))
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind == "seq2seq":
             return "token classification needs an encoder or a decoder-only model"
         return None
