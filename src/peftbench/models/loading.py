@@ -43,10 +43,14 @@ def resolve_source(source: str) -> str:
         )
     if not source.startswith("package:"):
         return source
-    name = source.removeprefix("package:")
+    return package_model_folder(source.removeprefix("package:"))
+
+
+def package_model_folder(name: str) -> str:
+    """The model folder of Python package `name` (see `resolve_source`)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"Model source {source!r}: no Python package {name!r} is installed.")
+        raise ValueError(f"Model source 'package:{name}': no Python package {name!r} is installed.")
     folder = Path(next(iter(spec.submodule_search_locations)))
     try:
         module = importlib.import_module(name)
