@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from peftbench.core.spec import ModelRef, TrainingSettings
+from peftbench.methods import METHODS
 from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
@@ -42,9 +43,10 @@ def test_prompt_learning_is_refused_on_a_seq2seq_classification_head_because_it_
 
     classification, task = TASK_TYPES["classification"], TASK_CATALOG["movie_sentiment"]
     for method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
-        assert "seq2seq" in classification.unsupported_reason(task, FAMILY_TRAITS["bart"], method)
-        assert classification.unsupported_reason(task, FAMILY_TRAITS["bert"], method) is None
-    assert classification.unsupported_reason(task, FAMILY_TRAITS["t5"], "lora") is None
+        virtual = METHODS[method].traits
+        assert "seq2seq" in classification.unsupported_reason(task, FAMILY_TRAITS["bart"], virtual)
+        assert classification.unsupported_reason(task, FAMILY_TRAITS["bert"], virtual) is None
+    assert classification.unsupported_reason(task, FAMILY_TRAITS["t5"], METHODS["lora"].traits) is None
 
     # The fact behind the refusal: BART's head finds the end token in input_ids, so it takes no
     # input embeddings, which is how prompt tuning feeds its virtual tokens.

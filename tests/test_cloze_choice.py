@@ -14,10 +14,10 @@ from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
 from peftbench.core.spec import DataSource, ModelRef, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
-from peftbench.models.candidate_choice import PADDED, candidate_loss, load_for_candidate_choice
 from peftbench.models.catalog import MODEL_CATALOG
 from peftbench.models.families import FAMILY_TRAITS
-from peftbench.models.loading import load_tokenizer
+from peftbench.models.heads.candidate_choice import PADDED, candidate_loss
+from peftbench.models.loading import load_for_candidate_choice, load_tokenizer
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
 from peftbench.tasks.cloze_choice import CANDIDATES, chosen_candidate_scores
@@ -83,8 +83,9 @@ def test_problems_and_refusals():
     keys = sorted(key for key, *_ in CLOZE.problems(bad))
     assert keys == ["choices_column", "labels", "metric", "text_columns"]
     assert CLOZE.problems(TASK_CATALOG["slo_record"]) == []
-    assert "virtual tokens" in CLOZE.unsupported_reason(slo_record(), FAMILY_TRAITS["bert"], "prefix_tuning")
-    assert CLOZE.unsupported_reason(slo_record(), FAMILY_TRAITS["bert"], "lora") is None
+    bert, prefix, lora = FAMILY_TRAITS["bert"], METHODS["prefix_tuning"].traits, METHODS["lora"].traits
+    assert "virtual tokens" in CLOZE.unsupported_reason(slo_record(), bert, prefix)
+    assert CLOZE.unsupported_reason(slo_record(), bert, lora) is None
 
 
 def test_a_decoder_scores_each_candidate_the_same_alone_as_in_a_padded_batch(tiny_decoder: Path):

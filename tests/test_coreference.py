@@ -21,7 +21,7 @@ from peftbench.core.predictions import read_predictions
 from peftbench.core.spec import ModelRef, RunSpec, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.models.catalog import MODEL_CATALOG
-from peftbench.models.coref_head import HEAD
+from peftbench.models.heads.coreference import HEAD
 from peftbench.models.loading import load_tokenizer
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES

@@ -62,7 +62,7 @@ def allowed_methods(ref: ModelRef, task: TaskSpec) -> list[str]:
         params = method.Params.model_validate({})
         refused = method.unsupported_reason(traits, params, ResourceRequest()) or TASK_TYPES[
             task.type
-        ].unsupported_reason(task, traits, name)
+        ].unsupported_reason(task, traits, method.traits)
         if refused is None:
             allowed.append(name)
     return allowed

@@ -9,8 +9,8 @@ import torch
 
 from peftbench.core.spec import ModelRef
 from peftbench.methods import METHODS
-from peftbench.models import loading as models
 from peftbench.models.catalog import MODEL_CATALOG
+from peftbench.models.heads import inputs as head_inputs
 from peftbench.models.loading import (
     load_for_choice_likelihood,
     load_for_multiple_choice,
@@ -87,7 +87,7 @@ def test_decoder_multiple_choice_scores_the_last_real_token(tiny_decoder: Path, 
     assert not padding_changes_the_scores()
     # The same check catches a model that pools at position -1 (a padding token when padded).
     monkeypatch.setattr(
-        models, "last_token_positions", lambda mask: torch.full(mask.shape[:1], mask.shape[-1] - 1)
+        head_inputs, "last_token_positions", lambda mask: torch.full(mask.shape[:1], mask.shape[-1] - 1)
     )
     assert padding_changes_the_scores()
 

@@ -86,12 +86,13 @@ def test_problems_are_found_before_anything_runs():
 
 def test_model_and_method_fit_is_checked_in_the_sweep(tmp_path: Path):
     encoder, decoder = FAMILY_TRAITS["bert"], FAMILY_TRAITS["llama"]
+    lora, prompt_tuning = METHODS["lora"].traits, METHODS["prompt_tuning"].traits
     likelihood = hucopa(scoring="loglikelihood")
-    assert "decoder-only" in TASK.unsupported_reason(likelihood, encoder, "lora")
-    assert TASK.unsupported_reason(likelihood, decoder, "prompt_tuning") is None
-    assert "virtual tokens" in TASK.unsupported_reason(hucopa(), decoder, "prompt_tuning")
-    assert TASK.unsupported_reason(hucopa(), encoder, "lora") is None
-    assert "encoder or a decoder" in TASK.unsupported_reason(hucopa(), FAMILY_TRAITS["t5"], "lora")
+    assert "decoder-only" in TASK.unsupported_reason(likelihood, encoder, lora)
+    assert TASK.unsupported_reason(likelihood, decoder, prompt_tuning) is None
+    assert "virtual tokens" in TASK.unsupported_reason(hucopa(), decoder, prompt_tuning)
+    assert TASK.unsupported_reason(hucopa(), encoder, lora) is None
+    assert "encoder or a decoder" in TASK.unsupported_reason(hucopa(), FAMILY_TRAITS["t5"], lora)
 
     task = likelihood.model_dump(mode="json", exclude_none=True)
     sweep = {"name": "s", "models": ["minilm-l6"], "tasks": [task], "methods": {"lora": {}}}

@@ -6,12 +6,14 @@ to save and reload what it trained. The training loop never asks which method it
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from peftbench.core.method_traits import MethodTraits
+from peftbench.core.registry import register_class
 
 if TYPE_CHECKING:
     from torch import nn
@@ -43,6 +45,7 @@ class Method(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
     description: ClassVar[str] = ""
+    traits: ClassVar[MethodTraits] = MethodTraits()  # what task types and the planner ask, not the name
     mergeable: ClassVar[bool] = (
         True  # what it trains folds into plain weights (a parent for incremental runs)
     )
@@ -93,15 +96,8 @@ class Method(ABC):
 
 
 METHODS: dict[str, Method] = {}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator: add a method under its `name`; duplicate or badly formed names are bugs."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"Method name {name!r} of {cls.__name__} must match {_NAME.pattern}.")
-    if name in METHODS:
-        raise ValueError(f"Method {name!r} is registered twice ({cls.__name__}).")
-    METHODS[name] = cls()
-    return cls
+    """Class decorator: add a method under its `name` (core.registry's rule)."""
+    return register_class(METHODS, "Method", cls)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from peftbench.core.method_traits import MethodTraits
 from peftbench.methods.base import MethodParams, register_method
 from peftbench.methods.tensor_subset import TensorSubsetMethod
 
@@ -31,6 +32,7 @@ class BitFit(TensorSubsetMethod):
     name = "bitfit"
     description = "Only bias terms and the task head train."
     weights_file = WEIGHTS_FILE
+    traits = MethodTraits(trains_biases=True)
 
     def unsupported_reason(
         self, traits: FamilyTraits, params: MethodParams, resources: ResourceRequest

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.method_traits import MethodTraits
 from peftbench.methods.base import Method, MethodParams, register_method
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 class FullFineTuning(Method):
     name = "full"
     description = "Every parameter trains; the whole model is saved."
+    traits = MethodTraits(trains_all_weights=True, trains_biases=True)
 
     def prepare(self, loaded: LoadedModel, params: MethodParams) -> nn.Module:
         for p in loaded.model.parameters():

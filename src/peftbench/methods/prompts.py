@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
+from peftbench.core.method_traits import MethodTraits
 from peftbench.methods.base import MethodParams, register_method
 from peftbench.methods.peft_adapter import PeftMethod
 
@@ -29,6 +30,7 @@ class PromptLearning(PeftMethod):
     """Fills in what peft cannot read from every model config (e.g. distilbert's `dim`)."""
 
     mergeable = False
+    traits = MethodTraits(adds_virtual_tokens=True)
 
     @staticmethod
     def sized_for(config: Any, model: nn.Module, token_dim: int | None = None) -> Any:

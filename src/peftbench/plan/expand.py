@@ -84,7 +84,7 @@ def refusal(
     reason = METHODS[method_name].unsupported_reason(traits, params, resources)
     if reason is not None:
         return f"Method {method_name!r} cannot train {who}: {reason}."
-    reason = TASK_TYPES[task.type].unsupported_reason(task, traits, method_name)
+    reason = TASK_TYPES[task.type].unsupported_reason(task, traits, METHODS[method_name].traits)
     if reason is not None:
         return f"Task {task.name!r} ({task.type}) cannot run on {who} with method {method_name!r}: {reason}."
     return None

@@ -226,7 +226,7 @@ def trainable_from_config(run: RunSpec, config: Any) -> int:
     """Parameters the run's method trains, counted by applying it to the model on the meta device.
 
     Methods that cannot be applied without real weights or a tokenizer (prompt tuning from a text)
-    fall back to every parameter for `full` and 1% of them otherwise.
+    fall back to every parameter for a method that trains all weights and 1% of them otherwise.
     """
     import torch
 
@@ -251,7 +251,7 @@ def trainable_from_config(run: RunSpec, config: Any) -> int:
             prepared = method.prepare(loaded, method.Params.model_validate(run.params))
         return sum({id(p): p.numel() for p in prepared.parameters() if p.requires_grad}.values())
     except Exception:
-        return total if run.method == "full" else total // 100
+        return total if method.traits.trains_all_weights else total // 100
 
 
 def _meta_model(config: Any) -> Any:

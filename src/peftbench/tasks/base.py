@@ -6,15 +6,16 @@ Benchmarks are data (tasks/catalog.py); a new benchmark of an existing type need
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from peftbench.core.registry import register_class
 from peftbench.tasks.token_cache import tokenized_split
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -87,8 +88,8 @@ class TaskType(ABC):
         multiplies the batch by it (plan/memory.py)."""
         return 1
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
-        """Why `task` cannot run on a model of that family with that method (a METHODS key), or None.
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
+        """Why `task` cannot run on a model of that family with a method of those traits, or None.
 
         Asked for every point of a sweep before anything is submitted, beside the method's own
         `Method.unsupported_reason`.
@@ -164,8 +165,6 @@ class TaskType(ABC):
         return Evaluation(split_metrics(output.metrics, split), self.predicted_labels(logits_of(output)))
 
 
-# Methods that add virtual tokens to the input (as embeddings or as past keys and values).
-PROMPT_LEARNING = ("prompt_tuning", "prefix_tuning", "p_tuning")
 EXAMPLE_ID = "example_id"  # an example's own id from the data, kept beside its tokens for predictions
 ID_COLUMNS = ("idx", "id")  # where the data keeps that id
 
@@ -222,15 +221,8 @@ def logits_of(output: Any) -> Any:
 
 
 TASK_TYPES: dict[str, TaskType] = {}
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def register_task_type(cls: type[TaskType]) -> type[TaskType]:
-    """Class decorator: add a task type under its `name`; duplicates are bugs."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"Task type name {name!r} of {cls.__name__} must match {_NAME.pattern}.")
-    if name in TASK_TYPES:
-        raise ValueError(f"Task type {name!r} is registered twice ({cls.__name__}).")
-    TASK_TYPES[name] = cls()
-    return cls
+    """Class decorator: add a task type under its `name` (core.registry's rule)."""
+    return register_class(TASK_TYPES, "Task type", cls)

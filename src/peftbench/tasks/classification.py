@@ -10,7 +10,6 @@ from peftbench.core.spec import AVERAGINGS
 from peftbench.models.loading import load_for_sequence_classification
 from peftbench.tasks.base import (
     EXAMPLE_ID,
-    PROMPT_LEARNING,
     Evaluation,
     PreparedData,
     SplitEncoding,
@@ -24,6 +23,7 @@ from peftbench.tasks.labels import label_index
 from peftbench.tasks.metrics import answer_group_metrics, classification_metrics, majority_rate
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -51,8 +51,8 @@ class Classification(TaskType):
             *averaged_metric_problems(task, self.metrics),
         ]
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
-        if traits.kind == "seq2seq" and method in PROMPT_LEARNING:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
+        if traits.kind == "seq2seq" and method.adds_virtual_tokens:
             # T5's and BART's classification heads find the end token in input_ids: they take no
             # input embeddings (NotImplementedError) and misalign a prefix's attention mask.
             return "virtual tokens do not fit a seq2seq model's classification head; use lora or ia3"

@@ -10,7 +10,7 @@ the prediction is the best-scored candidate, and it is scored as SuperGLUE score
 match and token F1 after SQuAD's normalization, each the maximum over the gold answers
 (tasks.metrics.cloze_scores; English articles are dropped for English only).
 
-Why a softmax over each example's own candidates (models.candidate_choice) and not the
+Why a softmax over each example's own candidates (models.heads.candidate_choice) and not the
 multiple_choice type: that type's head takes [examples, choices, length] with the same number of
 choices everywhere and a cross-entropy over all of them, so a padded choice would take part in the
 softmax; here candidate lists are padded per batch and masked out of loss and prediction. Why not
@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from peftbench.core.directions import CLOZE_METRICS
-from peftbench.models.candidate_choice import PADDED, load_for_candidate_choice
+from peftbench.models.heads.candidate_choice import PADDED
+from peftbench.models.loading import load_for_candidate_choice
 from peftbench.tasks.base import (
-    PROMPT_LEARNING,
     Evaluation,
     PreparedData,
     SplitEncoding,
@@ -45,6 +45,7 @@ from peftbench.tasks.metrics import cloze_scores
 from peftbench.tasks.prompts import column_value
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -73,10 +74,10 @@ class ClozeChoice(TaskType):
             found.append(("labels", message, task.labels, ()))
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind == "seq2seq":
             return "cloze_choice scores candidates with an encoder's or a decoder's classification head"
-        if method in PROMPT_LEARNING:
+        if method.adds_virtual_tokens:
             return "virtual tokens do not fit the candidate head's [examples, candidates, length] input"
         return None
 

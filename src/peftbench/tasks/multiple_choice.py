@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from peftbench.core.directions import MULTIPLE_CHOICE_METRICS
 from peftbench.models.loading import load_for_choice_likelihood, load_for_multiple_choice
 from peftbench.tasks.base import (
-    PROMPT_LEARNING,
     Evaluation,
     PreparedData,
     SplitEncoding,
@@ -39,6 +38,7 @@ from peftbench.tasks.metrics import choice_metrics
 from peftbench.tasks.prompts import PromptTemplate, column_text, column_value, template_problem
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -80,12 +80,12 @@ class MultipleChoice(TaskType):
             found.append(("prompt", problem, task.prompt, ()))
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind == "seq2seq":
             return "multiple choice needs an encoder or a decoder-only model"
         if task.scoring == "loglikelihood" and traits.kind != "decoder":
             return "scoring: loglikelihood needs a decoder-only model"
-        if task.scoring != "loglikelihood" and method in PROMPT_LEARNING:
+        if task.scoring != "loglikelihood" and method.adds_virtual_tokens:
             return (
                 "virtual tokens do not fit the choice head's [examples, choices, length] input; "
                 "with a decoder, use scoring: loglikelihood"

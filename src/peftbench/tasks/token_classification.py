@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from peftbench.core.directions import TOKEN_CLASSIFICATION_METRICS
+from peftbench.models.heads.inputs import IGNORED
 from peftbench.models.loading import load_for_token_classification
 from peftbench.tasks.base import (
     Evaluation,
@@ -29,12 +30,12 @@ from peftbench.tasks.labels import label_index
 from peftbench.tasks.metrics import entity_metrics
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
 
 BIO_TAG = re.compile(r"^(O|[BI]-.+)$")
-IGNORED = -100
 
 
 @register_task_type
@@ -56,7 +57,7 @@ class TokenClassification(TaskType):
                 found.append(("labels", f"Not BIO tags (O, B-TYPE, I-TYPE): {bad}.", task.labels, ()))
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind == "seq2seq":
             return "token classification needs an encoder or a decoder-only model"
         return None

@@ -1,6 +1,6 @@
 """Coreference resolution: which spans of a document name the same entity (CoNLL-2012, SentiCoref).
 
-One place for the task's side; the model is models/coref_head.py.
+One place for the task's side; the model is models/heads/coreference.py.
 
 - `task.py`: the `coreference` task type (registered by `peftbench.tasks`), clusters from labels and
   from predicted links;

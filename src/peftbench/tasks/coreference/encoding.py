@@ -13,7 +13,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from peftbench.models.coref_head import HEAD_DEFAULTS, IGNORED
+from peftbench.models.heads.coreference import HEAD_DEFAULTS
+from peftbench.models.heads.inputs import IGNORED
 from peftbench.tasks.base import EXAMPLE_ID
 from peftbench.tasks.coreference.documents import document_of
 

@@ -4,7 +4,7 @@
 are flattened), `label_column` the clusters: each entity's mentions as [first word, last word], or
 (cjvt's hub schema) as mention ids looked up in a `mentions` column (documents.py). Local `*_conll`
 files are read in the CoNLL-2012 column format (conll.py). Windows and candidate spans: encoding.py.
-The model is models/coref_head.py.
+The model is models/heads/coreference.py.
 
 Scoring: MUC, B³, CEAFφ4 and the CoNLL F1 (scores.py), each window a document, with singletons
 left out of key and response alike (the model predicts links, never a lone mention; the CoNLL-2012
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from peftbench.core.directions import COREF_METRICS
 from peftbench.core.errors import RunCannotStart
-from peftbench.models.coref_head import NO_LINK, load_for_coreference
+from peftbench.models.heads.coreference import NO_LINK
+from peftbench.models.loading import load_for_coreference
 from peftbench.tasks.base import (
     Evaluation,
     PreparedData,
@@ -41,6 +42,7 @@ from peftbench.tasks.coreference.scores import CorefScores
 from peftbench.tasks.sources import missing_files
 
 if TYPE_CHECKING:
+    from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
     from peftbench.models.loading import LoadedModel
@@ -64,7 +66,7 @@ class Coreference(TaskType):
             )
         return found
 
-    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: str) -> str | None:
+    def unsupported_reason(self, task: TaskSpec, traits: FamilyTraits, method: MethodTraits) -> str | None:
         if traits.kind != "encoder":
             return (
                 "the coreference head reads span boundaries from an encoder's hidden states; use an encoder"

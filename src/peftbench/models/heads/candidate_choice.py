@@ -4,34 +4,24 @@ Each (context, candidate) sequence gets one score from the family's sequence-cla
 (num_labels=1; decoders pool their last attended token, as DecoderForSequenceClassification). A
 batch holds input_ids/attention_mask [examples, candidates, length], every example's candidate
 list padded to the batch's longest; `labels` [examples, candidates, 2] holds each candidate's exact
-match and token F1 against the example's gold answers, and -100 on a padded candidate.
+match and token F1 against the example's gold answers, and PADDED on a padded candidate.
 
 Loss: the marginal log-likelihood of the gold candidates (exact match 1) under a softmax over the
 example's real candidates; padded ones are masked out. An example whose candidates hold no gold
 answer adds nothing. Logits: each candidate's score, padded candidates included (the metrics mask
-them by their -100 labels).
+them by their PADDED labels).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from peftbench.models.families import FAMILY_TRAITS
-from peftbench.models.loading import (
-    DecoderForSequenceClassification,
-    LoadedModel,
-    family_class,
-    given_inputs,
-    load_with_head,
-    mixed_class,
-)
+from peftbench.models.heads.inputs import IGNORED, given_inputs
 
 if TYPE_CHECKING:
     import torch
 
-    from peftbench.core.spec import ModelRef
-
-PADDED = -100
+PADDED = IGNORED  # both labels of a padded candidate: no loss or metric counts it
 
 
 class ForCandidateChoice:
@@ -67,17 +57,3 @@ def candidate_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if not has_gold.any():
         return logits.sum() * 0.0  # keeps the graph: a batch without gold answers teaches nothing
     return (scores.logsumexp(-1) - gold.logsumexp(-1))[has_gold].mean()
-
-
-def load_for_candidate_choice(ref: ModelRef, pad_token_id: int, **options: Any) -> LoadedModel:
-    """The base model with a fresh one-score head, as ForCandidateChoice (encoders and decoders)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
-
-    model_class = family_class(ref.family, MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES)
-    if FAMILY_TRAITS[ref.family].kind == "decoder":
-        model_class = mixed_class(DecoderForSequenceClassification, model_class)
-    loaded = load_with_head(
-        mixed_class(ForCandidateChoice, model_class), ref, "SEQ_CLS", num_labels=1, **options
-    )
-    loaded.model.config.pad_token_id = pad_token_id
-    return loaded

@@ -25,35 +25,30 @@ import inspect
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from peftbench.models.loading import LoadedModel, family_class, given_inputs, load_config, load_with_head
+from peftbench.models.heads.inputs import IGNORED, given_inputs
 
 if TYPE_CHECKING:
     import torch
 
-    from peftbench.core.spec import ModelRef
-
 HEAD = "coref"
 NO_LINK = -1
-IGNORED = -100
 WIDTH_EMBEDDING = 20
 HEAD_DEFAULTS = {"coref_max_span_width": 10, "coref_top_span_ratio": 0.4, "coref_ffnn_size": 150}
 """Written into the model's config, so that a saved model rebuilds its head at the same size."""
 
 
-def load_for_coreference(ref: ModelRef, **options: Any) -> LoadedModel:
-    """The family's encoder with a fresh coreference head; `options` go to `from_pretrained`."""
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
-
-    config = load_config(ref)
+def with_head_defaults(config: Any) -> Any:
+    """`config` with each of HEAD_DEFAULTS it does not set yet (a saved model's own sizes are kept)."""
     for name, value in HEAD_DEFAULTS.items():
         if getattr(config, name, None) is None:
             setattr(config, name, value)
-    model_class = coreference_class(family_class(ref.family, MODEL_MAPPING_NAMES))
-    loaded = load_with_head(model_class, ref, "TOKEN_CLS", config=config, **options)
-    # The head is one module for the methods (peft's modules_to_save wraps it once), whatever else
-    # the checkpoint lacked.
-    loaded.head_modules = (HEAD, *(m for m in loaded.head_modules if m.split(".")[0] != HEAD))
-    return loaded
+    return config
+
+
+def coreference_head_modules(missing: tuple[str, ...]) -> tuple[str, ...]:
+    """The new modules as the methods see them: the head is one module (peft's modules_to_save wraps
+    it once), whatever else the checkpoint lacked."""
+    return (HEAD, *(m for m in missing if m.split(".")[0] != HEAD))
 
 
 @cache
@@ -90,7 +85,7 @@ class EncoderForCoreference:
     last `text_mask.shape[1]` positions); span_starts, span_ends [rows, spans] (token positions),
     span_widths (words - 1), span_mask (1: a candidate; 0: padding, or a gold mention no candidate
     covers, kept only so that it counts against recall); top_k [rows]; labels [rows, spans]: the
-    span's entity (1, 2, ...), 0 for none, -100 for padding.
+    span's entity (1, 2, ...), 0 for none, IGNORED for padding.
     """
 
     encoder_class: type
