@@ -55,3 +55,18 @@ def test_runs_done_pending_or_running_are_left_alone():
     ]
     todo = plan_resubmission(states)
     assert todo.submit == [run["c"], run["d"]] and todo.cancel == [] and not todo.refused
+
+
+def test_a_local_resubmit_reruns_every_run_without_a_success_result(sweep_file, tmp_path):
+    from peftbench.core.paths import RunPaths
+    from peftbench.core.results import write_result
+    from peftbench.launch.resubmission import local_reruns
+    from peftbench.plan.sweep_plan import load_plan
+
+    sweep = {"name": "again", "models": ["minilm-l6"], "tasks": ["movie_sentiment"], "seeds": [0, 1, 2]}
+    plan = load_plan(sweep_file({**sweep, "methods": {"bitfit": {}}}), "local", tmp_path / "runs")
+    done, failed, never = plan.runs
+    for run, status in ((done, "success"), (failed, "failed")):
+        result = make_result().model_copy(update={"run_id": run.run_id, "spec": run, "status": status})
+        write_result(RunPaths.of(plan.runs_dir, run).result, result)
+    assert local_reruns(plan) == [failed, never]
