@@ -59,3 +59,42 @@ def test_a_packed_run_gets_its_energy_share_written_into_its_result(tmp_path: Pa
     after = read_result(paths.result)
     assert (after.cost.energy_wh, after.cost.energy_note) == (0.125, SHARE_NOTE)
     assert after.model_copy(update={"cost": done.cost}) == done  # nothing else changed
+
+
+def test_a_job_out_of_requeues_reaches_the_run_as_out_of_time(monkeypatch: pytest.MonkeyPatch):
+    """submitit's handler raises its own error when no requeue is left; the run sees core's OutOfTime
+    (run_one makes it a `timeout` result). Another ending of the handler passes as it is."""
+    import signal
+
+    from submitit.core.utils import UncompletedJobError
+
+    from peftbench.core.errors import OutOfTime
+    from peftbench.launch.array_task import out_of_time_as_a_run_error
+    from peftbench.run.one import failure_status
+
+    said = ["Job not requeued because: timed-out too many times."]
+
+    def submitits_handler(signum, frame):  # what submitit installs before the task's call
+        raise UncompletedJobError(said[0])
+
+    before = signal.signal(signal.SIGUSR2, submitits_handler)
+    try:
+        out_of_time_as_a_run_error()
+        with pytest.raises(OutOfTime) as ended:
+            signal.raise_signal(signal.SIGUSR2)
+        assert failure_status(ended.value) == "timeout" and str(ended.value) == said[0]
+        said[0] = "Job not requeued because: preempted and not checkpointable."
+        with pytest.raises(UncompletedJobError):
+            signal.raise_signal(signal.SIGUSR2)
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+
+
+def test_outside_a_submitit_job_the_signal_is_left_as_it_is():
+    import signal
+
+    from peftbench.launch.array_task import out_of_time_as_a_run_error
+
+    before = signal.getsignal(signal.SIGUSR2)
+    out_of_time_as_a_run_error()
+    assert signal.getsignal(signal.SIGUSR2) == before

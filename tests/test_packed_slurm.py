@@ -41,7 +41,7 @@ def test_two_runs_share_one_task_a_killed_one_is_resubmitted_alone(tmp_path: Pat
         tmp_path, "packed", {"bitfit": {"learning_rate": [1e-3, 1e-2], "resources": PACKED}}, TINY
     )
     plan = load_plan(sweep, DEV, tmp_path / "runs")
-    [first] = submit_runs(plan.runs, plan.profile, plan.runs_dir)
+    [first] = submit_runs(plan, plan.runs)
     [(job, pair)] = first.packs.items()
     assert not first.tasks and sorted(pair) == sorted(r.run_id for r in plan.runs)  # one task, k=2 runs
     kept, killed = (RunPaths(plan.sweep_dir / run_id) for run_id in pair)
@@ -91,7 +91,7 @@ def test_a_timed_out_packed_task_is_requeued_whole_and_each_run_resumes_from_its
         tmp_path, "packed-requeue", {"bitfit": {"learning_rate": [1e-3, 1e-2], "resources": PACKED}}, training
     )
     plan = load_plan(sweep, DEV, tmp_path / "runs")
-    [submission] = submit_runs(plan.runs, plan.profile, plan.runs_dir)
+    [submission] = submit_runs(plan, plan.runs)
     [(job, pair)] = submission.packs.items()
     runs = [plan.sweep_dir / run_id for run_id in pair]
     wait_until(

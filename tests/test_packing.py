@@ -10,7 +10,9 @@ from transformers import BertConfig
 from peftbench.core.errors import ConfigError
 from peftbench.core.spec import ModelRef, ResourceRequest, RunSpec, TrainingSettings
 from peftbench.plan.loading import load_cluster, load_sweep
-from peftbench.plan.packing import CUDA_CONTEXT_BYTES, pack_size, pack_sizes, packing_problems
+from peftbench.plan.packing import CUDA_CONTEXT_BYTES, needs_planned_memory, pack_size, packing_problems
+from peftbench.plan.placement import plan_runs
+from peftbench.plan.sweep_plan import memory_rows
 from peftbench.tasks import TASK_CATALOG
 
 VEGA = load_cluster("vega")  # a100: 40 GB, 32 CPU cores per GPU
@@ -34,13 +36,19 @@ def bert_base_run(tmp_path: Path, method: str = "full", **resources) -> RunSpec:
     )
 
 
+def planner_estimates(runs: list[RunSpec]) -> dict[str, int | None]:
+    """The planner's per-GPU estimate of each run, as load_plan hands it to packing."""
+    return {row.run.run_id: row.estimate.total if row.estimate else None for row in memory_rows(runs, VEGA)}
+
+
 def test_auto_packs_as_many_bert_base_runs_as_fit_a_40_gb_gpu(tmp_path):
     run = bert_base_run(tmp_path, runs_per_gpu="auto")
     # By hand, mixed precision: 109,483,778 parameters × (2 weight + 16 training-state bytes), plus
     # activations 32 × 128 tokens × 34 × 768 bytes × 12 layers, plus a CUDA context per process.
     planned = 109_483_778 * 18 + 32 * 128 * 34 * 768 * 12
     assert pack_size(run, VEGA, planned) == int(0.9 * 40e9 // (planned + CUDA_CONTEXT_BYTES)) == 9
-    assert pack_sizes([run], VEGA) == {run.run_id: 9}  # the planner's own estimate: the same figure
+    [placed] = plan_runs([run], VEGA, planner_estimates([run])).values()  # the planner's own: the same
+    assert placed.runs_per_task == placed.shape.runs_per_task == 9
 
 
 def test_auto_is_capped_by_the_cores_of_a_gpu_and_is_one_per_core_on_a_cpu_node(tmp_path):
@@ -58,12 +66,15 @@ def test_too_many_runs_for_the_gpu_and_a_packed_distributed_run_are_refused(tmp_
     ddp = bert_base_run(tmp_path, gpus=2, runs_per_gpu="auto").model_copy(
         update={"training": TrainingSettings(distributed="ddp")}
     )
-    problems = {p.key: str(p) for p in packing_problems([greedy, ddp], VEGA, "s.yaml")}
+    assert needs_planned_memory(greedy) and not needs_planned_memory(ddp)
+    found = packing_problems([greedy, ddp], VEGA, "s.yaml", planner_estimates([greedy]))
+    problems = {p.key: str(p) for p in found}
     assert problems.keys() == {"methods.full.resources.runs_per_gpu"}
     [said] = problems.values()
     assert "12 runs of bert-base" in said and "at most 9 fit" in said
-    problems = packing_problems([ddp], VEGA, "s.yaml")
+    problems = packing_problems([ddp], VEGA, "s.yaml", {})
     assert len(problems) == 1 and "distributed run" in problems[0].message
+    assert packing_problems([greedy], VEGA, "s.yaml", {greedy.run_id: None}) == []  # size unknown here
 
 
 @pytest.mark.parametrize("value", ["lots", 0])

@@ -107,6 +107,8 @@ def failing_sbatch(folder: Path) -> Path:
         "(connect failure)' >&2\nexit 1\n"
     )
     script.chmod(0o755)
+    (folder / "srun").write_text("#!/bin/sh\nexit 0\n")  # submitit only asks that one is on PATH
+    (folder / "srun").chmod(0o755)
     return folder
 
 

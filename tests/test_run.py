@@ -124,8 +124,8 @@ def test_failure_status_goes_by_the_exception_type(error: BaseException, status:
 
 
 def test_a_job_out_of_requeues_is_a_timeout():
-    from submitit.core.utils import UncompletedJobError
+    """The launcher raises OutOfTime (launch/array_task.py, from submitit's error); run_one knows no Slurm."""
+    from peftbench.core.errors import OutOfTime
 
-    out_of_requeues = UncompletedJobError("Job 12_3 (task: 0) timed-out and was requeued 3 times")
-    assert failure_status(out_of_requeues) == "timeout"
-    assert failure_status(UncompletedJobError("Job 12_3 (task: 0) failed")) == "failed"
+    assert failure_status(OutOfTime("Job not requeued because: timed-out too many times.")) == "timeout"
+    assert failure_status(RuntimeError("Job 12_3 (task: 0) timed-out")) == "failed"

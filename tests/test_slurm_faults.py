@@ -89,7 +89,7 @@ def test_a_run_submitted_twice_is_trained_once(tmp_path: Path):
 
     sweep = make_sweep(tmp_path, "twice", {"bitfit": {}}, {"max_steps": 4})
     plan = load_plan(sweep, DEV, tmp_path / "runs")
-    first, second = (submit_runs(plan.runs, plan.profile, plan.runs_dir)[0] for _ in range(2))
+    first, second = (submit_runs(plan, plan.runs)[0] for _ in range(2))
     [run_id] = set(first.tasks.values()) | set(second.tasks.values())
     wait_until("both jobs", lambda: all_settled(sweep, tmp_path), timeout=300, every=2)
     outcomes = sorted(

@@ -81,21 +81,43 @@ def test_a_query_that_hangs_is_cut_and_said_so(tmp_path: Path, monkeypatch):
     assert answer.is_unknown("30_0") and "squeue: no answer in 1 s" in answer.errors
 
 
-def test_cancelling_a_blocked_packed_job_resubmits_the_runs_it_held_with_it():
-    """Job 7_0 packs a blocked child (its parent failed) and a pending neighbour; 7_1 and 8 stay."""
-    from peftbench.launch.slurm_state import RunState, blocked_jobs_and_their_runs
+def test_every_scheduler_state_maps_to_one_of_ours_and_live_ones_are_pending_or_running():
+    from peftbench.launch.slurm_state import LIVE_STATES, SLURM_STATES, STATES
 
-    spec = make_result().spec
-    run = {name: spec.model_copy(update={"seed": i}) for i, name in enumerate("abcdef")}
-    states = [
-        RunState(run["a"], "blocked", "PENDING", "7_0", "parent x failed"),
-        RunState(run["b"], "pending", "PENDING", "7_0"),  # packed beside it: ends with the job
-        RunState(run["c"], "pending", "PENDING", "7_1"),  # another task of the array: untouched
-        RunState(run["d"], "blocked", "CANCELLED", "8"),  # Slurm ended it already: nothing to cancel
-        RunState(run["e"], "failed", "FAILED", "9"),
-        RunState(run["f"], "running", "RUNNING", "10"),
+    assert set(SLURM_STATES.values()) <= set(STATES)
+    assert {SLURM_STATES[s] for s in LIVE_STATES} == {"pending", "running"}
+    assert SLURM_STATES["PENDING"] == "pending" and SLURM_STATES["OUT_OF_MEMORY"] == "failed"
+    assert "COMPLETED" not in SLURM_STATES  # a job that completed without a result is lost
+
+
+def test_a_job_that_ended_without_a_result_is_failed_or_lost_as_the_scheduler_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """No result, a job sacct knows: the state table decides (and an old job with no row is lost)."""
+    from peftbench.core.files import write_json_atomic
+    from peftbench.launch.slurm_records import SUBMISSIONS
+
+    runs = [make_result().spec.model_copy(update={"seed": i, "sweep": "s"}) for i in range(4)]
+    answers = {"40_0": "OUT_OF_MEMORY", "40_1": "COMPLETED", "40_2": "RUNNING"}  # 40_3: no row
+    lines = "\n".join(f"{job}|{state}" for job, state in answers.items())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, out in (("sacct", lines), ("squeue", "")):
+        (bin_dir / name).write_text(f"#!/bin/sh\nprintf '{out}\\n'\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    record = {
+        "cluster": "dev",
+        "submitted_at": "2020-01-01T00:00:00+00:00",
+        "shape": {},
+        "folder": str(tmp_path / "s" / ".slurm" / "%j"),
+        "tasks": {f"40_{i}": run.run_id for i, run in enumerate(runs)},
+    }
+    write_json_atomic(tmp_path / "s" / SUBMISSIONS / "1-40.json", record)
+    states = [(s.state, s.slurm_state) for s in sweep_status(runs, tmp_path)]
+    assert states == [
+        ("failed", "OUT_OF_MEMORY"),
+        ("lost", "COMPLETED"),
+        ("running", "RUNNING"),
+        ("lost", "no record"),
     ]
-    jobs, neighbours = blocked_jobs_and_their_runs(states)
-    assert jobs == ["7_0"]
-    assert neighbours == [run["b"]]  # a itself is resubmitted as blocked (needs_submission)
-    assert [s.run for s in states if s.needs_submission] == [run["a"], run["d"], run["e"]]

@@ -237,9 +237,9 @@ def resubmit(
     plan = _plan(sweep_file, cluster, runs_dir, profiles)
     with _one_writer(plan, "resubmit"):
         if plan.profile.launcher == "local":
-            from peftbench.launch.slurm_state import sweep_status
+            from peftbench.launch.resubmission import local_reruns
 
-            _run_locally(plan, [s.run for s in sweep_status(plan.runs, plan.runs_dir) if s.needs_submission])
+            _run_locally(plan, local_reruns(plan))
         else:
             _submit(plan, _status_command(sweep_file, cluster, runs_dir, profiles))
 
@@ -330,24 +330,21 @@ def _status_command(sweep_file: Path, cluster: str, runs_dir: Path | None, profi
 
 
 def _submit(plan: SweepPlan, follow: str) -> None:
-    """Submit what needs it (no success, nothing queued or running); never waits for the jobs."""
+    """Submit what needs it (launch.resubmission says what); never waits for the jobs."""
     from peftbench.core.errors import SchedulerError
+    from peftbench.launch.resubmission import resubmission
     from peftbench.launch.slurm import cancel_jobs, submit_runs
-    from peftbench.launch.slurm_state import SchedulerUnavailable, blocked_jobs_and_their_runs, sweep_status
+    from peftbench.launch.slurm_state import SchedulerUnavailable
 
-    states = sweep_status(plan.runs, plan.runs_dir)
-    unknown = [s for s in states if s.state == "unknown"]
-    to_cancel, neighbours = blocked_jobs_and_their_runs(states)
-    todo = [s.run for s in states if s.needs_submission] + neighbours
-    skipped = len(states) - len(todo)
-    if unknown:
-        raise _scheduler_down(f"the state of {len(unknown)} submitted run(s) is unknown: {unknown[0].detail}")
-    if not todo:
-        console.print(f"Nothing to submit: all {len(states)} runs are done, pending or running.")
+    todo = resubmission(plan)
+    if todo.refused:
+        raise _scheduler_down(todo.refused)
+    if not todo.submit:
+        console.print(f"Nothing to submit: all {todo.runs} runs are done, pending or running.")
         return
-    cancel_jobs(to_cancel)
+    cancel_jobs(todo.cancel)
     try:
-        submissions = submit_runs(todo, plan.profile, plan.runs_dir)
+        submissions = submit_runs(plan, todo.submit)
     except SchedulerUnavailable as err:
         raise _scheduler_down(str(err)) from None
     except SchedulerError as err:
@@ -358,8 +355,8 @@ def _submit(plan: SweepPlan, follow: str) -> None:
         packed = f" in {len(sub.packs)} packed task(s)" if sub.packs else ""
         console.print(f"Submitted job {first}: {sub.run_count} run(s){packed}, {sub.shape}")
     console.print(
-        f"{len(todo)} run(s) submitted in {len(submissions)} array(s); {skipped} already done, "
-        f"pending or running. Follow with: {follow}"
+        f"{len(todo.submit)} run(s) submitted in {len(submissions)} array(s); {todo.left_alone} already "
+        f"done, pending or running. Follow with: {follow}"
     )
 
 

@@ -64,6 +64,10 @@ class RunCannotStart(PeftbenchError):
     """A run whose inputs are not there (e.g. the parent run of an incremental run did not succeed)."""
 
 
+class OutOfTime(PeftbenchError):
+    """The scheduler's time for the run ran out and no requeue is left: the run ends as `timeout`."""
+
+
 class SchedulerError(PeftbenchError):
     """A scheduler command (sbatch, squeue, sacct, scancel) that failed: which one, and its error."""
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from peftbench.core.errors import OutOfTime
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import Cost, RunResult, has_success, read_result, read_spec, utc_now, write_result
 from peftbench.core.spec import RunSpec
@@ -49,6 +52,7 @@ class RunTask:
             if has_success(paths):  # finished by the holder we waited out
                 return ALREADY_DONE
             threads_of_allocation()
+            out_of_time_as_a_run_error()
             if submitit.JobEnvironment().num_tasks > 1:
                 # Every GPU of the node stays visible; each process takes cuda:LOCAL_RANK.
                 submitit.helpers.TorchDistributedEnvironment().export(
@@ -173,16 +177,39 @@ def threads_of_allocation() -> int | None:
     count = os.environ.get("SLURM_CPUS_PER_TASK", "")
     if "OMP_NUM_THREADS" in os.environ or not count.isdigit() or int(count) < 1:
         return None
-    import torch
+    from peftbench.run.cpu_threads import use_cpu_threads
 
-    torch.set_num_threads(int(count))
+    use_cpu_threads(int(count))
     return int(count)
+
+
+def out_of_time_as_a_run_error() -> None:
+    """When its requeues run out, submitit ends the job by raising its UncompletedJobError from its
+    signal handler, inside whatever the task is running: the run's training. The run knows nothing
+    of submitit, so that error reaches it as core's OutOfTime (a `timeout` result); any other
+    error, and a requeue, pass as they are. Outside a submitit job (no handler) nothing changes."""
+    import submitit
+    from submitit.core.utils import UncompletedJobError
+
+    signum = getattr(signal, f"SIG{submitit.JobEnvironment.USR_SIG}")
+    handler = signal.getsignal(signum)
+    if not callable(handler):
+        return
+
+    def on_warning(number: int, frame: FrameType | None) -> None:
+        try:
+            handler(number, frame)
+        except UncompletedJobError as err:
+            if "timed-out" not in str(err):
+                raise
+            raise OutOfTime(str(err)) from err
+
+    signal.signal(signum, on_warning)
 
 
 def _child(spec: RunSpec, paths: RunPaths, threads: int, run_one: Any) -> Any:
     def train() -> int:
-        import torch
-
+        from peftbench.run.cpu_threads import use_cpu_threads
         from peftbench.run.energy import PACKED_ENV
 
         paths.root.mkdir(parents=True, exist_ok=True)
@@ -190,7 +217,7 @@ def _child(spec: RunSpec, paths: RunPaths, threads: int, run_one: Any) -> Any:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.environ[PACKED_ENV] = "1"
-        torch.set_num_threads(threads)  # the task's cores, shared out: the runs do not fight over them
+        use_cpu_threads(threads)  # the task's cores, shared out: the runs do not fight over them
         print(f"[peftbench] packed run {spec.run_id} in pid {os.getpid()}", file=sys.stderr, flush=True)
         return 0 if run_one(spec, paths.root).status == "success" else 1
 

@@ -101,25 +101,33 @@ class Claim:
         while True:
             me = Holder.me(self.command)
             if _create(self.path, me):
-                self.holder, self.owned = me, True
-                self._start_heartbeat()
-                return self
+                return self._held_by(me, owned=True)
             other = read_holder(self.path)
             if other is None:  # gone since: try again
                 time.sleep(0.05)
                 continue
             why = stale_reason(self.path, other, me)
-            if why is None and self.per_job and other.slurm_job and other.slurm_job == me.slurm_job:
-                self.holder, self.owned = other, False  # another task of this same job, or its requeue
-                self._start_heartbeat()
-                return self
+            if why is None and self._shared_with(other, me):
+                return self._held_by(other, owned=False)  # another task of this same job, or its requeue
             if why is not None:
-                if _break(self.path, other):
-                    self.broken.append(f"broke a stale claim {self.path} held by {other.describe()}: {why}")
+                self._break_stale(other, why)
                 continue
             if time.monotonic() >= deadline:
                 raise ClaimHeld(f"{self.path} is held by {other.describe()}")
             time.sleep(self.poll_s)
+
+    def _shared_with(self, other: Holder, me: Holder) -> bool:
+        """A per-job claim held by this same Slurm job: every task of the job may go on."""
+        return self.per_job and bool(other.slurm_job) and other.slurm_job == me.slurm_job
+
+    def _held_by(self, holder: Holder, owned: bool) -> Claim:
+        self.holder, self.owned = holder, owned
+        self._start_heartbeat()
+        return self
+
+    def _break_stale(self, stale: Holder, why: str) -> None:
+        if _break(self.path, stale):
+            self.broken.append(f"broke a stale claim {self.path} held by {stale.describe()}: {why}")
 
     def release(self) -> None:
         """Give the claim back (only if it is still ours)."""

@@ -1,8 +1,10 @@
 """Submit runs to Slurm as submitit job arrays: one array per resource shape, never blocking.
 
-What was submitted is recorded in the sweep folder (`.submissions/<time>-<job>.json`: job ids and
-which run each array task holds), so `status` and `resubmit` work from any later shell. Job
-states come from the real `squeue` (live jobs) and `sacct` (finished ones), one call each.
+`array_jobs` turns what the plan settled for each run (its shape, pack, parent and time limit) into
+the arrays to submit, asking nothing of the scheduler (tests compare them with golden files);
+`submit_runs` hands them to submitit. What was submitted is recorded in the sweep folder
+(`.submissions/<time>-<job>.json`: job ids and which run each array task holds), so `status` and
+`resubmit` work from any later shell.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,48 +30,53 @@ from peftbench.launch.array_task import PackTask, RunTask
 from peftbench.launch.slurm_cluster import use_cluster
 from peftbench.launch.slurm_records import SUBMISSIONS, Submission, jobs_by_run, read_submissions
 from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, query_states
-from peftbench.plan.packing import pack_sizes
-from peftbench.plan.schema import ClusterProfile, SlurmSettings
+from peftbench.plan.placement import ResourceShape
+from peftbench.plan.schema import ClusterProfile, GpuType
+from peftbench.plan.sweep_plan import SweepPlan
 
 SUBMITIT_FOLDER = ".slurm"
 
 
 @dataclass(frozen=True)
-class ResourceShape:
-    """What one array asks for; runs with equal shapes share one array."""
+class ArrayJob:
+    """One submitit array as the plan makes it, before anything is submitted: what the executor is
+    given, which runs each array task holds, and the parent runs whose jobs must succeed first."""
 
-    gpus: int
-    gpu_type: str | None
-    nodes: int
-    cpus: int  # per node
-    mem_gb: int  # per node
-    time_min: int
-    tasks_per_node: int = 1  # one process per GPU in a distributed run
-    runs_per_task: int = 1  # a packed array: k runs side by side in each task (resources.runs_per_gpu)
+    shape: ResourceShape
+    folder: Path  # submitit's folder (logs, pickles), with its `%j`
+    executor: dict[str, Any]  # AutoExecutor's own arguments besides folder and cluster
+    parameters: dict[str, Any]  # update_parameters(): the #SBATCH lines, the dependency excepted
+    packs: list[list[RunSpec]]  # one per array task: a run, or the runs a packed task trains side by side
+    after: list[str]  # parent run ids (incremental tuning) whose jobs this array waits for
 
+    @property
+    def runs(self) -> list[RunSpec]:
+        return [run for pack in self.packs for run in pack]
 
-def shape_of(run: RunSpec, slurm: SlurmSettings, runs_per_task: int = 1) -> ResourceShape:
-    """A run's request, with CPUs and memory scaled per GPU as the site's GPU type says.
+    @property
+    def packed(self) -> bool:
+        return self.shape.runs_per_task > 1
 
-    A packed CPU task asks for the host memory of all its runs (up to a node's)."""
-    resources = run.resources
-    gpu_type = (resources.gpu_type or slurm.default_gpu_type) if resources.gpus else None
-    cpus, mem = resources.cpus, resources.mem_gb
-    if gpu_type is not None:
-        kind = slurm.gpu_types[gpu_type]
-        cpus, mem = kind.cpus_per_gpu * resources.gpus, kind.mem_gb_per_gpu * resources.gpus
-    elif runs_per_task > 1:
-        mem = min(mem * runs_per_task, max(mem, slurm.cpu_node_mem_gb))
-    return ResourceShape(
-        resources.gpus,
-        gpu_type,
-        resources.nodes,
-        cpus,
-        mem,
-        resources.time_min,
-        run.processes_per_node,
-        runs_per_task,
-    )
+    def run_paths(self, runs_dir: Path) -> list[list[RunPaths]]:
+        """The run folders of each task, where the spec files are written before submission."""
+        return [[RunPaths.of(runs_dir, run) for run in pack] for pack in self.packs]
+
+    def described(self, runs_dir: Path) -> dict[str, Any]:
+        """The array as plain data with paths under `runs_dir` relative to it (the golden files)."""
+
+        def relative(path: Path) -> str:
+            return str(path.relative_to(runs_dir))
+
+        return {
+            "shape": asdict(self.shape),
+            "folder": relative(self.folder),
+            "executor": self.executor,
+            "parameters": self.parameters,
+            "task": "PackTask" if self.packed else "RunTask",
+            "tasks": [[run.run_id for run in pack] for pack in self.packs],
+            "after": self.after,
+            "spec_files": [relative(p.spec) for pack in self.run_paths(runs_dir) for p in pack],
+        }
 
 
 def executor_parameters(shape: ResourceShape, profile: ClusterProfile, job_name: str) -> dict[str, Any]:
@@ -94,90 +101,62 @@ def executor_parameters(shape: ResourceShape, profile: ClusterProfile, job_name:
         # One process dying (a node lost, a kill) must end the job, not leave the others waiting in a
         # collective until the engine's timeout (30 min): srun then kills the job's other tasks.
         params["slurm_srun_args"] = ["--kill-on-bad-exit=1"]
-    if slurm.account:
-        params["slurm_account"] = slurm.account
-    if slurm.qos:
-        params["slurm_qos"] = slurm.qos
-    if kind is not None:
-        if kind.gres:
-            params["slurm_gres"] = f"{kind.gres}:{shape.gpus}"
-        else:
-            params["gpus_per_node"] = shape.gpus
-        if kind.constraint:
-            params["slurm_constraint"] = kind.constraint
-    return params
+    params |= _set_only({"slurm_account": slurm.account, "slurm_qos": slurm.qos})
+    return params | (_gpu_parameters(kind, shape.gpus) if kind is not None else {})
 
 
-def submit_runs(runs: list[RunSpec], profile: ClusterProfile, runs_dir: Path) -> list[Submission]:
-    """Submit `runs` as one job array per resource shape (split at max_array_size); record them.
+def _gpu_parameters(kind: GpuType, gpus: int) -> dict[str, Any]:
+    """How the site's GPU type is asked for: its gres (or gpus_per_node), and its constraint."""
+    asked: dict[str, Any] = {"slurm_gres": f"{kind.gres}:{gpus}"} if kind.gres else {"gpus_per_node": gpus}
+    return asked | _set_only({"slurm_constraint": kind.constraint})
 
-    Runs whose method packs them (resources.runs_per_gpu) go k to a task: PackTask trains them side
-    by side, and the record lists the runs of each task (`Submission.packs`)."""
-    import submitit
 
-    slurm = profile.slurm
+def _set_only(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in parameters.items() if value}
+
+
+def array_jobs(plan: SweepPlan, runs: list[RunSpec], live: Collection[str] = ()) -> list[ArrayJob]:
+    """The arrays that submit `runs`, from what the plan settled for each: one per resource shape and
+    generation (parents before children), split at max_array_size, packed runs k to a task.
+
+    `live`: run ids with a job still pending or running from an earlier submission; a child waits
+    for those parents as for the parents submitted here. Nothing is asked of the scheduler."""
+    slurm = plan.profile.slurm
     assert slurm is not None
-    use_cluster(profile)
-    for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
-        if shutil.which(command) is None:
-            raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
-    depth, k = generations(runs), pack_sizes(runs, profile)
+    depth = generations(runs)
     groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
-        groups[depth[run.run_id], shape_of(run, slurm, k[run.run_id])].append(run)
-    chunks = [
-        (shape, packs[i : i + slurm.max_array_size])
-        for (_, shape), members in sorted(groups.items(), key=lambda item: item[0][0])
-        for packs in [_packs(members, shape.runs_per_task)]
-        for i in range(0, len(packs), slurm.max_array_size)
-    ]
-    children = any(parent_run_id(r) for r in runs)
-    job_of = (
-        {r: job for r, (job, _) in _live_jobs(Path(runs_dir) / runs[0].sweep).items()} if children else {}
+        groups[depth[run.run_id], plan.placed[run.run_id].shape].append(run)
+    python = _container_python(plan.profile)
+    executor = {"slurm_max_num_timeout": slurm.max_num_timeout} | ({"slurm_python": python} if python else {})
+    waited_for, out = set(live), []
+    for (_, shape), members in sorted(groups.items(), key=lambda item: item[0][0]):
+        packs = _packs(members, shape.runs_per_task)
+        for i in range(0, len(packs), slurm.max_array_size):
+            job = _array_job(plan, shape, packs[i : i + slurm.max_array_size], executor, waited_for)
+            waited_for |= {run.run_id for run in job.runs}
+            out.append(job)
+    return out
+
+
+def _array_job(
+    plan: SweepPlan,
+    shape: ResourceShape,
+    packs: list[list[RunSpec]],
+    executor: dict[str, Any],
+    waited_for: set[str],
+) -> ArrayJob:
+    members = [run for pack in packs for run in pack]
+    sweep = members[0].sweep
+    after = {p for run in members if (p := plan.placed[run.run_id].after) in waited_for}
+    return ArrayJob(
+        shape,
+        Path(plan.runs_dir) / sweep / SUBMITIT_FOLDER / "%j",
+        dict(executor),
+        executor_parameters(shape, plan.profile, f"peftbench-{sweep}"),
+        packs,
+        sorted(after),
     )
-    submissions = []
-    for shape, packs in chunks:
-        members = [run for pack in packs for run in pack]
-        sweep_dir = Path(runs_dir) / members[0].sweep
-        folder = sweep_dir / SUBMITIT_FOLDER / "%j"
-        python = _container_python(profile)
-        executor = submitit.AutoExecutor(
-            folder=folder,
-            cluster="slurm",
-            slurm_max_num_timeout=slurm.max_num_timeout,
-            **({"slurm_python": python} if python else {}),
-        )
-        parameters = executor_parameters(shape, profile, f"peftbench-{members[0].sweep}")
-        waits_for = sorted({job_of[p] for r in members if (p := parent_run_id(r)) in job_of})
-        if waits_for:  # incremental tuning: start only once every parent run has succeeded
-            parameters["slurm_additional_parameters"]["dependency"] = "afterok:" + ":".join(waits_for)
-            # A failed parent: Slurm cancels the child at once, rather than leaving it pending forever.
-            parameters["slurm_additional_parameters"]["kill_on_invalid_dep"] = "yes"
-        executor.update_parameters(**parameters)
-        paths = [RunPaths.of(runs_dir, r) for r in members]
-        with _undone_if_refused(sweep_dir / SUBMITIT_FOLDER, [p.root for p in paths]):
-            for run, p in zip(members, paths, strict=True):
-                p.root.mkdir(parents=True, exist_ok=True)
-                write_spec(p.spec, run)
-            held_paths = [[RunPaths.of(runs_dir, r) for r in pack] for pack in packs]
-            jobs = _submit_array(executor, shape, held_paths)
-        held = {job.job_id: [run.run_id for run in pack] for job, pack in zip(jobs, packs, strict=True)}
-        job_of |= {run_id: job for job, run_ids in held.items() for run_id in run_ids}
-        single = shape.runs_per_task == 1
-        submission = Submission(
-            profile.name,
-            utc_now(),
-            asdict(shape),
-            str(folder),
-            {job: run_ids[0] for job, run_ids in held.items()} if single else {},
-            {} if single else held,
-        )
-        first = jobs[0].job_id.split("_")[0]
-        write_json_atomic(
-            sweep_dir / SUBMISSIONS / f"{time.strftime('%Y%m%dT%H%M%S')}-{first}.json", asdict(submission)
-        )
-        submissions.append(submission)
-    return submissions
 
 
 def _packs(members: list[RunSpec], k: int) -> list[list[RunSpec]]:
@@ -185,9 +164,77 @@ def _packs(members: list[RunSpec], k: int) -> list[list[RunSpec]]:
     return [members[i : i + k] for i in range(0, len(members), k)]
 
 
-def _submit_array(executor: Any, shape: ResourceShape, packs: list[list[RunPaths]]) -> list[Any]:
+def generations(runs: list[RunSpec]) -> dict[str, int]:
+    """run_id -> how many parents above it among `runs` (0: none to wait for here)."""
+    parent = {r.run_id: parent_run_id(r) for r in runs}
+
+    def depth(run_id: str) -> int:
+        above = parent.get(run_id)
+        return 0 if above is None or above not in parent else 1 + depth(above)
+
+    return {run_id: depth(run_id) for run_id in parent}
+
+
+def submit_runs(plan: SweepPlan, runs: list[RunSpec]) -> list[Submission]:
+    """Submit `runs` as the plan's arrays (`array_jobs`) and record each; never waits for the jobs."""
+    use_cluster(plan.profile)
+    for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
+        if shutil.which(command) is None:
+            raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
+    job_of = _live_jobs(plan.runs_dir / runs[0].sweep) if any(parent_run_id(r) for r in runs) else {}
+    return [_submit(array, plan, job_of) for array in array_jobs(plan, runs, job_of)]
+
+
+def _submit(array: ArrayJob, plan: SweepPlan, job_of: dict[str, str]) -> Submission:
+    """Write the specs, submit one array, record it; `job_of` (run_id -> job id) learns its jobs."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=array.folder, cluster="slurm", **array.executor)
+    executor.update_parameters(**_with_dependency(array.parameters, [job_of[p] for p in array.after]))
+    paths = array.run_paths(plan.runs_dir)
+    with _undone_if_refused(array.folder.parent, [p.root for pack in paths for p in pack]):
+        _write_specs(array.runs, paths)
+        jobs = _map_array(executor, array.packed, paths)
+    held = {job.job_id: [run.run_id for run in pack] for job, pack in zip(jobs, array.packs, strict=True)}
+    job_of |= {run_id: job for job, run_ids in held.items() for run_id in run_ids}
+    return _recorded(array, plan.profile.name, held)
+
+
+def _write_specs(runs: list[RunSpec], paths: list[list[RunPaths]]) -> None:
+    for run, p in zip(runs, [p for pack in paths for p in pack], strict=True):
+        p.root.mkdir(parents=True, exist_ok=True)
+        write_spec(p.spec, run)
+
+
+def _recorded(array: ArrayJob, cluster: str, held: dict[str, list[str]]) -> Submission:
+    """The submission record in the sweep folder: job id -> its run (or, packed, its runs)."""
+    tasks = {} if array.packed else {job: run_ids[0] for job, run_ids in held.items()}
+    packs = held if array.packed else {}
+    submission = Submission(cluster, utc_now(), asdict(array.shape), str(array.folder), tasks, packs)
+    first = next(iter(held)).split("_")[0]
+    sweep_dir = array.folder.parent.parent
+    write_json_atomic(
+        sweep_dir / SUBMISSIONS / f"{time.strftime('%Y%m%dT%H%M%S')}-{first}.json", asdict(submission)
+    )
+    return submission
+
+
+def _with_dependency(parameters: dict[str, Any], parent_jobs: list[str]) -> dict[str, Any]:
+    """Incremental tuning: the array starts only once every parent run's job has succeeded."""
+    if not parent_jobs:
+        return parameters
+    extra = {
+        **parameters["slurm_additional_parameters"],
+        "dependency": "afterok:" + ":".join(sorted(set(parent_jobs))),
+        # A failed parent: Slurm cancels the child at once, rather than leaving it pending forever.
+        "kill_on_invalid_dep": "yes",
+    }
+    return parameters | {"slurm_additional_parameters": extra}
+
+
+def _map_array(executor: Any, packed: bool, packs: list[list[RunPaths]]) -> list[Any]:
     """One array task per pack: RunTask for a single run, PackTask for k runs side by side."""
-    if shape.runs_per_task == 1:
+    if not packed:
         paths = [pack[0] for pack in packs]
         return executor.map_array(RunTask(), [str(p.spec) for p in paths], [str(p.root) for p in paths])
     specs = [[str(p.spec) for p in pack] for pack in packs]
@@ -211,43 +258,35 @@ def _undone_if_refused(submitit_folder: Path, run_folders: list[Path]) -> Iterat
     except (FailedJobError, FailedSubmissionError, OSError) as err:
         if isinstance(err, OSError) and err.filename != "sbatch":  # not the scheduler: a disk error
             raise
-        now = set(submitit_folder.iterdir()) if submitit_folder.is_dir() else set()
-        for path in now - (before or set()):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        if before is None and submitit_folder.is_dir():
-            submitit_folder.rmdir()
-        for folder in new_runs:
-            shutil.rmtree(folder, ignore_errors=True)
+        _remove_written(submitit_folder, before, new_runs)
         raise SchedulerError("sbatch", str(err) or stderr.getvalue()) from None
     sys.stderr.write(stderr.getvalue())  # on success, whatever submitit said is passed on
 
 
-def generations(runs: list[RunSpec]) -> dict[str, int]:
-    """run_id -> how many parents above it among `runs` (0: none to wait for here)."""
-    parent = {r.run_id: parent_run_id(r) for r in runs}
+def _remove_written(submitit_folder: Path, before: set[Path] | None, new_runs: list[Path]) -> None:
+    """What a refused submission wrote: submitit's new files (its folder too, if it made it) and run
+    folders that did not exist before."""
+    now = set(submitit_folder.iterdir()) if submitit_folder.is_dir() else set()
+    for path in now - (before or set()):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if before is None and submitit_folder.is_dir():
+        submitit_folder.rmdir()
+    for folder in new_runs:
+        shutil.rmtree(folder, ignore_errors=True)
 
-    def depth(run_id: str) -> int:
-        above = parent.get(run_id)
-        return 0 if above is None or above not in parent else 1 + depth(above)
 
-    return {run_id: depth(run_id) for run_id in parent}
-
-
-def _live_jobs(sweep_dir: Path) -> dict[str, tuple[str, Submission]]:
-    """Runs of earlier submissions still pending or running: children submitted now wait for them."""
+def _live_jobs(sweep_dir: Path) -> dict[str, str]:
+    """run_id -> job id of earlier submissions still pending or running: children submitted now wait
+    for them."""
     jobs = jobs_by_run(read_submissions(sweep_dir))
     scheduler = query_states([job for held in jobs.values() for job, _ in held])
     if scheduler.errors:  # a child submitted without its parent's dependency would start too soon
         raise SchedulerUnavailable("; ".join(scheduler.errors))
-    return {
-        run_id: (job, sub)
-        for run_id, held in jobs.items()
-        for job, sub in held
-        if scheduler.get(job) in LIVE_STATES
-    }
+    live = [(run_id, job) for run_id, held in jobs.items() for job, _ in held]
+    return {run_id: job for run_id, job in live if scheduler.get(job) in LIVE_STATES}
 
 
 def cancel_jobs(job_ids: list[str]) -> None:

@@ -21,7 +21,6 @@ from peftbench.core.results import RunResult, UnreadableResult, read_result, rea
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
 
-LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
 STATES = (
     "done",
     "running",
@@ -35,18 +34,28 @@ STATES = (
     "lost",
     "unsubmitted",
 )
+# squeue's and sacct's word on a job -> where its run stands when no result says otherwise. A state
+# not named here (COMPLETED without a result, no record at all) leaves the run `lost`.
+SLURM_STATES: dict[str, str] = {
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "REQUEUED": "running",
+    "CONFIGURING": "running",
+    "COMPLETING": "running",
+    "SUSPENDED": "running",
+    "RESIZING": "running",
+    "FAILED": "failed",
+    "CANCELLED": "failed",
+    "TIMEOUT": "failed",
+    "OUT_OF_MEMORY": "failed",
+    "NODE_FAIL": "failed",
+    "PREEMPTED": "failed",
+    "BOOT_FAIL": "failed",
+    "DEADLINE": "failed",
+}
+LIVE_STATES = {job for job, ours in SLURM_STATES.items() if ours in ("pending", "running")}
 QUERY_TIMEOUT_S = 60
 RECENT_SECONDS = 120  # sacct can lag a fresh submission: a job this young without a row is pending
-FAILED_SLURM_STATES = {
-    "FAILED",
-    "CANCELLED",
-    "TIMEOUT",
-    "OUT_OF_MEMORY",
-    "NODE_FAIL",
-    "PREEMPTED",
-    "BOOT_FAIL",
-    "DEADLINE",
-}
 
 
 class SchedulerUnavailable(PeftbenchError):
@@ -153,17 +162,6 @@ class RunState:
         return self.state in {"failed", "unreadable", "blocked", "lost", "unsubmitted", *STOPPED_STATES}
 
 
-def blocked_jobs_and_their_runs(states: list[RunState]) -> tuple[list[str], list[RunSpec]]:
-    """The live jobs to cancel before a resubmission (those of blocked runs), and every run they hold.
-
-    A packed task's job holds several runs: cancelling it for its blocked run ends its neighbours
-    too, though their own parents succeeded. They are submitted again with it, not left behind
-    with nothing queued for them until the next `resubmit`."""
-    jobs = {s.job_id for s in states if s.state == "blocked" and s.slurm_state in LIVE_STATES and s.job_id}
-    held = [s.run for s in states if s.job_id in jobs and not s.needs_submission]
-    return sorted(jobs), held
-
-
 @dataclass(frozen=True)
 class _ResultFile:
     result: RunResult | None
@@ -221,39 +219,98 @@ def _succeeded(found: _ResultFile) -> bool:
     return found.result is not None and found.result.status == "success"
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """What is known of one run: its result file, every job that held it, the scheduler's answer."""
+
+    run: RunSpec
+    found: _ResultFile
+    jobs: list[tuple[str, Submission]]
+    scheduler: SchedulerStates
+
+    @property
+    def last_job(self) -> tuple[str, Submission | None]:
+        return self.jobs[-1] if self.jobs else ("", None)
+
+
 def _state_of(
     run: RunSpec, found: _ResultFile, jobs: list[tuple[str, Submission]], scheduler: SchedulerStates
 ) -> RunState:
-    if _succeeded(found):
-        return RunState(run, "done")
-    live = [(job, scheduler.get(job)) for job, _ in jobs if scheduler.get(job) in LIVE_STATES]
-    if live and _ended_in_its_pack(found, jobs, live[-1][0]):
-        live = []  # its packed task goes on with the others; this run is over (and may be resubmitted)
-    if live:  # any job of the run, not only the newest: a duplicate must not go unseen
-        job, slurm_state = max(live, key=lambda js: js[1] != "PENDING")
-        state = "pending" if slurm_state == "PENDING" else "running"
-        return RunState(run, state, slurm_state, job, _packed_with(run, job, jobs))
-    unknown = [job for job, _ in jobs if scheduler.is_unknown(job)]
-    if unknown:
-        said = "; ".join(scheduler.errors)
-        return RunState(run, "unknown", "?", unknown[-1], f"the scheduler did not answer: {said}")
-    job_id, submission = jobs[-1] if jobs else ("", None)
-    slurm_state = scheduler.get(job_id)
-    if found.unreadable:
-        return RunState(run, "unreadable", slurm_state, job_id, f"unreadable result: {found.unreadable}")
-    if found.result is not None:
-        result = found.result
-        last = (result.error or "").strip().splitlines()[-1:] or [result.status]
-        state = result.status if result.status in STOPPED_STATES else "failed"
-        return RunState(run, state, slurm_state, job_id, f"{result.status}: {last[0]}")
-    if submission is None:
-        return RunState(run, "unsubmitted")
-    if not slurm_state and _age_seconds(submission.submitted_at) < RECENT_SECONDS:
-        return RunState(run, "pending", "PENDING?", job_id, "just submitted; sacct has no row yet")
+    """The first reading that applies, in order of authority: the result, a live job, a failed
+    query, the result's own failure, no job at all, a fresh submission, the scheduler's table."""
+    evidence = _Evidence(run, found, jobs, scheduler)
+    for reading in _READINGS:
+        state = reading(evidence)
+        if state is not None:
+            return state
+    return _by_scheduler(evidence)
+
+
+def _done(e: _Evidence) -> RunState | None:
+    return RunState(e.run, "done") if _succeeded(e.found) else None
+
+
+def _live(e: _Evidence) -> RunState | None:
+    """Any job of the run, not only the newest, pending or running: a duplicate must not go unseen."""
+    live = [(job, e.scheduler.get(job)) for job, _ in e.jobs if e.scheduler.get(job) in LIVE_STATES]
+    if not live or _ended_in_its_pack(e.found, e.jobs, live[-1][0]):
+        return None  # an ended run of a packed task that goes on with the others may be resubmitted
+    job, slurm_state = max(live, key=lambda js: js[1] != "PENDING")
+    return RunState(e.run, SLURM_STATES[slurm_state], slurm_state, job, _packed_with(e.run, job, e.jobs))
+
+
+def _unknown(e: _Evidence) -> RunState | None:
+    unknown = [job for job, _ in e.jobs if e.scheduler.is_unknown(job)]
+    if not unknown:
+        return None
+    said = "; ".join(e.scheduler.errors)
+    return RunState(e.run, "unknown", "?", unknown[-1], f"the scheduler did not answer: {said}")
+
+
+def _from_result(e: _Evidence) -> RunState | None:
+    job_id, _ = e.last_job
+    slurm_state = e.scheduler.get(job_id)
+    if e.found.unreadable:
+        return RunState(e.run, "unreadable", slurm_state, job_id, f"unreadable result: {e.found.unreadable}")
+    result = e.found.result
+    if result is None:
+        return None
+    last = (result.error or "").strip().splitlines()[-1:] or [result.status]
+    state = result.status if result.status in STOPPED_STATES else "failed"
+    return RunState(e.run, state, slurm_state, job_id, f"{result.status}: {last[0]}")
+
+
+def _unsubmitted(e: _Evidence) -> RunState | None:
+    return RunState(e.run, "unsubmitted") if not e.jobs else None
+
+
+def _just_submitted(e: _Evidence) -> RunState | None:
+    job_id, submission = e.last_job
+    assert submission is not None
+    if e.scheduler.get(job_id) or _age_seconds(submission.submitted_at) >= RECENT_SECONDS:
+        return None
+    return RunState(e.run, "pending", "PENDING?", job_id, "just submitted; sacct has no row yet")
+
+
+_READINGS: tuple[Callable[[_Evidence], RunState | None], ...] = (
+    _done,
+    _live,
+    _unknown,
+    _from_result,
+    _unsubmitted,
+    _just_submitted,
+)
+
+
+def _by_scheduler(e: _Evidence) -> RunState:
+    """What is left: a job that ended without a result; SLURM_STATES says failed, else it is lost."""
+    job_id, submission = e.last_job
+    assert submission is not None
+    slurm_state = e.scheduler.get(job_id)
     tail = stderr_tail(submission, job_id)
-    if slurm_state in FAILED_SLURM_STATES:
-        return RunState(run, "failed", slurm_state, job_id, tail)
-    return RunState(run, "lost", slurm_state or "no record", job_id, tail)
+    if SLURM_STATES.get(slurm_state) == "failed":
+        return RunState(e.run, "failed", slurm_state, job_id, tail)
+    return RunState(e.run, "lost", slurm_state or "no record", job_id, tail)
 
 
 def _packed_with(run: RunSpec, job: str, jobs: list[tuple[str, Submission]]) -> str:

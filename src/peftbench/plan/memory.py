@@ -33,6 +33,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from peftbench.core.engines import SCALE_OVER_GPUS, WEIGHTS_SLICED_ON_GPUS
+
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, RunSpec, TaskSpec
 
@@ -136,7 +138,7 @@ def estimate_run(
     gathered = 4 * params.largest_layer
     if backend == "zero2":
         state //= gpus
-    elif backend in ("zero3", "fsdp"):
+    elif backend in WEIGHTS_SLICED_ON_GPUS:
         weights, state = weights // gpus + gathered, state // gpus
     elif backend == "zero3_offload":
         weights, state = gathered, 0
@@ -293,7 +295,7 @@ def fit_on(
     estimate = estimate_run(run, config, run.world_size, trainable=trainable, params=params)
     if estimate.total <= FILL_FRACTION * gpu_bytes:
         return Fit(estimate, gpu_bytes, None)
-    backend = estimate.backend if estimate.backend in ("zero2", "zero3", "fsdp") else "zero3"
+    backend = estimate.backend if estimate.backend in SCALE_OVER_GPUS else "zero3"
     for gpus in range(1, gpus_per_node * max_nodes + 1):
         trial = estimate_run(run, config, gpus, backend, trainable=trainable, params=params)
         if trial.total <= FILL_FRACTION * gpu_bytes:

@@ -10,6 +10,7 @@ distributed engine) is never packed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from peftbench.core.errors import Problem
@@ -19,7 +20,6 @@ from peftbench.plan.schema import ClusterProfile
 
 if TYPE_CHECKING:
     from peftbench.core.spec import RunSpec
-    from peftbench.plan.sweep_plan import MemoryRow
 
 CUDA_CONTEXT_BYTES = 600 * 10**6  # per process: the CUDA context and kernels torch loads, not in the estimate
 
@@ -40,50 +40,58 @@ def pack_size(run: RunSpec, profile: ClusterProfile, planned_bytes: int | None) 
     return max(1, min(fits, kind.cpus_per_gpu * res.gpus))
 
 
-def pack_sizes(runs: list[RunSpec], profile: ClusterProfile) -> dict[str, int]:
-    """run_id -> runs per task, with the planner's memory estimate for GPU runs set to `auto`."""
-    auto = [r for r in runs if r.resources.runs_per_gpu == "auto" and r.resources.gpus]
-    rows = _planned_rows(auto, profile)
-    planned = {row.run.run_id: row.estimate.total if row.estimate else None for row in rows}
-    return {r.run_id: pack_size(r, profile, planned.get(r.run_id)) for r in runs}
+def packing_problems(
+    runs: list[RunSpec], profile: ClusterProfile, file: str, planned: Mapping[str, int | None]
+) -> list[Problem]:
+    """Packing that cannot work: a distributed run, or N runs whose planned memory exceeds the GPU's.
 
-
-def packing_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
-    """Packing that cannot work: a distributed run, or N runs whose planned memory exceeds the GPU's."""
-    problems: list[Problem] = []
+    `planned`: run_id -> the planner's per-GPU estimate in bytes (None: the model's size is unknown)."""
     asked = [r for r in runs if r.resources.runs_per_gpu is not None]
-    seen: set[tuple] = set()
+    overfull = _overfull_packing_problems(asked, profile, file, planned)
+    return _distributed_packing_problems(asked, file) + overfull
+
+
+def _distributed_packing_problems(asked: list[RunSpec], file: str) -> list[Problem]:
+    """One problem per method block that packs a run of several processes."""
+    problems: dict[str, Problem] = {}
     for run in asked:
         key = f"methods.{run.label}.resources.runs_per_gpu"
-        if run.world_size > 1 and (key, "world") not in seen:
-            seen.add((key, "world"))
+        if run.world_size > 1 and key not in problems:
             message = (
                 f"{run.world_size} processes per run: a distributed run has its GPUs to itself and is not "
                 "packed; leave runs_per_gpu out, or use one process."
             )
-            problems.append(Problem(file, key, message, str(run.resources.runs_per_gpu)))
-    fixed = [r for r in asked if isinstance(r.resources.runs_per_gpu, int) and r.resources.gpus]
-    for row in _planned_rows([r for r in fixed if r.world_size == 1], profile):
-        run, kind = row.run, gpu_type_of(row.run, profile)
-        if row.estimate is None or kind is None or not kind.memory_gb:
-            continue
-        k, need = run.resources.runs_per_gpu, row.estimate.total + CUDA_CONTEXT_BYTES
-        assert isinstance(k, int)
+            problems[key] = Problem(file, key, message, str(run.resources.runs_per_gpu))
+    return list(problems.values())
+
+
+def _overfull_packing_problems(
+    asked: list[RunSpec], profile: ClusterProfile, file: str, planned: Mapping[str, int | None]
+) -> list[Problem]:
+    """One problem per (method, model, task) whose fixed runs_per_gpu overfills the GPU."""
+    problems: dict[tuple[str, str, str], Problem] = {}
+    for run in asked:
+        k, kind = run.resources.runs_per_gpu, gpu_type_of(run, profile)
         where = (run.label, run.model.name, run.task.name)
-        if k * need <= FILL_FRACTION * kind.memory_gb * GB or where in seen:
+        if not isinstance(k, int) or run.world_size > 1 or kind is None or where in problems:
             continue
-        seen.add(where)
+        need = _bytes_with_context(planned.get(run.run_id))
+        if need is None or not kind.memory_gb or k * need <= FILL_FRACTION * kind.memory_gb * GB:
+            continue
         most = max(1, int(FILL_FRACTION * kind.memory_gb * GB // need))
         message = (
             f"{k} runs of {run.model.name} on {run.task.name} need about {k * need / GB:.1f} GB "
             f"({need / GB:.1f} GB each, CUDA context included), over {FILL_FRACTION:.0%} of a "
             f"{kind.memory_gb} GB GPU: at most {most} fit; or use 'auto'."
         )
-        problems.append(Problem(file, f"methods.{run.label}.resources.runs_per_gpu", message, str(k)))
-    return problems
+        problems[where] = Problem(file, f"methods.{run.label}.resources.runs_per_gpu", message, str(k))
+    return list(problems.values())
 
 
-def _planned_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]:
-    from peftbench.plan.sweep_plan import memory_rows
+def _bytes_with_context(planned_bytes: int | None) -> int | None:
+    return None if planned_bytes is None else planned_bytes + CUDA_CONTEXT_BYTES
 
-    return memory_rows(runs, profile) if runs else []
+
+def needs_planned_memory(run: RunSpec) -> bool:
+    """Whether packing `run` needs its planned GPU memory: a GPU run of one process that is packed."""
+    return run.resources.runs_per_gpu is not None and bool(run.resources.gpus) and run.world_size == 1

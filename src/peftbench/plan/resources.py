@@ -6,55 +6,61 @@ import errno
 import tempfile
 from pathlib import Path
 
+from peftbench.core.engines import MULTI_PROCESS_BACKENDS
 from peftbench.core.errors import Problem, unknown_name
-from peftbench.core.spec import RunSpec
-from peftbench.plan.schema import ClusterProfile, GpuType
+from peftbench.core.spec import ResourceRequest, RunSpec
+from peftbench.plan.schema import ClusterProfile, GpuType, SlurmSettings
 
 
 def resource_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) -> list[Problem]:
-    """Every request the profile cannot satisfy."""
+    """Every request the profile cannot satisfy (one check per method block and request)."""
     problems: list[Problem] = []
-    slurm = profile.slurm
-    assert slurm is not None
     for label, res in {(r.label, r.resources) for r in runs}:
         key = f"methods.{label}.resources"
-        if res.time_min > slurm.max_time_min:
-            problems.append(
-                Problem(
-                    file,
-                    f"{key}.time_min",
-                    f"{res.time_min} min is over the "
-                    f"partition's limit of {slurm.max_time_min} min on '{profile.name}'.",
-                )
-            )
-        if not res.gpus:
-            if res.cpus > slurm.cpu_node_cpus or res.mem_gb > slurm.cpu_node_mem_gb:
-                problems.append(
-                    Problem(
-                        file,
-                        key,
-                        f"{res.cpus} CPUs / {res.mem_gb} GB is more than a "
-                        f"node of '{profile.name}' has ({slurm.cpu_node_cpus} CPUs, "
-                        f"{slurm.cpu_node_mem_gb} GB).",
-                    )
-                )
-            continue
-        gpu_type = res.gpu_type or slurm.default_gpu_type
-        if gpu_type is None or gpu_type not in slurm.gpu_types:
-            problems.append(unknown_name(file, f"{key}.gpu_type", "GPU type", gpu_type, slurm.gpu_types))
-            continue
-        per_node = slurm.gpu_types[gpu_type].gpus_per_node
-        if res.gpus > per_node:
-            problems.append(
-                Problem(
-                    file,
-                    f"{key}.gpus",
-                    f"{res.gpus} GPUs per node requested, but a "
-                    f"{gpu_type} node of '{profile.name}' has {per_node}; use nodes: "
-                    f"{-(-res.gpus // per_node)} with gpus: {per_node}.",
-                )
-            )
+        for check in (_time_problems, _cpu_node_problems, _gpu_problems):
+            problems += check(res, profile, file, key)
     return problems
+
+
+def _slurm_of(profile: ClusterProfile) -> SlurmSettings:
+    assert profile.slurm is not None
+    return profile.slurm
+
+
+def _time_problems(res: ResourceRequest, profile: ClusterProfile, file: str, key: str) -> list[Problem]:
+    limit = _slurm_of(profile).max_time_min
+    if res.time_min <= limit:
+        return []
+    message = f"{res.time_min} min is over the partition's limit of {limit} min on '{profile.name}'."
+    return [Problem(file, f"{key}.time_min", message)]
+
+
+def _cpu_node_problems(res: ResourceRequest, profile: ClusterProfile, file: str, key: str) -> list[Problem]:
+    slurm = _slurm_of(profile)
+    if res.gpus or (res.cpus <= slurm.cpu_node_cpus and res.mem_gb <= slurm.cpu_node_mem_gb):
+        return []
+    message = (
+        f"{res.cpus} CPUs / {res.mem_gb} GB is more than a node of '{profile.name}' has "
+        f"({slurm.cpu_node_cpus} CPUs, {slurm.cpu_node_mem_gb} GB)."
+    )
+    return [Problem(file, key, message)]
+
+
+def _gpu_problems(res: ResourceRequest, profile: ClusterProfile, file: str, key: str) -> list[Problem]:
+    if not res.gpus:
+        return []
+    slurm = _slurm_of(profile)
+    gpu_type = res.gpu_type or slurm.default_gpu_type
+    if gpu_type is None or gpu_type not in slurm.gpu_types:
+        return [unknown_name(file, f"{key}.gpu_type", "GPU type", gpu_type, slurm.gpu_types)]
+    per_node = slurm.gpu_types[gpu_type].gpus_per_node
+    if res.gpus <= per_node:
+        return []
+    message = (
+        f"{res.gpus} GPUs per node requested, but a {gpu_type} node of '{profile.name}' has {per_node}; "
+        f"use nodes: {-(-res.gpus // per_node)} with gpus: {per_node}."
+    )
+    return [Problem(file, f"{key}.gpus", message)]
 
 
 def unset_site_facts(profile: ClusterProfile) -> list[Problem]:
@@ -128,7 +134,7 @@ def process_problems(runs: list[RunSpec], profile: ClusterProfile, file: str) ->
                     f"{key}.distributed",
                     message,
                     backend,
-                    ("ddp", "fsdp", "zero2", "zero3", "zero3_offload"),
+                    MULTI_PROCESS_BACKENDS,
                 )
             )
         if world > 1 and profile.launcher == "local":

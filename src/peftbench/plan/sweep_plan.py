@@ -13,7 +13,7 @@ from typing import Any
 
 from peftbench.core.errors import ConfigError, Problem
 from peftbench.core.spec import RunSpec
-from peftbench.plan.loading import load_cluster, load_sweep
+from peftbench.plan.loading import Sweep, load_cluster, load_sweep
 from peftbench.plan.memory import (
     GB,
     Fit,
@@ -26,7 +26,15 @@ from peftbench.plan.memory import (
     forwarded_sequences,
     trainable_from_config,
 )
-from peftbench.plan.resources import gpu_type_of, process_problems
+from peftbench.plan.packing import needs_planned_memory, packing_problems
+from peftbench.plan.placement import PlannedRun, plan_runs
+from peftbench.plan.resources import (
+    check_writable,
+    gpu_type_of,
+    process_problems,
+    resource_problems,
+    unset_site_facts,
+)
 from peftbench.plan.schema import ClusterProfile, SweepSpec
 
 
@@ -42,10 +50,19 @@ class SweepPlan:
     # What no command refuses but the user should know: GPU-memory estimates that rest on an
     # assumption (a task that does not bound its candidates), each with the setting that bounds it.
     notes: list[Problem] = field(default_factory=list)
+    # On a Slurm site, run_id -> what the plan settled for it (shape, pack, what it waits for, time).
+    placed: dict[str, PlannedRun] = field(default_factory=dict)
 
     @property
     def sweep_dir(self) -> Path:
         return self.runs_dir / self.spec.name
+
+
+@dataclass(frozen=True)
+class _SiteChecks:
+    problems: list[Problem]
+    warnings: list[Problem]
+    planned: dict[str, int | None]  # run_id -> per-GPU memory estimate, for the runs that pack by it
 
 
 def load_plan(
@@ -61,11 +78,28 @@ def load_plan(
     `check_memory=False` leaves out the GPU-memory check (`peftbench plan` shows it as a table).
     What depends on the site (FILL_ME facts, runs that do not fit its GPUs, models of unknown size)
     is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
-    each under the name of the file to fix.
+    each under the name of the file to fix. On a Slurm site every run is placed (`SweepPlan.placed`).
     """
-    from peftbench.plan.packing import packing_problems
-    from peftbench.plan.resources import check_writable, resource_problems, unset_site_facts
+    profile, sweep = _profile_and_sweep(sweep_file, cluster, profiles)
+    spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
+    root = Path(runs_dir or profile.runs_dir)
+    problems = check_writable(root / spec.name, file) + process_problems(runs, profile, file)
+    warnings = unset_site_facts(profile)
+    site = _SiteChecks([], [], {})
+    if profile.launcher == "slurm":
+        site = _slurm_site_checks(runs, profile, spec, file, check_memory)
+    problems, warnings = problems + site.problems, warnings + site.warnings
+    if submitting:
+        problems, warnings = warnings + problems, []
+    if problems:
+        raise ConfigError(problems)
+    notes = assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
+    placed = plan_runs(runs, profile, site.planned) if profile.launcher == "slurm" else {}
+    return SweepPlan(profile, spec, runs, root, warnings, notes, placed)
 
+
+def _profile_and_sweep(sweep_file: Path, cluster: str, profiles: Path | None) -> tuple[ClusterProfile, Sweep]:
+    """Both files loaded, or one ConfigError with the problems of both."""
     problems: list[Problem] = []
     profile = sweep = None
     try:
@@ -78,23 +112,19 @@ def load_plan(
         problems += err.problems
     if profile is None or sweep is None:
         raise ConfigError(problems)
-    spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
-    root = Path(runs_dir or profile.runs_dir)
-    problems += check_writable(root / spec.name, file)
-    problems += process_problems(runs, profile, file)
-    warnings = unset_site_facts(profile)
-    if profile.launcher == "slurm":
-        problems += resource_problems(runs, profile, file)
-        problems += packing_problems(runs, profile, file)
-        if check_memory:
-            rows = memory_rows([r for r in runs if r.resources.gpus], profile)
-            warnings += memory_problems(rows, profile, file) + unknown_models(rows, spec, file)
-    if submitting:
-        problems, warnings = warnings + problems, []
-    if problems:
-        raise ConfigError(problems)
-    notes = assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
-    return SweepPlan(profile, spec, runs, root, warnings, notes)
+    return profile, sweep
+
+
+def _slurm_site_checks(
+    runs: list[RunSpec], profile: ClusterProfile, spec: SweepSpec, file: str, check_memory: bool
+) -> _SiteChecks:
+    """What the site cannot give, and the memory estimates packing needs (each run estimated once)."""
+    gpu_runs = [r for r in runs if r.resources.gpus]
+    rows = memory_rows([r for r in gpu_runs if check_memory or needs_planned_memory(r)], profile)
+    planned = {row.run.run_id: row.estimate.total if row.estimate else None for row in rows}
+    problems = resource_problems(runs, profile, file) + packing_problems(runs, profile, file, planned)
+    warnings = memory_problems(rows, profile, file) + unknown_models(rows, spec, file) if check_memory else []
+    return _SiteChecks(problems, warnings, planned)
 
 
 @dataclass(frozen=True)

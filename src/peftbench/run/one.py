@@ -94,13 +94,15 @@ def _log_to_stderr() -> None:
 
 
 def failure_status(err: BaseException) -> RunStatus:
-    """`oom` for host or GPU out-of-memory, `timeout` when the scheduler's requeues ran out, else `failed`."""
+    """`oom` for host or GPU out-of-memory, `timeout` when the scheduler's requeues ran out (the
+    launcher raises OutOfTime), else `failed`."""
     import torch
-    from submitit.core.utils import UncompletedJobError
+
+    from peftbench.core.errors import OutOfTime
 
     if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
         return "oom"
-    if isinstance(err, UncompletedJobError) and "timed-out" in str(err):
+    if isinstance(err, OutOfTime):
         return "timeout"
     # Out of memory seen by a library that wraps it (NCCL, cuBLAS): only the message says so.
     return "oom" if "out of memory" in str(err).lower() else "failed"

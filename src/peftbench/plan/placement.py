@@ -1,0 +1,83 @@
+"""Where each run goes on a Slurm site, settled once before anything is submitted.
+
+For every run the plan decides what its array task asks the scheduler for (`ResourceShape`: GPUs,
+CPUs and memory scaled per GPU type, processes per node), how many runs share that task (its pack,
+`resources.runs_per_gpu`), which run must succeed before it starts (incremental tuning) and its
+time limit. The launcher reads these records (`PlannedRun`) and never estimates anything again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from peftbench.core.spec import RunSpec, parent_run_id
+from peftbench.plan.packing import pack_size
+from peftbench.plan.schema import ClusterProfile, SlurmSettings
+
+
+@dataclass(frozen=True)
+class ResourceShape:
+    """What one array asks for; runs with equal shapes share one array."""
+
+    gpus: int
+    gpu_type: str | None
+    nodes: int
+    cpus: int  # per node
+    mem_gb: int  # per node
+    time_min: int
+    tasks_per_node: int = 1  # one process per GPU in a distributed run
+    runs_per_task: int = 1  # a packed array: k runs side by side in each task (resources.runs_per_gpu)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What the plan settles for one run; `launch` reads it and decides nothing of its own."""
+
+    run: RunSpec
+    shape: ResourceShape  # what its array task asks for (its pack size and time limit included)
+    runs_per_task: int  # its pack: how many runs of its shape share one array task
+    after: str | None  # the run id whose success it waits for (incremental tuning), if any
+    time_min: int  # its time limit (today the request's resources.time_min)
+
+
+def shape_of(
+    run: RunSpec, slurm: SlurmSettings, runs_per_task: int = 1, time_min: int | None = None
+) -> ResourceShape:
+    """A run's request, with CPUs and memory scaled per GPU as the site's GPU type says.
+
+    A packed CPU task asks for the host memory of all its runs (up to a node's)."""
+    resources = run.resources
+    gpu_type = (resources.gpu_type or slurm.default_gpu_type) if resources.gpus else None
+    cpus, mem = resources.cpus, resources.mem_gb
+    if gpu_type is not None:
+        kind = slurm.gpu_types[gpu_type]
+        cpus, mem = kind.cpus_per_gpu * resources.gpus, kind.mem_gb_per_gpu * resources.gpus
+    elif runs_per_task > 1:
+        mem = min(mem * runs_per_task, max(mem, slurm.cpu_node_mem_gb))
+    return ResourceShape(
+        resources.gpus,
+        gpu_type,
+        resources.nodes,
+        cpus,
+        mem,
+        resources.time_min if time_min is None else time_min,
+        run.processes_per_node,
+        runs_per_task,
+    )
+
+
+def plan_run(run: RunSpec, profile: ClusterProfile, planned_bytes: int | None) -> PlannedRun:
+    """`run`'s record on `profile`'s Slurm site; `planned_bytes` its per-GPU memory estimate, if any."""
+    assert profile.slurm is not None
+    k = pack_size(run, profile, planned_bytes)
+    time_min = run.resources.time_min
+    return PlannedRun(run, shape_of(run, profile.slurm, k, time_min), k, parent_run_id(run), time_min)
+
+
+def plan_runs(
+    runs: list[RunSpec], profile: ClusterProfile, planned: Mapping[str, int | None]
+) -> dict[str, PlannedRun]:
+    """run_id -> its record; `planned` holds the memory estimates of the runs that pack by it."""
+    ids = [run.run_id for run in runs]  # each a hash of the spec: made once here
+    return {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
