@@ -399,16 +399,12 @@ def doctor(
     require_gpu: Annotated[bool, typer.Option("--require-gpu", help="No CUDA GPU is a failure.")] = False,
 ) -> None:
     """Check this environment, inside or outside the image: lock, GPU, DeepSpeed, HF cache, run folder."""
-    from peftbench.plan.loading import load_cluster, load_sweep
     from peftbench.tools.doctor import DoctorOptions, print_report, run_doctor
 
     try:
-        profile = load_cluster(cluster) if cluster else None
-        runs = load_sweep(sweep_file).runs if sweep_file else None
+        options = DoctorOptions.named(sweep_file, cluster, runs_dir, require_gpu)
     except ConfigError as err:
         raise _fail(err) from None
-    default_runs_dir = Path(profile.runs_dir if profile else "runs")
-    options = DoctorOptions(runs_dir or default_runs_dir, runs, profile, require_gpu)
     if print_report(run_doctor(options), console):
         raise typer.Exit(code=1)
 
