@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -55,6 +57,15 @@ def _fail(err: ConfigError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+@contextmanager
+def _config_checked() -> Iterator[None]:
+    """A ConfigError ends the command: every problem on stderr, exit 2, no traceback."""
+    try:
+        yield
+    except ConfigError as err:
+        raise _fail(err) from None
+
+
 def _plan(
     sweep_file: Path,
     cluster: str,
@@ -65,10 +76,8 @@ def _plan(
 ) -> SweepPlan:
     from peftbench.launch.slurm_cluster import use_cluster
 
-    try:
+    with _config_checked():
         plan = load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
-    except ConfigError as err:
-        raise _fail(err) from None
     use_cluster(plan.profile)  # sweep, status and resubmit all ask the profile's own cluster
     return plan
 
@@ -285,10 +294,8 @@ def clusters_show(
     """Print one profile's file as it is (`peftbench clusters copy NAME` makes it your own)."""
     from peftbench.plan.loading import load_cluster
 
-    try:
+    with _config_checked():
         profile = load_cluster(name, profiles)
-    except ConfigError as err:
-        raise _fail(err) from None
     views.print_plain(f"# {profile.file}", stderr=True)
     print(Path(profile.file).read_text(encoding="utf-8"), end="")
 
@@ -302,10 +309,8 @@ def clusters_copy(
     """Copy a profile into ./configs/clusters (found first from this folder) to fill in its FILL_ME facts."""
     from peftbench.plan.profiles import copy_profile
 
-    try:
+    with _config_checked():
         target = copy_profile(name, profiles, to)
-    except ConfigError as err:
-        raise _fail(err) from None
     console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
 
 
@@ -375,11 +380,9 @@ def report(
 
     folders = _sweep_folders(sweeps, runs_dir)
     leaderboards, extra = tuple(submission or ()), tuple(published or ())
-    try:
+    with _config_checked():
         task_map = check_report_options(interval, list(leaderboards), task or [])
         outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map, extra)  # type: ignore[arg-type]
-    except ConfigError as err:
-        raise _fail(err) from None
     views.print_plain(outcome.summary())
     for problem in outcome.problems:
         views.print_plain(f"  - {problem}", stderr=True)
@@ -401,10 +404,8 @@ def doctor(
     """Check this environment, inside or outside the image: lock, GPU, DeepSpeed, HF cache, run folder."""
     from peftbench.tools.doctor import DoctorOptions, print_report, run_doctor
 
-    try:
+    with _config_checked():
         options = DoctorOptions.named(sweep_file, cluster, runs_dir, require_gpu)
-    except ConfigError as err:
-        raise _fail(err) from None
     if print_report(run_doctor(options), console):
         raise typer.Exit(code=1)
 
@@ -420,10 +421,8 @@ def fetch(
     from peftbench.plan.loading import load_sweep
     from peftbench.tools import fetch as hub
 
-    try:
+    with _config_checked():
         runs = load_sweep(sweep_file).runs
-    except ConfigError as err:
-        raise _fail(err) from None
     items, by_hand = hub.hub_needs(runs), hub.missing_local_data(runs)
     for need in by_hand:  # not on the hub: fetch cannot get them, the user must
         views.print_plain(need, stderr=True, soft_wrap=True)
