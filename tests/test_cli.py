@@ -126,3 +126,82 @@ def test_make_help_lists_every_target_in_one_aligned_column():
     assert [line.split()[1] for line in lines] == documented and "bench-engines" in documented
     columns = {re.match(r"  make \S+\s+", line).end() for line in lines}
     assert len(columns) == 1, lines  # every description starts in the same column
+
+
+def table_rows(text: str, marker: str) -> list[list[str]]:
+    """The cells of each row of a rendered table that holds `marker`."""
+    return [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if marker in line]
+
+
+def test_plan_shows_each_runs_memory_and_refuses_what_does_not_fit(sweep_file, tmp_path: Path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from peftbench.cli import app
+
+    vega = yaml.safe_load((PACKAGED / "vega.yaml").read_text())
+    vega["slurm"]["gpu_types"]["a100"]["memory_gb"] = 1  # no run of a base model fits
+    small = tmp_path / "small-gpus.yaml"
+    small.write_text(yaml.safe_dump({**vega, "name": "small-gpus"}))
+    sweep = sweep_file(
+        {
+            "name": "gpu",
+            "models": ["xlm-roberta-base"],
+            "tasks": ["movie_sentiment"],
+            "methods": {"full": {"resources": {"gpus": 1}}, "lora": {"resources": {"gpus": 1}}},
+        }
+    )
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    fits = CliRunner().invoke(app, ["plan", str(sweep), "--cluster", "vega", *runs])
+    assert fits.exit_code == 0, fits.output
+    assert "gpu: GPU memory per GPU, estimated ('vega')" in fits.stdout
+    rows = table_rows(fits.stdout, "xlm-roberta-base")
+    assert [(row[3], row[-1]) for row in rows] == [("full", "yes"), ("lora", "yes")]
+    refused = CliRunner().invoke(app, ["plan", str(sweep), "--cluster", str(small), *runs])
+    assert refused.exit_code == 2
+    rows = table_rows(refused.stdout, "xlm-roberta-base")
+    assert [row[-1][:4] for row in rows] == ["no: ", "no: "]
+    assert "2 run(s) do not fit their GPUs: `sweep` refuses to submit them." in refused.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_status_shows_each_run_in_its_state_then_the_totals(sweep_file, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from peftbench.cli import app
+    from peftbench.core.paths import RunPaths
+    from peftbench.core.results import write_result
+    from peftbench.plan.loading import load_sweep
+    from tests.test_results import make_result
+
+    sweep = sweep_file(
+        {
+            "name": "s",
+            "models": ["minilm-l6"],
+            "tasks": ["movie_sentiment"],
+            "methods": {"full": {}, "lora": {}},
+        }
+    )
+    full, lora = load_sweep(sweep).runs
+    for run, status in ((full, "success"), (lora, "failed")):
+        result = make_result(status, error="ValueError: [bad]").model_copy(
+            update={"spec": run, "run_id": run.run_id}
+        )
+        write_result(RunPaths(tmp_path / "runs" / "s" / run.run_id).result, result)
+    runs = ["--cluster", LOCAL, "--runs-dir", str(tmp_path / "runs")]
+    shown = CliRunner().invoke(app, ["status", str(sweep), *runs])
+    assert shown.exit_code == 0, shown.output
+    rows = table_rows(shown.stdout, "minilm-l6")
+    assert [(row[0], row[3], row[5], row[-1]) for row in rows] == [
+        (full.run_id, "full", "done", ""),
+        (lora.run_id, "lora", "failed", "failed: ValueError: [bad]"),
+    ]
+    assert shown.stdout.splitlines()[-1] == "1 done, 1 failed"
+    grouped = CliRunner().invoke(app, ["status", str(sweep), "--by", "method", *runs])
+    assert grouped.exit_code == 0 and "s: 2 runs by method" in grouped.stdout
+    assert [
+        row[:6] for row in table_rows(grouped.stdout, "│ full") + table_rows(grouped.stdout, "│ lora")
+    ] == [
+        ["full", "1", "", "", "", ""],
+        ["lora", "", "", "", "", "1"],
+    ]

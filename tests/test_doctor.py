@@ -210,3 +210,17 @@ def test_data_that_must_be_downloaded_by_hand_is_not_sent_to_fetch(monkeypatch: 
     assert "not on the hub, so `peftbench fetch` cannot get it" in local.detail
     (tmp_path / need.path).mkdir(parents=True)
     assert not [n for n in missing_local_data(runs) if "BoolQ" in n.path]
+
+
+def test_the_options_named_on_the_command_line_find_the_run_folder_and_load_what_is_named(tmp_path: Path):
+    from peftbench.core.errors import ConfigError
+
+    profile = {"name": "site", "launcher": "local", "runs_dir": "/scratch/runs"}
+    site = write_yaml(tmp_path / "site.yaml", profile)
+    assert DoctorOptions.named(None, None, None) == DoctorOptions()
+    named = DoctorOptions.named(DEMO, str(site), None, require_gpu=True)
+    assert named.runs_dir == Path("/scratch/runs") and named.profile.name == "site"  # the profile's folder
+    assert named.runs == load_sweep(DEMO).runs and named.require_gpu
+    assert DoctorOptions.named(None, str(site), tmp_path).runs_dir == tmp_path  # the one given wins
+    with pytest.raises(ConfigError, match="No profile for cluster 'nope'"):
+        DoctorOptions.named(None, "nope", None)

@@ -1,23 +1,22 @@
-"""The `peftbench` command: each verb parses, validates and calls; no logic of its own."""
+"""The `peftbench` command: each verb parses, calls one room and prints through `views`."""
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 import typer.core
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from peftbench import views
 from peftbench.core.errors import ConfigError, unknown_name
 from peftbench.core.spec import RunSpec
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
+from peftbench.views import console, err_console
 
 if TYPE_CHECKING:
     from peftbench.launch.claims import Claim
@@ -27,23 +26,6 @@ app = typer.Typer(
     add_completion=False,
     help="Compare full fine-tuning, LoRA, BitFit and prompt tuning: sweeps, runs, status, tables.",
 )
-WIDE = 240  # columns for tables when output is not a terminal
-
-
-def _console(stderr: bool = False) -> Console:
-    """Rich's console; when output is not a terminal (CI logs, `make > file`), lines are never wrapped.
-
-    Rich would hard-wrap at 80 columns there, splitting keys and paths mid-word. Tables get a wide
-    page instead (or $COLUMNS when set), messages keep each line whole.
-    """
-    stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty() or os.environ.get("COLUMNS"):
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=WIDE, soft_wrap=True)
-
-
-console = _console()
-err_console = _console(stderr=True)
 
 
 def _no_value_type_for_flags() -> None:
@@ -65,11 +47,23 @@ Profiles = Annotated[
     ),
 ]
 RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (default: the profile's runs_dir).")]
+SweepDirs = Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")]
+YamlRunsDir = Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")]
+OutDir = Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")]
 
 
 def _fail(err: ConfigError) -> typer.Exit:
-    err_console.print(Text("Invalid configuration", style="red") + Text(f" — {err}"), highlight=False)
+    views.print_problem("Invalid configuration", err)
     return typer.Exit(code=2)
+
+
+@contextmanager
+def _config_checked() -> Iterator[None]:
+    """A ConfigError ends the command: every problem on stderr, exit 2, no traceback."""
+    try:
+        yield
+    except ConfigError as err:
+        raise _fail(err) from None
 
 
 def _plan(
@@ -82,23 +76,14 @@ def _plan(
 ) -> SweepPlan:
     from peftbench.launch.slurm_cluster import use_cluster
 
-    try:
+    with _config_checked():
         plan = load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
-    except ConfigError as err:
-        raise _fail(err) from None
     use_cluster(plan.profile)  # sweep, status and resubmit all ask the profile's own cluster
     return plan
 
 
 def _warn(plan: SweepPlan) -> None:
-    """What only a submission refuses (FILL_ME site facts, runs that do not fit the site's GPUs, models
-    of unknown size), under the name of the file to fix."""
-    for problem in plan.warnings:
-        err_console.print(
-            Text("A submission would refuse", style="yellow") + Text(f" — {problem}"), highlight=False
-        )
-    for problem in plan.notes:  # estimates resting on an assumption: never refused
-        err_console.print(Text("Note", style="yellow") + Text(f" — {problem}"), highlight=False)
+    views.print_warnings(plan)
 
 
 @app.command()
@@ -128,51 +113,13 @@ def plan_command(
     sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None, profiles: Profiles = None
 ) -> None:
     """Estimate each run's GPU memory (weights, training state, activations); flag what cannot fit."""
-    from peftbench.plan.memory import GB
     from peftbench.plan.sweep_plan import memory_rows
 
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False, check_memory=False)
-    table = Table(title=f"{plan.spec.name}: GPU memory per GPU, estimated ('{plan.profile.name}')")
-    for column in (
-        "run_id",
-        "model",
-        "task",
-        "method",
-        "engine",
-        "GPUs",
-        "weights",
-        "state",
-        "activ.",
-        "total",
-    ):
-        table.add_column(
-            column, justify="right" if column in ("GPUs", "weights", "state", "activ.", "total") else "left"
-        )
-    table.add_column("fits")
-    refused = 0
-    for row in memory_rows(plan.runs, plan.profile):
-        r, e, fit = row.run, row.estimate, row.fit
-        if e is None:
-            table.add_row(
-                r.run_id,
-                r.model.name,
-                r.task.name,
-                r.label,
-                "",
-                "",
-                "",
-                "",
-                "",
-                "?",
-                "config not here: peftbench fetch" if row.config_from == "unknown" else "after its parent",
-            )
-            continue
-        verdict = "" if fit is None else ("[green]yes[/]" if fit.fits else f"[red]no[/]: {fit.suggestion}")
-        refused += fit is not None and not fit.fits
-        gb = [f"{v / GB:.1f}" for v in (e.weights, e.training_state, e.activations, e.total)]
-        table.add_row(r.run_id, r.model.name, r.task.name, r.label, e.backend, str(e.gpus), *gb, verdict)
-    console.print(table)
+    rows = memory_rows(plan.runs, plan.profile)
+    views.print_memory_plan(plan, rows)
     _warn(plan)
+    refused = sum(row.fit is not None and not row.fit.fits for row in rows)
     if refused:
         err_console.print(
             f"[red]{refused} run(s) do not fit their GPUs[/red]: `sweep` refuses to submit them."
@@ -191,42 +138,25 @@ def status(
     profiles: Profiles = None,
 ) -> None:
     """Where every run of a sweep stands: done, running, pending, unknown, failed (why), interrupted, ..."""
-    from peftbench.launch.slurm_state import GROUP_KEYS, STATES, count_by, sweep_status
+    from peftbench.launch.slurm_state import sweep_status
 
-    keys = [k.strip() for k in by.split(",")]
-    if by != "run" and not set(keys) <= set(GROUP_KEYS):
-        bad = next(k for k in keys if k not in GROUP_KEYS)
-        raise _fail(ConfigError([unknown_name("peftbench status", "--by", "key", bad, ["run", *GROUP_KEYS])]))
+    keys = _group_keys(by)
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False)
-    states = sweep_status(plan.runs, plan.runs_dir)
+    views.print_status(plan.spec.name, sweep_status(plan.runs, plan.runs_dir), by, keys)
+
+
+def _group_keys(by: str) -> list[str]:
+    """`--by`: none for a row per run, else keys of GROUP_KEYS; exit 2 naming the first unknown one."""
+    from peftbench.launch.slurm_state import GROUP_KEYS
+
     if by == "run":
-        table = Table(title=f"{plan.spec.name}: {len(states)} runs")
-        for column in ("run_id", "model", "task", "method", "seed", "state", "slurm", "job", "detail"):
-            table.add_column(column, overflow="fold")
-        for s in states:
-            r = s.run
-            table.add_row(
-                r.run_id,
-                r.model.name,
-                r.task.name,
-                r.label,
-                str(r.seed),
-                _styled(s.state),
-                s.slurm_state,
-                s.job_id,
-                Text(s.detail),  # stderr and scheduler errors hold brackets: not markup
-            )
-    else:
-        counts = count_by(states, *keys)
-        names = list(STATES)
-        table = Table(title=f"{plan.spec.name}: {len(states)} runs by {by}")
-        for column in [*by.split(","), *names]:
-            table.add_column(column)
-        for group, n in counts.items():
-            table.add_row(*map(str, group), *(str(n.get(k, 0) or "") for k in names))
-    console.print(table)
-    totals = {k: sum(1 for s in states if s.state == k) for k in dict.fromkeys(s.state for s in states)}
-    console.print(", ".join(f"{n} {k}" for k, n in totals.items()))
+        return []
+    keys = [k.strip() for k in by.split(",")]
+    bad = next((k for k in keys if k not in GROUP_KEYS), None)
+    if bad is not None:
+        allowed = ["run", *GROUP_KEYS]
+        raise _fail(ConfigError([unknown_name("peftbench status", "--by", "key", bad, allowed)]))
+    return keys
 
 
 @app.command()
@@ -266,42 +196,13 @@ def _one_writer(plan: SweepPlan, verb: str) -> Claim:
     return lock
 
 
-def _styled(state: str) -> str:
-    red = {s: "red" for s in ("failed", "killed", "lost", "unknown", "unreadable", "blocked")}
-    colour = {"done": "green", **red, "running": "cyan", "pending": "yellow", "interrupted": "yellow"}
-    return f"[{colour[state]}]{state}[/]" if state in colour else state
-
-
-PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (rich renders ~300 rows/s)
-
-
 def _print_plan(plan: SweepPlan) -> None:
     from peftbench.core.paths import RunPaths
     from peftbench.core.results import has_success
 
     ids = [r.run_id for r in plan.runs]  # each a hash of the spec: made once here
-    done = {i for i in ids if has_success(RunPaths(plan.sweep_dir / i))}
-    table = Table(title=f"{plan.spec.name}: {len(plan.runs)} runs on '{plan.profile.name}'")
-    if len(plan.runs) > PLAN_ROWS:
-        groups: dict[tuple[str, str, str], list[tuple[RunSpec, str]]] = {}
-        for r, i in zip(plan.runs, ids, strict=True):
-            groups.setdefault((r.model.name, r.task.name, r.label), []).append((r, i))
-        for column in ("model", "task", "method", "runs", "grid points", "seeds", "done"):
-            table.add_column(column)
-        for (model, task, label), runs in groups.items():
-            points = len({(json.dumps(r.params, sort_keys=True), r.training.learning_rate) for r, _ in runs})
-            n_done = str(sum(i in done for _, i in runs) or "")
-            table.add_row(
-                model, task, label, str(len(runs)), str(points), str(len({r.seed for r, _ in runs})), n_done
-            )
-    else:
-        for column in ("run_id", "model", "task", "method", "params", "lr", "seed", "done"):
-            table.add_column(column)
-        for r, i in zip(plan.runs, ids, strict=True):
-            params = " ".join(f"{k}={v}" for k, v in r.params.items() if v is not None)
-            lr, seed = f"{r.training.learning_rate:g}", str(r.seed)
-            table.add_row(i, r.model.name, r.task.name, r.label, params, lr, seed, "✓" * (i in done))
-    console.print(table)
+    done = [has_success(RunPaths(plan.sweep_dir / i)) for i in ids]
+    views.print_plan(plan, [views.PlannedRun(*run) for run in zip(plan.runs, ids, done, strict=True)])
 
 
 def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
@@ -380,13 +281,7 @@ def clusters(ctx: typer.Context, profiles: Profiles = None) -> None:
 
     if ctx.invoked_subcommand is not None:
         return
-    table = Table(title="Cluster profiles (--cluster NAME)")
-    for column in ("name", "from", "file", "hides"):
-        table.add_column(column, overflow="fold")
-    for found in list_profiles(profiles):
-        table.add_row(found.name, found.origin, str(found.path), ", ".join(found.shadows))
-    console.print(table)
-    console.print(f"Searched, in order: {searched(profiles)}", markup=False, highlight=False)
+    views.print_profiles(list_profiles(profiles), searched(profiles))
 
 
 @clusters_app.command("show")
@@ -396,11 +291,9 @@ def clusters_show(
     """Print one profile's file as it is (`peftbench clusters copy NAME` makes it your own)."""
     from peftbench.plan.loading import load_cluster
 
-    try:
+    with _config_checked():
         profile = load_cluster(name, profiles)
-    except ConfigError as err:
-        raise _fail(err) from None
-    err_console.print(f"# {profile.file}", markup=False, highlight=False)
+    views.print_plain(f"# {profile.file}", stderr=True)
     print(Path(profile.file).read_text(encoding="utf-8"), end="")
 
 
@@ -413,10 +306,8 @@ def clusters_copy(
     """Copy a profile into ./configs/clusters (found first from this folder) to fill in its FILL_ME facts."""
     from peftbench.plan.profiles import copy_profile
 
-    try:
+    with _config_checked():
         target = copy_profile(name, profiles, to)
-    except ConfigError as err:
-        raise _fail(err) from None
     console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
 
 
@@ -434,21 +325,14 @@ def run_one_command(
 
     result = run_one(read_spec(spec_file), out_dir)
     if result.status != "success":
-        err_console.print(result.error or result.status, markup=False, highlight=False)
+        views.print_plain(result.error or result.status, stderr=True)
         raise typer.Exit(code=1)
 
 
 @app.command()
-def collect(
-    sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")],
-    runs_dir: Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")] = Path(
-        "runs"
-    ),
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")] = None,
-) -> None:
+def collect(sweeps: SweepDirs, runs_dir: YamlRunsDir = Path("runs"), out: OutDir = None) -> None:
     """Merge result.json files into results.parquet/.csv and print the paper-style table."""
-    folders = _sweep_folders(sweeps, runs_dir)
-    _print_collection(folders, out)
+    _print_collection(_sweep_folders(sweeps, runs_dir), out)
 
 
 def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
@@ -463,34 +347,18 @@ def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
 
 def _print_collection(folders: list[Path], out: Path | None = None) -> None:
     from peftbench.collect.outputs import write_collection
+    from peftbench.launch.slurm_state import states_of_run_folders
 
     report = write_collection(folders, out or folders[0])
-    console.print(report.table, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{report.counts()}; written: {', '.join(str(p) for p in report.outputs)}")
-    if report.unfinished:
-        from peftbench.launch.slurm_state import states_of_run_folders
-
-        counts = states_of_run_folders([Path(d) for d in report.unfinished])
-        said = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        console.print(
-            f"{len(report.unfinished)} run(s) of the sweep have no result yet ({said}); "
-            "`peftbench status` follows them."
-        )
-    if report.unreadable:
-        err_console.print(
-            f"[yellow]{len(report.unreadable)} result file(s) could not be read and were left out:[/yellow]"
-        )
-        for line in report.unreadable:
-            err_console.print(f"  - {line}", markup=False, highlight=False)
+    unfinished = states_of_run_folders([Path(d) for d in report.unfinished]) if report.unfinished else {}
+    views.print_collection(report, unfinished)
 
 
 @app.command()
 def report(
-    sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")],
-    runs_dir: Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")] = Path(
-        "runs"
-    ),
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")] = None,
+    sweeps: SweepDirs,
+    runs_dir: YamlRunsDir = Path("runs"),
+    out: OutDir = None,
     interval: Annotated[str, typer.Option(help="Interval over seeds: t (Student) or bootstrap.")] = "t",
     submission: Annotated[
         list[str] | None,
@@ -508,19 +376,13 @@ def report(
     from peftbench.collect.report import check_report_options, write_report
 
     folders = _sweep_folders(sweeps, runs_dir)
-    try:
-        task_map = check_report_options(interval, submission or [], task or [])
-    except ConfigError as err:
-        raise _fail(err) from None
-    leaderboards = tuple(submission or ())
-    try:
-        extra = tuple(published or ())
+    leaderboards, extra = tuple(submission or ()), tuple(published or ())
+    with _config_checked():
+        task_map = check_report_options(interval, list(leaderboards), task or [])
         outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map, extra)  # type: ignore[arg-type]
-    except ConfigError as err:
-        raise _fail(err) from None
-    console.print(outcome.summary(), markup=False, highlight=False)
+    views.print_plain(outcome.summary())
     for problem in outcome.problems:
-        err_console.print(f"  - {problem}", markup=False, highlight=False)
+        views.print_plain(f"  - {problem}", stderr=True)
 
 
 @app.command()
@@ -537,16 +399,10 @@ def doctor(
     require_gpu: Annotated[bool, typer.Option("--require-gpu", help="No CUDA GPU is a failure.")] = False,
 ) -> None:
     """Check this environment, inside or outside the image: lock, GPU, DeepSpeed, HF cache, run folder."""
-    from peftbench.plan.loading import load_cluster, load_sweep
     from peftbench.tools.doctor import DoctorOptions, print_report, run_doctor
 
-    try:
-        profile = load_cluster(cluster) if cluster else None
-        runs = load_sweep(sweep_file).runs if sweep_file else None
-    except ConfigError as err:
-        raise _fail(err) from None
-    default_runs_dir = Path(profile.runs_dir if profile else "runs")
-    options = DoctorOptions(runs_dir or default_runs_dir, runs, profile, require_gpu)
+    with _config_checked():
+        options = DoctorOptions.named(sweep_file, cluster, runs_dir, require_gpu)
     if print_report(run_doctor(options), console):
         raise typer.Exit(code=1)
 
@@ -562,18 +418,16 @@ def fetch(
     from peftbench.plan.loading import load_sweep
     from peftbench.tools import fetch as hub
 
-    try:
+    with _config_checked():
         runs = load_sweep(sweep_file).runs
-    except ConfigError as err:
-        raise _fail(err) from None
     items, by_hand = hub.hub_needs(runs), hub.missing_local_data(runs)
     for need in by_hand:  # not on the hub: fetch cannot get them, the user must
-        err_console.print(str(need), markup=False, highlight=False, soft_wrap=True)
+        views.print_plain(need, stderr=True, soft_wrap=True)
     try:
         fetched = [] if check else hub.fetch(items, report=console.print, sweep=str(sweep_file))
         hub.require_cached(items, sweep=str(sweep_file))
     except hub.FetchError as err:
-        err_console.print(str(err), markup=False, highlight=False, soft_wrap=True)
+        views.print_plain(err, stderr=True, soft_wrap=True)
         raise typer.Exit(code=1) from None
     console.print(f"{len(items)} hub item(s) needed, {len(fetched)} fetched now; all in {hub.hf_home()}.")
     if by_hand:

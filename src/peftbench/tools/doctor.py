@@ -70,6 +70,19 @@ class DoctorOptions:
     require_gpu: bool = False
     lock: Path | None = None
 
+    @classmethod
+    def named(
+        cls, sweep: Path | None, cluster: str | None, runs_dir: Path | None, require_gpu: bool = False
+    ) -> DoctorOptions:
+        """What `peftbench doctor` checks: the sweep's runs and the profile, each only when named; the
+        run folder given, else the profile's, else ./runs. A bad sweep or profile raises ConfigError."""
+        from peftbench.plan.loading import load_cluster, load_sweep
+
+        profile = load_cluster(cluster) if cluster else None
+        runs = load_sweep(sweep).runs if sweep else None
+        default = Path(profile.runs_dir) if profile else Path("runs")
+        return cls(runs_dir or default, runs, profile, require_gpu)
+
 
 def run_doctor(options: DoctorOptions) -> list[Check]:
     lock = options.lock or lock_path()
