@@ -21,7 +21,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from peftbench.core.errors import PeftbenchError
 from peftbench.core.spec import RunSpec
@@ -97,7 +97,7 @@ def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
         if not _is_local_model(source):
             users.setdefault(HubItem("model", source), []).append(f"model {run.model.name}")
         hub = run.task.source.hub
-        if hub is not None and not Path(hub).exists() and not is_local_folder(hub):
+        if _on_the_hub(hub):
             users.setdefault(HubItem("dataset", hub, run.task.source.config), []).append(
                 f"task {run.task.name}"
             )
@@ -105,6 +105,11 @@ def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
         HubItem(item.kind, item.repo_id, item.config, tuple(dict.fromkeys(names)))
         for item, names in users.items()
     ]
+
+
+def _on_the_hub(hub: str | None) -> TypeGuard[str]:
+    """Whether a task's `hub:` value names a hub dataset: neither a local path nor absent."""
+    return hub is not None and not Path(hub).exists() and not is_local_folder(hub)
 
 
 def is_local_folder(hub: str) -> bool:
@@ -132,9 +137,14 @@ def missing_local_data(runs: list[RunSpec]) -> list[LocalData]:
     users: dict[str, list[str]] = {}
     for run in runs:
         hub = run.task.source.hub
-        if hub is not None and is_local_folder(hub) and not Path(hub).expanduser().exists():
+        if _missing_folder(hub):
             users.setdefault(hub, []).append(f"task {run.task.name}")
     return [LocalData(path, tuple(dict.fromkeys(names))) for path, names in users.items()]
+
+
+def _missing_folder(hub: str | None) -> TypeGuard[str]:
+    """Whether a task's `hub:` value is a local folder that does not exist here."""
+    return hub is not None and is_local_folder(hub) and not Path(hub).expanduser().exists()
 
 
 def _is_local_model(source: str) -> bool:
