@@ -125,6 +125,33 @@ def test_the_planner_refuses_what_cannot_fit_and_names_the_smallest_fit(tmp_path
     assert len(plan.runs) == 2
 
 
+def test_a_smaller_batch_keeps_the_global_batch_and_recomputes_only_when_no_batch_fits_without(tmp_path):
+    from peftbench.plan.memory import FILL_FRACTION, GB, estimate_run, smaller_batch
+
+    run = _llama_run(tmp_path, "lora", None, 1, r=8, target_modules=["q_proj", "v_proj"])
+    run = run.model_copy(update={"training": run.training.model_copy(update={"eval_batch_size": 1})})
+    params, trainable = count_from_config(LLAMA2_7B), estimate_run(run, LLAMA2_7B, 1).trainable
+
+    def total(batch: int, recompute: bool) -> int:
+        shape = {"batch_size": batch, "gradient_checkpointing": recompute}
+        trial = run.model_copy(update={"training": run.training.model_copy(update=shape)})
+        return estimate_run(trial, LLAMA2_7B, 1).total
+
+    def just_fits(batch: int, recompute: bool) -> int:
+        return int(total(batch, recompute) / FILL_FRACTION) + 1
+
+    assert total(4, True) < total(1, False)  # so recomputation at batch 4 beats every smaller batch
+    assert smaller_batch(run, LLAMA2_7B, just_fits(2, False), params, trainable) == (
+        f"batch_size: 2, gradient_accumulation_steps: 2 (about {total(2, False) / GB:.1f} GB per GPU; "
+        "global batch 2 × 2 × 1 GPUs = 4, as before)"
+    )
+    assert smaller_batch(run, LLAMA2_7B, just_fits(4, True), params, trainable) == (
+        f"gradient_checkpointing: true (about {total(4, True) / GB:.1f} GB per GPU; "
+        "global batch 4 × 1 × 1 GPUs = 4, as before)"
+    )
+    assert smaller_batch(run, LLAMA2_7B, just_fits(1, True) - 2, params, trainable) is None
+
+
 # The activations of choice and cloze tasks: every (context, choice) or (passage, candidate) sequence
 # goes through the encoder, so a micro-batch is batch × sequences per example × max_length tokens.
 BERT_BASE = BertConfig()  # transformers' defaults are bert-base's: 12 layers, hidden 768

@@ -125,3 +125,30 @@ def test_a_method_block_may_run_on_some_of_the_models(sweep_file):
         load_sweep(sweep_file(data))
     assert "methods.full.models: Model 'xlmr' is not one of the sweep's models." in str(info.value)
     assert "xlm-roberta-base" in str(info.value)  # the allowed names are listed
+
+
+def test_a_block_names_its_tasks_as_one_name_or_a_list_of_names(sweep_file):
+    import pytest
+
+    from peftbench.core.errors import ConfigError
+
+    data = {**GRID, "methods": {"full": {"tasks": "epistemic_nli"}}, "seeds": [0]}
+    assert [r.task.name for r in load_sweep(sweep_file(data)).runs] == ["epistemic_nli"]
+    for wrong in (3, [], ["epistemic_nli", 3]):
+        data["methods"]["full"]["tasks"] = wrong
+        with pytest.raises(ConfigError) as info:
+            load_sweep(sweep_file(data))
+        assert f"methods.full.tasks: Give a list of task names (got {wrong!r})." in str(info.value)
+
+
+def test_an_inline_model_in_a_missing_local_folder_is_refused(sweep_file, tmp_path):
+    import pytest
+
+    from peftbench.core.errors import ConfigError
+
+    folder = str(tmp_path / "no-such-model")
+    model = {"name": "mine", "source": folder, "family": "bert"}
+    data = {**GRID, "models": [model], "methods": {"bitfit": {}}}
+    with pytest.raises(ConfigError) as info:
+        load_sweep(sweep_file(data))
+    assert f"models[0].source: No model folder at {folder!r}." in str(info.value)

@@ -79,21 +79,31 @@ def load_sweep(path: Path) -> Sweep:
     data.setdefault("name", path.stem)
     file = str(path)
     data, problems = split_unknown_keys(file, data, SweepSpec)
-    spec, removed = None, set()
+    spec = _validated_spec(file, data, problems)
+    runs = [] if spec is None else _expanded(spec, file, problems)
+    if problems or spec is None:
+        raise ConfigError(problems)
+    return Sweep(path, spec, runs)
+
+
+def _validated_spec(file: str, data: dict[str, Any], problems: list[Problem]) -> SweepSpec | None:
+    """`data` as a SweepSpec, or None after adding its problems. When pydantic refuses some keys, the
+    rest is validated again without them, so their problems do not hide the others'."""
+    removed: set[Any] = set()
     for _ in range(2):
         try:
-            spec = SweepSpec.model_validate(data)
-            break
+            return SweepSpec.model_validate(data)
         except ValidationError as err:  # a key set aside is not also "missing" on the second pass
             problems += [p for p in pydantic_problems(file, err) if p.key not in removed]
             removed = {e["loc"][0] for e in err.errors()}
             data = {k: v for k, v in data.items() if k not in removed}
-    runs: list[RunSpec] = []
-    if spec is not None:
-        try:
-            runs = expand_sweep(spec, file=file)
-        except ConfigError as err:
-            problems += err.problems
-    if problems or spec is None:
-        raise ConfigError(problems)
-    return Sweep(path, spec, runs)
+    return None
+
+
+def _expanded(spec: SweepSpec, file: str, problems: list[Problem]) -> list[RunSpec]:
+    """The spec's runs, or none after adding the expansion's problems."""
+    try:
+        return expand_sweep(spec, file=file)
+    except ConfigError as err:
+        problems += err.problems
+        return []

@@ -325,33 +325,38 @@ def smaller_batch(
     its activations (LoRA at 16 × 1024 tokens per GPU on a 7B model) fits this way without more GPUs.
     """
     t = run.training
-    global_batch = t.batch_size * t.gradient_accumulation_steps * run.world_size
-    checkpointing = [False, True] if not t.uses_gradient_checkpointing else [True]
-    for recompute in checkpointing:
-        for batch in sorted((b for b in range(1, t.batch_size + 1) if t.batch_size % b == 0), reverse=True):
-            if batch == t.batch_size and recompute == t.uses_gradient_checkpointing:
-                continue  # the run as it is: already refused
-            trial = run.model_copy(
-                update={
-                    "training": t.model_copy(
-                        update={"batch_size": batch, "gradient_checkpointing": recompute}
-                    )
-                }
-            )
-            estimate = estimate_run(trial, config, run.world_size, trainable=trainable, params=params)
-            if estimate.total <= FILL_FRACTION * gpu_bytes:
-                steps = t.gradient_accumulation_steps * t.batch_size // batch
-                changes = [f"batch_size: {batch}, gradient_accumulation_steps: {steps}"]
-                if batch == t.batch_size:
-                    changes = []
-                if recompute and not t.uses_gradient_checkpointing:
-                    changes.append("gradient_checkpointing: true")
-                return (
-                    f"{', '.join(changes)} (about "
-                    f"{estimate.total / GB:.1f} GB per GPU; global batch {batch} × {steps} × "
-                    f"{run.world_size} GPUs = {global_batch}, as before)"
-                )
+    for batch, recompute in _smaller_shapes(run):
+        shape = {"batch_size": batch, "gradient_checkpointing": recompute}
+        trial = run.model_copy(update={"training": t.model_copy(update=shape)})
+        estimate = estimate_run(trial, config, run.world_size, trainable=trainable, params=params)
+        if estimate.total <= FILL_FRACTION * gpu_bytes:
+            return _smaller_batch_advice(run, batch, recompute, estimate.total)
     return None
+
+
+def _smaller_shapes(run: RunSpec) -> list[tuple[int, bool]]:
+    """(per-device batch, gradient checkpointing) to try: each divisor of the batch, largest first,
+    without recomputation and then with it; the run as it is is left out (already refused)."""
+    t = run.training
+    checkpointing = [False, True] if not t.uses_gradient_checkpointing else [True]
+    batches = sorted((b for b in range(1, t.batch_size + 1) if t.batch_size % b == 0), reverse=True)
+    as_it_is = (t.batch_size, t.uses_gradient_checkpointing)
+    return [(b, r) for r in checkpointing for b in batches if (b, r) != as_it_is]
+
+
+def _smaller_batch_advice(run: RunSpec, batch: int, recompute: bool, total: int) -> str:
+    """What to change in the sweep file, and the global batch it keeps."""
+    t = run.training
+    global_batch = t.batch_size * t.gradient_accumulation_steps * run.world_size
+    steps = t.gradient_accumulation_steps * t.batch_size // batch
+    changes = [] if batch == t.batch_size else [f"batch_size: {batch}, gradient_accumulation_steps: {steps}"]
+    if recompute and not t.uses_gradient_checkpointing:
+        changes.append("gradient_checkpointing: true")
+    return (
+        f"{', '.join(changes)} (about "
+        f"{total / GB:.1f} GB per GPU; global batch {batch} × {steps} × "
+        f"{run.world_size} GPUs = {global_batch}, as before)"
+    )
 
 
 def load_model_config(ref: ModelRef) -> Any | None:

@@ -44,17 +44,22 @@ def split_unknown_keys(
         if key not in model.model_fields:
             problems.append(Problem(file, format_key((*loc, key)), f"Unknown key {key!r}.", key, allowed))
             continue
-        annotation = model.model_fields[key].annotation
-        sub, entries = _sub_model(annotation), _entry_model(annotation)
-        if sub is not None:
-            value, found = split_unknown_keys(file, value, sub, (*loc, key))
-            problems += found
-        elif entries is not None and isinstance(value, dict):
-            split = {k: split_unknown_keys(file, v, entries, (*loc, key, k)) for k, v in value.items()}
-            value = {k: kept for k, (kept, _found) in split.items()}
-            problems += [p for _kept, found in split.values() for p in found]
-        known[key] = value
+        known[key], found = _split_field(file, value, model.model_fields[key].annotation, (*loc, key))
+        problems += found
     return known, problems
+
+
+def _split_field(file: str, value: Any, annotation: Any, loc: tuple) -> tuple[Any, list[Problem]]:
+    """A field's value without the unknown keys of the model it holds, directly or as a dict's values."""
+    sub = _sub_model(annotation)
+    if sub is not None:
+        return split_unknown_keys(file, value, sub, loc)
+    entries = _entry_model(annotation)
+    if entries is None or not isinstance(value, dict):
+        return value, []
+    split = {k: split_unknown_keys(file, v, entries, (*loc, k)) for k, v in value.items()}
+    kept = {k: entry for k, (entry, _found) in split.items()}
+    return kept, [p for _entry, found in split.values() for p in found]
 
 
 def _entry_model(annotation: Any) -> type[BaseModel] | None:

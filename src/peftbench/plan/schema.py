@@ -191,6 +191,16 @@ class SweepSpec(StrictModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
 
+    @property
+    def model_names(self) -> list[str]:
+        """The names the file gives its models (what a method block's `models:` lists)."""
+        return [_entry_name(m) for m in self.models]
+
+    @property
+    def task_names(self) -> list[str]:
+        """The names the file gives its tasks (what `tasks:`, `parent:` and `task_settings` name)."""
+        return [_entry_name(t) for t in self.tasks]
+
     @field_validator("name")
     @classmethod
     def _name_is_a_safe_folder_name(cls, name: str) -> str:
@@ -200,3 +210,7 @@ class SweepSpec(StrictModel):
                 "'.', '_' or '-', not starting with '.' or '-', no path separators"
             )
         return name
+
+
+def _entry_name(entry: str | ModelRef | TaskSpec) -> str:
+    return entry if isinstance(entry, str) else entry.name

@@ -22,6 +22,15 @@ from peftbench.core.files import write_json_atomic
 TIMING_SUFFIXES = ("runtime", "per_second")
 
 
+def validation_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """An evaluation's metrics as the Trainer logs them, without the `eval_` prefix and the timings."""
+    return {
+        k.removeprefix("eval_"): float(v)
+        for k, v in metrics.items()
+        if k.startswith("eval_") and not k.endswith(TIMING_SUFFIXES)
+    }
+
+
 class ValidationCurve(TrainerCallback):
     """Records every evaluation (see the module) and stops training at `target`, if one is given."""
 
@@ -38,13 +47,8 @@ class ValidationCurve(TrainerCallback):
         seconds = time.perf_counter() - self.start
         metrics = metrics or {}
         self.eval_seconds += float(metrics.get("eval_runtime", 0.0))
-        validation = {
-            k.removeprefix("eval_"): float(v)
-            for k, v in metrics.items()
-            if k.startswith("eval_") and not k.endswith(TIMING_SUFFIXES)
-        }
-        value = validation.get(self.metric)
-        reached = self.target is not None and value is not None and self.reached(value)
+        validation = validation_metrics(metrics)
+        reached = self._reaches(validation.get(self.metric))
         self.points.append(
             {
                 "step": int(state.global_step),
@@ -60,6 +64,10 @@ class ValidationCurve(TrainerCallback):
             write_json_atomic(self.path, curve, durable=False)
         if reached:
             control.should_training_stop = True
+
+    def _reaches(self, value: float | None) -> bool:
+        """Whether a target is set and `value` (None: the metric was not evaluated) reaches it."""
+        return self.target is not None and value is not None and self.reached(value)
 
     def reached(self, value: float) -> bool:
         assert self.target is not None

@@ -67,10 +67,9 @@ def max_over_ranks(value: int | None) -> int | None:
     import torch
     import torch.distributed as dist
 
-    if value is None or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if value is None or not _several_processes():
         return value
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
-    tensor = torch.tensor([value], dtype=torch.int64, device=device)
+    tensor = torch.tensor([value], dtype=torch.int64, device=_collective_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return int(tensor.item())
 
@@ -80,7 +79,7 @@ def hosts_of_ranks() -> list[str]:
     import torch.distributed as dist
 
     host = socket.gethostname()
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _several_processes():
         return [host]
     hosts: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(hosts, host)
@@ -93,13 +92,27 @@ def sum_over_ranks(value: float | None) -> float | None:
     import torch
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _several_processes():
         return value
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
-    tensor = torch.tensor([float("nan") if value is None else value], dtype=torch.float64, device=device)
+    mark = float("nan") if value is None else value
+    tensor = torch.tensor([mark], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     total = float(tensor.item())
     return None if total != total else total
+
+
+def _several_processes() -> bool:
+    """Whether torch.distributed is up with more than this process (else a collective is a no-op)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() != 1
+
+
+def _collective_device() -> Any:
+    """Where a collective's tensor lives: this process's GPU under NCCL, the CPU under gloo."""
+    import torch
+
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
 
 
 def ensure_process_group_env() -> None:

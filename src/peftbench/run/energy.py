@@ -85,13 +85,7 @@ class EnergyCounter:
         if visible is None:
             return cls.of_indices(nvml, range(nvml.nvmlDeviceGetCount()))
         names = [v.strip() for v in visible.split(",") if v.strip()]
-        return cls(
-            nvml,
-            [
-                nvml.nvmlDeviceGetHandleByIndex(int(n)) if n.isdigit() else nvml.nvmlDeviceGetHandleByUUID(n)
-                for n in names
-            ],
-        )
+        return cls(nvml, [_handle_of(nvml, name) for name in names])
 
     def total_mj(self) -> int:
         """Sum of the counters; raises when a GPU has none (NVMLError_NotSupported)."""
@@ -108,6 +102,13 @@ class EnergyCounter:
             for sample in samples:
                 out.setdefault(int(sample.pid), []).append(int(sample.smUtil))
         return out
+
+
+def _handle_of(nvml: Any, name: str) -> Any:
+    """The NVML handle of a GPU as CUDA_VISIBLE_DEVICES names it: an index or a UUID."""
+    if name.isdigit():
+        return nvml.nvmlDeviceGetHandleByIndex(int(name))
+    return nvml.nvmlDeviceGetHandleByUUID(name)
 
 
 class EnergyMeter:
@@ -157,14 +158,17 @@ def share_energy(intervals: Iterable[Interval]) -> dict[int, float]:
     (equally when none of them shows any). An interval with no run alive is nobody's."""
     shares: dict[int, float] = {}
     for interval in intervals:
-        alive = interval.utilisation
-        if not alive:
-            continue
-        total = sum(alive.values())
-        for pid, used in alive.items():
-            part = used / total if total > 0 else 1 / len(alive)
+        for pid, part in _parts(interval.utilisation).items():
             shares[pid] = shares.get(pid, 0.0) + interval.joules * part / J_PER_WH
     return shares
+
+
+def _parts(alive: dict[int, float]) -> dict[int, float]:
+    """pid -> its part (0 to 1) of an interval: its share of the utilisation, equal parts when none."""
+    total = sum(alive.values())
+    if total > 0:
+        return {pid: used / total for pid, used in alive.items()}
+    return {pid: 1 / len(alive) for pid in alive}
 
 
 @dataclass

@@ -43,6 +43,19 @@ def parent_model(parent_dir: Path, run_dir: Path) -> Path:
     if target.is_dir():
         return target
     parent = RunPaths(Path(parent_dir))
+    _require_success(parent)
+    building = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(building, ignore_errors=True)
+    _save_merged(parent, building)
+    try:
+        building.rename(target)
+    except OSError:  # another process of this run finished first: keep its copy
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def _require_success(parent: RunPaths) -> None:
+    """Raise RunCannotStart unless the parent run ended with a `success` result."""
     try:
         status = read_result(parent.result).status
     except UnreadableResult as err:
@@ -51,6 +64,11 @@ def parent_model(parent_dir: Path, run_dir: Path) -> Path:
         ) from err
     if status != "success":
         raise RunCannotStart(f"Parent run {parent.root.name} ended with status {status!r} ({parent.result}).")
+
+
+def _save_merged(parent: RunPaths, folder: Path) -> None:
+    """The parent's base model with its trained method merged in, and its tokenizer, into `folder`;
+    without the task head (the child's task builds its own)."""
     spec = read_spec(parent.spec)
     method = METHODS[spec.method]
     ref = resolve_model(spec.model, parent.root)  # a parent that is itself a child
@@ -60,12 +78,5 @@ def parent_model(parent_dir: Path, run_dir: Path) -> Path:
     model = method.merged(method.load(loaded, parent.artifact))
     head = tuple(f"{m}." for m in loaded.head_modules)
     weights = {k: v for k, v in model.state_dict().items() if not k.startswith(head)}
-    building = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(building, ignore_errors=True)
-    model.save_pretrained(building, state_dict=weights)
-    tokenizer.save_pretrained(building)
-    try:
-        building.rename(target)
-    except OSError:  # another process of this run finished first: keep its copy
-        shutil.rmtree(building, ignore_errors=True)
-    return target
+    model.save_pretrained(folder, state_dict=weights)
+    tokenizer.save_pretrained(folder)

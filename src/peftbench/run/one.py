@@ -37,7 +37,7 @@ from peftbench.run.accounting import (
     reset_gpu_peak,
 )
 from peftbench.run.checkpoints import last_complete_checkpoint
-from peftbench.run.curve import ValidationCurve
+from peftbench.run.curve import ValidationCurve, validation_metrics
 from peftbench.run.distributed import (
     ProcessPlace,
     announce_fsdp,
@@ -433,8 +433,7 @@ def _last_validation(trainer: Any) -> dict[str, float] | None:
     last = next((entry for entry in reversed(state.log_history) if "eval_loss" in entry), None)
     if last is None or last.get("step") != state.global_step:
         return None
-    metrics = {k.removeprefix("eval_"): float(v) for k, v in last.items() if k.startswith("eval_")}
-    return {k: v for k, v in metrics.items() if not k.endswith(("runtime", "per_second"))}
+    return validation_metrics(last)
 
 
 def _best_step(state: Any) -> int | None:

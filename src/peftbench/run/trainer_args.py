@@ -35,12 +35,6 @@ def training_arguments(
     cuda = torch.cuda.is_available()
     precision = resolved_precision(training.precision)
     early_stopping = training.early_stopping_patience is not None
-    save_strategy = training.eval_strategy if training.eval_strategy != "no" else "epoch"
-    if training.checkpoint_steps is not None and not early_stopping:
-        save_strategy = "steps"
-    speed: dict[str, Any] = {"optim": training.optimizer} if training.optimizer else {}
-    if training.uses_gradient_checkpointing:  # non-reentrant: works with frozen inputs (peft) without hooks
-        speed |= {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=training.epochs,
@@ -54,7 +48,7 @@ def training_arguments(
         lr_scheduler_type=training.lr_scheduler,
         eval_strategy=training.eval_strategy,
         eval_steps=training.eval_steps,
-        save_strategy=save_strategy,
+        save_strategy=_save_strategy(training),
         save_steps=training.effective_checkpoint_steps,
         save_total_limit=2 if early_stopping else 1,
         load_best_model_at_end=early_stopping,
@@ -75,6 +69,22 @@ def training_arguments(
         logging_steps=10,
         report_to="none",
         disable_tqdm=True,
-        **speed,
+        **_speed_arguments(training),
         **(engine or {}),
     )
+
+
+def _save_strategy(training: TrainingSettings) -> str:
+    """Checkpoints follow evaluation (each epoch when there is none), or every `checkpoint_steps`
+    steps when set, unless early stopping needs them at its evaluations."""
+    if training.checkpoint_steps is not None and training.early_stopping_patience is None:
+        return "steps"
+    return training.eval_strategy if training.eval_strategy != "no" else "epoch"
+
+
+def _speed_arguments(training: TrainingSettings) -> dict[str, Any]:
+    """The optimizer and gradient checkpointing keywords, where the settings ask for them."""
+    speed: dict[str, Any] = {"optim": training.optimizer} if training.optimizer else {}
+    if training.uses_gradient_checkpointing:  # non-reentrant: works with frozen inputs (peft) without hooks
+        speed |= {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+    return speed

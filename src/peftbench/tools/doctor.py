@@ -8,16 +8,13 @@ failures. Nothing here downloads, builds or writes outside a temporary file in t
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Literal
 
 from packaging.version import Version
 from rich.console import Console
@@ -25,41 +22,10 @@ from rich.console import Console
 from peftbench import __version__
 from peftbench.core.checkout import lock_path
 from peftbench.core.spec import RunSpec
-from peftbench.plan.schema import ClusterProfile, ContainerSettings
-from peftbench.tools.lockfile import TORCH_PIN_FILE, read_lock, read_torch_pin
-
-Status = Literal["ok", "info", "fail"]
-
-
-# Must be identical inside and outside the image: submitit pickles the task on the login node
-# (cloudpickle) and unpickles it in the container.
-SAME_EVERYWHERE = ("submitit", "cloudpickle", "peftbench")
-
-
-PROBE = (
-    "import json, platform\n"
-    "from importlib import metadata\n"
-    "def version(name):\n"
-    "    try:\n"
-    "        return metadata.version(name)\n"
-    "    except metadata.PackageNotFoundError:\n"
-    "        return None\n"
-    "names = ('torch',) + " + repr(SAME_EVERYWHERE) + "\n"
-    "print(json.dumps({'python': platform.python_version(), **{n: version(n) for n in names}}))\n"
-)
-
-
-COMPARED = ("python", "torch", *SAME_EVERYWHERE)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.detail}"
+from peftbench.plan.schema import ClusterProfile
+from peftbench.tools.check import Check, installed_version
+from peftbench.tools.image_check import check_container
+from peftbench.tools.lockfile import TORCH_PIN_FILE, Lock, read_lock, read_torch_pin
 
 
 @dataclass(frozen=True)
@@ -121,46 +87,41 @@ def check_site_facts(profile: ClusterProfile) -> list[Check]:
 
 def check_lock(lock: Path) -> list[Check]:
     """Python's minor version and every package against requirements.lock."""
-    python = platform.python_version()
     if not lock.is_file():
         return [Check("lock", "fail", f"no requirements.lock at {lock} (set PEFTBENCH_LOCK to its path)")]
     pins = read_lock(lock)
-    minor = ".".join(python.split(".")[:2])
-    checks = [
-        Check("python", "ok", f"{python} (the lock was made with {pins.python})")
-        if pins.python in (None, minor)
-        else Check("python", "fail", f"{python}, but {lock.name} was made with Python {pins.python}")
+    return [_python_check(pins), _packages_check(pins), _submitit_check(pins)]
+
+
+def _python_check(lock: Lock) -> Check:
+    python = platform.python_version()
+    if lock.python in (None, ".".join(python.split(".")[:2])):
+        return Check("python", "ok", f"{python} (the lock was made with {lock.python})")
+    return Check("python", "fail", f"{python}, but {lock.path.name} was made with Python {lock.python}")
+
+
+def _packages_check(lock: Lock) -> Check:
+    wrong = [
+        f"{name} {installed or 'not installed'} (lock: {pinned})"
+        for name, pinned in sorted(lock.pins.items())
+        if (installed := installed_version(name)) != pinned
     ]
-    wrong = []
-    for name, pinned in sorted(pins.pins.items()):
-        installed = _installed(name)
-        if installed != pinned:
-            wrong.append(f"{name} {installed or 'not installed'} (lock: {pinned})")
-    if wrong:
-        fix = f"pip install --require-hashes --no-deps -r {lock}"
-        checks.append(Check("packages", "fail", f"differ from {lock}: {'; '.join(wrong)} — fix: {fix}"))
-    else:
-        checks.append(Check("packages", "ok", f"all {len(pins.pins)} match {lock}"))
-    submitit, locked = _installed("submitit"), pins.pins.get("submitit")
+    if not wrong:
+        return Check("packages", "ok", f"all {len(lock.pins)} match {lock.path}")
+    fix = f"pip install --require-hashes --no-deps -r {lock.path}"
+    return Check("packages", "fail", f"differ from {lock.path}: {'; '.join(wrong)} — fix: {fix}")
+
+
+def _submitit_check(lock: Lock) -> Check:
+    submitit, locked = installed_version("submitit"), lock.pins.get("submitit")
     if submitit == locked:
-        checks.append(
-            Check("submitit", "ok", f"{submitit}, as locked (so the same inside and outside the image)")
-        )
-    else:
-        checks.append(Check("submitit", "fail", f"{submitit}, but the lock pins {locked}"))
-    return checks
-
-
-def _installed(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+        return Check("submitit", "ok", f"{submitit}, as locked (so the same inside and outside the image)")
+    return Check("submitit", "fail", f"{submitit}, but the lock pins {locked}")
 
 
 def check_torch(pin_file: Path) -> Check:
     """torch is outside the hashed lock: its version must still be requirements-torch.txt's."""
-    installed = _installed("torch")
+    installed = installed_version("torch")
     pinned = read_torch_pin(pin_file) if pin_file.is_file() else None
     if installed is None:
         return Check("torch", "fail", f"not installed (pip install -r {pin_file})")
@@ -188,16 +149,26 @@ def check_gpu(require_gpu: bool) -> list[Check]:
         why = "torch is a CPU build" if torch.version.cuda is None else "no device visible (--nv? a GPU job?)"
         return [Check("cuda", "fail" if require_gpu else "info", f"no CUDA GPU: {why}; runs use the CPU")]
     names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    checks = [Check("cuda", "ok", f"CUDA {torch.version.cuda}, {len(names)} GPU(s): {', '.join(names)}")]
+    cuda = Check("cuda", "ok", f"CUDA {torch.version.cuda}, {len(names)} GPU(s): {', '.join(names)}")
+    return [cuda, _nccl_check(), _bf16_check()]
+
+
+def _nccl_check() -> Check:
+    import torch
+
     try:
         nccl = ".".join(str(part) for part in torch.cuda.nccl.version())
-        checks.append(Check("nccl", "ok", f"NCCL {nccl} (multi-GPU and multi-node runs)"))
     except (AttributeError, RuntimeError) as err:
-        checks.append(Check("nccl", "fail", f"NCCL unavailable in this torch build: {err}"))
-    bf16 = torch.cuda.is_bf16_supported()
-    detail = "supported: precision auto trains in bf16" if bf16 else "not supported: precision auto is fp32"
-    checks.append(Check("bf16", "ok" if bf16 else "info", detail))
-    return checks
+        return Check("nccl", "fail", f"NCCL unavailable in this torch build: {err}")
+    return Check("nccl", "ok", f"NCCL {nccl} (multi-GPU and multi-node runs)")
+
+
+def _bf16_check() -> Check:
+    import torch
+
+    if torch.cuda.is_bf16_supported():
+        return Check("bf16", "ok", "supported: precision auto trains in bf16")
+    return Check("bf16", "info", "not supported: precision auto is fp32")
 
 
 def check_deepspeed() -> Check:
@@ -239,38 +210,46 @@ def check_deepspeed_ops() -> list[Check]:
 
 
 def _op_loads(op: str, engine: str) -> Check:
-    import shutil
-
+    """Whether DeepSpeed's `op` loads without compiling: prebuilt, built once (JIT), or neither."""
     from deepspeed.git_version_info import installed_ops
     from deepspeed.ops.op_builder.all_ops import ALL_OPS
-
-    builder = ALL_OPS[op]
-    name = f"deepspeed op {op}"
-    if installed_ops.get(op):
-        try:
-            importlib.import_module(builder.absolute_name())
-        except Exception as err:
-            return Check(name, "fail", f"prebuilt but does not import: {type(err).__name__}: {err}")
-        return Check(name, "ok", f"prebuilt in DeepSpeed, imports without compiling ({engine})")
     from torch.utils.cpp_extension import _get_build_directory
 
+    builder, name = ALL_OPS[op], f"deepspeed op {op}"
+    if installed_ops.get(op):
+        return _prebuilt_op(name, builder.absolute_name(), engine)
     library = Path(_get_build_directory(builder.name, verbose=False)) / f"{builder.name}.so"
     if library.is_file():
-        try:
-            spec = importlib.util.spec_from_file_location(builder.name, library)
-            assert spec is not None and spec.loader is not None
-            spec.loader.exec_module(importlib.util.module_from_spec(spec))
-        except Exception as err:
-            return Check(name, "fail", f"{library} does not load: {type(err).__name__}: {err}")
-        return Check(name, "ok", f"built once in {library.parent}, loads without compiling ({engine})")
+        return _built_op(name, builder.name, library, engine)
+    return _op_to_compile(name, engine)
+
+
+def _prebuilt_op(name: str, module: str, engine: str) -> Check:
+    try:
+        importlib.import_module(module)
+    except Exception as err:
+        return Check(name, "fail", f"prebuilt but does not import: {type(err).__name__}: {err}")
+    return Check(name, "ok", f"prebuilt in DeepSpeed, imports without compiling ({engine})")
+
+
+def _built_op(name: str, module: str, library: Path, engine: str) -> Check:
+    try:
+        spec = importlib.util.spec_from_file_location(module, library)
+        assert spec is not None and spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    except Exception as err:
+        return Check(name, "fail", f"{library} does not load: {type(err).__name__}: {err}")
+    return Check(name, "ok", f"built once in {library.parent}, loads without compiling ({engine})")
+
+
+def _op_to_compile(name: str, engine: str) -> Check:
     compiler = shutil.which("c++") or shutil.which("g++")
-    return Check(
-        name,
-        "info" if compiler else "fail",
+    detail = (
         f"neither prebuilt nor built: {engine} would compile it at first use"
         + (f" with {compiler}" if compiler else ", and there is no compiler here")
-        + " — run scripts/build_deepspeed_ops.py (or build the image with DS_BUILD_CPU_ADAM=1)",
+        + " — run scripts/build_deepspeed_ops.py (or build the image with DS_BUILD_CPU_ADAM=1)"
     )
+    return Check(name, "info" if compiler else "fail", detail)
 
 
 def check_torch_extensions_dir() -> Check:
@@ -291,7 +270,7 @@ def check_hf_cache(runs: list[RunSpec] | None) -> list[Check]:
     import datasets
     from huggingface_hub import constants
 
-    from peftbench.tools.fetch import hub_needs, missing_from_cache, missing_local_data, offline_variables
+    from peftbench.tools.fetch import offline_variables
 
     offline = offline_variables()
     mode = f"offline ({', '.join(offline)})" if offline else "online (hub downloads allowed)"
@@ -300,21 +279,27 @@ def check_hf_cache(runs: list[RunSpec] | None) -> list[Check]:
     checks = [Check("hf cache", "info", f"{where}; {mode}")]
     if runs is None:
         return checks
+    return [*checks, *_sweep_data_checks(runs)]
+
+
+def _sweep_data_checks(runs: list[RunSpec]) -> list[Check]:
+    """A failure per hub item missing from the cache and per local data folder missing, else one ok."""
+    from peftbench.tools.fetch import hub_needs, missing_from_cache, missing_local_data
+
     items = hub_needs(runs)
     missing = missing_from_cache(items)
-    checks += [
+    checks = [
         Check("hf cache", "fail", f"{m} (run `peftbench fetch` on a node with internet)") for m in missing
     ]
-    by_hand = missing_local_data(runs)
-    checks += [Check("local data", "fail", str(need)) for need in by_hand]
-    if not missing and not by_hand:
-        detail = (
-            f"all {len(items)} hub item(s) the sweep needs are cached"
-            if items
-            else "the sweep needs nothing from the hub"
-        )
-        checks.append(Check("sweep data", "ok", detail))
-    return checks
+    checks += [Check("local data", "fail", str(need)) for need in missing_local_data(runs)]
+    if checks:
+        return checks
+    detail = (
+        f"all {len(items)} hub item(s) the sweep needs are cached"
+        if items
+        else "the sweep needs nothing from the hub"
+    )
+    return [Check("sweep data", "ok", detail)]
 
 
 def check_runs_dir(runs_dir: Path) -> Check:
@@ -326,84 +311,20 @@ def check_runs_dir(runs_dir: Path) -> Check:
 def _writable(folder: Path) -> bool:
     """Whether files can be created in `folder`, or in the folder that would hold it."""
     if folder.is_dir():
-        try:
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
-                return True
-        except OSError:
-            return False
+        return _succeeds(lambda: tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-").close())
     parent = next((p for p in folder.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir():
         return False
+    return _succeeds(lambda: os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".doctor-")))
+
+
+def _succeeds(attempt: Callable[[], object]) -> bool:
+    """Whether `attempt` runs without an OSError."""
     try:
-        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".doctor-"))
+        attempt()
     except OSError:
         return False
     return True
-
-
-def check_container(container: ContainerSettings) -> list[Check]:
-    """The profile's image exists, and Python, submitit, cloudpickle and peftbench match inside it."""
-    from peftbench.plan.schema import FILL_ME
-
-    image = Path(container.image)
-    if os.environ.get("APPTAINER_CONTAINER"):
-        return [Check("image", "info", f"running inside {os.environ['APPTAINER_CONTAINER']}: not nesting")]
-    if FILL_ME in container.image:
-        detail = (
-            "container.image is still FILL_ME in the profile: set it to where this site's shared image is "
-            "(docs/clusters.md); not checked until then"
-        )
-        return [Check("image", "fail", detail)]
-    if not image.is_file() or not os.access(image, os.R_OK):
-        return [Check("image", "fail", f"no readable image at {image} (make sif, then copy it there)")]
-    from peftbench.launch.container import APPTAINER, apptainer_exec_args
-
-    if shutil.which(APPTAINER) is None:
-        return [Check("image", "info", f"{image} exists; `{APPTAINER}` not on PATH, versions not compared")]
-    command = [*apptainer_exec_args(container), "python", "-c", PROBE]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.SubprocessError) as err:
-        return [Check("image", "fail", f"could not run {APPTAINER}: {err}")]
-    inside = _probe_answer(done.stdout)
-    if inside is None:
-        tail = " ".join(done.stderr.strip().splitlines()[-3:]) or f"exit code {done.returncode}"
-        return [Check("image", "fail", f"could not run Python in {image}: {tail}")]
-    return _compare_inside_outside(image, inside)
-
-
-def _probe_answer(stdout: str) -> dict[str, str | None] | None:
-    """The PROBE's JSON (its last line of output), or None."""
-    lines = stdout.strip().splitlines()
-    try:
-        answer = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None
-
-
-def _compare_inside_outside(image: Path, inside: dict[str, str | None]) -> list[Check]:
-    outside = {"python": platform.python_version(), **{n: _installed(n) for n in COMPARED[1:]}}
-    wrong = [
-        f"{name} {outside[name]} here, {inside.get(name)} in the image"
-        for name in COMPARED
-        if _comparable(name, outside[name]) != _comparable(name, inside.get(name))
-    ]
-    if wrong:
-        return [Check("image", "fail", f"{image}: {'; '.join(wrong)} — install both from the same lock")]
-    same = ", ".join(f"{n} {inside.get(n)}" for n in COMPARED)
-    return [Check("image", "ok", f"{image}: the same {same} inside and outside")]
-
-
-def _comparable(name: str, version: str | None) -> str | None:
-    """What must match: Python's minor version, torch without its build tag, others exactly."""
-    if version is None:
-        return None
-    if name == "python":
-        return ".".join(version.split(".")[:2])
-    if name == "torch":
-        return Version(version).public
-    return version
 
 
 def failures(checks: list[Check]) -> list[Check]:

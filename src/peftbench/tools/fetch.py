@@ -21,7 +21,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from peftbench.core.errors import PeftbenchError
 from peftbench.core.spec import RunSpec
@@ -97,7 +97,7 @@ def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
         if not _is_local_model(source):
             users.setdefault(HubItem("model", source), []).append(f"model {run.model.name}")
         hub = run.task.source.hub
-        if hub is not None and not Path(hub).exists() and not is_local_folder(hub):
+        if _on_the_hub(hub):
             users.setdefault(HubItem("dataset", hub, run.task.source.config), []).append(
                 f"task {run.task.name}"
             )
@@ -105,6 +105,11 @@ def hub_needs(runs: list[RunSpec]) -> list[HubItem]:
         HubItem(item.kind, item.repo_id, item.config, tuple(dict.fromkeys(names)))
         for item, names in users.items()
     ]
+
+
+def _on_the_hub(hub: str | None) -> TypeGuard[str]:
+    """Whether a task's `hub:` value names a hub dataset: neither a local path nor absent."""
+    return hub is not None and not Path(hub).exists() and not is_local_folder(hub)
 
 
 def is_local_folder(hub: str) -> bool:
@@ -132,9 +137,14 @@ def missing_local_data(runs: list[RunSpec]) -> list[LocalData]:
     users: dict[str, list[str]] = {}
     for run in runs:
         hub = run.task.source.hub
-        if hub is not None and is_local_folder(hub) and not Path(hub).expanduser().exists():
+        if _missing_folder(hub):
             users.setdefault(hub, []).append(f"task {run.task.name}")
     return [LocalData(path, tuple(dict.fromkeys(names))) for path, names in users.items()]
+
+
+def _missing_folder(hub: str | None) -> TypeGuard[str]:
+    """Whether a task's `hub:` value is a local folder that does not exist here."""
+    return hub is not None and is_local_folder(hub) and not Path(hub).expanduser().exists()
 
 
 def _is_local_model(source: str) -> bool:
@@ -164,16 +174,25 @@ def model_missing(repo_id: str, hub_cache: str | None = None) -> str | None:
     if not isinstance(config, str):
         return "not in the cache"
     folder = Path(config).parent
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.model")):
-        return f"no tokenizer file in {folder}"
-    for index in WEIGHT_INDEXES:
-        if (folder / index).is_file():
-            shards = set(json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values())
-            absent = sorted(s for s in shards if not (folder / s).is_file())
-            return f"weight shards missing in {folder}: {', '.join(absent)}" if absent else None
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        return f"no weights ({' or '.join(WEIGHT_FILES)}) in {folder}"
-    return None
+    return _tokenizer_missing(folder) or _weights_missing(folder)
+
+
+def _tokenizer_missing(folder: Path) -> str | None:
+    if any((folder / name).is_file() for name in TOKENIZER_FILES) or any(folder.glob("*.model")):
+        return None
+    return f"no tokenizer file in {folder}"
+
+
+def _weights_missing(folder: Path) -> str | None:
+    """Why the snapshot's weights are incomplete: the shards its index names, else one weight file."""
+    index = next((folder / name for name in WEIGHT_INDEXES if (folder / name).is_file()), None)
+    if index is not None:
+        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        absent = sorted(s for s in shards if not (folder / s).is_file())
+        return f"weight shards missing in {folder}: {', '.join(absent)}" if absent else None
+    if any((folder / name).is_file() for name in WEIGHT_FILES):
+        return None
+    return f"no weights ({' or '.join(WEIGHT_FILES)}) in {folder}"
 
 
 def dataset_missing(repo_id: str, config: str | None, datasets_cache: str | None = None) -> str | None:
@@ -212,19 +231,8 @@ def fetch(items: list[HubItem], report: Callable[[str], None] = print, sweep: st
     item still missing, without trying the network when `HF_HUB_OFFLINE` is set. `sweep` is the
     file as the user named it, for the command the message gives."""
     missing = missing_from_cache(items)
-    offline = offline_variables()
-    if missing and offline:
-        turn_off = " ".join(f"{name}=0" for name in offline)
-        raise FetchError(
-            missing,
-            f"{', '.join(offline)} set: nothing was downloaded. On a machine with internet run:\n"
-            f"  {turn_off} {shlex.join(['peftbench', 'fetch', sweep])}",
-        )
-    unreachable = hub_unreachable() if missing else None
-    if unreachable is not None:
-        raise FetchError(
-            missing, f"Nothing was downloaded: {unreachable}. Run fetch where the hub is reachable."
-        )
+    if missing:
+        _refuse_without_network(missing, sweep)
     fetched, failed = [], []
     for m in missing:
         report(f"fetching {m.item.kind} {m.item.repo_id}{f' ({m.item.config})' if m.item.config else ''}")
@@ -237,6 +245,23 @@ def fetch(items: list[HubItem], report: Callable[[str], None] = print, sweep: st
     if failed:
         raise FetchError(failed, "Check the network and the hub ids (a gated model needs `hf auth login`).")
     return fetched
+
+
+def _refuse_without_network(missing: list[Missing], sweep: str) -> None:
+    """Raise FetchError before any download when an offline variable is set or the hub is unreachable."""
+    offline = offline_variables()
+    if offline:
+        turn_off = " ".join(f"{name}=0" for name in offline)
+        raise FetchError(
+            missing,
+            f"{', '.join(offline)} set: nothing was downloaded. On a machine with internet run:\n"
+            f"  {turn_off} {shlex.join(['peftbench', 'fetch', sweep])}",
+        )
+    unreachable = hub_unreachable()
+    if unreachable is not None:
+        raise FetchError(
+            missing, f"Nothing was downloaded: {unreachable}. Run fetch where the hub is reachable."
+        )
 
 
 def hub_unreachable(timeout: float = 10.0) -> str | None:
