@@ -33,7 +33,11 @@ fi
 # daemon serving several clusters, as at a site with more than one); local_up.sh starts it if it is
 # not up and leaves it alone if it is (idle or busy).
 SLURM_CONF=/etc/slurm/slurm.conf bash "$HERE/local_up.sh" >/dev/null
-if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || ! sacctmgr -n list cluster >/dev/null 2>&1; then
+one_node_serving() {  # munged and slurmdbd answer (asked through the one-node cluster's conf: ours is not written yet)
+  munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && SLURM_CONF=/etc/slurm/slurm.conf sacctmgr -n list cluster >/dev/null 2>&1
+}
+for _ in $(seq 30); do one_node_serving && break; sleep 1; done
+if ! one_node_serving; then
   echo "slurm dev2: munged and slurmdbd of the one-node cluster must run (slurm/local_up.sh)" >&2; exit 1
 fi
 mkdir -p "$PIDDIR"
