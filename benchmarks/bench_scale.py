@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from peftbench.collect.merge import collect, write_collection
+from peftbench.collect.merge import collect
+from peftbench.collect.outputs import write_collection
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import Cost, RunResult
 from peftbench.core.spec import RunSpec

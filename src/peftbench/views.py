@@ -23,7 +23,7 @@ from peftbench.launch.slurm_state import STATES, count_by
 from peftbench.plan.memory import GB
 
 if TYPE_CHECKING:
-    from peftbench.collect.merge import CollectReport
+    from peftbench.collect.outputs import CollectReport
     from peftbench.core.spec import RunSpec
     from peftbench.launch.slurm_state import RunState
     from peftbench.plan.memory import MemoryEstimate
