@@ -60,7 +60,7 @@ collect: $(VENV)/.installed ## merge SWEEP's results into results.parquet/.csv a
 report: $(VENV)/.installed ## SWEEP's report.html, paper tables (md/tex/csv) and plots (png/svg)
 	$(VENV)/bin/peftbench report $(SWEEP)
 
-test: $(VENV)/.installed ## the test suite (CPU, offline; what CI runs): the Slurm tests beside the others
+test: $(VENV)/.installed ## the whole test suite (CPU, offline; what CI runs): the Slurm and slow tests beside the others
 	PY=$(PY) bash scripts/run_tests.sh
 
 .PHONY: bench

@@ -32,16 +32,25 @@ TINY_TRAINING = {
 GOLDEN = REPO / "tests" / "golden"
 UPDATE_GOLDEN = "PEFTBENCH_UPDATE_GOLDEN"  # =1: rewrite the golden files instead of comparing
 CHECK_ENVIRONMENT = "PEFTBENCH_CHECK_ENV"  # =1: also run the `environment` tests (CI sets it)
+RUN_SLOW = "PEFTBENCH_RUN_SLOW"  # =1: also run the `slow` tests (`make test` and so CI set it)
+OPT_IN = {
+    "environment": (CHECK_ENVIRONMENT, "checks this machine's install"),
+    "slow": (RUN_SLOW, "trains several models end to end"),
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`environment` tests check this machine's install against the lock, not the code: opt in."""
-    if os.environ.get(CHECK_ENVIRONMENT) == "1" or "environment" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason=f"checks this machine's install; set {CHECK_ENVIRONMENT}=1 (CI does)")
-    for item in items:
-        if "environment" in item.keywords:
-            item.add_marker(skip)
+    """Marks that opt in: `environment` tests check this machine's install against the lock, not the
+    code; `slow` tests train end to end. Each runs when its variable is 1 or `-m` names its mark, so a
+    plain `pytest` stays quick and `make test` runs everything."""
+    selected = config.getoption("-m") or ""
+    for mark, (variable, what) in OPT_IN.items():
+        if os.environ.get(variable) == "1" or mark in selected:
+            continue
+        skip = pytest.mark.skip(reason=f"{what}; set {variable}=1 to run it")
+        for item in items:
+            if mark in item.keywords:
+                item.add_marker(skip)
 
 
 def _run_folders() -> set[Path]:
