@@ -178,3 +178,31 @@ def test_each_model_and_method_is_counted_once_however_many_runs(sweep_file, mon
     rows = memory_rows(runs, profile)
     assert len(rows) == 200 and all(row.fit is not None and row.fit.fits for row in rows)
     assert calls == {"count": 1, "trainable": 2}  # one model; two ranks
+
+
+def test_the_plan_keeps_its_estimates_and_the_memory_table_makes_only_the_missing_ones(
+    tmp_path: Path, sweep_file, monkeypatch
+):
+    """The site checks estimate each GPU run once; `peftbench plan`'s table reuses those rows and
+    estimates only what the checks left out (here: the CPU run)."""
+    data = {
+        **GPU_SWEEP,
+        "models": ["xlm-roberta-base"],
+        "methods": {"lora": {"resources": {"gpus": 1}}, "bitfit": {}},
+    }
+    plan = load_plan(sweep_file(data), "vega", tmp_path / "runs", submitting=False)
+    gpu_runs = {r.run_id for r in plan.runs if r.resources.gpus}
+    assert set(plan.memory) == gpu_runs and len(gpu_runs) < len(plan.runs)
+    asked: list[list[str]] = []
+    real = sweep_plan.memory_rows
+
+    def spy(runs, profile):
+        asked.append([r.run_id for r in runs])
+        return real(runs, profile)
+
+    monkeypatch.setattr(sweep_plan, "memory_rows", spy)
+    table = plan.memory_table()
+    assert [row.run.run_id for row in table] == [r.run_id for r in plan.runs]
+    assert asked == [[r.run_id for r in plan.runs if not r.resources.gpus]]
+    assert all(table[i] is plan.memory[r.run_id] for i, r in enumerate(plan.runs) if r.run_id in gpu_runs)
+    assert not any(row.refused for row in table)

@@ -113,13 +113,11 @@ def plan_command(
     sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None, profiles: Profiles = None
 ) -> None:
     """Estimate each run's GPU memory (weights, training state, activations); flag what cannot fit."""
-    from peftbench.plan.sweep_plan import memory_rows
-
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False, check_memory=False)
-    rows = memory_rows(plan.runs, plan.profile)
+    rows = plan.memory_table()
     views.print_memory_plan(plan, rows)
     _warn(plan)
-    refused = sum(row.fit is not None and not row.fit.fits for row in rows)
+    refused = sum(row.refused for row in rows)
     if refused:
         err_console.print(
             f"[red]{refused} run(s) do not fit their GPUs[/red]: `sweep` refuses to submit them."

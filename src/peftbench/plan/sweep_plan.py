@@ -52,10 +52,19 @@ class SweepPlan:
     notes: list[Problem] = field(default_factory=list)
     # On a Slurm site, run_id -> what the plan settled for it (shape, pack, what it waits for, time).
     placed: dict[str, PlannedRun] = field(default_factory=dict)
+    # The GPU-memory estimates the checks made, by run id (each run estimated once).
+    memory: dict[str, MemoryRow] = field(default_factory=dict)
 
     @property
     def sweep_dir(self) -> Path:
         return self.runs_dir / self.spec.name
+
+    def memory_table(self) -> list[MemoryRow]:
+        """Every run's memory row, in the plan's order: the estimates the checks made, and the rest
+        estimated now (`peftbench plan` shows them all)."""
+        missing = [run for run in self.runs if run.run_id not in self.memory]
+        made = {row.run.run_id: row for row in memory_rows(missing, self.profile)} if missing else {}
+        return [self.memory.get(run.run_id) or made[run.run_id] for run in self.runs]
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class _SiteChecks:
     problems: list[Problem]
     warnings: list[Problem]
     planned: dict[str, int | None]  # run_id -> per-GPU memory estimate, for the runs that pack by it
+    rows: list[MemoryRow] = field(default_factory=list)  # the estimates made
 
 
 def load_plan(
@@ -95,7 +105,8 @@ def load_plan(
         raise ConfigError(problems)
     notes = assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
     placed = plan_runs(runs, profile, site.planned) if profile.launcher == "slurm" else {}
-    return SweepPlan(profile, spec, runs, root, warnings, notes, placed)
+    memory = {row.run.run_id: row for row in site.rows}
+    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory)
 
 
 def _profile_and_sweep(sweep_file: Path, cluster: str, profiles: Path | None) -> tuple[ClusterProfile, Sweep]:
@@ -124,7 +135,7 @@ def _slurm_site_checks(
     planned = {row.run.run_id: row.estimate.total if row.estimate else None for row in rows}
     problems = resource_problems(runs, profile, file) + packing_problems(runs, profile, file, planned)
     warnings = memory_problems(rows, profile, file) + unknown_models(rows, spec, file) if check_memory else []
-    return _SiteChecks(problems, warnings, planned)
+    return _SiteChecks(problems, warnings, planned, rows)
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,11 @@ class MemoryRow:
     estimate: MemoryEstimate | None  # None: the model's config is not available here
     fit: Fit | None
     config_from: str = "cache"  # cache | table | run (another run's model) | unknown
+
+    @property
+    def refused(self) -> bool:
+        """The estimate does not fit the site's GPU: a submission refuses the run."""
+        return self.fit is not None and not self.fit.fits
 
 
 def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]:
