@@ -10,6 +10,10 @@
 set -uo pipefail
 PY=${PY:-.venv/bin/python}
 export PEFTBENCH_RUN_SLOW=${PEFTBENCH_RUN_SLOW:-1}
+# One torch (OpenMP) thread per process: the two sessions, their subprocesses and the Slurm tasks
+# share the cores, and threads that outnumber them spin waiting on each other (measured on the
+# 2-core machine: two concurrent LoRA tests took 262-297 s with two threads each, 69-72 s with one).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/peftbench-tests.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
