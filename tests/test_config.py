@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from pydantic import ValidationError
 
 from peftbench.core.errors import ConfigError
+from peftbench.core.spec import RunSpec
 from peftbench.plan.loading import load_cluster, load_sweep
 
 BASE = {
@@ -107,3 +111,30 @@ def test_unknown_cluster_lists_profiles():
 def test_every_problem_in_one_error(sweep_file):
     data = {**BASE, "tasks": ["nope"], "methods": {"lroa": {}, "lora": {"r": 0}}}
     assert len(problems_of(sweep_file, data)) == 3
+
+
+def test_a_seed_numpy_refuses_is_refused_naming_it(sweep_file):
+    [message] = problems_of(sweep_file, {**BASE, "seeds": [0, 2**40]})
+    assert message.endswith(
+        "sweep.yaml: seeds[1]: A seed is at most 2^32 - 1 = 4294967295: NumPy refuses larger ones "
+        "(got 1099511627776)."
+    )
+
+
+def test_the_largest_seed_numpy_takes_is_accepted_in_a_sweep_and_a_run_spec(sweep_file):
+    [run] = load_sweep(sweep_file({**BASE, "seeds": [2**32 - 1]})).runs
+    assert run.seed == 2**32 - 1
+    assert RunSpec.model_validate(run.model_dump()).run_id == run.run_id
+    with pytest.raises(ValidationError, match="seed"):
+        RunSpec.model_validate({**run.model_dump(), "seed": 2**32})
+
+
+def test_infinite_epochs_are_refused(sweep_file):
+    [message] = problems_of(sweep_file, {**BASE, "training": {"epochs": float("inf")}})
+    assert "training.epochs: Input should be a finite number (got inf)." in message
+
+
+def test_a_directory_is_not_a_sweep_file(tmp_path):
+    expected = f"{tmp_path}: <file>: Is a directory, not a sweep file."
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_sweep(tmp_path)

@@ -13,7 +13,7 @@ import typer.core
 from rich.text import Text
 
 from peftbench import views
-from peftbench.core.errors import ConfigError, unknown_name
+from peftbench.core.errors import ConfigError, PeftbenchError, unknown_name
 from peftbench.core.spec import RunSpec
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
 from peftbench.views import console, err_console
@@ -64,6 +64,16 @@ def _config_checked() -> Iterator[None]:
         yield
     except ConfigError as err:
         raise _fail(err) from None
+
+
+@contextmanager
+def _one_line(error: type[PeftbenchError], code: int) -> Iterator[None]:
+    """`error` ends the command: its message (which names the file) on one line of stderr, no traceback."""
+    try:
+        yield
+    except error as err:
+        views.print_plain(err, stderr=True, soft_wrap=True)
+        raise typer.Exit(code=code) from None
 
 
 def _plan(
@@ -318,10 +328,13 @@ def run_one_command(
     from peftbench.run.plain_text import plain_text_output
 
     plain_text_output()  # log.txt gets no colour codes; before transformers is imported
-    from peftbench.core.results import read_spec
+    from peftbench.core.results import UnreadableSpec, read_spec
+
+    with _one_line(UnreadableSpec, code=2):
+        spec = read_spec(spec_file)
     from peftbench.run.one import run_one
 
-    result = run_one(read_spec(spec_file), out_dir)
+    result = run_one(spec, out_dir)
     if result.status != "success":
         views.print_plain(result.error or result.status, stderr=True)
         raise typer.Exit(code=1)
@@ -371,11 +384,11 @@ def report(
     ] = None,
 ) -> None:
     """Write report.html (tables, plots, provenance, runs left out), tables (md/tex/csv), plots (png/svg)."""
-    from peftbench.collect.report import check_report_options, write_report
+    from peftbench.collect.report import NoResults, check_report_options, write_report
 
     folders = _sweep_folders(sweeps, runs_dir)
     leaderboards, extra = tuple(submission or ()), tuple(published or ())
-    with _config_checked():
+    with _config_checked(), _one_line(NoResults, code=1):
         task_map = check_report_options(interval, list(leaderboards), task or [])
         outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map, extra)  # type: ignore[arg-type]
     views.print_plain(outcome.summary())

@@ -24,7 +24,7 @@ from peftbench.collect.plots import Plot, make_plots
 from peftbench.collect.report_page import ReportOutcome, render_report
 from peftbench.collect.stats import INTERVAL_METHODS, IntervalMethod
 from peftbench.collect.tables import paper_tables
-from peftbench.core.errors import ConfigError, Problem, unknown_name
+from peftbench.core.errors import ConfigError, PeftbenchError, Problem, unknown_name
 from peftbench.core.files import write_path_atomic
 
 if TYPE_CHECKING:
@@ -34,6 +34,25 @@ if TYPE_CHECKING:
     from peftbench.collect.table_model import Table
 
 REPORT_FILE = "report.html"
+
+
+class NoResults(PeftbenchError):
+    """No readable result.json in the sweep folders: a report would be empty, so none is written."""
+
+
+def refuse_no_results(sweep_dirs: list[Path], collection: Collection) -> None:
+    """Raise NoResults, saying what the folders hold instead, when the collection has no result."""
+    if not collection.frame.empty:
+        return
+    folders = ", ".join(str(d) for d in sweep_dirs)
+    found = []
+    if collection.unfinished:
+        waiting = len(collection.unfinished)
+        found.append(f"{waiting} run(s) without a result yet (`peftbench status` says why)")
+    if collection.unreadable:
+        found.append(f"{len(collection.unreadable)} unreadable result(s), e.g. {collection.unreadable[0]}")
+    held = "; ".join(found) or "no run folders"
+    raise NoResults(f"No results to report in {folders}: {held}. Nothing was written.")
 
 
 def check_report_options(interval: str, leaderboards: list[str], tasks: list[str]) -> dict[str, str]:
@@ -73,8 +92,9 @@ def write_report(
     """Collect the sweeps and write report.html, tables/, plots/ (and submissions/) into `out_dir`.
 
     The studies' published figures (shipped ones for these sweeps, plus `published` files) add the
-    paper tables (`collect.comparison`)."""
+    paper tables (`collect.comparison`). Raises NoResults, writing nothing, when there is no result."""
     collection = collect(sweep_dirs)
+    refuse_no_results(sweep_dirs, collection)
     selection = selection_of(collection.frame, interval_method, confidence)
     saved = save_collection(collection, selection, out_dir)
     best = marked_best(selection)

@@ -122,10 +122,27 @@ def write_spec(path: Path, spec: RunSpec) -> None:
     write_json_atomic(path, {"run_id": spec.run_id, **spec.model_dump(mode="json")}, durable=False)
 
 
+class UnreadableSpec(UnreadableFile, ValueError):
+    """A spec.json that is missing, not JSON or not a RunSpec; the message names the file and why."""
+
+
 def read_spec(path: Path) -> RunSpec:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    """Read a spec.json; anything wrong with it raises UnreadableSpec naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UnreadableSpec(f"{path}: {err.strerror or err}.") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UnreadableSpec(f"{path}: not JSON: {err}.") from err
+    if not isinstance(data, dict):
+        raise UnreadableSpec(f"{path}: expected a JSON object (a run's spec), got {type(data).__name__}.")
     data.pop("run_id", None)
-    return RunSpec.model_validate(data)
+    try:
+        return RunSpec.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<top level>"
+        raise UnreadableSpec(f"{path}: {where}: {first['msg']} ({err.error_count()} problem(s)).") from err
 
 
 class UnreadableResult(UnreadableFile):

@@ -11,7 +11,7 @@ import json
 import string
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peftbench.core.engines import Engine
 
@@ -20,6 +20,17 @@ DEFAULT_MAX_NEW_TOKENS = 64
 Averaging = Literal["binary", "macro", "micro", "weighted"]  # scikit-learn's `average` values a task may set
 AVERAGINGS: tuple[str, ...] = get_args(Averaging)
 TRAINER_SAVE_STEPS = 500  # transformers' own save_steps: checkpoints by steps with no other interval given
+SEED_LIMIT = 2**32  # NumPy's: `np.random.seed` (which transformers' set_seed calls) refuses larger seeds
+
+
+def _below_numpy_limit(seed: int) -> int:
+    """Checked when the sweep is read, not when the run starts (a run seeded 2^40 fails in set_seed)."""
+    if seed >= SEED_LIMIT:
+        raise ValueError(f"A seed is at most 2^32 - 1 = {SEED_LIMIT - 1}: NumPy refuses larger ones")
+    return seed
+
+
+Seed = Annotated[int, Field(ge=0), AfterValidator(_below_numpy_limit)]
 
 
 class StrictModel(BaseModel):
@@ -31,7 +42,7 @@ class StrictModel(BaseModel):
 class TrainingSettings(StrictModel):
     """How one run trains and evaluates. Shared by a sweep; any key can be overridden per method."""
 
-    epochs: float = Field(3.0, gt=0, description="Passes over the training split.")
+    epochs: float = Field(3.0, gt=0, allow_inf_nan=False, description="Passes over the training split.")
     max_steps: PositiveInt | None = Field(None, description="Stop after this many steps (wins over epochs).")
     batch_size: PositiveInt = Field(32, description="Training examples per step per device.")
     eval_batch_size: PositiveInt = Field(128, description="Examples per evaluation batch.")
@@ -392,7 +403,7 @@ class RunSpec(StrictModel):
     label: str = Field(description="The method's name in the sweep (tables use it; not in the run id).")
     params: dict[str, Any] = Field(description="The method's own hyper-parameters, defaults filled in.")
     training: TrainingSettings
-    seed: int
+    seed: Seed = Field(description="Seeds Python, NumPy and torch: 0 to 2^32 - 1.")
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
 
     @property

@@ -16,8 +16,10 @@ from peftbench.plan.problems import check_keys, pydantic_problems, split_unknown
 from peftbench.plan.schema import ClusterProfile, SweepSpec
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping, or a ConfigError naming the file and the line."""
+def read_yaml(path: Path, what: str = "YAML file") -> dict[str, Any]:
+    """A YAML mapping, or a ConfigError naming the file and the line; `what` the file is meant to be."""
+    if path.is_dir():
+        raise ConfigError([Problem(str(path), "<file>", f"Is a directory, not a {what}.")])
     if not path.is_file():
         raise ConfigError([Problem(str(path), "<file>", "No such file.")])
     try:
@@ -43,7 +45,7 @@ def load_cluster(name_or_path: str, profiles: Path | None = None) -> ClusterProf
             message = f"No profile for cluster {name_or_path!r} in {searched(profiles)}."
             raise ConfigError([Problem("--cluster", name_or_path, message, name_or_path, known)])
         path = found
-    data = read_yaml(path)
+    data = read_yaml(path, "cluster profile")
     data.setdefault("name", path.stem)
     problems = check_keys(str(path), data, ClusterProfile)
     if problems:
@@ -75,7 +77,7 @@ def load_sweep(path: Path) -> Sweep:
     Structural problems (unknown keys, wrong types) do not hide the rest: the offending keys are
     set aside and the remainder is still checked for unknown names and invalid grid values.
     """
-    data = read_yaml(path)
+    data = read_yaml(path, "sweep file")
     data.setdefault("name", path.stem)
     file = str(path)
     data, problems = split_unknown_keys(file, data, SweepSpec)

@@ -237,7 +237,7 @@ def trainable_from_config(run: RunSpec, config: Any) -> int:
     from peftbench.models.loading import LoadedModel
 
     method = METHODS[run.method]
-    model = _meta_model(config)
+    model = meta_model(config)
     total = sum({id(p): p.numel() for p in model.parameters()}.values())
     causal = _is_causal(config)
     loaded = LoadedModel(
@@ -256,7 +256,8 @@ def trainable_from_config(run: RunSpec, config: Any) -> int:
         return total if method.traits.trains_all_weights else total // 100
 
 
-def _meta_model(config: Any) -> Any:
+def meta_model(config: Any) -> Any:
+    """The model a config describes, built on torch's meta device: its modules and shapes, no weights."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
 
 from peftbench.core.errors import format_key
 from peftbench.core.spec import (
@@ -13,6 +13,7 @@ from peftbench.core.spec import (
     ModelRef,
     PositiveInt,
     ResourceRequest,
+    Seed,
     StrictModel,
     TaskSpec,
     TrainingSettings,
@@ -182,8 +183,8 @@ class SweepSpec(StrictModel):
         default_factory=dict,
         description="Task name -> settings that replace the task's own, e.g. slo_boolq: {averaging: binary}.",
     )
-    seeds: list[NonNegativeInt] = Field(
-        default_factory=lambda: [0], min_length=1, description="Seeds per point (each ≥ 0)."
+    seeds: list[Seed] = Field(
+        default_factory=lambda: [0], min_length=1, description="Seeds per point (each 0 to 2^32 - 1)."
     )
     max_runs: PositiveInt = Field(
         MAX_RUNS, description="Refuse a sweep of more runs than this (a typo in a grid is caught at once)."

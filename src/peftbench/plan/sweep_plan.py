@@ -1,4 +1,5 @@
-"""Everything checked before anything runs: cluster profile, sweep, resources, run folder.
+"""Everything checked before anything runs: cluster profile, sweep, resources, run folder, the module
+names methods list, training that cannot fit its time limit.
 
 `load_plan` gathers the problems of all of them into one ConfigError, so a user fixes a sweep in
 one pass, and nothing is ever submitted from a plan with a problem.
@@ -26,6 +27,7 @@ from peftbench.plan.memory import (
     forwarded_sequences,
     trainable_from_config,
 )
+from peftbench.plan.module_names import module_name_check
 from peftbench.plan.packing import needs_planned_memory, packing_problems
 from peftbench.plan.placement import PlannedRun, plan_runs
 from peftbench.plan.resources import (
@@ -36,6 +38,7 @@ from peftbench.plan.resources import (
     unset_site_facts,
 )
 from peftbench.plan.schema import ClusterProfile, SweepSpec
+from peftbench.plan.training_time import training_time_problems
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def load_plan(
     spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
     root = Path(runs_dir or profile.runs_dir)
     problems = check_writable(root / spec.name, file) + process_problems(runs, profile, file)
+    problems += training_time_problems(runs, profile, spec, file)
+    modules = module_name_check(runs, file)
+    problems += modules.problems
     warnings = unset_site_facts(profile)
     site = _SiteChecks([], [], {})
     if profile.launcher == "slurm":
@@ -103,7 +109,7 @@ def load_plan(
         problems, warnings = warnings + problems, []
     if problems:
         raise ConfigError(problems)
-    notes = assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
+    notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
     placed = plan_runs(runs, profile, site.planned) if profile.launcher == "slurm" else {}
     memory = {row.run.run_id: row for row in site.rows}
     return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory)
