@@ -4,6 +4,11 @@ A task type and the planner decide by these traits, never by a method's name: a 
 adds virtual tokens is refused by the same task types as prompt tuning, with no list to update.
 Each method in `methods/` states its own (`Method.traits`); the record lives here, in the contract,
 because task types may not import `methods/`.
+
+The padding side is no trait: every tokenizer pads on the right (`models/loading.py:load_tokenizer`),
+the one side on which an example scores alike alone and batched under every method (prompt learning
+and absolute positions both need it), and a packed task's runs of different methods share one
+tokenizer.
 """
 
 from __future__ import annotations

@@ -81,13 +81,26 @@ def load_config(ref: ModelRef) -> Any:
 
 
 def load_tokenizer(ref: ModelRef) -> Any:
-    """The model's tokenizer; decoders without a pad token pad with their end-of-sequence token."""
+    """The model's tokenizer, padding on the right; decoders without a pad token pad with their
+    end-of-sequence token.
+
+    Right whatever the model's own tokenizer says (several decoder families pad on the left): every
+    batch this tokenizer pads is trained or scored, and left padding makes an example's logits depend
+    on its batch. Prompt learning's virtual tokens (or prefix keys) would sit before the pads and the
+    text after them, so rotary distances change with the batch; families with absolute positions
+    (gpt2) would shift every position, whatever the method. On the right the text keeps positions
+    0.. (after any virtual tokens), alone or batched, and the heads find its last token from the
+    attention mask. One side for every method: a packed task's runs share one tokenizer and its
+    batches (`run.one.preload`). Generation pads its prompts on the left itself
+    (`tasks.generation.generate_texts`).
+    """
     from transformers import AutoTokenizer
 
     gguf = {"gguf_file": ref.gguf_file} if ref.gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(resolve_source(ref.source), **gguf)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
     return tokenizer
 
 
