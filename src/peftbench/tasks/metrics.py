@@ -8,6 +8,8 @@ METEOR in [0, 1], BLEU and chrF in [0, 100].
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -109,17 +111,27 @@ def answer_group_metrics(
 
 
 ENGLISH_ARTICLES = re.compile(r"\b(a|an|the)\b")
+# The official ReCoRD scorer's punctuation: Python's `string.punctuation` (ASCII), read in
+# huggingface/evaluate metrics/super_glue/record_evaluation.py ("Official evaluation script for
+# ReCoRD v1.0"), at commit 9cf3b6022e3e78c242fc172e896a5ce7a5de2004, its `remove_punc`.
+ASCII_PUNCTUATION = frozenset(string.punctuation)
+
+
+def is_answer_punctuation(character: str) -> bool:
+    """What normalization removes: the official scorer's ASCII punctuation (the symbols $ + < = > ^ |
+    ~ and the backtick among it, which Unicode does not call punctuation), and on top every Unicode
+    punctuation character (category P*): the scorer keeps „ “ ” ‚ ‘ ’ « » ‹ › – — …, and Slovene
+    text quotes and dashes with them."""
+    return character in ASCII_PUNCTUATION or unicodedata.category(character).startswith("P")
 
 
 def normalize_answer(text: str, language: str | None = None) -> str:
-    """SQuAD's answer normalization, as SuperGLUE's ReCoRD scorer does it: lowercase, punctuation
-    removed, whitespace collapsed, and the English articles a/an/the removed. Articles go only for
-    English (or unset language); Slovene has none, and other languages' are not ours to guess.
-    Punctuation is every Unicode punctuation character (SQuAD's `string.punctuation` is ASCII only,
-    which would keep „ and “ of Slovene quotes)."""
-    import unicodedata
-
-    text = "".join(c for c in text.lower() if not unicodedata.category(c).startswith("P"))
+    """The official ReCoRD scorer's answer normalization (SQuAD's): lowercase, punctuation removed,
+    the English articles a/an/the removed, whitespace collapsed; in that order. Two departures, both
+    for text that is not English ASCII: punctuation is `is_answer_punctuation` (the scorer's ASCII
+    set and Unicode's), and articles go only for English (or an unset language): Slovene has none,
+    and other languages' are not ours to guess. On ASCII English text it equals the scorer's."""
+    text = "".join(c for c in text.lower() if not is_answer_punctuation(c))
     if target_language(language) in (None, "en"):
         text = ENGLISH_ARTICLES.sub(" ", text)
     return " ".join(text.split())
