@@ -14,6 +14,7 @@ from rich.text import Text
 
 from peftbench import views
 from peftbench.core.errors import ConfigError, unknown_name
+from peftbench.core.files import disk_error
 from peftbench.core.spec import RunSpec
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
 from peftbench.views import console, err_console
@@ -21,7 +22,25 @@ from peftbench.views import console, err_console
 if TYPE_CHECKING:
     from peftbench.launch.claims import Claim
 
+
+class Verbs(typer.core.TyperGroup):
+    """peftbench's verbs. One that meets a full, over-quota or read-only file system (core's
+    CannotWrite, or an OSError of a library saying so) ends with one line naming the file, its file
+    system and what to free, and exit 1; the writers have left no temp file or lock behind."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            said = disk_error(err, Path.cwd())
+            if said is None:
+                raise
+            views.print_cannot_write(said)
+            raise typer.Exit(code=1) from None
+
+
 app = typer.Typer(
+    cls=Verbs,
     no_args_is_help=True,
     add_completion=False,
     help="Compare full fine-tuning, LoRA, BitFit and prompt tuning: sweeps, runs, status, tables.",

@@ -93,8 +93,9 @@ def load_plan(
     profile, sweep = _profile_and_sweep(sweep_file, cluster, profiles)
     spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
     root = Path(runs_dir or profile.runs_dir)
-    problems = check_writable(root / spec.name, file) + process_problems(runs, profile, file)
-    warnings = unset_site_facts(profile)
+    problems = process_problems(runs, profile, file)
+    # a read-only run folder refuses a submission; `status` and a preview only read it
+    warnings = check_writable(root / spec.name, file) + unset_site_facts(profile)
     site = _SiteChecks([], [], {})
     if profile.launcher == "slurm":
         site = _slurm_site_checks(runs, profile, spec, file, check_memory)

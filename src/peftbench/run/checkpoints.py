@@ -47,3 +47,15 @@ def last_complete_checkpoint(folder: Path) -> str | None:
             "%s: incomplete (killed while saving?): resuming from an earlier checkpoint", path
         )
     return None
+
+
+def unfinished_checkpoints(folder: Path) -> list[Path]:
+    """The `checkpoint-N` folders in `folder` the Trainer had not finished writing (a run that failed
+    while saving one, e.g. on a full disk): no readable trainer state at their own step."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if (m := _STEP.match(path.name)) and path.is_dir() and not is_complete(path, int(m.group(1)))
+    )
