@@ -24,16 +24,14 @@ if TYPE_CHECKING:
 
 
 class Verbs(typer.core.TyperGroup):
-    """peftbench's verbs. One that meets a full, over-quota or read-only file system (core's
-    CannotWrite, or an OSError of a library saying so) ends with one line naming the file, its file
-    system and what to free, and exit 1; the writers have left no temp file or lock behind."""
+    """The verbs: one that meets a full or read-only disk (core's CannotWrite, or a library's error
+    saying so) ends with one line naming the file, its file system and what to free; exit 1."""
 
     def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
         except Exception as err:
-            said = disk_error(err, Path.cwd())
-            if said is None:
+            if (said := disk_error(err, Path.cwd())) is None:
                 raise
             views.print_cannot_write(said)
             raise typer.Exit(code=1) from None
@@ -202,11 +200,8 @@ def _one_writer(plan: SweepPlan, verb: str) -> Claim:
     try:
         lock.acquire()
     except ClaimHeld as err:
-        err_console.print(
-            f"[red]Another command is writing this sweep[/red] — {err}; nothing was submitted. "
-            "Run again once it has finished.",
-            highlight=False,
-        )
+        said = f"{err}; nothing was submitted. Run again once it has finished."
+        views.print_problem("Another command is writing this sweep", said)
         raise typer.Exit(code=1) from None
     for line in lock.broken:
         err_console.print(f"[yellow]{line}[/yellow]", highlight=False)
