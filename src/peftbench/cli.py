@@ -14,6 +14,7 @@ from rich.text import Text
 
 from peftbench import views
 from peftbench.core.errors import ConfigError, PeftbenchError, unknown_name
+from peftbench.core.files import disk_error
 from peftbench.core.spec import RunSpec
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
 from peftbench.views import console, err_console
@@ -21,7 +22,23 @@ from peftbench.views import console, err_console
 if TYPE_CHECKING:
     from peftbench.launch.claims import Claim
 
+
+class Verbs(typer.core.TyperGroup):
+    """The verbs: one that meets a full or read-only disk (core's CannotWrite, or a library's error
+    saying so) ends with one line naming the file, its file system and what to free; exit 1."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            if (said := disk_error(err, Path.cwd())) is None:
+                raise
+            views.print_cannot_write(said)
+            raise typer.Exit(code=1) from None
+
+
 app = typer.Typer(
+    cls=Verbs,
     no_args_is_help=True,
     add_completion=False,
     help="Compare full fine-tuning, LoRA, BitFit and prompt tuning: sweeps, runs, status, tables.",
@@ -193,11 +210,8 @@ def _one_writer(plan: SweepPlan, verb: str) -> Claim:
     try:
         lock.acquire()
     except ClaimHeld as err:
-        err_console.print(
-            f"[red]Another command is writing this sweep[/red] — {err}; nothing was submitted. "
-            "Run again once it has finished.",
-            highlight=False,
-        )
+        said = f"{err}; nothing was submitted. Run again once it has finished."
+        views.print_problem("Another command is writing this sweep", said)
         raise typer.Exit(code=1) from None
     for line in lock.broken:
         err_console.print(f"[yellow]{line}[/yellow]", highlight=False)

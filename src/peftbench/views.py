@@ -24,6 +24,7 @@ from peftbench.plan.memory import GB
 
 if TYPE_CHECKING:
     from peftbench.collect.outputs import CollectReport
+    from peftbench.core.errors import CannotWrite
     from peftbench.core.spec import RunSpec
     from peftbench.launch.slurm_state import RunState
     from peftbench.plan.memory import MemoryEstimate
@@ -94,6 +95,11 @@ def styled(state: str) -> str:
 def print_problem(label: str, message: object, style: str = "red") -> None:
     """`label — message` on stderr, the label in its colour; the message as it is (never markup)."""
     err_console.print(Text(label, style=style) + Text(f" — {message}"), highlight=False)
+
+
+def print_cannot_write(err: CannotWrite) -> None:
+    """A full or read-only disk: core's one line (file, file system, what to free), whole, on stderr."""
+    err_console.print(Text(str(err), style="red"), highlight=False, soft_wrap=True)
 
 
 def print_plain(message: object, stderr: bool = False, soft_wrap: bool | None = None) -> None:

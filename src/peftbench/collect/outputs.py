@@ -1,5 +1,6 @@
 """What `peftbench collect` writes: every run as results.parquet and results.csv, the summary table as
-table.md, and the unreadable result files as unreadable.json, each written atomically.
+table.md, and the unreadable result files as unreadable.json, written all or none: on a full or
+read-only disk (core's CannotWrite) the four files are left as they were.
 
 Merging and choosing (`merge`) never write; this module writes what they produced, so a report
 (`report`) and the `collect` verb write the same files the same way.
@@ -7,6 +8,7 @@ Merging and choosing (`merge`) never write; this module writes what they produce
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ from peftbench.collect.formats import to_markdown
 from peftbench.collect.merge import Collection, Selection, collect, marked_best, selection_of
 from peftbench.collect.stats import IntervalMethod
 from peftbench.collect.tables import summary_table
-from peftbench.core.files import write_json_atomic, write_path_atomic
+from peftbench.core.files import write_paths_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,12 +74,16 @@ def save_collection(collection: Collection, selection: Selection | None, out_dir
     """results.parquet and results.csv (every run), table.md (the summary table), unreadable.json."""
     frame = collection.frame
     table = summary_markdown(collection, selection)
-    out_dir.mkdir(parents=True, exist_ok=True)
     outputs = [out_dir / "results.parquet", out_dir / "results.csv", out_dir / "table.md"]
-    write_path_atomic(outputs[0], lambda tmp: frame.to_parquet(tmp, index=False))
-    write_path_atomic(outputs[1], lambda tmp: frame.to_csv(tmp, index=False))
-    write_path_atomic(outputs[2], lambda tmp: Path(tmp).write_text(table, encoding="utf-8"))
-    write_json_atomic(out_dir / "unreadable.json", collection.unreadable)
+    unreadable = json.dumps(collection.unreadable, indent=2, sort_keys=True) + "\n"
+    write_paths_atomic(
+        {
+            outputs[0]: lambda tmp: frame.to_parquet(tmp, index=False),
+            outputs[1]: lambda tmp: frame.to_csv(tmp, index=False),
+            outputs[2]: lambda tmp: tmp.write_text(table, encoding="utf-8"),
+            out_dir / "unreadable.json": lambda tmp: tmp.write_text(unreadable, encoding="utf-8"),
+        }
+    )
     n_success, not_successful = status_counts(frame)
     skipped = selection.skipped if selection is not None else []
     return CollectReport(

@@ -1,5 +1,6 @@
 """peftbench's errors, under one base: bad input (every problem found at once, each with file, key,
-value and what is allowed), unreadable files, a run that cannot start, a service that does not answer.
+value and what is allowed), unreadable files, a run that cannot start, a service that does not answer,
+a file system that is full or read-only.
 
 Each names what it is about, so the CLI prints the message and never a traceback.
 """
@@ -7,9 +8,10 @@ Each names what it is about, so the CLI prints the message and never a traceback
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 def near_match(value: object, allowed: Iterable[str]) -> str | None:
@@ -99,3 +101,98 @@ class UnknownMetric(PeftbenchError, LookupError):
         text = f"Unknown metric {metric!r}: no direction is known for it. Known: {', '.join(self.known)}."
         guess = near_match(metric, self.known)
         super().__init__(text + (f" Did you mean {guess!r}?" if guess else ""))
+
+
+DiskTrouble = Literal["full", "quota", "read-only"]
+DISK_ERRNOS: dict[int, DiskTrouble] = {errno.ENOSPC: "full", errno.EDQUOT: "quota", errno.EROFS: "read-only"}
+# Libraries that write in Rust or C++ (safetensors, tokenizers) raise their own errors carrying only
+# the operating system's words: "No space left on device (os error 28)".
+DISK_WORDS: dict[str, DiskTrouble] = {
+    "no space left on device": "full",
+    "disk quota exceeded": "quota",
+    "read-only file system": "read-only",
+}
+
+
+def disk_trouble(err: BaseException) -> tuple[DiskTrouble, BaseException] | None:
+    """Whether `err`, or any error it was raised from or during, says the disk is full, over quota
+    or read-only: (which, the error that said so); None when none does."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, CannotWrite):
+            return current.trouble, current
+        found = _trouble_of(current)
+        if found is not None:
+            return found, current
+        todo += [current.__cause__, current.__context__]
+    return None
+
+
+def _trouble_of(err: BaseException) -> DiskTrouble | None:
+    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+        return DISK_ERRNOS[err.errno]
+    text = str(err).lower()
+    return next((trouble for words, trouble in DISK_WORDS.items() if words in text), None)
+
+
+def human_bytes(n: int) -> str:
+    """1536 -> '1.5 KiB': what `df -h` would say, to one decimal."""
+    if n < 1024:
+        return f"{n} B"
+    size, units = n / 1024, ["KiB", "MiB", "GiB", "TiB", "PiB"]
+    while size >= 1024 and len(units) > 1:
+        size, units = size / 1024, units[1:]
+    return f"{size:.1f} {units[0]}"
+
+
+@dataclass(frozen=True)
+class FileSystem:
+    """The file system a path is on, as `df` shows it: where it is mounted, its type, its space."""
+
+    mount: str
+    kind: str  # "ext4", "tmpfs", "nfs4", ...; "" where the mount table cannot be read
+    free_bytes: int  # what an unprivileged writer may still use (statvfs f_bavail)
+    size_bytes: int
+    read_only: bool
+
+    def describe(self) -> str:
+        kind = f"{self.kind} " if self.kind else ""
+        return f"the {kind}file system mounted at {self.mount}"
+
+
+FREE_SOME = "delete what you no longer need on it, or write to another folder; then run again"
+
+
+class CannotWrite(PeftbenchError):
+    """A file that could not be written because its file system is full, over quota or read-only.
+
+    The message is one line: the file, the file system (mount point, type, free space) and what to
+    do. Every writer of peftbench raises it (core.files names the file system), the CLI prints it,
+    and a run that meets it ends with it as the last line of its result's error.
+    """
+
+    def __init__(self, path: str, trouble: DiskTrouble, file_system: FileSystem, what_to_free: str = ""):
+        self.path, self.trouble, self.file_system = path, trouble, file_system
+        self.what_to_free = what_to_free
+        where, fs = file_system.describe(), file_system
+        free = f"{human_bytes(fs.free_bytes)} free of {human_bytes(fs.size_bytes)}"
+        what = what_to_free or FREE_SOME
+        full = f"is full ({free})"
+        if fs.free_bytes:  # room now: the writer that filled it (safetensors) removed its part
+            full = f"ran out of space (now {free}, less than was being written)"
+        said = {
+            "full": f"{where} {full}. To free space: {what}.",
+            "quota": f"your disk quota on {where} is used up. To free space: {what}; or ask for more quota.",
+            "read-only": f"{where} is read-only. Remount it read-write or write to another folder; "
+            "then run again.",
+        }[trouble]
+        super().__init__(f"Cannot write {path}: {said}")
+
+    def __reduce__(self) -> tuple[type[CannotWrite], tuple[str, DiskTrouble, FileSystem, str]]:
+        """Pickled as its parts (a forked run or a Slurm task hands it back to its parent)."""
+        return CannotWrite, (self.path, self.trouble, self.file_system, self.what_to_free)

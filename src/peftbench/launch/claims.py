@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 
 from peftbench.core.errors import PeftbenchError
+from peftbench.core.files import made_folders, writing_to
 
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0  # a claim from another host not touched for this long is a dead holder's
@@ -211,17 +212,20 @@ def _pid_alive(pid: int) -> bool:
 
 def _create(path: Path, me: Holder) -> bool:
     """Create the claim file holding `me`; False if it exists. The content is complete before it
-    is visible: written to a private file first, then hard-linked (atomic, O_EXCL-like on NFS too)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    is visible: written to a private file first, then hard-linked (atomic, O_EXCL-like on NFS too).
+
+    On a full or read-only file system: CannotWrite naming the claim, and nothing left behind (no
+    draft, no claim, no folder made for it)."""
     draft = path.with_name(f".{path.name}.{me.token}")
-    draft.write_text(json.dumps(asdict(me)), encoding="utf-8")
-    try:
-        os.link(draft, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        draft.unlink(missing_ok=True)
+    with made_folders(path.parent), writing_to(path):
+        try:
+            draft.write_text(json.dumps(asdict(me)), encoding="utf-8")
+            os.link(draft, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            draft.unlink(missing_ok=True)
 
 
 def _break(path: Path, stale: Holder) -> bool:

@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 from peftbench.core.engines import MULTI_PROCESS_BACKENDS
-from peftbench.core.errors import Problem, unknown_name
+from peftbench.core.errors import Problem, disk_trouble, unknown_name
+from peftbench.core.files import cannot_write
 from peftbench.core.spec import ResourceRequest, RunSpec
 from peftbench.plan.schema import ClusterProfile, GpuType, SlurmSettings
 
@@ -102,8 +103,10 @@ def check_writable(folder: Path, file: str) -> list[Problem]:
         with tempfile.TemporaryFile(dir=existing, prefix=".peftbench-write-probe-"):
             pass
     except OSError as err:
-        why = f"{existing} {err.strerror.lower()}" if err.strerror else str(err)
-        return [Problem(file, "runs_dir", f"Run folder {str(folder)!r} is not writable: {why}.")]
+        found = disk_trouble(err)  # read-only: the file system named, and what to do
+        said = f"{existing} {err.strerror.lower()}." if err.strerror else f"{err}."
+        why = str(cannot_write(existing, found[0])) if found else said
+        return [Problem(file, "runs_dir", f"Run folder {str(folder)!r} is not writable: {why}")]
     return []
 
 

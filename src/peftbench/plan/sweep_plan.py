@@ -96,11 +96,12 @@ def load_plan(
     profile, sweep = _profile_and_sweep(sweep_file, cluster, profiles)
     spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
     root = Path(runs_dir or profile.runs_dir)
-    problems = check_writable(root / spec.name, file) + process_problems(runs, profile, file)
+    problems = process_problems(runs, profile, file)
     problems += training_time_problems(runs, profile, spec, file)
     modules = module_name_check(runs, file)
     problems += modules.problems
-    warnings = unset_site_facts(profile)
+    # a read-only run folder refuses a submission; `status` and a preview only read it
+    warnings = check_writable(root / spec.name, file) + unset_site_facts(profile)
     site = _SiteChecks([], [], {})
     if profile.launcher == "slurm":
         site = _slurm_site_checks(runs, profile, spec, file, check_memory)

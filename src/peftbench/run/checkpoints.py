@@ -63,3 +63,15 @@ class ShareCheckpoints(TrainerCallback):
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
             follow_umask(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
+def unfinished_checkpoints(folder: Path) -> list[Path]:
+    """The `checkpoint-N` folders in `folder` the Trainer had not finished writing (a run that failed
+    while saving one, e.g. on a full disk): no readable trainer state at their own step."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if (m := _STEP.match(path.name)) and path.is_dir() and not is_complete(path, int(m.group(1)))
+    )

@@ -24,7 +24,7 @@ from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
 from peftbench.core.files import follow_umask, write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
-from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_result, write_spec
+from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_spec
 from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings, parent_run_id
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
@@ -49,6 +49,7 @@ from peftbench.run.distributed import (
     sum_over_ranks,
 )
 from peftbench.run.energy import CPU_RUN, PACKED_ENV, PACKED_NOTE, Energy, EnergyMeter
+from peftbench.run.full_disk import write_last_result
 from peftbench.run.incremental import resolve_model
 from peftbench.run.provenance import collect_provenance
 from peftbench.run.trainer_args import resolved_precision, training_arguments
@@ -66,9 +67,11 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
         paths.root.mkdir(parents=True, exist_ok=True)
         write_spec(paths.spec, spec)
     started_at, start = utc_now(), time.perf_counter()
+    failure: Exception | None = None
     try:
         result = _train_and_evaluate(spec, paths, started_at, start)
     except Exception as err:  # every failure becomes a result, never a lost run
+        failure = err
         result = RunResult(
             run_id=spec.run_id,
             status=failure_status(err),
@@ -78,8 +81,8 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
             started_at=started_at,
             finished_at=utc_now(),
         )
-    if main_process:
-        write_result(paths.result, result)
+    if main_process:  # a full or read-only disk: the result's last line says so (run/full_disk.py)
+        result = write_last_result(paths, result, failure)
         follow_umask(paths.root)  # what writers made private (safetensors' 0600), as the umask asks
     return result
 
