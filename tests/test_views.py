@@ -214,7 +214,7 @@ def test_problems_and_plain_messages_keep_their_brackets(shown):
 
 
 def test_status_says_in_one_line_which_query_was_not_read_and_what_it_shows_instead(shown):
-    said = "exit 1: squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation"
+    said = "exit 1: slurm_load_jobs error: Socket timed out on send/recv operation"
     views.print_unread(SweepReport([], [QueryFailure("squeue", said, silent=True, seconds=10.2)]))
     assert shown.err().splitlines() == [  # one line, though longer than the console's 200 columns
         f"Scheduler not fully read — squeue: {said} (after 10 s; slurmctld is not asked again in this "
