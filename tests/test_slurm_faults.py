@@ -194,22 +194,23 @@ def test_a_hung_controller_costs_one_timeout_per_command_and_the_command_says_so
     plan = load_plan(sweep, profile, tmp_path / "runs")
     try:
         [submission] = submit_runs(plan, plan.runs)
-        cancelled = sorted(submission.tasks)[0]
-        subprocess.run(["scancel", cancelled], check=True)  # a run for `resubmit` to submit again
-        job = cancelled.split("_")[0]
-        wait_until("sacct to record both tasks", lambda: "CANCELLED" in sacct_rows(job), timeout=60)
+        job = next(iter(submission.tasks)).split("_")[0]
+        wait_until("sacct to record the array", lambda: sacct_rows(job), timeout=60)
         backdate_records(sweep_dir)
+        # a third point in the grid: a run for `resubmit` to submit
+        make_sweep(tmp_path, "hung", {"bitfit": {"learning_rate": [1e-3, 1e-2, 1e-1]}}, {"max_steps": 2})
         hung_controller()
 
         shown, seconds = timed_cli("status", *args, cwd=tmp_path)
         assert shown.returncode == 3, shown.stdout + shown.stderr
-        assert "1 failed" in shown.stdout and "1 pending" in shown.stdout, shown.stdout  # sacct's word
+        totals = set(shown.stdout.splitlines()[-1].split(", "))
+        assert totals == {"2 pending", "1 unsubmitted"}, shown.stdout  # the pending ones: sacct's word
         [line] = shown.stderr.splitlines()
         assert line.startswith("Scheduler not fully read — squeue: exit 1: ") and "timed out" in line, line
         assert " s; slurmctld is not asked again in this command); shown instead: sacct's states" in line
         assert SLURM_TIMEOUT_S <= seconds < 2 * SLURM_TIMEOUT_S, seconds
 
-        # resubmit: squeue waits once; sbatch for the cancelled run is not tried after it
+        # resubmit: squeue waits once; sbatch for the new run is not tried after it
         refused, seconds = timed_cli("resubmit", *args, cwd=tmp_path)
         assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
         said = " ".join(refused.stderr.split())
