@@ -77,23 +77,30 @@ def two_node_states() -> list[str]:
 
 
 def as_if_it_never_ran() -> None:
-    """The two-node cluster down, and everything its start wrote gone: conf, controller state, node
-    spools, PID records, and its record in the shared slurmdbd (job ids start again from 1)."""
+    """The two-node cluster down, and what its start wrote gone: conf, node spools, PID records,
+    namespaces, and its cluster record in the shared slurmdbd.
+
+    The controller's saved state stays: it holds the next job id. slurmdbd keeps a deleted cluster's
+    jobs and shows them again once the cluster is added back, so fresh ids would collide with them.
+    """
     down = subprocess.run(
         ["bash", str(ROOT / "slurm" / "local_down_2node.sh")], capture_output=True, text=True
     )
     assert down.returncode == 0, down.stderr
-    for folder in [TWO_NODE_CONF.parent, Path("/var/spool/slurmctld-dev2"), Path("/run/peftbench-slurm2")]:
+    for folder in [
+        TWO_NODE_CONF.parent,
+        Path("/run/peftbench-slurm2"),
+        *Path("/var/spool").glob("slurmd-dev2-*"),
+    ]:
         shutil.rmtree(folder, ignore_errors=True)
-    for spool in Path("/var/spool").glob("slurmd-dev2-*"):
-        shutil.rmtree(spool)
-    subprocess.run(
+    deleted = subprocess.run(
         ["sacctmgr", "-i", "delete", "cluster", "dev2cluster"],
         capture_output=True,
+        text=True,
         env={**os.environ, "SLURM_CONF": ONE_NODE_CONF},
         timeout=60,
-        check=False,  # not there: nothing to delete
     )
+    assert deleted.returncode == 0, deleted.stderr
 
 
 def test_the_two_node_cluster_starts_where_it_never_ran_and_leaves_the_one_node_cluster_alone():
@@ -109,9 +116,13 @@ def test_the_two_node_cluster_starts_where_it_never_ran_and_leaves_the_one_node_
             "PEFTBENCH_REQUIRE_TWO_NODES=1 runs this test"
         )
     one_node = records()
+    one_node_env = {**os.environ, "SLURM_CONF": ONE_NODE_CONF}
     as_if_it_never_ran()
     try:
         assert two_node_states() == [] and not TWO_NODE_CONF.exists()
+        clusters = ["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"]
+        listed = subprocess.run(clusters, capture_output=True, text=True, env=one_node_env, timeout=60)
+        assert "dev2cluster" not in listed.stdout.split()
         started = time.monotonic()
         up = subprocess.run(
             ["make", "-C", str(ROOT), "slurm-up-twonode"], capture_output=True, text=True, timeout=120
@@ -131,7 +142,9 @@ def test_the_two_node_cluster_starts_where_it_never_ran_and_leaves_the_one_node_
         )
         assert sorted(hosts.stdout.split()) == ["node1", "node2"], hosts.stderr
         assert records() == one_node  # the one-node cluster's daemons, as they were
-        one_node_env = {**os.environ, "SLURM_CONF": ONE_NODE_CONF}
+        assert (
+            "dev2cluster" in subprocess.run(clusters, capture_output=True, text=True, env=one_node_env).stdout
+        )
         ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, env=one_node_env)
         assert "UP" in ping.stdout
     finally:  # left as it was found: up (started again if the test failed half way), or down
