@@ -1,17 +1,22 @@
 """Faults on the REAL localhost Slurm: racing commands, duplicate jobs, a scheduler that does not
-answer, a failed parent. Every run must be trained exactly once, whatever the scheduler does.
+answer, a hung controller, a failed parent. Every run must be trained exactly once, whatever the
+scheduler does.
 
 Jobs that must stay pending are submitted held (`#SBATCH --hold`, from a copy of the dev profile)
 and cancelled at the end. A failing `squeue`/`sacct` is a stand-in first on PATH (the fault to
-inject); the real commands answer everything else. No sbatch is mocked.
+inject); the real commands answer everything else. A hung controller is the real slurmctld stopped
+(SIGSTOP), always continued at the end. No sbatch is mocked.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -122,9 +127,16 @@ def test_a_failed_squeue_does_not_make_pending_runs_lost_or_submit_them_again(tm
         failing_commands(no_squeue, "squeue")
         failing_commands(neither, "squeue", "sacct")
 
-        # squeue fails: sacct still lists the pending tasks, as `<job>_[0-1]`
+        # squeue fails: sacct still lists the pending tasks, as `<job>_[0-1]`; status says whose word it is
         shown = cli("status", *args, cwd=tmp_path, path_first=no_squeue)
         assert "2 pending" in shown.stdout, shown.stdout
+        assert shown.returncode == 3, shown.stderr
+        [line] = shown.stderr.splitlines()
+        assert line.startswith(
+            "Scheduler not fully read — squeue: exit 1: squeue: error: slurm_load_jobs error: "
+            "Unable to contact"
+        )
+        assert line.endswith("; shown instead: sacct's states, which can lag the queue by a few seconds")
         again = cli("resubmit", *args, cwd=tmp_path, path_first=no_squeue)
         assert again.returncode == 0 and "Nothing to submit" in again.stdout
         assert len(read_submissions(sweep_dir)) == 1
@@ -132,12 +144,83 @@ def test_a_failed_squeue_does_not_make_pending_runs_lost_or_submit_them_again(tm
         # neither answers: unknown, with the command's error; nothing is submitted
         shown = cli("status", *args, cwd=tmp_path, path_first=neither)
         assert "2 unknown" in shown.stdout and "squeue: exit 1" in shown.stdout, shown.stdout
+        assert shown.returncode == 3 and "shown instead: no job states" in shown.stderr, shown.stderr
         refused = cli("resubmit", *args, cwd=tmp_path, path_first=neither)
         assert refused.returncode == 1 and "Nothing submitted" in refused.stderr, refused.stderr
         assert "unknown" in refused.stderr and "Traceback" not in refused.stderr
         assert cli("sweep", *args, cwd=tmp_path, path_first=neither).returncode == 1
         assert len(read_submissions(sweep_dir)) == 1
     finally:
+        cancel_all(sweep_dir)
+
+
+CONTROLLER_PID = Path("/run/peftbench-slurm/slurmctld.pid")  # written by slurm/local_up.sh
+SLURM_TIMEOUT_S = 10  # Slurm's MessageTimeout (its default; slurm/*.sh leave it): a client's wait
+
+
+@pytest.fixture
+def hung_controller() -> Iterator[Callable[[], None]]:
+    """A function that stops the one-node cluster's slurmctld (SIGSTOP: it accepts connections and
+    answers nothing, as a wedged controller does); it is always continued (SIGCONT) afterwards."""
+    if not CONTROLLER_PID.is_file():
+        pytest.skip(f"this cluster was not started by slurm/local_up.sh (no {CONTROLLER_PID})")
+    pid = int(CONTROLLER_PID.read_text())
+    try:
+        yield lambda: os.kill(pid, signal.SIGSTOP)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        wait_until("slurmctld to answer again", lambda: "UP" in scontrol_ping(), timeout=60, every=0.5)
+
+
+def scontrol_ping() -> str:
+    return subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30).stdout
+
+
+def timed_cli(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = cli(*args, cwd=cwd)
+    return done, time.monotonic() - started
+
+
+def test_a_hung_controller_costs_one_timeout_per_command_and_the_command_says_so(
+    tmp_path: Path, hung_controller: Callable[[], None]
+):
+    """`status` and `resubmit` each wait out Slurm's timeout once (not once per squeue, scancel or
+    sbatch) and say that slurmctld did not answer; sacct, through slurmdbd, still answers."""
+    profile = held_profile(tmp_path)
+    sweep = make_sweep(tmp_path, "hung", {"bitfit": {"learning_rate": [1e-3, 1e-2]}}, {"max_steps": 2})
+    sweep_dir = tmp_path / "runs" / "hung"
+    args = (str(sweep), "--cluster", profile, "--runs-dir", "runs")
+    plan = load_plan(sweep, profile, tmp_path / "runs")
+    try:
+        [submission] = submit_runs(plan, plan.runs)
+        job = next(iter(submission.tasks)).split("_")[0]
+        wait_until("sacct to record the array", lambda: sacct_rows(job), timeout=60)
+        backdate_records(sweep_dir)
+        # a third point in the grid: a run for `resubmit` to submit
+        make_sweep(tmp_path, "hung", {"bitfit": {"learning_rate": [1e-3, 1e-2, 1e-1]}}, {"max_steps": 2})
+        hung_controller()
+
+        shown, seconds = timed_cli("status", *args, cwd=tmp_path)
+        assert shown.returncode == 3, shown.stdout + shown.stderr
+        totals = set(shown.stdout.splitlines()[-1].split(", "))
+        assert totals == {"2 pending", "1 unsubmitted"}, shown.stdout  # the pending ones: sacct's word
+        [line] = shown.stderr.splitlines()
+        assert line.startswith("Scheduler not fully read — squeue: exit 1: ") and "timed out" in line, line
+        assert " s; slurmctld is not asked again in this command); shown instead: sacct's states" in line
+        assert SLURM_TIMEOUT_S <= seconds < 2 * SLURM_TIMEOUT_S, seconds
+
+        # resubmit: squeue waits once; sbatch for the new run is not tried after it
+        refused, seconds = timed_cli("resubmit", *args, cwd=tmp_path)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        said = " ".join(refused.stderr.split())
+        assert said.startswith(
+            "Nothing submitted — sbatch not tried: slurmctld did not answer squeue earlier in this command"
+        ), said
+        assert SLURM_TIMEOUT_S <= seconds < 2 * SLURM_TIMEOUT_S, seconds
+        assert len(read_submissions(sweep_dir)) == 1
+    finally:
+        os.kill(int(CONTROLLER_PID.read_text()), signal.SIGCONT)  # before scancel, which needs it
         cancel_all(sweep_dir)
 
 

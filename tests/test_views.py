@@ -11,7 +11,8 @@ from rich.console import Console, RenderableType
 from rich.style import Style
 
 from peftbench import views
-from peftbench.launch.slurm_state import STATES, RunState
+from peftbench.launch.slurm_queries import QueryFailure
+from peftbench.launch.slurm_state import STATES, RunState, SweepReport
 from peftbench.plan.memory import GB, Fit, MemoryEstimate
 from peftbench.plan.sweep_plan import MemoryRow
 from peftbench.views import MEMORY_COLUMNS, STATE_STYLES, Column, PlannedRun, styled, table
@@ -210,3 +211,18 @@ def test_problems_and_plain_messages_keep_their_brackets(shown):
     views.print_plain("[green]ok[/]")
     assert shown.err().splitlines() == ["Invalid configuration — key [0]: bad", "Traceback [x]"]
     assert shown.out() == "[green]ok[/]\n"
+
+
+def test_status_says_in_one_line_which_query_was_not_read_and_what_it_shows_instead(shown):
+    said = "exit 1: slurm_load_jobs error: Socket timed out on send/recv operation"
+    views.print_unread(SweepReport([], [QueryFailure("squeue", said, silent=True, seconds=10.2)]))
+    assert shown.err().splitlines() == [  # one line, though longer than the console's 200 columns
+        f"Scheduler not fully read — squeue: {said} (after 10 s; slurmctld is not asked again in this "
+        "command); shown instead: sacct's states, which can lag the queue by a few seconds"
+    ]
+    assert shown.out() == ""
+    refused = QueryFailure("sacct", "exit 1: sacct: error: Invalid user id")
+    assert views.unread_line(SweepReport([], [refused])) == (
+        "sacct: exit 1: sacct: error: Invalid user id; "
+        "shown instead: squeue's live jobs only: a run whose job has ended without a result is unknown"
+    )

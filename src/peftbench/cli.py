@@ -16,6 +16,7 @@ from peftbench import views
 from peftbench.core.errors import ConfigError, PeftbenchError, unknown_name
 from peftbench.core.files import disk_error
 from peftbench.core.spec import RunSpec
+from peftbench.launch.slurm_queries import one_command
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
 from peftbench.views import console, err_console
 
@@ -53,6 +54,13 @@ def _no_value_type_for_flags() -> None:
 
 _no_value_type_for_flags()
 
+
+@app.callback()
+def _one_command(ctx: typer.Context) -> None:
+    """A Slurm daemon silent once is not asked again in this command: one timeout, not one per call."""
+    ctx.with_resource(one_command())
+
+
 SweepFile = Annotated[Path, typer.Argument(help="A sweep YAML, e.g. configs/sweeps/demo.yaml.")]
 Cluster = Annotated[
     str, typer.Option(help="Cluster profile: a name (`peftbench clusters` lists them) or a YAML path.")
@@ -67,6 +75,7 @@ RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (defaul
 SweepDirs = Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")]
 YamlRunsDir = Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")]
 OutDir = Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")]
+QUEUE_NOT_READ = 3  # `status` showed the runs, but squeue or sacct could not be read: ask again later
 
 
 def _fail(err: ConfigError) -> typer.Exit:
@@ -162,12 +171,17 @@ def status(
     ] = "run",
     profiles: Profiles = None,
 ) -> None:
-    """Where every run of a sweep stands: done, running, pending, unknown, failed (why), interrupted, ..."""
-    from peftbench.launch.slurm_state import sweep_status
+    """Where every run of a sweep stands: done, running, pending, unknown, failed (why), interrupted, ...
+    Exits 3 when squeue or sacct could not be read: one line on stderr says which, and what is shown."""
+    from peftbench.launch.slurm_state import sweep_report
 
     keys = _group_keys(by)
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False)
-    views.print_status(plan.spec.name, sweep_status(plan.runs, plan.runs_dir), by, keys)
+    report = sweep_report(plan.runs, plan.runs_dir)
+    views.print_status(plan.spec.name, report.runs, by, keys)
+    if report.unread:
+        views.print_unread(report)
+        raise typer.Exit(code=QUEUE_NOT_READ)
 
 
 def _group_keys(by: str) -> list[str]:

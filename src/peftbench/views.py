@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from peftbench.collect.outputs import CollectReport
     from peftbench.core.errors import CannotWrite
     from peftbench.core.spec import RunSpec
-    from peftbench.launch.slurm_state import RunState
+    from peftbench.launch.slurm_state import RunState, SweepReport
     from peftbench.plan.memory import MemoryEstimate
     from peftbench.plan.profiles import FoundProfile
     from peftbench.plan.sweep_plan import MemoryRow, SweepPlan
@@ -155,6 +155,24 @@ def print_status(sweep: str, states: list[RunState], by: str, keys: Sequence[str
         console.print(table(f"{sweep}: {len(states)} runs", STATUS_COLUMNS, states))
     totals = Counter(s.state for s in states)  # in the order the states first appear
     console.print(", ".join(f"{n} {state}" for state, n in totals.items()))
+
+
+def print_unread(report: SweepReport) -> None:
+    """One line on stderr (never wrapped: a script reads it whole): each query `status` could not read,
+    and what its states show instead."""
+    line = Text("Scheduler not fully read", style="yellow") + Text(f" — {unread_line(report)}")
+    err_console.print(line, highlight=False, soft_wrap=True)
+
+
+def unread_line(report: SweepReport) -> str:
+    """`squeue: exit 1: ...; shown instead: sacct's states, ...`; a silent daemon is named, with its wait."""
+    said = [
+        f"{f} (after {f.seconds:.0f} s; {f.daemon} is not asked again in this command)"
+        if f.silent and f.seconds
+        else str(f)
+        for f in report.unread
+    ]
+    return f"{'; '.join(said)}; shown instead: {report.shown_instead}"
 
 
 # --- plan: GPU memory ---------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -28,8 +27,9 @@ from peftbench.core.results import utc_now, write_spec
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.array_task import PackTask, RunTask
 from peftbench.launch.slurm_cluster import use_cluster
+from peftbench.launch.slurm_queries import query_states, scheduler_call, silent_daemon
 from peftbench.launch.slurm_records import SUBMISSIONS, Submission, jobs_by_run, read_submissions
-from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable, query_states
+from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable
 from peftbench.plan.placement import ResourceShape
 from peftbench.plan.schema import ClusterProfile, GpuType
 from peftbench.plan.sweep_plan import SweepPlan
@@ -178,6 +178,9 @@ def generations(runs: list[RunSpec]) -> dict[str, int]:
 def submit_runs(plan: SweepPlan, runs: list[RunSpec]) -> list[Submission]:
     """Submit `runs` as the plan's arrays (`array_jobs`) and record each; never waits for the jobs."""
     use_cluster(plan.profile)
+    if (silent := silent_daemon("slurmctld")) is not None:  # sbatch would wait out the same timeout
+        why = f"slurmctld did not answer {silent.command} earlier in this command ({silent.said})"
+        raise SchedulerUnavailable(f"sbatch not tried: {why}")
     for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
         if shutil.which(command) is None:
             raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
@@ -293,9 +296,10 @@ def cancel_jobs(job_ids: list[str]) -> None:
     """scancel these jobs (children blocked by a failed parent, before they are submitted again).
 
     Best effort: a job that ended meanwhile needs no cancelling, and one that stays can never run.
+    Not tried when slurmctld was silent earlier in this command (the submission then refuses).
     """
     if job_ids:
-        subprocess.run(["scancel", *job_ids], check=False, capture_output=True, timeout=60)
+        scheduler_call(["scancel", *job_ids], [])
 
 
 def _container_python(profile: ClusterProfile) -> str | None:

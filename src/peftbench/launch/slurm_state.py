@@ -1,15 +1,14 @@
 """Where each run of a sweep stands: its result file, and the scheduler's word on its jobs.
 
-Job states come from the real `squeue` (live jobs) and `sacct` (finished ones), one call each. A
-query that fails or times out makes the jobs it would have answered for `unknown`, never `lost`:
-`sweep` and `resubmit` refuse to submit while any run is unknown, so a scheduler hiccup cannot
-submit a waiting run a second time.
+Job states come from the real `squeue` (live jobs) and `sacct` (finished ones), one call each
+(`slurm_queries.py`). A query that fails or times out makes the jobs it would have answered for
+`unknown`, never `lost`: `sweep` and `resubmit` refuse to submit while any run is unknown, so a
+scheduler hiccup cannot submit a waiting run a second time. `sweep_report` also says which query
+could not be read and what the states show instead.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult, UnreadableResult, read_result, read_spec
 from peftbench.core.spec import RunSpec, parent_run_id
+from peftbench.launch.slurm_queries import QueryFailure, SchedulerStates, one_command, query_states
 from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
 
 STATES = (
@@ -54,82 +54,11 @@ SLURM_STATES: dict[str, str] = {
     "DEADLINE": "failed",
 }
 LIVE_STATES = {job for job, ours in SLURM_STATES.items() if ours in ("pending", "running")}
-QUERY_TIMEOUT_S = 60
 RECENT_SECONDS = 120  # sacct can lag a fresh submission: a job this young without a row is pending
 
 
 class SchedulerUnavailable(PeftbenchError):
     """squeue or sacct failed or did not answer: nothing may be submitted on a guess."""
-
-
-@dataclass(frozen=True)
-class SchedulerStates:
-    """What squeue and sacct said: a state per job id, and each query that failed (with its error)."""
-
-    states: dict[str, str]
-    errors: list[str] = field(default_factory=list)
-
-    def get(self, job_id: str, default: str = "") -> str:
-        return self.states.get(job_id, default)
-
-    def is_unknown(self, job_id: str) -> bool:
-        """No answer for this job while a query failed: it may well be pending or running."""
-        return job_id not in self.states and bool(self.errors)
-
-
-def query_states(job_ids: list[str]) -> SchedulerStates:
-    """Slurm state per job id ("123_4" -> "RUNNING"): squeue for live jobs, sacct for the rest.
-
-    squeue answers at once for queued jobs; sacct lags a second or two but remembers finished ones.
-    sacct lists the pending tasks of an array in the compressed form `123_[0-3%2]`: expanded here.
-    """
-    wanted = set(job_ids)
-    if not wanted:
-        return SchedulerStates({})
-    states: dict[str, str] = {}
-    errors: list[str] = []
-    bases = sorted({j.split("_")[0] for j in wanted})
-    sacct = _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(bases)], errors)
-    for line in sacct.splitlines():
-        field_, _, state = line.partition("|")
-        for job in expand_job_ids(field_):
-            if job in wanted:
-                states[job] = state.split()[0] if state else "UNKNOWN"
-    for line in _run(["squeue", "-h", "-r", "-o", "%i|%T"], errors).splitlines():
-        job, _, state = line.partition("|")
-        if job in wanted:
-            states[job] = state
-    return SchedulerStates(states, errors)
-
-
-def expand_job_ids(field_: str) -> list[str]:
-    """`123_[0-2,5%2]` -> 123_0, 123_1, 123_2, 123_5; any other id as it is."""
-    match = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", field_.strip())
-    if match is None:
-        return [field_.strip()]
-    base, ranges = match.groups()
-    out = []
-    for part in ranges.split(","):
-        first, _, last = part.partition("-")
-        out += [f"{base}_{i}" for i in range(int(first), int(last or first) + 1)]
-    return out
-
-
-def _run(command: list[str], errors: list[str]) -> str:
-    """The command's output; a failure is appended to `errors` as one line naming the command."""
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        errors.append(f"{command[0]}: no answer in {QUERY_TIMEOUT_S} s")
-        return ""
-    except OSError as err:
-        errors.append(f"{command[0]}: {err.strerror or err}")
-        return ""
-    if done.returncode != 0:
-        said = " ".join((done.stderr or done.stdout).split())[:300]
-        errors.append(f"{command[0]}: exit {done.returncode}" + (f": {said}" if said else ""))
-        return ""
-    return done.stdout
 
 
 def stderr_tail(submission: Submission, job_id: str, lines: int = 5) -> str:
@@ -168,13 +97,35 @@ class _ResultFile:
     unreadable: str = ""  # the reader's error when result.json exists but cannot be read
 
 
-def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
-    """The state of every run, from its result file and the scheduler (one squeue + one sacct).
+# What the states rest on when a query could not be read, by the commands that failed.
+SHOWN_INSTEAD: dict[frozenset[str], str] = {
+    frozenset({"squeue"}): "sacct's states, which can lag the queue by a few seconds",
+    frozenset({"sacct"}): "squeue's live jobs only: a run whose job has ended without a result is unknown",
+    frozenset({"squeue", "sacct"}): "no job states: every run with a job and no result is unknown",
+}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """Every run's state, and each query that could not be read (squeue, sacct)."""
+
+    runs: list[RunState]
+    unread: list[QueryFailure] = field(default_factory=list)
+
+    @property
+    def shown_instead(self) -> str:
+        """What the states rest on while a query could not be read ("" when both were read)."""
+        return SHOWN_INSTEAD.get(frozenset(failure.command for failure in self.unread), "")
+
+
+def sweep_report(runs: list[RunSpec], runs_dir: Path) -> SweepReport:
+    """The state of every run, from its result file and the scheduler (one squeue + one sacct), and
+    what the scheduler could not tell.
 
     Runs with a success result are done whatever the scheduler says, and cost no query.
     """
     if not runs:
-        return []
+        return SweepReport([])
     sweep_dir = Path(runs_dir) / runs[0].sweep
     results = {run.run_id: _read(RunPaths(sweep_dir / run.run_id)) for run in runs}
     jobs = jobs_by_run(read_submissions(sweep_dir))
@@ -185,7 +136,12 @@ def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
     states = {
         run.run_id: _state_of(run, results[run.run_id], jobs.get(run.run_id, []), scheduler) for run in runs
     }
-    return [_blocked_by_parent(states[run.run_id], states) for run in runs]
+    return SweepReport([_blocked_by_parent(states[run.run_id], states) for run in runs], scheduler.failures)
+
+
+def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
+    """The state of every run (`sweep_report` without what could not be read)."""
+    return sweep_report(runs, runs_dir).runs
 
 
 def states_of_run_folders(run_dirs: list[Path]) -> dict[str, int]:
@@ -199,10 +155,11 @@ def states_of_run_folders(run_dirs: list[Path]) -> dict[str, int]:
             continue
         by_sweep.setdefault(run_dir.parent, []).append(spec.model_copy(update={"sweep": run_dir.parent.name}))
     counts: dict[str, int] = {}
-    for sweep_dir, specs in by_sweep.items():
-        for state in sweep_status(specs, sweep_dir.parent):
-            name = "no job record" if state.state == "unsubmitted" else state.state
-            counts[name] = counts.get(name, 0) + 1
+    with one_command():  # a silent controller costs one timeout for all the sweeps, not one each
+        for sweep_dir, specs in by_sweep.items():
+            for state in sweep_status(specs, sweep_dir.parent):
+                name = "no job record" if state.state == "unsubmitted" else state.state
+                counts[name] = counts.get(name, 0) + 1
     return counts
 
 
