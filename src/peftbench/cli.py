@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,29 +11,27 @@ import typer.core
 from rich.text import Text
 
 from peftbench import views
-from peftbench.core.errors import ConfigError, PeftbenchError, unknown_name
-from peftbench.core.files import disk_error
+from peftbench.core.errors import ConfigError, unknown_name
 from peftbench.core.spec import RunSpec
 from peftbench.launch.slurm_queries import one_command
+from peftbench.options import (
+    Cluster,
+    OutDir,
+    Profiles,
+    RunsDir,
+    SweepDirs,
+    SweepFile,
+    Verbs,
+    YamlRunsDir,
+    config_checked,
+    fail,
+    one_line,
+)
 from peftbench.plan.sweep_plan import SweepPlan, load_plan
 from peftbench.views import console, err_console
 
 if TYPE_CHECKING:
     from peftbench.launch.claims import Claim
-
-
-class Verbs(typer.core.TyperGroup):
-    """The verbs: one that meets a full or read-only disk (core's CannotWrite, or a library's error
-    saying so) ends with one line naming the file, its file system and what to free; exit 1."""
-
-    def invoke(self, ctx: typer.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except Exception as err:
-            if (said := disk_error(err, Path.cwd())) is None:
-                raise
-            views.print_cannot_write(said)
-            raise typer.Exit(code=1) from None
 
 
 app = typer.Typer(
@@ -46,60 +42,13 @@ app = typer.Typer(
 )
 
 
-def _no_value_type_for_flags() -> None:
-    """typer prints a value type after every option, `--dry-run <bool>` too; a flag takes no value."""
-    shown = typer.core.TyperOption.display_type_rich
-    typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else shown(self, ctx)
-
-
-_no_value_type_for_flags()
-
-
 @app.callback()
 def _one_command(ctx: typer.Context) -> None:
     """A Slurm daemon silent once is not asked again in this command: one timeout, not one per call."""
     ctx.with_resource(one_command())
 
 
-SweepFile = Annotated[Path, typer.Argument(help="A sweep YAML, e.g. configs/sweeps/demo.yaml.")]
-Cluster = Annotated[
-    str, typer.Option(help="Cluster profile: a name (`peftbench clusters` lists them) or a YAML path.")
-]
-Profiles = Annotated[
-    Path | None,
-    typer.Option(
-        help="A folder of your own profiles, searched first (or set $PEFTBENCH_CLUSTERS).", show_default=False
-    ),
-]
-RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (default: the profile's runs_dir).")]
-SweepDirs = Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")]
-YamlRunsDir = Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")]
-OutDir = Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")]
 QUEUE_NOT_READ = 3  # `status` showed the runs, but squeue or sacct could not be read: ask again later
-
-
-def _fail(err: ConfigError) -> typer.Exit:
-    views.print_problem("Invalid configuration", err)
-    return typer.Exit(code=2)
-
-
-@contextmanager
-def _config_checked() -> Iterator[None]:
-    """A ConfigError ends the command: every problem on stderr, exit 2, no traceback."""
-    try:
-        yield
-    except ConfigError as err:
-        raise _fail(err) from None
-
-
-@contextmanager
-def _one_line(error: type[PeftbenchError], code: int) -> Iterator[None]:
-    """`error` ends the command: its message (which names the file) on one line of stderr, no traceback."""
-    try:
-        yield
-    except error as err:
-        views.print_plain(err, stderr=True, soft_wrap=True)
-        raise typer.Exit(code=code) from None
 
 
 def _plan(
@@ -112,7 +61,7 @@ def _plan(
 ) -> SweepPlan:
     from peftbench.launch.slurm_cluster import use_cluster
 
-    with _config_checked():
+    with config_checked():
         plan = load_plan(sweep_file, cluster, runs_dir, profiles=profiles, submitting=submitting, **kw)
     use_cluster(plan.profile)  # sweep, status and resubmit all ask the profile's own cluster
     return plan
@@ -194,7 +143,7 @@ def _group_keys(by: str) -> list[str]:
     bad = next((k for k in keys if k not in GROUP_KEYS), None)
     if bad is not None:
         allowed = ["run", *GROUP_KEYS]
-        raise _fail(ConfigError([unknown_name("peftbench status", "--by", "key", bad, allowed)]))
+        raise fail(ConfigError([unknown_name("peftbench status", "--by", "key", bad, allowed)]))
     return keys
 
 
@@ -327,7 +276,7 @@ def clusters_show(
     """Print one profile's file as it is (`peftbench clusters copy NAME` makes it your own)."""
     from peftbench.plan.loading import load_cluster
 
-    with _config_checked():
+    with config_checked():
         profile = load_cluster(name, profiles)
     views.print_plain(f"# {profile.file}", stderr=True)
     print(Path(profile.file).read_text(encoding="utf-8"), end="")
@@ -342,7 +291,7 @@ def clusters_copy(
     """Copy a profile into ./configs/clusters (found first from this folder) to fill in its FILL_ME facts."""
     from peftbench.plan.profiles import copy_profile
 
-    with _config_checked():
+    with config_checked():
         target = copy_profile(name, profiles, to)
     console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
 
@@ -358,7 +307,7 @@ def run_one_command(
     plain_text_output()  # log.txt gets no colour codes; before transformers is imported
     from peftbench.core.results import UnreadableSpec, read_spec
 
-    with _one_line(UnreadableSpec, code=2):
+    with one_line(UnreadableSpec, code=2):
         spec = read_spec(spec_file)
     from peftbench.run.one import run_one
 
@@ -416,7 +365,7 @@ def report(
 
     folders = _sweep_folders(sweeps, runs_dir)
     leaderboards, extra = tuple(submission or ()), tuple(published or ())
-    with _config_checked(), _one_line(NoResults, code=1):
+    with config_checked(), one_line(NoResults, code=1):
         task_map = check_report_options(interval, list(leaderboards), task or [])
         outcome = write_report(folders, out or folders[0], interval, 0.95, leaderboards, task_map, extra)  # type: ignore[arg-type]
     views.print_plain(outcome.summary())
@@ -440,7 +389,7 @@ def doctor(
     """Check this environment, inside or outside the image: lock, GPU, DeepSpeed, HF cache, run folder."""
     from peftbench.tools.doctor import DoctorOptions, print_report, run_doctor
 
-    with _config_checked():
+    with config_checked():
         options = DoctorOptions.named(sweep_file, cluster, runs_dir, require_gpu)
     if print_report(run_doctor(options), console):
         raise typer.Exit(code=1)
@@ -457,7 +406,7 @@ def fetch(
     from peftbench.plan.loading import load_sweep
     from peftbench.tools import fetch as hub
 
-    with _config_checked():
+    with config_checked():
         runs = load_sweep(sweep_file).runs
     items, by_hand = hub.hub_needs(runs), hub.missing_local_data(runs)
     for need in by_hand:  # not on the hub: fetch cannot get them, the user must
