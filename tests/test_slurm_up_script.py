@@ -30,6 +30,11 @@ def records() -> dict[str, str]:
     return {p.name: p.read_text().strip() for p in sorted(PIDDIR.glob("*.pid"))}
 
 
+def job_state(job: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
 def node_state() -> str:
     return subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.strip()
 
@@ -46,7 +51,9 @@ def test_starting_a_busy_cluster_again_keeps_its_daemons_and_their_pid_records()
         check=True,
     ).stdout.strip()
     try:
-        wait_until("the node to be allocated", lambda: node_state() in {"allocated", "mixed"}, 60, 0.5)
+        # its own job running, not just the node busy: an earlier test's last job may still be ending
+        wait_until("the job to run", lambda: job_state(job) == "RUNNING", 180, 0.5)
+        assert node_state() in {"allocated", "mixed"}
         out = subprocess.run(
             ["bash", str(ROOT / "slurm" / "local_up.sh")], capture_output=True, text=True, timeout=120
         )
@@ -55,8 +62,7 @@ def test_starting_a_busy_cluster_again_keeps_its_daemons_and_their_pid_records()
         assert records() == before
         for pid in before.values():
             assert Path(f"/proc/{pid}").exists()
-        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
-        assert state.stdout.strip() == "RUNNING"  # the job was not lost to a restart
+        assert job_state(job) == "RUNNING"  # the job was not lost to a restart
     finally:
         subprocess.run(["scancel", job], check=False)
 
