@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from peftbench.core.spec import RunSpec, TrainingSettings
+from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings
 from peftbench.plan.loading import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,3 +165,22 @@ def tiny_decoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def save_tiny_bert(folder: Path, tokenizer: Any) -> ModelRef:
+    """A 2-layer BERT (random weights, seeded) saved in `folder` with `tokenizer`: ~4 MB, family `bert`."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return ModelRef(name="tiny-bert", source=str(folder), family="bert")

@@ -25,6 +25,7 @@ from peftbench.models.heads.coreference import HEAD
 from peftbench.models.loading import load_tokenizer
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG, TASK_TYPES
+from tests.conftest import save_tiny_bert
 from tests.coreference_fixture import coref, rows
 from tests.method_training import adam_steps
 
@@ -57,21 +58,7 @@ def prepared(tokenizer):
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> ModelRef:
     """A 2-layer BERT (random weights, seeded) saved with MiniLM-L6's tokenizer: family `bert`."""
-    from transformers import BertConfig, BertModel
-
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return ModelRef(name="tiny-bert", source=str(folder), family="bert")
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), tokenizer)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from peftbench.models.loading import load_tokenizer
 from peftbench.run.checkpoints import unfinished_checkpoints
 from peftbench.run.full_disk import WHAT_TO_FREE, write_last_result
 from peftbench.run.one import run_one
-from tests.conftest import demo_run
+from tests.conftest import demo_run, save_tiny_bert
 from tests.synthetic_results import write_synthetic_sweep
 from tests.test_results import make_result
 
@@ -264,23 +264,7 @@ def test_collect_and_report_on_a_full_or_read_only_disk_keep_the_last_tables(
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> ModelRef:
     """A 2-layer BERT (random weights, seeded) with MiniLM-L6's tokenizer: ~4 MB of weights."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    tokenizer = load_tokenizer(MODEL_CATALOG["minilm-l6"])
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return ModelRef(name="tiny-bert", source=str(folder), family="bert")
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), load_tokenizer(MODEL_CATALOG["minilm-l6"]))
 
 
 def test_a_run_that_fills_its_disk_fails_with_the_line_and_loses_nothing_else(tmpfs, tiny_bert: ModelRef):

@@ -36,9 +36,17 @@ class PlannedRun:
 
     run: RunSpec
     shape: ResourceShape  # what its array task asks for (its pack size and time limit included)
-    runs_per_task: int  # its pack: how many runs of its shape share one array task
     after: str | None  # the run id whose success it waits for (incremental tuning), if any
-    time_min: int  # its time limit (today the request's resources.time_min)
+
+    @property
+    def runs_per_task(self) -> int:
+        """Its pack: how many runs of its shape share one array task."""
+        return self.shape.runs_per_task
+
+    @property
+    def time_min(self) -> int:
+        """Its time limit (today the request's resources.time_min)."""
+        return self.shape.time_min
 
 
 def shape_of(
@@ -71,8 +79,7 @@ def plan_run(run: RunSpec, profile: ClusterProfile, planned_bytes: int | None) -
     """`run`'s record on `profile`'s Slurm site; `planned_bytes` its per-GPU memory estimate, if any."""
     assert profile.slurm is not None
     k = pack_size(run, profile, planned_bytes)
-    time_min = run.resources.time_min
-    return PlannedRun(run, shape_of(run, profile.slurm, k, time_min), k, parent_run_id(run), time_min)
+    return PlannedRun(run, shape_of(run, profile.slurm, k), parent_run_id(run))
 
 
 def plan_runs(
