@@ -27,6 +27,16 @@ from peftbench.launch.slurm_state import sweep_report, sweep_status
 from tests.test_results import make_result
 
 
+def write_submission_record(sweep_dir: Path, job: str, tasks: dict[str, str]) -> None:
+    """A submission record as `submit_runs` writes one: array `job`, its tasks' run ids."""
+    from peftbench.core.files import write_json_atomic
+    from peftbench.launch.slurm_records import SUBMISSIONS
+
+    record = {"cluster": "dev", "submitted_at": "2020-01-01T00:00:00+00:00", "shape": {}}
+    record |= {"folder": str(sweep_dir / ".slurm" / "%j"), "tasks": tasks}
+    write_json_atomic(sweep_dir / SUBMISSIONS / f"1-{job}.json", record)
+
+
 @pytest.mark.parametrize(
     ("field", "ids"),
     [
@@ -105,8 +115,6 @@ def test_a_job_that_ended_without_a_result_is_failed_or_lost_as_the_scheduler_sa
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """No result, a job sacct knows: the state table decides (and an old job with no row is lost)."""
-    from peftbench.core.files import write_json_atomic
-    from peftbench.launch.slurm_records import SUBMISSIONS
 
     runs = [make_result().spec.model_copy(update={"seed": i, "sweep": "s"}) for i in range(4)]
     answers = {"40_0": "OUT_OF_MEMORY", "40_1": "COMPLETED", "40_2": "RUNNING"}  # 40_3: no row
@@ -117,14 +125,7 @@ def test_a_job_that_ended_without_a_result_is_failed_or_lost_as_the_scheduler_sa
         (bin_dir / name).write_text(f"#!/bin/sh\nprintf '{out}\\n'\n")
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    record = {
-        "cluster": "dev",
-        "submitted_at": "2020-01-01T00:00:00+00:00",
-        "shape": {},
-        "folder": str(tmp_path / "s" / ".slurm" / "%j"),
-        "tasks": {f"40_{i}": run.run_id for i, run in enumerate(runs)},
-    }
-    write_json_atomic(tmp_path / "s" / SUBMISSIONS / "1-40.json", record)
+    write_submission_record(tmp_path / "s", "40", {f"40_{i}": run.run_id for i, run in enumerate(runs)})
     states = [(s.state, s.slurm_state) for s in sweep_status(runs, tmp_path)]
     assert states == [
         ("failed", "OUT_OF_MEMORY"),
@@ -175,9 +176,7 @@ def test_counting_the_states_of_several_sweeps_waits_for_a_silent_controller_onc
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """`collect` over many sweeps: one squeue per sweep, but a silent slurmctld costs one wait."""
-    from peftbench.core.files import write_json_atomic
     from peftbench.core.results import write_spec
-    from peftbench.launch.slurm_records import SUBMISSIONS
     from peftbench.launch.slurm_state import states_of_run_folders
 
     run_dirs = []
@@ -185,9 +184,7 @@ def test_counting_the_states_of_several_sweeps_waits_for_a_silent_controller_onc
         run = make_result().spec.model_copy(update={"sweep": sweep})
         paths = RunPaths.of(tmp_path, run)
         write_spec(paths.spec, run)
-        record = {"cluster": "dev", "submitted_at": "2020-01-01T00:00:00+00:00", "shape": {}}
-        record |= {"folder": str(tmp_path / ".slurm"), "tasks": {f"4{i}_0": run.run_id}}
-        write_json_atomic(tmp_path / sweep / SUBMISSIONS / f"1-4{i}.json", record)
+        write_submission_record(tmp_path / sweep, f"4{i}", {f"4{i}_0": run.run_id})
         run_dirs.append(paths.root)
     calls = tmp_path / "calls"
     stand_in(tmp_path / "bin", "squeue", f"echo squeue >> {calls}\necho '{SQUEUE_TIMED_OUT}' >&2\nexit 1")
@@ -237,18 +234,9 @@ def test_sacct_states_keep_the_first_word_and_only_the_wanted_jobs():
 def test_the_report_says_which_query_was_not_read_and_what_the_states_rest_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from peftbench.core.files import write_json_atomic
-    from peftbench.launch.slurm_records import SUBMISSIONS
 
     runs = [make_result().spec.model_copy(update={"seed": i, "sweep": "s"}) for i in range(2)]
-    record = {
-        "cluster": "dev",
-        "submitted_at": "2020-01-01T00:00:00+00:00",
-        "shape": {},
-        "folder": str(tmp_path / "s" / ".slurm" / "%j"),
-        "tasks": {f"40_{i}": run.run_id for i, run in enumerate(runs)},
-    }
-    write_json_atomic(tmp_path / "s" / SUBMISSIONS / "1-40.json", record)
+    write_submission_record(tmp_path / "s", "40", {f"40_{i}": run.run_id for i, run in enumerate(runs)})
     failing_commands(tmp_path / "bin", "squeue")
     stand_in(tmp_path / "bin", "sacct", "printf '40_[0-1]|PENDING\\n'")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
