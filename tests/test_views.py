@@ -15,7 +15,7 @@ from peftbench.launch.slurm_queries import QueryFailure
 from peftbench.launch.slurm_state import STATES, RunState, SweepReport
 from peftbench.plan.memory import GB, Fit, MemoryEstimate
 from peftbench.plan.sweep_plan import MemoryRow
-from peftbench.views import MEMORY_COLUMNS, STATE_STYLES, Column, PlannedRun, styled, table
+from peftbench.views import MEMORY_COLUMNS, STATE_STYLES, Column, PlanRow, styled, table
 from tests.conftest import demo_run
 
 
@@ -141,7 +141,7 @@ def test_the_memory_plan_shows_each_part_in_gb_and_whether_it_fits():
     ]
 
 
-def planned(done_seeds: set[int]) -> list[PlannedRun]:
+def planned(done_seeds: set[int]) -> list[PlanRow]:
     """Two learning rates × two seeds of one method, and one run of another."""
     runs = [
         demo_run("lora", learning_rate=lr).model_copy(update={"seed": seed})
@@ -149,7 +149,7 @@ def planned(done_seeds: set[int]) -> list[PlannedRun]:
         for seed in (0, 1)
     ]
     runs.append(demo_run("full"))
-    return [PlannedRun(run, run.run_id, run.seed in done_seeds and run.label == "lora") for run in runs]
+    return [PlanRow(run, run.run_id, run.seed in done_seeds and run.label == "lora") for run in runs]
 
 
 def test_a_short_plan_has_a_row_per_run(shown):

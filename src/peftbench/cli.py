@@ -187,7 +187,7 @@ def _print_plan(plan: SweepPlan) -> None:
 
     ids = [r.run_id for r in plan.runs]  # each a hash of the spec: made once here
     done = [has_success(RunPaths(plan.sweep_dir / i)) for i in ids]
-    views.print_plan(plan, [views.PlannedRun(*run) for run in zip(plan.runs, ids, done, strict=True)])
+    views.print_plan(plan, [views.PlanRow(*run) for run in zip(plan.runs, ids, done, strict=True)])
 
 
 def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:

@@ -219,7 +219,9 @@ def print_memory_plan(plan: SweepPlan, rows: list[MemoryRow]) -> None:
 
 
 @dataclass(frozen=True)
-class PlannedRun:
+class PlanRow:
+    """One row of the dry run's plan (not the plan's own `PlannedRun`: what the table shows of a run)."""
+
     run: RunSpec
     run_id: str  # a hash of the spec: made once, by the caller
     done: bool  # a success result is already there
@@ -229,7 +231,7 @@ def _params(run: RunSpec) -> str:
     return " ".join(f"{k}={v}" for k, v in run.params.items() if v is not None)
 
 
-RUN_COLUMNS: tuple[Column[PlannedRun], ...] = (
+RUN_COLUMNS: tuple[Column[PlanRow], ...] = (
     Column("run_id", lambda p: p.run_id),
     Column("model", lambda p: p.run.model.name),
     Column("task", lambda p: p.run.task.name),
@@ -240,10 +242,10 @@ RUN_COLUMNS: tuple[Column[PlannedRun], ...] = (
     Column("done", lambda p: "✓" * p.done),
 )
 
-RunGroup = tuple[tuple[str, str, str], list[PlannedRun]]  # (model, task, method), its runs
+RunGroup = tuple[tuple[str, str, str], list[PlanRow]]  # (model, task, method), its runs
 
 
-def _grid_points(runs: list[PlannedRun]) -> int:
+def _grid_points(runs: list[PlanRow]) -> int:
     return len({(json.dumps(p.run.params, sort_keys=True), p.run.training.learning_rate) for p in runs})
 
 
@@ -258,15 +260,15 @@ GROUP_COLUMNS: tuple[Column[RunGroup], ...] = (
 )
 
 
-def run_groups(runs: list[PlannedRun]) -> list[RunGroup]:
+def run_groups(runs: list[PlanRow]) -> list[RunGroup]:
     """The runs per model × task × method, in the order each first appears."""
-    groups: dict[tuple[str, str, str], list[PlannedRun]] = {}
+    groups: dict[tuple[str, str, str], list[PlanRow]] = {}
     for p in runs:
         groups.setdefault((p.run.model.name, p.run.task.name, p.run.label), []).append(p)
     return list(groups.items())
 
 
-def print_plan(plan: SweepPlan, runs: list[PlannedRun]) -> None:
+def print_plan(plan: SweepPlan, runs: list[PlanRow]) -> None:
     """A row per run; a plan longer than PLAN_ROWS, a row per model × task × method."""
     title = f"{plan.spec.name}: {len(runs)} runs on '{plan.profile.name}'"
     if len(runs) > PLAN_ROWS:
