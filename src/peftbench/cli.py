@@ -78,9 +78,10 @@ def sweep(
     runs_dir: RunsDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
     profiles: Profiles = None,
+    force: Annotated[bool, typer.Option("--force", help="Submit even over the GPU-hour budget.")] = False,
 ) -> None:
     """Validate a sweep, then run (local) or submit (Slurm) every run without a success result."""
-    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run)
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run, force=force)
     if dry_run:
         _print_plan(plan)
     _warn(plan)
@@ -101,6 +102,9 @@ def plan_command(
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False, check_memory=False)
     rows = plan.memory_table()
     views.print_memory_plan(plan, rows)
+    cost = plan.cost()
+    views.print_time_plan(plan, cost)
+    views.print_cost(cost)
     _warn(plan)
     refused = sum(row.refused for row in rows)
     if refused:
@@ -128,6 +132,7 @@ def status(
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False)
     report = sweep_report(plan.runs, plan.runs_dir)
     views.print_status(plan.spec.name, report.runs, by, keys)
+    views.print_plain(plan.progress().line())
     if report.unread:
         views.print_unread(report)
         raise typer.Exit(code=QUEUE_NOT_READ)
@@ -187,7 +192,10 @@ def _print_plan(plan: SweepPlan) -> None:
 
     ids = [r.run_id for r in plan.runs]  # each a hash of the spec: made once here
     done = [has_success(RunPaths(plan.sweep_dir / i)) for i in ids]
-    views.print_plan(plan, [views.PlanRow(*run) for run in zip(plan.runs, ids, done, strict=True)])
+    cost = plan.cost()
+    rows = zip(plan.runs, ids, done, cost.rows, strict=True)
+    views.print_plan(plan, [views.PlanRow(*run) for run in rows])
+    views.print_cost(cost)
 
 
 def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.launch.slurm_state import STATES, count_by
+from peftbench.plan.budget import duration_text
 from peftbench.plan.memory import GB
 
 if TYPE_CHECKING:
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
     from peftbench.core.errors import CannotWrite
     from peftbench.core.spec import RunSpec
     from peftbench.launch.slurm_state import RunState, SweepReport
+    from peftbench.plan.budget import SweepCost
     from peftbench.plan.memory import MemoryEstimate
     from peftbench.plan.profiles import FoundProfile
     from peftbench.plan.sweep_plan import MemoryRow, SweepPlan
+    from peftbench.plan.time_estimate import RunEstimate, TimeEstimate
 
 WIDE = 240  # columns for tables when output is not a terminal
 PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (rich renders ~300 rows/s)
@@ -225,6 +228,7 @@ class PlanRow:
     run: RunSpec
     run_id: str  # a hash of the spec: made once, by the caller
     done: bool  # a success result is already there
+    estimate: RunEstimate | None = None  # its time estimate, when the plan made one
 
 
 def _params(run: RunSpec) -> str:
@@ -240,6 +244,9 @@ RUN_COLUMNS: tuple[Column[PlanRow], ...] = (
     Column("lr", lambda p: f"{p.run.training.learning_rate:g}"),
     Column("seed", lambda p: str(p.run.seed)),
     Column("done", lambda p: "✓" * p.done),
+    Column("time", lambda p: _time(p.estimate), justify="right"),
+    Column("GPU-h", lambda p: _gpu_hours(p.estimate), justify="right"),
+    Column("calibration", lambda p: _calibration(p.estimate), overflow="fold"),
 )
 
 RunGroup = tuple[tuple[str, str, str], list[PlanRow]]  # (model, task, method), its runs
@@ -257,6 +264,7 @@ GROUP_COLUMNS: tuple[Column[RunGroup], ...] = (
     Column("grid points", lambda g: str(_grid_points(g[1]))),
     Column("seeds", lambda g: str(len({p.run.seed for p in g[1]}))),
     Column("done", lambda g: str(sum(p.done for p in g[1]) or "")),
+    Column("GPU-h", lambda g: _group_gpu_hours(g[1]), justify="right"),
 )
 
 
@@ -275,6 +283,78 @@ def print_plan(plan: SweepPlan, runs: list[PlanRow]) -> None:
         console.print(table(title, GROUP_COLUMNS, run_groups(runs)))
     else:
         console.print(table(title, RUN_COLUMNS, runs))
+
+
+# --- the time estimate: sweep --dry-run and plan -------------------------------------------------
+
+
+def _time(row: RunEstimate | None) -> str:
+    if row is None:
+        return ""
+    return "?" if row.estimate is None else duration_text(row.estimate.wall_s)
+
+
+def _gpu_hours(row: RunEstimate | None) -> str:
+    return "" if row is None or row.estimate is None else f"{row.estimate.gpu_hours:.3g}"
+
+
+def _group_gpu_hours(runs: list[PlanRow]) -> str:
+    known = [p.estimate.estimate.gpu_hours for p in runs if p.estimate and p.estimate.estimate]
+    return f"{sum(known):.3g}" if known else ""
+
+
+def _calibration(row: RunEstimate | None) -> str:
+    if row is None:
+        return ""
+    if row.estimate is None:
+        return row.missing or ""
+    e = row.estimate.efficiency
+    return f"{e.value:.0%} of peak, ×{e.spread:g}: {e.source}"
+
+
+def _device(row: RunEstimate) -> str:
+    if row.estimate is None:
+        return ""
+    device = row.estimate.device
+    return f"{device.count} cores" if device.name == "cpu" else f"{device.count}× {device.name}"
+
+
+def _part(seconds: Callable[[TimeEstimate], float]) -> Callable[[RunEstimate], str]:
+    return lambda row: "" if row.estimate is None else duration_text(seconds(row.estimate))
+
+
+TIME_COLUMNS: tuple[Column[RunEstimate], ...] = (
+    Column("run_id", lambda r: r.run.run_id),
+    Column("model", lambda r: r.run.model.name),
+    Column("task", lambda r: r.run.task.name),
+    Column("method", lambda r: r.run.label),
+    Column("device", _device),
+    Column("train", _part(lambda e: e.train_s), justify="right"),
+    Column("eval", _part(lambda e: e.eval_s), justify="right"),
+    Column("time", _time, justify="right"),
+    Column("GPU-h", _gpu_hours, justify="right"),
+    Column("calibration", _calibration, overflow="fold"),
+)
+
+
+def print_time_plan(plan: SweepPlan, cost: SweepCost) -> None:
+    """A row per run of `plan`, its time estimated; then the totals."""
+    title = f"{plan.spec.name}: time per run, estimated ('{plan.profile.name}')"
+    console.print(table(title, TIME_COLUMNS, cost.rows))
+
+
+def print_cost(cost: SweepCost) -> None:
+    """The totals of the runs still to do, and the assumptions the estimates rest on (once each)."""
+    energy = "" if cost.energy_kwh is None else f", {cost.energy_kwh:,.2f} kWh at the GPUs' board power"
+    unknown = f"; {cost.unknown} run(s) not estimated (model shape unknown)" if cost.unknown else ""
+    console.print(
+        f"Estimate for the {len(cost.todo)} run(s) still to do: {cost.gpu_hours:,.3g} GPU-hours{energy}, "
+        f"within ×{cost.spread:g}{unknown} (docs/cost.md).",
+        highlight=False,
+    )
+    said = dict.fromkeys(a for row in cost.todo if row.estimate for a in row.estimate.assumptions)
+    for assumption in said:
+        print_problem("Assumed", assumption, style="yellow")
 
 
 # --- clusters and collect -----------------------------------------------------------------------

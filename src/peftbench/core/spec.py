@@ -187,7 +187,11 @@ class ResourceRequest(StrictModel):
     nodes: PositiveInt = Field(1, description="Nodes.")
     cpus: PositiveInt = Field(2, description="CPU cores per task.")
     mem_gb: PositiveInt = Field(16, description="Host memory in GB.")
-    time_min: PositiveInt = Field(60, description="Wall-clock limit in minutes.")
+    time_min: Literal["auto"] | PositiveInt = Field(
+        60,
+        description="Wall-clock limit in minutes, or 'auto': the planner's estimate of the slowest run of "
+        "its array × the profile's cost.time_margin, capped by the partition (docs/cost.md).",
+    )
     gpu_type: str | None = Field(
         None, description="A GPU type of the cluster profile (default: its default)."
     )
@@ -205,6 +209,13 @@ class ResourceRequest(StrictModel):
             "the planner fits on the GPU (on a CPU node: one per CPU core of the task). Default 1."
         ),
     )
+
+    @field_validator("time_min", mode="before")
+    @classmethod
+    def _auto_or_minutes(cls, value: Any) -> Any:
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError("time_min is 'auto' or a whole number of minutes, 1 or more")
 
     @field_validator("runs_per_gpu", mode="before")
     @classmethod

@@ -4,10 +4,17 @@ For every run the plan decides what its array task asks the scheduler for (`Reso
 CPUs and memory scaled per GPU type, processes per node), how many runs share that task (its pack,
 `resources.runs_per_gpu`), which run must succeed before it starts (incremental tuning) and its
 time limit. The launcher reads these records (`PlannedRun`) and never estimates anything again.
+
+`resources.time_min: auto` asks the plan for the limit: the estimate of the slowest run of the array
+(plan/time_estimate.py) × the profile's `cost.time_margin` — for a pack, the sum of its runs, taken
+as its size × the slowest — rounded up to whole minutes and capped by the partition. A run that still
+runs out of time requeues and resumes from its checkpoint, as any run does.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,7 +52,7 @@ class PlannedRun:
 
     @property
     def time_min(self) -> int:
-        """Its time limit (today the request's resources.time_min)."""
+        """Its time limit: the request's resources.time_min, or the one `auto` made from the estimate."""
         return self.shape.time_min
 
 
@@ -69,7 +76,7 @@ def shape_of(
         resources.nodes,
         cpus,
         mem,
-        resources.time_min if time_min is None else time_min,
+        time_min if time_min is not None else resources.time_min if resources.time_min != "auto" else 0,
         run.processes_per_node,
         runs_per_task,
     )
@@ -83,8 +90,38 @@ def plan_run(run: RunSpec, profile: ClusterProfile, planned_bytes: int | None) -
 
 
 def plan_runs(
-    runs: list[RunSpec], profile: ClusterProfile, planned: Mapping[str, int | None]
+    runs: list[RunSpec],
+    profile: ClusterProfile,
+    planned: Mapping[str, int | None],
+    seconds: Mapping[str, float] | None = None,
 ) -> dict[str, PlannedRun]:
-    """run_id -> its record; `planned` holds the memory estimates of the runs that pack by it."""
+    """run_id -> its record; `planned` holds the memory estimates of the runs that pack by it,
+    `seconds` the time estimates of the runs whose time_min is `auto`."""
     ids = [run.run_id for run in runs]  # each a hash of the spec: made once here
-    return {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
+    placed = {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
+    return auto_time_limits(placed, profile, seconds or {})
+
+
+def auto_time_limits(
+    placed: dict[str, PlannedRun], profile: ClusterProfile, seconds: Mapping[str, float]
+) -> dict[str, PlannedRun]:
+    """Each `auto` run's limit: the slowest estimate of the runs sharing its shape (module docstring)."""
+    assert profile.slurm is not None
+    slowest: dict[ResourceShape, float] = {}
+    for run_id, p in placed.items():
+        if p.run.resources.time_min == "auto" and run_id in seconds:
+            slowest[p.shape] = max(slowest.get(p.shape, 0.0), seconds[run_id] * p.runs_per_task)
+    limits = {shape: auto_minutes(s, profile) for shape, s in slowest.items()}
+    return {
+        i: dataclasses.replace(p, shape=dataclasses.replace(p.shape, time_min=limits[p.shape]))
+        if p.shape in limits
+        else p
+        for i, p in placed.items()
+    }
+
+
+def auto_minutes(seconds: float, profile: ClusterProfile) -> int:
+    """`seconds` × the profile's margin in whole minutes, at most the partition's limit."""
+    assert profile.slurm is not None
+    wanted = math.ceil(seconds * profile.cost.time_margin / 60)
+    return max(1, min(wanted, profile.slurm.max_time_min))

@@ -30,7 +30,7 @@ def _slurm_of(profile: ClusterProfile) -> SlurmSettings:
 
 def _time_problems(res: ResourceRequest, profile: ClusterProfile, file: str, key: str) -> list[Problem]:
     limit = _slurm_of(profile).max_time_min
-    if res.time_min <= limit:
+    if res.time_min == "auto" or res.time_min <= limit:
         return []
     message = f"{res.time_min} min is over the partition's limit of {limit} min on '{profile.name}'."
     return [Problem(file, f"{key}.time_min", message)]

@@ -18,6 +18,7 @@ from peftbench.core.spec import (
     TaskSpec,
     TrainingSettings,
 )
+from peftbench.plan.cost_settings import CostSettings
 
 FILL_ME = "FILL_ME"  # marks a site fact the user must supply; submission refuses while any remain
 
@@ -119,6 +120,9 @@ class ClusterProfile(StrictModel):
     runs_dir: str = Field("runs", description="Where run folders go, relative to the working directory.")
     slurm: SlurmSettings | None = Field(None, description="Scheduler settings (launcher: slurm).")
     container: ContainerSettings | None = Field(None, description="Run tasks in this Apptainer image.")
+    cost: CostSettings = Field(
+        default_factory=CostSettings, description="Peak speed, efficiency, power, allocation (docs/cost.md)."
+    )
     _file: str = PrivateAttr("<profile>")  # the YAML it was read from, for messages
 
     @property
@@ -188,6 +192,9 @@ class SweepSpec(StrictModel):
     )
     max_runs: PositiveInt = Field(
         MAX_RUNS, description="Refuse a sweep of more runs than this (a typo in a grid is caught at once)."
+    )
+    budget_gpu_hours: float | None = Field(
+        None, gt=0, description="GPU-hours this sweep may take; a submission over what is left is refused."
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceRequest = Field(default_factory=ResourceRequest)

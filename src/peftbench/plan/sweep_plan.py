@@ -14,6 +14,15 @@ from typing import Any
 
 from peftbench.core.errors import ConfigError, Problem
 from peftbench.core.spec import RunSpec
+from peftbench.plan.budget import (
+    SweepCost,
+    SweepProgress,
+    auto_problems,
+    budget_problems,
+    needs_estimates,
+    sweep_cost,
+    sweep_progress,
+)
 from peftbench.plan.loading import Sweep, load_cluster, load_sweep
 from peftbench.plan.memory import (
     GB,
@@ -57,6 +66,8 @@ class SweepPlan:
     placed: dict[str, PlannedRun] = field(default_factory=dict)
     # The GPU-memory estimates the checks made, by run id (each run estimated once).
     memory: dict[str, MemoryRow] = field(default_factory=dict)
+    # The time estimates, when the checks needed them (time_min: auto, a budget).
+    estimates: SweepCost | None = None
 
     @property
     def sweep_dir(self) -> Path:
@@ -68,6 +79,15 @@ class SweepPlan:
         missing = [run for run in self.runs if run.run_id not in self.memory]
         made = {row.run.run_id: row for row in memory_rows(missing, self.profile)} if missing else {}
         return [self.memory.get(run.run_id) or made[run.run_id] for run in self.runs]
+
+    def cost(self) -> SweepCost:
+        """Every run's time estimate and the totals (`sweep --dry-run` and `plan` show them)."""
+        return self.estimates or sweep_cost(self.runs, self.profile, self.runs_dir, self.sweep_dir)
+
+    def progress(self) -> SweepProgress:
+        """Runs done, GPU-hours spent against the estimate, the time left (`status`)."""
+        parallel = self.profile.slurm.array_parallelism if self.profile.slurm else 1
+        return sweep_progress(self.runs, self.profile, self.runs_dir, self.sweep_dir, parallel)
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,7 @@ def load_plan(
     check_memory: bool = True,
     profiles: Path | None = None,
     submitting: bool = True,
+    force: bool = False,
 ) -> SweepPlan:
     """Load and check the cluster profile and the sweep together; one error lists every problem.
 
@@ -92,6 +113,7 @@ def load_plan(
     What depends on the site (FILL_ME facts, runs that do not fit its GPUs, models of unknown size)
     is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
     each under the name of the file to fix. On a Slurm site every run is placed (`SweepPlan.placed`).
+    A budget the estimate exceeds refuses a submission unless `force` (plan/budget.py).
     """
     profile, sweep = _profile_and_sweep(sweep_file, cluster, profiles)
     spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
@@ -106,14 +128,37 @@ def load_plan(
     if profile.launcher == "slurm":
         site = _slurm_site_checks(runs, profile, spec, file, check_memory)
     problems, warnings = problems + site.problems, warnings + site.warnings
+    cost, refused = _cost_checks(sweep, profile, root, file, force)
+    warnings += refused
     if submitting:
         problems, warnings = warnings + problems, []
     if problems:
         raise ConfigError(problems)
     notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
-    placed = plan_runs(runs, profile, site.planned) if profile.launcher == "slurm" else {}
+    placed = _placed(runs, profile, site.planned, cost)
     memory = {row.run.run_id: row for row in site.rows}
-    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory)
+    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory, cost)
+
+
+def _placed(
+    runs: list[RunSpec], profile: ClusterProfile, planned: dict[str, int | None], cost: SweepCost | None
+) -> dict[str, PlannedRun]:
+    """On a Slurm site, every run placed; `auto` limits from the time estimates."""
+    if profile.launcher != "slurm":
+        return {}
+    return plan_runs(runs, profile, planned, cost.wall_seconds if cost else {})
+
+
+def _cost_checks(
+    sweep: Sweep, profile: ClusterProfile, root: Path, file: str, force: bool
+) -> tuple[SweepCost | None, list[Problem]]:
+    """The time estimates, when `auto` limits or a budget need them, and what they refuse."""
+    spec, runs = sweep.spec, sweep.runs
+    if not needs_estimates(runs, spec, profile):
+        return None, []
+    cost = sweep_cost(runs, profile, root, root / spec.name)
+    over = [] if force else budget_problems(cost, spec, profile, root, root / spec.name, file)
+    return cost, auto_problems(cost, file) + over
 
 
 def _profile_and_sweep(sweep_file: Path, cluster: str, profiles: Path | None) -> tuple[ClusterProfile, Sweep]:

@@ -35,6 +35,7 @@ def least_steps(run: RunSpec) -> int:
 def time_available(run: RunSpec, profile: ClusterProfile) -> tuple[float, str]:
     """(seconds the run can train at most, how they are made up)."""
     minutes = run.resources.time_min
+    assert minutes != "auto", "a run whose limit is its estimate has no floor to check"
     if profile.slurm is None:
         return 60.0 * minutes, f"{minutes} min (resources.time_min; the local launcher stops no run)"
     limit, tries = min(minutes, profile.slurm.max_time_min), 1 + profile.slurm.max_num_timeout
@@ -48,6 +49,8 @@ def training_time_problems(
     """A problem per block and value whose steps cannot fit the run's time at MIN_SECONDS_PER_STEP."""
     problems: dict[tuple[str, str, float], Problem] = {}
     for run in runs:
+        if run.resources.time_min == "auto":  # its limit is made from its estimate (plan/time_estimate.py)
+            continue
         key = "max_steps" if run.training.max_steps is not None else "epochs"
         value = getattr(run.training, key)
         where = (run.label, key, value)
