@@ -155,11 +155,16 @@ def test_plan_shows_each_runs_memory_and_refuses_what_does_not_fit(sweep_file, t
     fits = CliRunner().invoke(app, ["plan", str(sweep), "--cluster", "vega", *runs])
     assert fits.exit_code == 0, fits.output
     assert "gpu: GPU memory per GPU, estimated ('vega')" in fits.stdout
-    rows = table_rows(fits.stdout, "xlm-roberta-base")
+    memory, times = fits.stdout.split("gpu: time per run, estimated ('vega')")
+    rows = table_rows(memory, "xlm-roberta-base")
     assert [(row[3], row[-1]) for row in rows] == [("full", "yes"), ("lora", "yes")]
+    assert [(row[3], row[4]) for row in table_rows(times, "xlm-roberta-base")] == [
+        ("full", "1× a100"),
+        ("lora", "1× a100"),
+    ]
     refused = CliRunner().invoke(app, ["plan", str(sweep), "--cluster", str(small), *runs])
     assert refused.exit_code == 2
-    rows = table_rows(refused.stdout, "xlm-roberta-base")
+    rows = table_rows(refused.stdout.split("time per run")[0], "xlm-roberta-base")
     assert [row[-1][:4] for row in rows] == ["no: ", "no: "]
     assert "2 run(s) do not fit their GPUs: `sweep` refuses to submit them." in refused.stderr
     assert not (tmp_path / "runs").exists()
@@ -196,7 +201,8 @@ def test_status_shows_each_run_in_its_state_then_the_totals(sweep_file, tmp_path
         (full.run_id, "full", "done", ""),
         (lora.run_id, "lora", "failed", "failed: ValueError: [bad]"),
     ]
-    assert shown.stdout.splitlines()[-1] == "1 done, 1 failed"
+    assert shown.stdout.splitlines()[-2] == "1 done, 1 failed"
+    assert shown.stdout.splitlines()[-1].startswith("1/2 runs done; ")  # then spent and estimated GPU-hours
     grouped = CliRunner().invoke(app, ["status", str(sweep), "--by", "method", *runs])
     assert grouped.exit_code == 0 and "s: 2 runs by method" in grouped.stdout
     assert [

@@ -244,6 +244,8 @@ RUN_COLUMNS: tuple[Column[PlanRow], ...] = (
     Column("lr", lambda p: f"{p.run.training.learning_rate:g}"),
     Column("seed", lambda p: str(p.run.seed)),
     Column("done", lambda p: "✓" * p.done),
+)
+ESTIMATE_COLUMNS: tuple[Column[PlanRow], ...] = (
     Column("time", lambda p: _time(p.estimate), justify="right"),
     Column("GPU-h", lambda p: _gpu_hours(p.estimate), justify="right"),
     Column("calibration", lambda p: _calibration(p.estimate), overflow="fold"),
@@ -264,6 +266,8 @@ GROUP_COLUMNS: tuple[Column[RunGroup], ...] = (
     Column("grid points", lambda g: str(_grid_points(g[1]))),
     Column("seeds", lambda g: str(len({p.run.seed for p in g[1]}))),
     Column("done", lambda g: str(sum(p.done for p in g[1]) or "")),
+)
+GROUP_ESTIMATE_COLUMNS: tuple[Column[RunGroup], ...] = (
     Column("GPU-h", lambda g: _group_gpu_hours(g[1]), justify="right"),
 )
 
@@ -277,12 +281,15 @@ def run_groups(runs: list[PlanRow]) -> list[RunGroup]:
 
 
 def print_plan(plan: SweepPlan, runs: list[PlanRow]) -> None:
-    """A row per run; a plan longer than PLAN_ROWS, a row per model × task × method."""
+    """A row per run; a plan longer than PLAN_ROWS, a row per model × task × method. With the time
+    estimates, when the rows carry them."""
     title = f"{plan.spec.name}: {len(runs)} runs on '{plan.profile.name}'"
+    estimated = any(p.estimate is not None for p in runs)
     if len(runs) > PLAN_ROWS:
-        console.print(table(title, GROUP_COLUMNS, run_groups(runs)))
+        columns = GROUP_COLUMNS + GROUP_ESTIMATE_COLUMNS * estimated
+        console.print(table(title, columns, run_groups(runs)))
     else:
-        console.print(table(title, RUN_COLUMNS, runs))
+        console.print(table(title, RUN_COLUMNS + ESTIMATE_COLUMNS * estimated, runs))
 
 
 # --- the time estimate: sweep --dry-run and plan -------------------------------------------------
