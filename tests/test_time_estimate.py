@@ -10,12 +10,13 @@ import pytest
 from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import Cost, Provenance, RunResult, utc_now, write_result
-from peftbench.core.spec import RunSpec
+from peftbench.core.spec import DataSource, RunSpec
 from peftbench.plan.calibration import DEFAULT_SPREAD, ONE_RUN_SPREAD, Calibration, calibration_for
 from peftbench.plan.cost_settings import DEFAULT_EFFICIENCY
 from peftbench.plan.flops import compute_weights, device_of, flops_per_token
 from peftbench.plan.loading import load_cluster
 from peftbench.plan.time_estimate import estimate_run
+from peftbench.plan.token_sample import sampled_tokens_per_example
 from tests.conftest import demo_run, write_yaml
 
 LOCAL = load_cluster("local")
@@ -60,10 +61,21 @@ def test_virtual_tokens_lengthen_every_sequence_and_nothing_measured_means_the_d
     calibration = calibration_for(LOCAL, tmp_path)  # no runs
     lora, prompt = (estimate_run(demo_run(m), LOCAL, calibration).estimate for m in ("lora", "prompt_tuning"))
     assert lora is not None and prompt is not None
-    length = demo_run("lora").training.max_length
+    length = sampled_tokens_per_example(demo_run("lora"))  # measured on the bundled data
+    assert length is not None and 5 < length < demo_run("lora").training.max_length
     assert prompt.train_s / lora.train_s == pytest.approx((length + 20) / length)
     assert lora.efficiency.value == DEFAULT_EFFICIENCY["none"] and lora.efficiency.spread == DEFAULT_SPREAD
-    assert any("max_length; none measured" in a for a in lora.assumptions)
+    assert any("30 s to load and save" in a for a in lora.assumptions)
+
+
+def test_without_the_data_every_example_is_taken_as_max_length_long_and_it_is_said(tmp_path: Path):
+    run = demo_run("lora")
+    hub = run.task.model_copy(update={"source": DataSource(hub="nobody-here/sentiment")})
+    estimate = estimate_run(run.model_copy(update={"task": hub}), LOCAL, Calibration(LOCAL)).estimate
+    assert estimate is not None
+    said = f"every example {run.training.max_length} tokens long (max_length; none measured)"
+    assert any(said in a for a in estimate.assumptions)
+    assert not any("training examples" in a for a in estimate.assumptions)  # max_train_samples is set
 
 
 def test_a_finished_run_calibrates_the_next_estimate_of_its_kind(tmp_path: Path):

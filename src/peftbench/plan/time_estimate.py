@@ -4,7 +4,8 @@
 
 The FLOPs are the tokens the run puts through its model times the FLOPs per token of its method
 (plan/flops.py): training, examples × epochs × tokens per example (measured by finished runs of the
-same task and tokenizer, else max_length, the assumption said), every sequence lengthened by the
+same task and tokenizer, else on the data (plan/token_sample.py), else max_length, the assumption
+said), every sequence lengthened by the
 method's virtual tokens; evaluation, a forward pass (2N a token) over validation after each epoch
 (eval_strategy: epoch) and at the end, and over test; generation, 2N for each new token of every
 test answer. The efficiency is measured by finished runs where there are any (plan/calibration.py),
@@ -24,6 +25,7 @@ from peftbench.plan.calibration import Calibration, Efficiency
 from peftbench.plan.flops import Device, compute_weights, device_of, flops_per_token, virtual_tokens
 from peftbench.plan.memory import forwarded_sequences
 from peftbench.plan.schema import ClusterProfile
+from peftbench.plan.token_sample import sampled_tokens_per_example
 
 DEFAULT_OVERHEAD_S = 30.0  # loading the model and data, saving: assumed until a run of the model has finished
 EVAL_SHARE = 0.1  # evaluation examples per split, as a share of training ones, where neither is known
@@ -95,6 +97,8 @@ def estimate_run(run: RunSpec, profile: ClusterProfile, calibration: Calibration
 
 def _tokens_per_example(run: RunSpec, calibration: Calibration) -> tuple[float, str | None]:
     measured = calibration.tokens_per_example(run)
+    if measured is None:
+        measured = sampled_tokens_per_example(run)
     if measured is not None:
         return measured, None
     length, sequences = run.training.max_length, forwarded_sequences(run.task, True)
