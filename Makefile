@@ -72,6 +72,10 @@ bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the 
 	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 	$(PY) benchmarks/bench_packing.py --out runs/bench/packing.json  # localhost Slurm; skipped without it
 
+.PHONY: bench-estimate
+bench-estimate: $(VENV)/.installed ## the time estimate ÷ measured train seconds per run (CPU, ~15 min), before and after calibration
+	$(PY) benchmarks/bench_estimate.py --out runs/bench/estimate.json
+
 BENCH_SIZE ?= 360m
 .PHONY: bench-engines
 bench-engines: $(VENV)/.installed ## full FT and LoRA under each engine, side by side (the GPU checks; BENCH_SIZE=360m)
@@ -101,7 +105,7 @@ sif: ## build peftbench-<version>.sif from apptainer/peftbench.def (SIF_BUILD_FL
 
 .PHONY: gpu-check sharded-loading
 gpu-check: $(VENV)/.installed ## the GPU figures on one H100/H200 in < 8 min: engines, offload, QLoRA/DoRA, planner error
-	$(PY) benchmarks/gpu_check.py --out runs/bench/gpu_check
+	$(PY) benchmarks/gpu_check.py --out runs/bench/gpu_check --calibrate runs/gpu-check
 
 sharded-loading: $(VENV)/.installed ## each process's host memory while a ~300M model loads under ZeRO-3 and FSDP
 	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json

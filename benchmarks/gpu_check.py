@@ -60,6 +60,7 @@ def measure(size: str, arms: tuple[tuple[str, str], ...], work: Path, args: argp
             arm = bench_engines.run_arm(
                 spec, work / "runs" / f"{size}-{method}-{backend}", size, peak, args.timeout
             )
+            keep_for_calibration(work / "runs" / f"{size}-{method}-{backend}", args.calibrate)
             estimate = planner_estimate(spec, folder)
             measured = arm.peak_gpu_bytes if arm.status == "success" else None
             rows.append(
@@ -73,6 +74,19 @@ def measure(size: str, arms: tuple[tuple[str, str], ...], work: Path, args: argp
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return rows
+
+
+def keep_for_calibration(run_dir: Path, calibrate: Path | None) -> None:
+    """A success result copied to `calibrate/<arm>/`, where the planner's time estimate reads finished
+    runs (`make gpu-check` passes runs/gpu-check: a "sweep" folder under the runs folder; docs/cost.md)."""
+    from peftbench.core.results import read_result
+
+    result = run_dir / "result.json"
+    if calibrate is None or not result.is_file() or read_result(result).status != "success":
+        return
+    (calibrate / run_dir.name).mkdir(parents=True, exist_ok=True)
+    for name in ("result.json", "spec.json"):
+        shutil.copyfile(run_dir / name, calibrate / run_dir.name / name)
 
 
 def largest_offloaded(sizes: list[str], work: Path, args: argparse.Namespace, deadline: float) -> dict:
@@ -162,6 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--adapters", default=",".join(m for m, _ in ADAPTERS), help="part 3's methods (a rerun of some)"
     )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "gpu_check")
+    parser.add_argument(
+        "--calibrate",
+        type=Path,
+        help="copy each arm's success result here, for the time estimate (runs/gpu-check)",
+    )
     args = parser.parse_args(argv)
     args.eval_samples, args.gradient_checkpointing = 4, False
     full_size, adapter_size, ladder = "1b", "360m", args.offload_sizes.split(",")

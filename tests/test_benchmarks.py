@@ -158,3 +158,18 @@ def test_the_gpu_check_runs_every_part_on_the_tiny_model_and_writes_json_and_mar
     assert (
         "# GPU check on CPU" in page and "ZeRO-3 offload" in page and "| tiny | lora | none | success" in page
     )
+
+
+def test_the_estimate_bench_calibrates_once_per_method_on_other_runs_and_sums_up_the_ratios():
+    from benchmarks import bench_estimate
+
+    from peftbench.plan.loading import load_sweep
+
+    runs = [run for path in bench_estimate.SWEEPS for run in load_sweep(path).runs]
+    short = bench_estimate.calibrating_runs(runs)
+    assert sorted(run.method for run in short) == sorted({run.method for run in runs})
+    assert not {run.run_id for run in short} & {run.run_id for run in runs}  # never a measured run
+    rows = [{"ratio_before": 2.5, "ratio_after": 1.2}, {"ratio_before": 0.5, "ratio_after": 0.6}]
+    summary = bench_estimate.summary(rows)
+    assert summary["worst_factor_before"] == 2.5 and summary["within_3_before"]
+    assert summary["worst_factor_after"] == pytest.approx(1 / 0.6) and not summary["within_1_5_after"]

@@ -47,6 +47,7 @@ class FinishedRun:
     wall_seconds: float
     samples: float  # training examples processed, all epochs
     train_tokens: int
+    total_params: int  # the model's, as the run counted them: N when its config is no longer here
 
     @property
     def tokens_per_example(self) -> float:
@@ -70,6 +71,7 @@ def finished_run(result: RunResult) -> FinishedRun | None:
         cost.wall_seconds,
         samples,
         cost.train_tokens,
+        cost.total_params,
     )
 
 
@@ -88,8 +90,8 @@ def finished_runs(runs_dir: Path) -> list[FinishedRun]:
 
 def measured_efficiency(run: FinishedRun, profile: ClusterProfile) -> float | None:
     """The share of its device's peak `run` reached in training, by the estimate's own arithmetic."""
-    weights = compute_weights(run.spec.model)
-    if weights is None:
+    weights = compute_weights(run.spec.model) or run.total_params  # gpu-check's models are built and removed
+    if not weights:
         return None
     device = device_of(run.spec, profile)
     peak = device.peak_flops
