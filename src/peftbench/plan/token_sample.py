@@ -32,12 +32,16 @@ def sampled_tokens_per_example(run: RunSpec) -> float | None:
 
 @lru_cache(maxsize=256)
 def _mean_tokens(task_json: str, model_json: str, max_length: int) -> float | None:
-    from peftbench.models.loading import load_tokenizer
+    from transformers import AutoTokenizer
+
+    from peftbench.models.loading import resolve_source
     from peftbench.tasks.sources import load_rows
 
-    task = TaskSpec.model_validate_json(task_json)
-    try:
-        tokenizer = load_tokenizer(ModelRef.model_validate_json(model_json))
+    task, model = TaskSpec.model_validate_json(task_json), ModelRef.model_validate_json(model_json)
+    if model.source.startswith("run:") or model.gguf_file:  # built by another run; a GGUF file: not here
+        return None
+    try:  # never the network: a hub model's tokenizer only from the HF cache
+        tokenizer = AutoTokenizer.from_pretrained(resolve_source(model.source), local_files_only=True)
         rows: Any = load_rows(task, "train", SAMPLE, task.text_columns)
     except Exception as err:  # no tokenizer or data here: the estimate says it assumed max_length
         log.debug("tokens per example of %s not measured: %s", task.name, err)
