@@ -68,12 +68,30 @@ def measure(size: str, arms: tuple[tuple[str, str], ...], work: Path, args: argp
                     **asdict(arm),
                     "planner_estimate_bytes": estimate,
                     "planner_over_measured": estimate / measured if measured else None,
+                    "time_estimate_over_measured": time_over_measured(spec, name, arm),
                 }
             )
             print(f"{size} {method} {backend}: {arm.status}", flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return rows
+
+
+def time_over_measured(spec: Any, gpu: str | None, arm: Any) -> float | None:
+    """The planner's uncalibrated train-time estimate (docs/cost.md) ÷ the arm's measured train seconds,
+    on the shipped figures of this GPU (A100, H100 or H200; None on another device or a failed arm)."""
+    from peftbench.plan.calibration import Calibration
+    from peftbench.plan.schema import ClusterProfile
+    from peftbench.plan.time_estimate import estimate_run
+
+    kind = next((k for k in ("h200", "h100", "a100") if gpu and k in gpu.lower()), None)
+    if kind is None or arm.status != "success" or not arm.train_seconds:
+        return None
+    node = {"gpus_per_node": 1, "cpus_per_gpu": 1, "mem_gb_per_gpu": 1}
+    slurm = {"partition": "p", "max_time_min": 60, "default_gpu_type": kind, "gpu_types": {kind: node}}
+    profile = ClusterProfile.model_validate({"name": "gpu-check", "launcher": "slurm", "slurm": slurm})
+    estimate = estimate_run(spec, profile, Calibration(profile)).estimate
+    return estimate.train_s / arm.train_seconds if estimate else None
 
 
 def keep_for_calibration(run_dir: Path, calibrate: Path | None) -> None:
