@@ -13,8 +13,9 @@ and the device it ran on. From these the estimate reads, for a new run:
   own size is not known here;
 - the seconds a run spends outside training and evaluation (loading the model, saving), by model.
 
-A run that timed out and resumed leaves a success result like any other: the next estimate learns
-from it. A result that cannot be read is left out (collect reports those).
+A run that timed out and resumed from its checkpoint teaches its tokens per example and overhead but
+not its efficiency: its result counts every token but only the last try's seconds, which would make
+the next estimate too short. A result that cannot be read is left out (collect reports those).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class FinishedRun:
     samples: float  # training examples processed, all epochs
     train_tokens: int
     total_params: int  # the model's, as the run counted them: N when its config is no longer here
+    resumed: bool = False  # it resumed from a checkpoint: its train seconds are the last try's only
 
     @property
     def tokens_per_example(self) -> float:
@@ -72,6 +74,7 @@ def finished_run(result: RunResult) -> FinishedRun | None:
         samples,
         cost.train_tokens,
         cost.total_params,
+        result.resumed_from_step is not None,
     )
 
 
@@ -131,7 +134,7 @@ class Calibration:
         for run in runs:
             self.runs.append(run)
             spec = run.spec
-            eff = measured_efficiency(run, self.profile)
+            eff = None if run.resumed else measured_efficiency(run, self.profile)
             kind = (spec.method, spec.training.engine, run.device)
             if eff is not None:
                 self._efficiency[(spec.model.source, *kind)].append(eff)
