@@ -141,3 +141,14 @@ def test_every_shipped_profile_states_its_peak(name: str):
     profile = load_cluster(name)
     device = "cpu" if profile.slurm is None or not profile.slurm.gpu_types else profile.slurm.default_gpu_type
     assert profile.cost.peak_tflops[device]["bf16" if device != "cpu" else "fp32"] > 0
+
+
+def test_a_run_that_resumed_counts_its_whole_training_time_not_its_last_trys(tmp_path: Path):
+    """Resumed at step 3 of 6, its result holds the last try's 25 s: the run took 50 s."""
+    run = demo_run("lora")  # 48 examples × 2 epochs at batch 16: 6 steps
+    samples = run.training.max_train_samples * run.training.epochs
+    finished(tmp_path / "s", run, train_seconds=25.0, tokens=int(samples * 30), samples=samples)
+    path = RunPaths(tmp_path / "s" / run.run_id).result
+    path.write_text(path.read_text().replace('"resumed_from_step": null', '"resumed_from_step": 3'))
+    estimate = estimate_run(run, LOCAL, calibration_for(LOCAL, tmp_path)).estimate
+    assert estimate is not None and estimate.train_s == pytest.approx(50.0)

@@ -13,9 +13,9 @@ and the device it ran on. From these the estimate reads, for a new run:
   own size is not known here;
 - the seconds a run spends outside training and evaluation (loading the model, saving), by model.
 
-A run that timed out and resumed from its checkpoint teaches its tokens per example and overhead but
-not its efficiency: its result counts every token but only the last try's seconds, which would make
-the next estimate too short. A result that cannot be read is left out (collect reports those).
+A run that timed out and resumed from its checkpoint counts every token but only its last try's
+seconds: its whole training time is taken as those seconds × its steps ÷ the steps of that try, so the
+next estimate learns from it too. A result that cannot be read is left out (collect reports those).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class FinishedRun:
     samples: float  # training examples processed, all epochs
     train_tokens: int
     total_params: int  # the model's, as the run counted them: N when its config is no longer here
-    resumed: bool = False  # it resumed from a checkpoint: its train seconds are the last try's only
 
     @property
     def tokens_per_example(self) -> float:
@@ -68,14 +67,25 @@ def finished_run(result: RunResult) -> FinishedRun | None:
         result.spec,
         prov.device.lower(),
         prov.torch_threads,
-        cost.train_seconds,
+        whole_train_seconds(result, samples),
         cost.eval_seconds,
         cost.wall_seconds,
         samples,
         cost.train_tokens,
         cost.total_params,
-        result.resumed_from_step is not None,
     )
+
+
+def whole_train_seconds(result: RunResult, samples: float) -> float:
+    """The run's train seconds over all its tries. A run resumed from step k records only its last
+    try's seconds (and every sample and token): those seconds × its steps ÷ the steps of that try."""
+    assert result.cost is not None
+    seconds, resumed = result.cost.train_seconds, result.resumed_from_step
+    if not resumed:
+        return seconds
+    t = result.spec.training
+    steps = samples / (t.batch_size * t.gradient_accumulation_steps * max(result.cost.world_size, 1))
+    return seconds * steps / max(steps - resumed, 1.0)
 
 
 def finished_runs(runs_dir: Path) -> list[FinishedRun]:
@@ -134,7 +144,7 @@ class Calibration:
         for run in runs:
             self.runs.append(run)
             spec = run.spec
-            eff = None if run.resumed else measured_efficiency(run, self.profile)
+            eff = measured_efficiency(run, self.profile)
             kind = (spec.method, spec.training.engine, run.device)
             if eff is not None:
                 self._efficiency[(spec.model.source, *kind)].append(eff)
