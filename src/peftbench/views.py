@@ -205,6 +205,9 @@ MEMORY_COLUMNS: tuple[Column[MemoryRow], ...] = (
     _right("weights", _gb(lambda e: e.weights)),
     _right("state", _gb(lambda e: e.training_state)),
     _right("activ.", _gb(lambda e: e.activations)),
+    _right("KV cache", _gb(lambda e: e.kv_cache)),  # of generating test answers, in the eval peak
+    _right("train peak", _gb(lambda e: e.training_peak)),
+    _right("eval peak", _gb(lambda e: e.evaluation_peak)),
     _right("total", _gb(lambda e: e.total, unsized="?")),
     Column("fits", _fits),
 )

@@ -189,6 +189,7 @@ def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]
         key = (*method, t.engine, run.world_size, t.precision, t.batch_size, t.eval_batch_size, t.max_length)
         sequences = (forwarded_sequences(run.task, True), forwarded_sequences(run.task, False))
         key += (t.uses_gradient_checkpointing, run.task.type, run.task.scoring, sequences, gpu)
+        key += (t.effective_max_new_tokens,)  # generating tasks' key-value cache
         if key not in made:
             if model not in counts:
                 counts[model] = count_from_config(config)
@@ -215,6 +216,11 @@ def memory_problems(rows: list[MemoryRow], profile: ClusterProfile, file: str) -
         seen.add(where)  # one message per grid, not per learning rate and seed
         e = fit.estimate
         batch = " of an evaluation batch" if e.evaluation_bound else ""
+        batch += (
+            f", key-value cache {e.kv_cache / GB:.1f} of generating answers"
+            if e.evaluation_bound and e.kv_cache
+            else ""
+        )
         message = (
             f"{run.model.name} on {run.task.name} needs about {e.total / GB:.1f} GB per GPU "
             f"(weights {e.weights / GB:.1f}, training state {e.training_state / GB:.1f}, activations "
