@@ -78,9 +78,10 @@ def sweep(
     runs_dir: RunsDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
     profiles: Profiles = None,
+    force: Annotated[bool, typer.Option("--force", help="Go on past the disk check's refusal.")] = False,
 ) -> None:
     """Validate a sweep, then run (local) or submit (Slurm) every run without a success result."""
-    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run)
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run, force=force)
     if dry_run:
         _print_plan(plan)
     _warn(plan)
@@ -149,10 +150,14 @@ def _group_keys(by: str) -> list[str]:
 
 @app.command()
 def resubmit(
-    sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None, profiles: Profiles = None
+    sweep_file: SweepFile,
+    cluster: Cluster = "local",
+    runs_dir: RunsDir = None,
+    profiles: Profiles = None,
+    force: Annotated[bool, typer.Option("--force", help="Go on past the disk check's refusal.")] = False,
 ) -> None:
     """Run again exactly the runs with no success result that are not pending or running."""
-    plan = _plan(sweep_file, cluster, runs_dir, profiles)
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, force=force)
     with _one_writer(plan, "resubmit"):
         if plan.profile.launcher == "local":
             from peftbench.launch.resubmission import local_reruns

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from peftbench.core.errors import CannotWrite
     from peftbench.core.spec import RunSpec
     from peftbench.launch.slurm_state import RunState, SweepReport
+    from peftbench.plan.disk import SweepDisk
     from peftbench.plan.memory import MemoryEstimate
     from peftbench.plan.profiles import FoundProfile
     from peftbench.plan.sweep_plan import MemoryRow, SweepPlan
@@ -278,6 +279,22 @@ def print_plan(plan: SweepPlan, runs: list[PlanRow]) -> None:
         console.print(table(title, GROUP_COLUMNS, run_groups(runs)))
     else:
         console.print(table(title, RUN_COLUMNS, runs))
+    if plan.disk is not None:
+        print_plain(disk_line(plan.disk), soft_wrap=True)
+
+
+def disk_line(disk: SweepDisk) -> str:
+    """`Disk: ...`: each run's peak and the sweep's, beside the free space (and the quota)."""
+    largest, gb = disk.largest_run, 10**9
+    if largest is None:
+        return f"Disk: nothing to run with a known size; {disk.folder}: {disk.free / gb:.1f} GB free"
+    quota = f", quota_gb {disk.quota / gb:.0f} GB" if disk.quota is not None else ""
+    unsized = f"; {disk.not_sized} run(s) of unknown size not counted" if disk.not_sized else ""
+    return (
+        f"Disk: each run up to {largest.peak / gb:.1f} GB ({largest.run.run_id}), the sweep up to "
+        f"{disk.peak / gb:.1f} GB ({min(disk.at_once, len(disk.runs))} at once){unsized}; "
+        f"{disk.folder}: {disk.free / gb:.1f} GB free{quota}"
+    )
 
 
 # --- clusters and collect -----------------------------------------------------------------------

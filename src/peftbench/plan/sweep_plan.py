@@ -14,6 +14,7 @@ from typing import Any
 
 from peftbench.core.errors import ConfigError, Problem
 from peftbench.core.spec import RunSpec
+from peftbench.plan.disk import SweepDisk, disk_problems, sweep_disk
 from peftbench.plan.loading import Sweep, load_cluster, load_sweep
 from peftbench.plan.memory import (
     GB,
@@ -57,6 +58,8 @@ class SweepPlan:
     placed: dict[str, PlannedRun] = field(default_factory=dict)
     # The GPU-memory estimates the checks made, by run id (each run estimated once).
     memory: dict[str, MemoryRow] = field(default_factory=dict)
+    # The disk the runs still to run need at their peak, beside the room there is (plan/disk.py).
+    disk: SweepDisk | None = None
 
     @property
     def sweep_dir(self) -> Path:
@@ -85,6 +88,7 @@ def load_plan(
     check_memory: bool = True,
     profiles: Path | None = None,
     submitting: bool = True,
+    force: bool = False,
 ) -> SweepPlan:
     """Load and check the cluster profile and the sweep together; one error lists every problem.
 
@@ -92,6 +96,7 @@ def load_plan(
     What depends on the site (FILL_ME facts, runs that do not fit its GPUs, models of unknown size)
     is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
     each under the name of the file to fix. On a Slurm site every run is placed (`SweepPlan.placed`).
+    A sweep whose disk peak exceeds the free space or the profile's quota is refused unless `force`.
     """
     profile, sweep = _profile_and_sweep(sweep_file, cluster, profiles)
     spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
@@ -106,6 +111,8 @@ def load_plan(
     if profile.launcher == "slurm":
         site = _slurm_site_checks(runs, profile, spec, file, check_memory)
     problems, warnings = problems + site.problems, warnings + site.warnings
+    disk = _disk(runs, profile, root / spec.name, site.rows)
+    warnings += [] if force else disk_problems(disk, profile)
     if submitting:
         problems, warnings = warnings + problems, []
     if problems:
@@ -113,7 +120,13 @@ def load_plan(
     notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
     placed = plan_runs(runs, profile, site.planned) if profile.launcher == "slurm" else {}
     memory = {row.run.run_id: row for row in site.rows}
-    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory)
+    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory, disk)
+
+
+def _disk(runs: list[RunSpec], profile: ClusterProfile, sweep_dir: Path, rows: list[MemoryRow]) -> SweepDisk:
+    """The sweep's disk, from the parameter counts the memory check made where it made them."""
+    counted = {r.run.run_id: (r.estimate.total_params, r.estimate.trainable) for r in rows if r.estimate}
+    return sweep_disk(runs, profile, sweep_dir, counted)
 
 
 def _profile_and_sweep(sweep_file: Path, cluster: str, profiles: Path | None) -> tuple[ClusterProfile, Sweep]:
