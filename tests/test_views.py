@@ -120,14 +120,27 @@ def memory_row(estimate: MemoryEstimate | None, fit: Fit | None = None, config_f
 def test_the_memory_plan_says_why_a_run_has_no_estimate():
     run_id = demo_run("lora").run_id
     front = [run_id, "minilm-l6", "movie_sentiment", "lora"]
-    unsized = ["", "", "", "", "", "?"]
+    unsized = ["", "", "", "", "", "", "", "", "?"]
     assert memory_row(None, config_from="unknown") == [*front, *unsized, "config not here: peftbench fetch"]
     assert memory_row(None, config_from="run") == [*front, *unsized, "after its parent"]
 
 
 def test_the_memory_plan_shows_each_part_in_gb_and_whether_it_fits():
-    estimate = MemoryEstimate(2 * GB, GB, GB // 2, gpus=2, backend="ddp", trainable=1, total_params=1)
-    sized = ["ddp", "2", "2.0", "1.0", "0.5", "3.5"]
+    estimate = MemoryEstimate(
+        2 * GB,
+        GB,
+        GB // 2,
+        gpus=2,
+        backend="ddp",
+        trainable=1,
+        total_params=1,
+        evaluation_bound=True,
+        training_activations=GB // 4,
+        evaluation_activations=GB // 2,
+        kv_cache=GB // 5,
+    )
+    # activations, then the generation's key-value cache, the training and the evaluation peaks
+    sized = ["ddp", "2", "2.0", "1.0", "0.5", "0.2", "3.2", "3.5", "3.5"]
     assert memory_row(estimate)[4:] == [*sized, ""]  # the profile names no GPU memory: no verdict
     assert memory_row(estimate, Fit(estimate, 8 * GB, None))[-1] == "[green]yes[/]"
     small = Fit(estimate, 2 * GB, "batch_size: 8 -> 2")
@@ -137,6 +150,9 @@ def test_the_memory_plan_shows_each_part_in_gb_and_whether_it_fits():
         "weights",
         "state",
         "activ.",
+        "KV cache",
+        "train peak",
+        "eval peak",
         "total",
     ]
 

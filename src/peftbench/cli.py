@@ -16,6 +16,7 @@ from peftbench.core.spec import RunSpec
 from peftbench.launch.slurm_queries import one_command
 from peftbench.options import (
     Cluster,
+    Force,
     OutDir,
     Profiles,
     RunsDir,
@@ -78,7 +79,7 @@ def sweep(
     runs_dir: RunsDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
     profiles: Profiles = None,
-    force: Annotated[bool, typer.Option("--force", help="Submit even over the GPU-hour budget.")] = False,
+    force: Force = False,
 ) -> None:
     """Validate a sweep, then run (local) or submit (Slurm) every run without a success result."""
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=not dry_run, force=force)
@@ -154,10 +155,14 @@ def _group_keys(by: str) -> list[str]:
 
 @app.command()
 def resubmit(
-    sweep_file: SweepFile, cluster: Cluster = "local", runs_dir: RunsDir = None, profiles: Profiles = None
+    sweep_file: SweepFile,
+    cluster: Cluster = "local",
+    runs_dir: RunsDir = None,
+    profiles: Profiles = None,
+    force: Force = False,
 ) -> None:
     """Run again exactly the runs with no success result that are not pending or running."""
-    plan = _plan(sweep_file, cluster, runs_dir, profiles)
+    plan = _plan(sweep_file, cluster, runs_dir, profiles, force=force)
     with _one_writer(plan, "resubmit"):
         if plan.profile.launcher == "local":
             from peftbench.launch.resubmission import local_reruns

@@ -49,6 +49,9 @@ Profiles = Annotated[
         help="A folder of your own profiles, searched first (or set $PEFTBENCH_CLUSTERS).", show_default=False
     ),
 ]
+Force = Annotated[
+    bool, typer.Option("--force", help="Go on past the GPU-hour budget and the disk refusals.")
+]
 RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (default: the profile's runs_dir).")]
 SweepDirs = Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")]
 YamlRunsDir = Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from peftbench.core.spec import RunSpec
     from peftbench.launch.slurm_state import RunState, SweepReport
     from peftbench.plan.budget import SweepCost
+    from peftbench.plan.disk import SweepDisk
     from peftbench.plan.memory import MemoryEstimate
     from peftbench.plan.profiles import FoundProfile
     from peftbench.plan.sweep_plan import MemoryRow, SweepPlan
@@ -208,6 +209,9 @@ MEMORY_COLUMNS: tuple[Column[MemoryRow], ...] = (
     _right("weights", _gb(lambda e: e.weights)),
     _right("state", _gb(lambda e: e.training_state)),
     _right("activ.", _gb(lambda e: e.activations)),
+    _right("KV cache", _gb(lambda e: e.kv_cache)),  # of generating test answers, in the eval peak
+    _right("train peak", _gb(lambda e: e.training_peak)),
+    _right("eval peak", _gb(lambda e: e.evaluation_peak)),
     _right("total", _gb(lambda e: e.total, unsized="?")),
     Column("fits", _fits),
 )
@@ -290,6 +294,8 @@ def print_plan(plan: SweepPlan, runs: list[PlanRow]) -> None:
         console.print(table(title, columns, run_groups(runs)))
     else:
         console.print(table(title, RUN_COLUMNS + ESTIMATE_COLUMNS * estimated, runs))
+    if plan.disk is not None:
+        print_plain(disk_line(plan.disk), soft_wrap=True)
 
 
 # --- the time estimate: sweep --dry-run and plan -------------------------------------------------
@@ -362,6 +368,20 @@ def print_cost(cost: SweepCost) -> None:
     said = dict.fromkeys(a for row in cost.todo if row.estimate for a in row.estimate.assumptions)
     for assumption in said:
         print_problem("Assumed", assumption, style="yellow")
+
+
+def disk_line(disk: SweepDisk) -> str:
+    """`Disk: ...`: each run's peak and the sweep's, beside the free space (and the quota)."""
+    largest, gb = disk.largest_run, 10**9
+    if largest is None:
+        return f"Disk: nothing to run with a known size; {disk.folder}: {disk.free / gb:.1f} GB free"
+    quota = f", quota_gb {disk.quota / gb:.0f} GB" if disk.quota is not None else ""
+    unsized = f"; {disk.not_sized} run(s) of unknown size not counted" if disk.not_sized else ""
+    return (
+        f"Disk: each run up to {largest.peak / gb:.1f} GB ({largest.run.run_id}), the sweep up to "
+        f"{disk.peak / gb:.1f} GB ({min(disk.at_once, len(disk.runs))} at once){unsized}; "
+        f"{disk.folder}: {disk.free / gb:.1f} GB free{quota}"
+    )
 
 
 # --- clusters and collect -----------------------------------------------------------------------

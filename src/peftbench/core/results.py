@@ -34,6 +34,11 @@ class Cost(BaseModel):
     )
     train_seconds: float = Field(0.0, description="Time inside Trainer.train().")
     eval_seconds: float = Field(0.0, description="Time of the final validation and test evaluation.")
+    eval_batch_size: int | None = Field(
+        None,
+        description="Evaluation batch the run finished with: eval_batch_size, halved after out-of-memory.",
+    )
+    eval_oom_retries: int = Field(0, description="Times out-of-memory halved the evaluation batch.")
     train_samples_per_second: float = Field(0.0, description="Training examples processed per second.")
     train_tokens_per_second: float = Field(
         0.0, description="Non-padding training tokens per second, summed over ranks."
@@ -106,6 +111,9 @@ class RunResult(BaseModel):
     cost: Cost | None = None
     provenance: Provenance | None = None
     error: str | None = Field(None, description="Traceback or reason when status is not success.")
+    training_finished: bool = Field(
+        False, description="Failed after training, in evaluation: `resubmit` evaluates its final checkpoint."
+    )
     started_at: str = Field(description="ISO 8601 UTC.")
     finished_at: str = Field(description="ISO 8601 UTC.")
 

@@ -19,7 +19,12 @@ Per GPU, the estimate adds up
   gradient checkpointing one layer's worth plus 2 bytes per layer input; plus fp32 logits and
   their gradient for language-model heads (tokens · vocab · 8 bytes; text-generating tasks and
   log-likelihood choice scoring, not a decoder's classification head). Evaluation (no gradients,
-  `eval_batch_size`): one layer's worth at a time, plus fp32 logits (4 bytes) for LM heads.
+  `eval_batch_size`): one layer's worth at a time, plus fp32 logits (4 bytes) for LM heads;
+  generation and instruction tasks then generate their answers, which keeps a key-value cache for
+  every sequence of the batch (plan/generation_memory.py): the evaluation is the larger of that
+  loss pass and the prompt's pass with the cache and the last position's logits. Training state
+  stays on the GPU while the final evaluation runs (the Trainer keeps its optimizer), so the
+  evaluation peak is weights + training state + evaluation activations, beside the training peak.
 Parameter counts come from the model's config alone (its folder, the HF cache or the table shipped
 in `models/shapes.json`; never the network), built on torch's meta device (the method is
 applied there too, so LoRA's trainable count is exact), so no weights are read. A run fits when the
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from peftbench.core.engines import SCALE_OVER_GPUS, WEIGHTS_SLICED_ON_GPUS
+from peftbench.plan.generation_memory import config_int, generation_bytes
 
 if TYPE_CHECKING:
     from peftbench.core.spec import ModelRef, RunSpec, TaskSpec
@@ -110,10 +116,21 @@ class MemoryEstimate:
     trainable: int
     total_params: int
     evaluation_bound: bool = False  # the activations are the evaluation batch's (eval_batch_size)
+    training_activations: int = 0
+    evaluation_activations: int = 0  # generating tasks: the key-value cache included
+    kv_cache: int = 0  # of generating the evaluation's answers (plan/generation_memory.py)
 
     @property
     def total(self) -> int:
         return self.weights + self.training_state + self.activations
+
+    @property
+    def training_peak(self) -> int:
+        return self.weights + self.training_state + self.training_activations
+
+    @property
+    def evaluation_peak(self) -> int:
+        return self.weights + self.training_state + self.evaluation_activations
 
 
 def estimate_run(
@@ -143,7 +160,7 @@ def estimate_run(
     elif backend == "zero3_offload":
         weights, state = gathered, 0
     training = training_activation_bytes(run, config, mixed)
-    evaluation = evaluation_activation_bytes(run, config, mixed)
+    evaluation = evaluation_activation_bytes(run, config, mixed, backend)
     return MemoryEstimate(
         weights=weights,
         training_state=state,
@@ -153,6 +170,9 @@ def estimate_run(
         trainable=trainable,
         total_params=params.total,
         evaluation_bound=evaluation > training,
+        training_activations=training,
+        evaluation_activations=evaluation,
+        kv_cache=generation_bytes(run, config, backend),
     )
 
 
@@ -164,8 +184,8 @@ def activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
 def training_activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
     """Activations kept for the backward pass of one micro-batch (module docstring)."""
     training = run.training
-    hidden = _first(config, "hidden_size", "d_model", "n_embd")
-    layers = _first(config, "num_hidden_layers", "num_layers", "n_layer")
+    hidden = config_int(config, "hidden_size", "d_model", "n_embd")
+    layers = config_int(config, "num_hidden_layers", "num_layers", "n_layer")
     per_token_layer = _per_token_layer(config, mixed)
     tokens = training.batch_size * forwarded_sequences(run.task, training=True) * training.max_length
     if training.uses_gradient_checkpointing:
@@ -176,17 +196,23 @@ def training_activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
     return saved + logits
 
 
-def evaluation_activation_bytes(run: RunSpec, config: Any, mixed: bool) -> int:
+def evaluation_activation_bytes(run: RunSpec, config: Any, mixed: bool, backend: str | None = None) -> int:
     """Activations of one evaluation batch: a forward pass without gradients keeps no layer's
     activations once the next layer has its input, so one layer's training figure at a time (an
     upper bound of what a layer holds at once), plus the LM head's fp32 logits without gradient.
-
-    Not counted: the key-value cache of `generate` (generation and instruction tasks' test answers).
+    Generating tasks: the larger of that and generating (the prompts' pass, one layer at a time,
+    beside the key-value cache and the last position's logits: plan/generation_memory.py).
     """
     training = run.training
-    tokens = training.eval_batch_size * forwarded_sequences(run.task, training=False) * training.max_length
+    batch = training.eval_batch_size * forwarded_sequences(run.task, training=False)
+    tokens = batch * training.max_length
     logits = tokens * getattr(config, "vocab_size", 0) * 4 if _lm_head(run) else 0
-    return tokens * _per_token_layer(config, mixed) + logits
+    loss_pass = tokens * _per_token_layer(config, mixed) + logits
+    generating = generation_bytes(run, config, backend or training.engine)
+    if not generating:
+        return loss_pass
+    prompts = batch * max(training.max_length - training.effective_max_new_tokens, 1)
+    return max(loss_pass, prompts * _per_token_layer(config, mixed) + generating)
 
 
 def forwarded_sequences(task: TaskSpec, training: bool) -> int:
@@ -204,7 +230,7 @@ def assumed_or_counted(task: TaskSpec, training: bool) -> int | None:
 
 
 def _per_token_layer(config: Any, mixed: bool) -> int:
-    return 34 * _first(config, "hidden_size", "d_model", "n_embd") * (1 if mixed else 2)
+    return 34 * config_int(config, "hidden_size", "d_model", "n_embd") * (1 if mixed else 2)
 
 
 def _lm_head(run: RunSpec) -> bool:
@@ -214,14 +240,6 @@ def _lm_head(run: RunSpec) -> bool:
     return run.task.type in ("generation", "instruction") or (
         run.task.type == "multiple_choice" and run.task.scoring == "loglikelihood"
     )
-
-
-def _first(config: Any, *names: str) -> int:
-    for name in names:
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    raise ValueError(f"{type(config).__name__} has none of {names}")
 
 
 def trainable_from_config(run: RunSpec, config: Any) -> int:
@@ -290,12 +308,16 @@ def fit_on(
 ) -> Fit:
     """The run's estimate on its own GPUs; when it does not fit, the smallest GPU count (same engine,
     or ZeRO-3 for an unsharded one), else a smaller per-device batch with gradient accumulation (and
-    checkpointing), else ZeRO-3 offload that does. The model is counted once."""
+    checkpointing), else ZeRO-3 offload that does. Where only the evaluation does not fit, first the
+    largest evaluation batch that does. The model is counted once."""
     params = count_from_config(config) if params is None else params
     trainable = trainable_from_config(run, config) if trainable is None else trainable
     estimate = estimate_run(run, config, run.world_size, trainable=trainable, params=params)
     if estimate.total <= FILL_FRACTION * gpu_bytes:
         return Fit(estimate, gpu_bytes, None)
+    smaller_eval = smaller_eval_batch(run, config, estimate, gpu_bytes, params, trainable)
+    if smaller_eval is not None:
+        return Fit(estimate, gpu_bytes, smaller_eval)
     backend = estimate.backend if estimate.backend in SCALE_OVER_GPUS else "zero3"
     for gpus in range(1, gpus_per_node * max_nodes + 1):
         trial = estimate_run(run, config, gpus, backend, trainable=trainable, params=params)
@@ -304,16 +326,48 @@ def fit_on(
             per_node = -(-gpus // nodes)
             return Fit(estimate, gpu_bytes, f"distributed: {backend} with gpus: {per_node}, nodes: {nodes}")
     smaller = smaller_batch(run, config, gpu_bytes, params=params, trainable=trainable)
-    if smaller is not None:
-        return Fit(estimate, gpu_bytes, smaller)
-    offload = estimate_run(run, config, 1, "zero3_offload", trainable=trainable, params=params)
+    return Fit(estimate, gpu_bytes, smaller or _offload_or_nothing(run, config, estimate, gpu_bytes, params))
+
+
+def _offload_or_nothing(
+    run: RunSpec, config: Any, estimate: MemoryEstimate, gpu_bytes: int, params: ParameterCount
+) -> str:
+    """The last suggestions: ZeRO-3 offload where it fits, else what to shorten."""
+    offload = estimate_run(run, config, 1, "zero3_offload", trainable=estimate.trainable, params=params)
     if offload.total <= FILL_FRACTION * gpu_bytes:
-        return Fit(estimate, gpu_bytes, "distributed: zero3_offload (CPU holds weights and optimizer)")
+        return "distributed: zero3_offload (CPU holds weights and optimizer)"
     if estimate.evaluation_bound:
-        return Fit(estimate, gpu_bytes, "nothing fits: lower eval_batch_size or shorten max_length")
-    return Fit(
-        estimate, gpu_bytes, "nothing fits: shorten max_length or batch_size, or use gradient_checkpointing"
-    )
+        return "nothing fits: lower eval_batch_size or shorten max_length"
+    return "nothing fits: shorten max_length or batch_size, or use gradient_checkpointing"
+
+
+def smaller_eval_batch(
+    run: RunSpec,
+    config: Any,
+    estimate: MemoryEstimate,
+    gpu_bytes: int,
+    params: ParameterCount,
+    trainable: int,
+) -> str | None:
+    """The largest evaluation batch whose evaluation fits the run's own GPUs, halving from the run's
+    as a run halves it after out-of-memory (run/evaluation_oom.py); None where the evaluation is not
+    what does not fit, or even 1 does not."""
+    fits_training = estimate.training_peak <= FILL_FRACTION * gpu_bytes
+    batch = run.training.eval_batch_size // 2 if estimate.evaluation_bound and fits_training else 0
+    while batch >= 1:
+        settings = run.training.model_copy(update={"eval_batch_size": batch})
+        trial = estimate_run(
+            run.model_copy(update={"training": settings}),
+            config,
+            run.world_size,
+            trainable=trainable,
+            params=params,
+        )
+        if trial.total <= FILL_FRACTION * gpu_bytes:
+            peak = trial.evaluation_peak / GB
+            return f"eval_batch_size: {batch} (evaluation peak about {peak:.1f} GB per GPU)"
+        batch //= 2
+    return None
 
 
 def smaller_batch(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, Field, PositiveFloat, PrivateAttr, field_validator, model_validator
 
 from peftbench.core.errors import format_key
 from peftbench.core.spec import (
@@ -118,6 +118,10 @@ class ClusterProfile(StrictModel):
     launcher: Literal["local", "slurm"] = Field(description="Which launcher runs the sweep.")
     description: str = Field("", description="One line for humans.")
     runs_dir: str = Field("runs", description="Where run folders go, relative to the working directory.")
+    quota_gb: PositiveFloat | None = Field(
+        None,
+        description="Disk quota (GB) of the runs folder's project: a sweep whose peak exceeds it is refused.",
+    )
     slurm: SlurmSettings | None = Field(None, description="Scheduler settings (launcher: slurm).")
     container: ContainerSettings | None = Field(None, description="Run tasks in this Apptainer image.")
     cost: CostSettings = Field(

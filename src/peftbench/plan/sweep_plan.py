@@ -23,6 +23,7 @@ from peftbench.plan.budget import (
     sweep_cost,
     sweep_progress,
 )
+from peftbench.plan.disk import SweepDisk, disk_problems, sweep_disk
 from peftbench.plan.loading import Sweep, load_cluster, load_sweep
 from peftbench.plan.memory import (
     GB,
@@ -68,6 +69,8 @@ class SweepPlan:
     memory: dict[str, MemoryRow] = field(default_factory=dict)
     # The time estimates, when the checks needed them (time_min: auto, a budget).
     estimates: SweepCost | None = None
+    # The disk the runs still to run need at their peak, beside the room there is (plan/disk.py).
+    disk: SweepDisk | None = None
 
     @property
     def sweep_dir(self) -> Path:
@@ -113,7 +116,8 @@ def load_plan(
     What depends on the site (FILL_ME facts, runs that do not fit its GPUs, models of unknown size)
     is a problem only when `submitting`; a preview shows the plan and carries them as `warnings`,
     each under the name of the file to fix. On a Slurm site every run is placed (`SweepPlan.placed`).
-    A budget the estimate exceeds refuses a submission unless `force` (plan/budget.py).
+    A budget the estimate exceeds (plan/budget.py), or a disk peak over the free space or the
+    profile's quota (plan/disk.py), refuses a submission unless `force`.
     """
     profile, sweep = _profile_and_sweep(sweep_file, cluster, profiles)
     spec, runs, file = sweep.spec, sweep.runs, str(sweep_file)
@@ -130,6 +134,8 @@ def load_plan(
     problems, warnings = problems + site.problems, warnings + site.warnings
     cost, refused = _cost_checks(sweep, profile, root, file, force)
     warnings += refused
+    disk = _disk(runs, profile, root / spec.name, site.rows)
+    warnings += [] if force else disk_problems(disk, profile)
     if submitting:
         problems, warnings = warnings + problems, []
     if problems:
@@ -137,7 +143,7 @@ def load_plan(
     notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
     placed = _placed(runs, profile, site.planned, cost)
     memory = {row.run.run_id: row for row in site.rows}
-    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory, cost)
+    return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory, cost, disk)
 
 
 def _placed(
@@ -159,6 +165,12 @@ def _cost_checks(
     cost = sweep_cost(runs, profile, root, root / spec.name)
     over = [] if force else budget_problems(cost, spec, profile, root, root / spec.name, file)
     return cost, auto_problems(cost, file) + over
+
+
+def _disk(runs: list[RunSpec], profile: ClusterProfile, sweep_dir: Path, rows: list[MemoryRow]) -> SweepDisk:
+    """The sweep's disk, from the parameter counts the memory check made where it made them."""
+    counted = {r.run.run_id: (r.estimate.total_params, r.estimate.trainable) for r in rows if r.estimate}
+    return sweep_disk(runs, profile, sweep_dir, counted)
 
 
 def _profile_and_sweep(sweep_file: Path, cluster: str, profiles: Path | None) -> tuple[ClusterProfile, Sweep]:
@@ -234,6 +246,7 @@ def memory_rows(runs: list[RunSpec], profile: ClusterProfile) -> list[MemoryRow]
         key = (*method, t.engine, run.world_size, t.precision, t.batch_size, t.eval_batch_size, t.max_length)
         sequences = (forwarded_sequences(run.task, True), forwarded_sequences(run.task, False))
         key += (t.uses_gradient_checkpointing, run.task.type, run.task.scoring, sequences, gpu)
+        key += (t.effective_max_new_tokens,)  # generating tasks' key-value cache
         if key not in made:
             if model not in counts:
                 counts[model] = count_from_config(config)
@@ -260,6 +273,11 @@ def memory_problems(rows: list[MemoryRow], profile: ClusterProfile, file: str) -
         seen.add(where)  # one message per grid, not per learning rate and seed
         e = fit.estimate
         batch = " of an evaluation batch" if e.evaluation_bound else ""
+        batch += (
+            f", key-value cache {e.kv_cache / GB:.1f} of generating answers"
+            if e.evaluation_bound and e.kv_cache
+            else ""
+        )
         message = (
             f"{run.model.name} on {run.task.name} needs about {e.total / GB:.1f} GB per GPU "
             f"(weights {e.weights / GB:.1f}, training state {e.training_state / GB:.1f}, activations "

@@ -14,6 +14,7 @@ import shutil
 import time
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from peftbench.run.distributed import (
     sum_over_ranks,
 )
 from peftbench.run.energy import CPU_RUN, PACKED_ENV, PACKED_NOTE, Energy, EnergyMeter
+from peftbench.run.evaluation_oom import EvaluationOutOfMemory, HalvingEvaluation, is_out_of_memory
 from peftbench.run.full_disk import write_last_result
 from peftbench.run.incremental import resolve_model
 from peftbench.run.provenance import collect_provenance
@@ -80,6 +82,7 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
             cost=Cost(wall_seconds=time.perf_counter() - start, peak_rss_bytes=peak_rss_bytes()),
             started_at=started_at,
             finished_at=utc_now(),
+            training_finished=isinstance(err, EvaluationOutOfMemory),  # `resubmit` only evaluates
         )
     if main_process:  # a full or read-only disk: the result's last line says so (run/full_disk.py)
         result = write_last_result(paths, result, failure)
@@ -100,16 +103,11 @@ def _log_to_stderr() -> None:
 def failure_status(err: BaseException) -> RunStatus:
     """`oom` for host or GPU out-of-memory, `timeout` when the scheduler's requeues ran out (the
     launcher raises OutOfTime), else `failed`."""
-    import torch
-
     from peftbench.core.errors import OutOfTime
 
-    if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
-        return "oom"
     if isinstance(err, OutOfTime):
         return "timeout"
-    # Out of memory seen by a library that wraps it (NCCL, cuBLAS): only the message says so.
-    return "oom" if "out of memory" in str(err).lower() else "failed"
+    return "oom" if is_out_of_memory(err) else "failed"
 
 
 @dataclass
@@ -142,6 +140,7 @@ class Evaluated:
     validation: dict[str, float]
     test: dict[str, float]
     seconds: float
+    halving: HalvingEvaluation  # the batch it finished with, and how often out-of-memory halved it
 
 
 def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: float) -> RunResult:
@@ -331,15 +330,15 @@ def _train(
 
 def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: ProcessPlace) -> Evaluated:
     """Validation (reusing the final in-training evaluation when there was one) and test; test predictions."""
-    task_type = TASK_TYPES[spec.task.type]
+    task_type, halving = TASK_TYPES[spec.task.type], HalvingEvaluation(trainer)
     start = time.perf_counter()
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
     validation = _last_validation(trainer)
     wanted = (spec.task.metric, *task_type.evaluate_only_metrics(spec.task))
     if validation is None or any(m not in validation for m in wanted):  # text metrics: from `evaluate` only
-        validation = task_type.evaluate(trainer, spec.task, data, "validation").metrics
-    test = task_type.evaluate(trainer, spec.task, data, "test")
+        validation = halving.run(partial(task_type.evaluate, trainer, spec.task, data), "validation").metrics
+    test = halving.run(partial(task_type.evaluate, trainer, spec.task, data), "test")
     logging.getLogger("peftbench").info(
         "rank %d of %d: test %s", place.rank, place.world_size, json.dumps(test.metrics, sort_keys=True)
     )
@@ -351,7 +350,7 @@ def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: Pr
                 for i, (example_id, p) in enumerate(zip(data.test_ids, test.predictions, strict=True))
             ],
         )
-    return Evaluated(validation, test.metrics, time.perf_counter() - start)
+    return Evaluated(validation, test.metrics, time.perf_counter() - start, halving)
 
 
 def _save(spec: RunSpec, paths: RunPaths, trained: Trained, engine: EngineSetup) -> None:
@@ -385,6 +384,8 @@ def _cost(
         wall_seconds=wall,
         train_seconds=train_seconds,
         eval_seconds=evaluated.seconds,
+        eval_batch_size=evaluated.halving.batch_size,
+        eval_oom_retries=evaluated.halving.retries,
         train_samples_per_second=float(metrics.get("train_samples_per_second", 0.0)),
         train_tokens_per_second=tokens / train_seconds if train_seconds else 0.0,
         train_tokens=tokens,
