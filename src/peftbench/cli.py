@@ -16,11 +16,15 @@ from peftbench.core.spec import RunSpec
 from peftbench.launch.slurm_queries import one_command
 from peftbench.options import (
     Cluster,
+    JudgeFile,
+    JudgeModel,
+    JudgeUrl,
     OutDir,
     Profiles,
     RunsDir,
     SweepDirs,
     SweepFile,
+    SweepFolder,
     Verbs,
     YamlRunsDir,
     config_checked,
@@ -340,6 +344,20 @@ def _print_collection(folders: list[Path], out: Path | None = None) -> None:
     report = write_collection(folders, out or folders[0])
     unfinished = states_of_run_folders([Path(d) for d in report.unfinished]) if report.unfinished else {}
     views.print_collection(report, unfinished)
+
+
+@app.command()
+def judge(
+    sweep_dir: SweepFolder, judge_file: JudgeFile = None, url: JudgeUrl = None, model: JudgeModel = None
+) -> None:
+    """Score every saved answer its judge has not scored yet (resumable); exit 1 while some are left."""
+    from peftbench.tasks.judging_step import judge_choice, judge_sweep
+
+    with config_checked():
+        report = judge_sweep(sweep_dir, judge_choice(judge_file, url, model))
+    views.print_judging(report)
+    if not report.complete:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -61,7 +61,11 @@ class JudgeError(PeftbenchError, RuntimeError):
     """The judge could not be asked, or its reply held no score; the message names the server."""
 
 
-__all__ = ["Judge", "JudgeError", "JudgeItem", "Verdict", "judge_metrics", "parse_score"]
+class NoScore(JudgeError):
+    """The judge answered, but without a usable score: that answer only, the judge itself works."""
+
+
+__all__ = ["Judge", "JudgeError", "JudgeItem", "NoScore", "Verdict", "judge_metrics", "parse_score"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class Judge:
             return Verdict(parse_score(content), *usage)
         except ValueError as err:
             excerpt = content if len(content) <= 300 else content[:150] + " … " + content[-150:]
-            raise JudgeError(
+            raise NoScore(
                 f"Judge {self.endpoint} (model {self.settings.model!r}) replied without a usable score "
                 f"({err}): {excerpt!r}"
             ) from err
