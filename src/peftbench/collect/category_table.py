@@ -28,7 +28,7 @@ def category_table(best: pd.DataFrame, selection: Selection | None) -> Table | N
     judged = best[best["test_judge"].notna()]
     columns = [text_column("model", "model"), text_column("method", "method"), text_column("data", "task")]
     columns += [Column(c, f"judge/{c}", fixed(3)) for c in categories]
-    columns += [Column("average", "judge", fixed(3))]
+    columns += [Column("average", "judge", fixed(3)), text_column("judge", "judge_name")]
     rows = [
         [
             cell["model"],
@@ -36,13 +36,15 @@ def category_table(best: pd.DataFrame, selection: Selection | None) -> Table | N
             cell["task"],
             *(cell.get(PREFIX + c) for c in categories),
             cell["test_judge"],
+            cell.get("judge") or "–",
         ]
         for _, cell in judged.sort_values(["model", "method", "task"], kind="stable").iterrows()
     ]
     notes = [
         "The judge's 0-1 score on test, averaged per category; average: the macro average over the "
         f"categories (each counts once, whatever its size). {MISSING}: no test prompt of that category. "
-        "At the point chosen on validation, mean over seeds."
+        "At the point chosen on validation, mean over seeds. judge: who scored (model @ server, prompt "
+        "hash); cells not yet judged are listed below, not shown as zero."
     ]
     notes += skipped_notes(selection)
     return Table(

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from peftbench.core.directions import JUDGE, PER_CATEGORY
-from peftbench.core.errors import UnreadableFile
+from peftbench.core.errors import ConfigError, Problem, UnreadableFile
 from peftbench.core.files import write_json_atomic, write_text_atomic
 from peftbench.core.spec import JudgeSettings
 
@@ -164,6 +164,28 @@ def judges_of(run_dir: Path) -> list[JudgeIdentity]:
         record = json.loads(path.read_text(encoding="utf-8"))
         found.append(JudgeIdentity(record["model"], record["prompt_sha256"], record["host"]))
     return found
+
+
+def read_judge_file(path: Path) -> JudgeSettings:
+    """JudgeSettings from a YAML file (its keys, or a sweep-style `judge:` block); every problem is one
+    ConfigError naming the file, the key and the value."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError([Problem(str(path), "<file>", f"cannot read it: {err}")]) from err
+    if isinstance(data, dict) and isinstance(data.get("judge"), dict):
+        data = data["judge"]
+    try:
+        return JudgeSettings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(
+            [
+                Problem(str(path), ".".join(map(str, e["loc"])) or "<top level>", e["msg"], e.get("input"))
+                for e in err.errors()
+            ]
+        ) from err
 
 
 def judge_metrics(

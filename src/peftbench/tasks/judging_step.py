@@ -22,9 +22,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from peftbench.core.errors import ConfigError, PeftbenchError, Problem
 from peftbench.core.judging import (
     ANSWERS_FILE,
@@ -32,6 +29,7 @@ from peftbench.core.judging import (
     JudgeIdentity,
     SavedAnswer,
     read_answers,
+    read_judge_file,
     read_scores,
     write_identity,
     write_score,
@@ -65,20 +63,7 @@ def judge_choice(judge_file: Path | None, url: str | None, model: str | None) ->
     """The command line's judge; a bad file is one ConfigError naming it, the key and the value."""
     if judge_file is None:
         return JudgeChoice(None, url, model)
-    try:
-        data = yaml.safe_load(judge_file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError([Problem(str(judge_file), "<file>", f"cannot read it: {err}")]) from err
-    if isinstance(data, dict) and isinstance(data.get("judge"), dict):
-        data = data["judge"]  # a sweep-style `judge:` block is welcome too
-    try:
-        settings = JudgeSettings.model_validate(data)
-    except ValidationError as err:
-        problems = [
-            Problem(str(judge_file), ".".join(map(str, e["loc"])) or "<top level>", e["msg"], e.get("input"))
-            for e in err.errors()
-        ]
-        raise ConfigError(problems) from err
+    settings = read_judge_file(judge_file)
     return JudgeChoice(settings.model_copy(update={k: v for k, v in (("url", url), ("model", model)) if v}))
 
 
@@ -210,4 +195,3 @@ def _record(future: Future[JudgedScore], item: Pending, tally: JudgeTally) -> No
     tally.scored += 1
     tally.tokens_sent += score.tokens_sent
     tally.tokens_received += score.tokens_received
-
