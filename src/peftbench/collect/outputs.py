@@ -62,13 +62,17 @@ def write_collection(
 def summary_markdown(collection: Collection, selection: Selection | None) -> str:
     """table.md: the summary table and the studies' paper tables, or why there is none yet."""
     best = marked_best(selection)
-    if selection is not None and best is None and selection.skipped:  # e.g. runs not yet judged
-        return "_No cell can be chosen yet:_\n" + "".join(f"- {why}\n" for why in selection.skipped)
     if selection is None or best is None:
-        return "_No successful runs yet._\n" if len(collection.frame) else "_No results yet._\n"
+        return _why_no_table(collection, selection)
     tables = [summary_table(best, selection), *comparison_tables(collection.frame, best, selection)]
     tables += [t for t in [agreement_table(collection.frame)] if t is not None]
     return "\n".join(to_markdown(t) for t in tables)
+
+
+def _why_no_table(collection: Collection, selection: Selection | None) -> str:
+    if selection is not None and selection.skipped:  # successful runs, no cell chosen: e.g. not yet judged
+        return "_No cell can be chosen yet:_\n" + "".join(f"- {why}\n" for why in selection.skipped)
+    return "_No successful runs yet._\n" if len(collection.frame) else "_No results yet._\n"
 
 
 def status_counts(frame: pd.DataFrame) -> tuple[int, dict[str, int]]:

@@ -231,11 +231,18 @@ def judged_run(run_dir: Path, identity: JudgeIdentity, groups: Mapping[str, str]
     scored = [scores[a.split, a.index] for a in answers if (a.split, a.index) in scores]
     sent = sum(s.tokens_sent for s in scores.values())
     received = sum(s.tokens_received for s in scores.values())
-    metrics: dict[str, dict[str, float]] = {}
-    if answers and len(scored) == len(answers):
-        has_categories = any(a.category for a in answers)
-        for split in sorted({a.split for a in answers}):
-            mine = [s for s in scored if s.split == split]
-            categories = [s.category for s in mine] if has_categories else None
-            metrics[split] = judge_metrics([s.score for s in mine], categories, groups)
+    complete = bool(answers) and len(scored) == len(answers)
+    metrics = split_metrics(scored, any(a.category for a in answers), groups) if complete else {}
     return JudgedRun(len(answers), len(scored), sent, received, metrics)
+
+
+def split_metrics(
+    scored: Sequence[JudgedScore], has_categories: bool, groups: Mapping[str, str] | None
+) -> dict[str, dict[str, float]]:
+    """The judge metrics of each split's scores."""
+    metrics = {}
+    for split in sorted({s.split for s in scored}):
+        mine = [s for s in scored if s.split == split]
+        categories = [s.category for s in mine] if has_categories else None
+        metrics[split] = judge_metrics([s.score for s in mine], categories, groups)
+    return metrics
