@@ -14,6 +14,7 @@ from typing import Any
 
 from peftbench.core.errors import ConfigError, Problem
 from peftbench.core.spec import RunSpec
+from peftbench.plan.judging import judge_notes, judge_problems
 from peftbench.plan.loading import Sweep, load_cluster, load_sweep
 from peftbench.plan.memory import (
     GB,
@@ -99,7 +100,7 @@ def load_plan(
     problems = process_problems(runs, profile, file)
     problems += training_time_problems(runs, profile, spec, file)
     modules = module_name_check(runs, file)
-    problems += modules.problems
+    problems += modules.problems + judge_problems(runs, profile, file)
     # a read-only run folder refuses a submission; `status` and a preview only read it
     warnings = check_writable(root / spec.name, file) + unset_site_facts(profile)
     site = _SiteChecks([], [], {})
@@ -111,6 +112,7 @@ def load_plan(
     if problems:
         raise ConfigError(problems)
     notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
+    notes += judge_notes(runs, spec.name, str(root), file)
     placed = plan_runs(runs, profile, site.planned) if profile.launcher == "slurm" else {}
     memory = {row.run.run_id: row for row in site.rows}
     return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory)
