@@ -12,15 +12,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from peftbench.collect.category_table import category_table
 from peftbench.collect.judge_agreement import agreement_rows, paired_scores
 from peftbench.collect.merge import collect, select_cells
 from peftbench.collect.outputs import write_collection
+from peftbench.collect.tables import cost_table, main_table
 from peftbench.core.judging import JudgeIdentity, judged_run
 from peftbench.tasks.judging_step import JudgeChoice, judge_sweep
 from tests import test_judging_step
 from tests.test_instruction import tagged_judge, tagged_score
 from tests.test_judge import chat_server, completion
-from tests.test_judging_step import APART, run_dirs
+from tests.test_judging_step import APART, run_dirs, tagged_judge_with_usage
 
 generated, sweep = test_judging_step.generated, test_judging_step.sweep  # the runs, and a copy per test
 SECOND_PROMPT = "Second opinion.\n" + APART.prompt
@@ -80,6 +82,25 @@ def test_collect_uses_the_sweep_judge_or_the_one_named(sweep: Path, tmp_path: Pa
     written = (tmp_path / "results.csv").read_text(encoding="utf-8")
     assert JudgeIdentity.of(other).label in written, written
     assert "| judge A | judge B | category | answers | Pearson | Spearman |" in shown.output
+
+
+def test_the_tables_name_the_judge_and_its_tokens(sweep: Path):
+    with chat_server(tagged_judge_with_usage) as server:
+        judge_sweep(sweep, JudgeChoice(url=server.url))
+    settings = APART.model_copy(update={"url": server.url})
+    label = JudgeIdentity.of(settings).label
+    frame = collect([sweep], settings).frame
+    selection = select_cells(frame)
+    cost = cost_table(selection.best, selection)
+    headers = [c.header for c in cost.columns]
+    assert headers[-2:] == ["judge tokens sent", "judge tokens received"]
+    for row, (_, cell) in zip(cost.rows, selection.best.iterrows(), strict=True):
+        run = frame[frame["run_id"] == cell["run_ids"]].iloc[0]
+        assert row[-2:] == [run["judge_tokens_sent"], run["judge_tokens_received"]] and row[-1] == 3 * 16
+    assert any(f"Judge scores by {label}" in note for note in cost.notes)
+    assert any(f"Judge scores by {label}" in note for note in main_table(selection.best, selection).notes)
+    category = category_table(selection.best, selection)
+    assert category is not None and all(row[-1] == label for row in category.rows)
 
 
 def test_agreement_of_two_judges_over_the_same_answers(sweep: Path):

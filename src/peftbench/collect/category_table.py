@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from peftbench.collect.table_model import MISSING, Column, Table, fixed, skipped_notes, text_column
+from peftbench.collect.table_model import MISSING, Column, Table, count, fixed, skipped_notes, text_column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,3 +50,33 @@ def category_table(best: pd.DataFrame, selection: Selection | None) -> Table | N
     return Table(
         "category", "Judge score per category (0-1), by model, method and training set", columns, rows, notes
     )
+
+
+JUDGE_TOKEN_COLUMNS = [
+    Column("judge tokens sent", "judge_tokens_sent", count),
+    Column("judge tokens received", "judge_tokens_received", count),
+]
+
+
+def has_judge_tokens(best: pd.DataFrame) -> bool:
+    """Some cell was judged apart, its tokens counted (a hosted judge is paid per token)."""
+    return "judge_tokens_sent" in best and bool(best["judge_tokens_sent"].notna().any())
+
+
+def judge_token_cells(cell: pd.Series) -> list[object]:
+    return [cell.get("judge_tokens_sent"), cell.get("judge_tokens_received")]
+
+
+def judge_notes(best: pd.DataFrame) -> list[str]:
+    """Which judge the judge figures come from: model @ server, prompt hash (collect.judged)."""
+    if "judge" not in best:
+        return []
+    judges = sorted(str(j) for j in best["judge"].dropna().unique())
+    if not judges:
+        return []
+    tokens = (
+        " Judge tokens: sent and received over every validation and test answer of the cell's seeds (mean)."
+        if has_judge_tokens(best)
+        else ""
+    )
+    return [f"Judge scores by {'; '.join(judges)} (model @ server, prompt hash).{tokens}"]
