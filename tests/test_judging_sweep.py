@@ -87,7 +87,9 @@ def generate_then_judge(tmp_path: Path, tiny_decoder: Path, cluster: str) -> Non
         "sweep", str(sweep), "--cluster", cluster, "--runs-dir", "runs", "--dry-run", cwd=tmp_path
     )
     assert "peftbench judge runs/judged-apart" in dry.stdout + dry.stderr
-    peftbench("sweep", str(sweep), "--cluster", cluster, "--runs-dir", "runs", cwd=tmp_path)
+    ran = peftbench("sweep", str(sweep), "--cluster", cluster, "--runs-dir", "runs", cwd=tmp_path)
+    if cluster == "local":  # each run's line: no judge figure yet, and no NaN for one
+        assert ran.stdout.count("test judge to be judged (`peftbench judge`)") == 2, ran.stdout
     folder = tmp_path / "runs" / "judged-apart"
     results = [read_result(p) for p in wait_for_results(folder, 2)]
     assert [r.status for r in results] == ["success", "success"], [r.error for r in results]
