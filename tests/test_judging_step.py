@@ -205,3 +205,13 @@ def test_a_bad_judge_file_names_the_file_and_the_key(tmp_path: Path):
     good = tmp_path / "good.yaml"
     good.write_text("url: http://h:1/v1\nmodel: m\n", encoding="utf-8")
     assert judge_choice(good, None, "other").for_run(APART).model == "other"
+
+
+def test_a_broken_answers_file_is_one_line_and_the_other_runs_are_judged(sweep: Path):
+    broken, fine = run_dirs(sweep)
+    RunPaths(broken).answers.write_text('{"split": "test"}\n', encoding="utf-8")
+    with chat_server(tagged_judge) as server:
+        report = judge_sweep(sweep, JudgeChoice(url=server.url))
+    (tally,) = report.tallies
+    assert tally.runs == 1 and tally.left == 0 and tally.scored == len(read_answers(RunPaths(fine).answers))
+    assert report.not_judged == [f"{broken.name}: {RunPaths(broken).answers}:1: Field required"]

@@ -28,6 +28,7 @@ from peftbench.core.judging import (
     JudgedScore,
     JudgeIdentity,
     SavedAnswer,
+    UnreadableAnswers,
     read_answers,
     read_judge_file,
     read_scores,
@@ -117,9 +118,12 @@ def judge_sweep(sweep_dir: Path, choice: JudgeChoice) -> JudgingReport:
             not_judged.append(f"{run_id}: its task has no judge (give --judge FILE, or --url and --model)")
             continue
         identity = JudgeIdentity.of(settings)
+        try:
+            answers, done = read_answers(run_dir / ANSWERS_FILE), read_scores(run_dir, identity)
+        except UnreadableAnswers as err:  # one run's broken file: said, the other runs judged
+            not_judged.append(f"{run_id}: {err}")
+            continue
         _, tally, pending = work.setdefault(identity, (settings, JudgeTally(identity), []))
-        answers = read_answers(run_dir / ANSWERS_FILE)
-        done = read_scores(run_dir, identity)
         write_identity(run_dir, identity, settings)
         tally.runs += 1
         tally.answers += len(answers)
