@@ -16,9 +16,18 @@ PREFIX = "peftbench.collect."
 # Bottom to top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("stats", "chance", "collapse", "pareto", "label_placement"),  # numbers of a few values
-    ("merge",),  # results -> one frame; each cell's point chosen on validation
+    ("judged", "merge"),  # results (and judges' scores) -> one frame; each cell's point chosen on validation
     ("table_model",),  # cells, columns, rows, value formats
-    ("tables", "category_table", "leaderboard_scores", "published", "study_cost", "protocols", "comparison"),
+    (
+        "tables",
+        "category_table",
+        "leaderboard_scores",
+        "published",
+        "study_cost",
+        "protocols",
+        "comparison",
+        "judge_agreement",
+    ),
     ("formats", "plots"),  # tables as md/tex/csv/html; figures
     ("outputs", "leaderboards"),  # the files `collect` writes; leaderboard submissions
     ("report_page", "report"),  # report.html

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from peftbench.core.judging import read_answers
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
 from peftbench.core.spec import DataSource, JudgeSettings, TaskSpec, TrainingSettings
@@ -148,7 +149,9 @@ def tagged_judge(body: dict[str, Any]) -> tuple[int, bytes]:
 
 def test_instruction_run_with_packing_and_a_judge(tiny_decoder: Path, tmp_path: Path):
     with chat_server(tagged_judge) as server:
-        judge = JudgeSettings(url=server.url, model="fake-judge", prompt=TAGGED_PROMPT, max_concurrent=4)
+        judge = JudgeSettings(
+            url=server.url, model="fake-judge", prompt=TAGGED_PROMPT, max_concurrent=4, where="run"
+        )
         task = BELLE.model_copy(update={"judge": judge, "metric": "judge"})
         spec = run_spec(
             decoder_ref(tiny_decoder),
@@ -182,12 +185,34 @@ def test_instruction_run_with_packing_and_a_judge(tiny_decoder: Path, tmp_path: 
 
 
 def test_unreachable_judge_fails_the_run_before_training(tiny_decoder: Path, tmp_path: Path):
-    judge = JudgeSettings(url="http://127.0.0.1:9/v1", model="m")
+    judge = JudgeSettings(url="http://127.0.0.1:9/v1", model="m", where="run")
     spec = run_spec(decoder_ref(tiny_decoder), BELLE.model_copy(update={"judge": judge}), max_steps=1)
     result = run_one(spec, tmp_path)
     assert result.status == "failed"
     assert "Judge http://127.0.0.1:9/v1/chat/completions unreachable" in (result.error or "")
     assert "prepare_data" in (result.error or "") and result.cost.train_seconds == 0
+
+
+def test_a_judge_apart_takes_no_part_in_the_run(tiny_decoder: Path, tmp_path: Path):
+    """The default judge (where: apart) is never asked: its URL answers nothing, yet the run succeeds
+    with its text metrics and saves each answer with what it answered, for `peftbench judge`."""
+    judge = JudgeSettings(url="http://127.0.0.1:9/v1", model="m")
+    task = BELLE.model_copy(update={"judge": judge, "metric": "judge"})
+    spec = run_spec(decoder_ref(tiny_decoder), task, max_steps=1, max_new_tokens=4, eval_strategy="no")
+    assert spec.run_id == spec.model_copy(update={"task": task.model_copy(update={"judge": None})}).run_id
+    result = run_one(spec, tmp_path)
+    assert result.status == "success", result.error
+    assert "judge" not in result.test and "judge" not in result.validation
+    assert {"loss", "rougeL", "bleu"} <= set(result.test)
+    answers = read_answers(RunPaths(tmp_path).answers)
+    rows = {split: read_rows("belle_instruct", split) for split in ("validation", "test")}
+    assert [(a.split, a.index) for a in answers] == [
+        (split, i) for split in ("validation", "test") for i in range(len(rows[split]))
+    ]
+    written = read_predictions(RunPaths(tmp_path).test_predictions)
+    tests = [a for a in answers if a.split == "test"]
+    assert [a.answer for a in tests] == [p.text for p in written]
+    assert [(a.reference, a.category) for a in tests] == [(r["output"], r["class"]) for r in rows["test"]]
 
 
 def test_fixture_rows_have_the_belle_columns():

@@ -17,11 +17,15 @@ from peftbench.launch.slurm_queries import one_command
 from peftbench.options import (
     Cluster,
     Force,
+    JudgeFile,
+    JudgeModel,
+    JudgeUrl,
     OutDir,
     Profiles,
     RunsDir,
     SweepDirs,
     SweepFile,
+    SweepFolder,
     Verbs,
     YamlRunsDir,
     config_checked,
@@ -331,9 +335,11 @@ def run_one_command(
 
 
 @app.command()
-def collect(sweeps: SweepDirs, runs_dir: YamlRunsDir = Path("runs"), out: OutDir = None) -> None:
+def collect(
+    sweeps: SweepDirs, runs_dir: YamlRunsDir = Path("runs"), out: OutDir = None, judge_file: JudgeFile = None
+) -> None:
     """Merge result.json files into results.parquet/.csv and print the paper-style table."""
-    _print_collection(_sweep_folders(sweeps, runs_dir), out)
+    _print_collection(_sweep_folders(sweeps, runs_dir), out, judge_file)
 
 
 def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
@@ -346,13 +352,30 @@ def _sweep_folders(sweeps: list[Path], runs_dir: Path) -> list[Path]:
     return folders
 
 
-def _print_collection(folders: list[Path], out: Path | None = None) -> None:
+def _print_collection(folders: list[Path], out: Path | None = None, judge_file: Path | None = None) -> None:
     from peftbench.collect.outputs import write_collection
+    from peftbench.core.judging import read_judge_file
     from peftbench.launch.slurm_state import states_of_run_folders
 
-    report = write_collection(folders, out or folders[0])
+    with config_checked():
+        judge = read_judge_file(judge_file) if judge_file else None
+    report = write_collection(folders, out or folders[0], judge=judge)
     unfinished = states_of_run_folders([Path(d) for d in report.unfinished]) if report.unfinished else {}
     views.print_collection(report, unfinished)
+
+
+@app.command()
+def judge(
+    sweep_dir: SweepFolder, judge_file: JudgeFile = None, url: JudgeUrl = None, model: JudgeModel = None
+) -> None:
+    """Score every saved answer its judge has not scored yet (resumable); exit 1 while some are left."""
+    from peftbench.tasks.judging_step import judge_choice, judge_sweep
+
+    with config_checked():
+        report = judge_sweep(sweep_dir, judge_choice(judge_file, url, model))
+    views.print_judging(report)
+    if not report.complete:
+        raise typer.Exit(code=1)
 
 
 @app.command()

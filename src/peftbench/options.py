@@ -56,6 +56,12 @@ RunsDir = Annotated[Path | None, typer.Option(help="Where run folders go (defaul
 SweepDirs = Annotated[list[Path], typer.Argument(help="Sweep folders (runs/<name>) or sweep YAML files.")]
 YamlRunsDir = Annotated[Path, typer.Option(help="Where run folders are, for sweep YAML arguments.")]
 OutDir = Annotated[Path | None, typer.Option(help="Output folder (default: the first sweep folder).")]
+SweepFolder = Annotated[Path, typer.Argument(help="A sweep folder: runs/<sweep>.")]
+JudgeFile = Annotated[
+    Path | None, typer.Option("--judge", help="Judge settings (YAML) instead of the sweep's own judge.")
+]
+JudgeUrl = Annotated[str | None, typer.Option("--url", help="The judge's server, e.g. http://node:8000/v1.")]
+JudgeModel = Annotated[str | None, typer.Option("--model", help="The judge model's name on that server.")]
 
 
 def fail(err: ConfigError) -> typer.Exit:

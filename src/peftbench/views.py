@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from peftbench.plan.profiles import FoundProfile
     from peftbench.plan.sweep_plan import MemoryRow, SweepPlan
     from peftbench.plan.time_estimate import RunEstimate, TimeEstimate
+    from peftbench.tasks.judging_step import JudgingReport
 
 WIDE = 240  # columns for tables when output is not a terminal
 PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (rich renders ~300 rows/s)
@@ -416,3 +417,20 @@ def print_collection(report: CollectReport, unfinished: dict[str, int]) -> None:
         )
         for line in report.unreadable:
             err_console.print(f"  - {line}", markup=False, highlight=False)
+
+
+def print_judging(report: JudgingReport) -> None:
+    """Per judge: runs, answers scored now / before / left, tokens; then each problem on one line."""
+    for t in report.tallies:
+        console.print(
+            f"judge {t.identity.label}: {t.runs} run(s), {t.answers} answer(s): {t.scored} scored now, "
+            f"{t.already} before, {t.left} left; {t.tokens_sent} tokens sent, {t.tokens_received} received",
+            markup=False,
+            highlight=False,
+        )
+    for line in (p for t in report.tallies for p in t.problems):
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for line in report.not_judged:
+        console.print(f"not judged: {line}", markup=False, highlight=False, soft_wrap=True)
+    if not report.tallies:
+        console.print("No saved answers to judge.")

@@ -24,10 +24,11 @@ import pandas as pd
 
 from peftbench.collect.chance import real_best
 from peftbench.collect.collapse import collapsed_seeds
+from peftbench.collect.judged import judged_columns, not_judged_reason
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
 from peftbench.core.results import RunResult, UnreadableResult, read_result
-from peftbench.core.spec import DataSource
+from peftbench.core.spec import DataSource, JudgeSettings
 
 CELL_COLUMNS = ("model", "method", "task")
 
@@ -36,6 +37,8 @@ POINT_COLUMNS = ("params", "training")
 
 
 COST_MEANS = (
+    "judge_tokens_sent",
+    "judge_tokens_received",
     "trainable_params",
     "total_params",
     "train_seconds",
@@ -68,11 +71,12 @@ def unfinished_run_dirs(sweep_dirs: list[Path]) -> list[Path]:
     return sorted(p.parent for p in specs if not p.with_name("result.json").exists())
 
 
-def collect(sweep_dirs: list[Path]) -> Collection:
+def collect(sweep_dirs: list[Path], judge: JudgeSettings | None = None) -> Collection:
     """Read every result.json under the sweep folders; a run id seen twice counts once.
 
     Of two records of the same run (the same run_id in two sweeps), a success wins over a failure,
-    then the later one.
+    then the later one. Instruction runs get their judge's scores (`collect.judged`): the sweep's
+    judge, or `judge`.
     """
     rows: dict[str, dict[str, Any]] = {}
     unreadable = []
@@ -83,6 +87,7 @@ def collect(sweep_dirs: list[Path]) -> Collection:
             unreadable.append(str(err))
             continue
         row = {**flatten(result), "run_dir": str(path.parent)}
+        row |= judged_columns(path.parent, result.spec, judge) if result.status == "success" else {}
         kept = rows.get(result.run_id)
         if kept is None or _precedence(row) > _precedence(kept):
             rows[result.run_id] = row
@@ -186,7 +191,8 @@ def select_cells(
         metric = runs["task_metric"].iloc[0]
         chosen, n_points = _best_point(runs, f"{choose_on}_{metric}", higher_is_better(metric))
         if chosen is None:
-            skipped.append(f"{model} · {method_label} · {task}: no run has a {choose_on} {metric}")
+            why = not_judged_reason(runs) or f"no run has a {choose_on} {metric}"
+            skipped.append(f"{model} · {method_label} · {task}: {why}")
             continue
         cell = {"model": model, "method": method_label, "task": task, "metric": metric, "n_points": n_points}
         cells.append(cell | _summarize_point(chosen, metric, interval_method, confidence))
@@ -243,6 +249,7 @@ def _summarize_point(
         "selected_run_id": selected["run_id"],
         "selected_run_dir": selected.get("run_dir"),
         "collapsed_seeds": collapsed_seeds(seeds),
+        **{c: first[c] for c in ("judge", "judged") if c in seeds},
     }
     summary.update({c: float(seeds[c].mean()) for c in seeds.columns if c.startswith("test_")})
     summary.update({c: _mean(seeds, c) for c in COST_MEANS})

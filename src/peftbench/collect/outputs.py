@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import to_markdown
+from peftbench.collect.judge_agreement import agreement_table
 from peftbench.collect.merge import Collection, Selection, collect, marked_best, selection_of
 from peftbench.collect.stats import IntervalMethod
 from peftbench.collect.tables import summary_table
 from peftbench.core.files import write_paths_atomic
+from peftbench.core.spec import JudgeSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,10 +47,15 @@ class CollectReport:
 
 
 def write_collection(
-    sweep_dirs: list[Path], out_dir: Path, interval_method: IntervalMethod = "t", confidence: float = 0.95
+    sweep_dirs: list[Path],
+    out_dir: Path,
+    interval_method: IntervalMethod = "t",
+    confidence: float = 0.95,
+    judge: JudgeSettings | None = None,
 ) -> CollectReport:
-    """Merge the sweeps, write results.parquet, results.csv and table.md into `out_dir` atomically."""
-    collection = collect(sweep_dirs)
+    """Merge the sweeps, write results.parquet, results.csv and table.md into `out_dir` atomically;
+    judged answers by the sweep's judge, or `judge`."""
+    collection = collect(sweep_dirs, judge)
     return save_collection(collection, selection_of(collection.frame, interval_method, confidence), out_dir)
 
 
@@ -56,9 +63,16 @@ def summary_markdown(collection: Collection, selection: Selection | None) -> str
     """table.md: the summary table and the studies' paper tables, or why there is none yet."""
     best = marked_best(selection)
     if selection is None or best is None:
-        return "_No successful runs yet._\n" if len(collection.frame) else "_No results yet._\n"
+        return _why_no_table(collection, selection)
     tables = [summary_table(best, selection), *comparison_tables(collection.frame, best, selection)]
+    tables += [t for t in [agreement_table(collection.frame)] if t is not None]
     return "\n".join(to_markdown(t) for t in tables)
+
+
+def _why_no_table(collection: Collection, selection: Selection | None) -> str:
+    if selection is not None and selection.skipped:  # successful runs, no cell chosen: e.g. not yet judged
+        return "_No cell can be chosen yet:_\n" + "".join(f"- {why}\n" for why in selection.skipped)
+    return "_No successful runs yet._\n" if len(collection.frame) else "_No results yet._\n"
 
 
 def status_counts(frame: pd.DataFrame) -> tuple[int, dict[str, int]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import write_table
+from peftbench.collect.judge_agreement import agreement_table
 from peftbench.collect.leaderboards import LEADERBOARDS, write_submissions
 from peftbench.collect.merge import collect, marked_best, selection_of
 from peftbench.collect.outputs import save_collection
@@ -120,6 +121,7 @@ def _write_tables(
     """The paper tables and the studies' comparison tables, each as .md/.tex/.csv under tables/."""
     tables = paper_tables(best, selection) if best is not None and selection is not None else []
     tables += comparison_tables(collection.frame, best, selection, published)
+    tables += [t for t in [agreement_table(collection.frame)] if t is not None]
     for table in tables:
         outcome.tables += write_table(table, outcome.html.parent / "tables")
     return tables

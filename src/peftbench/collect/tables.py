@@ -22,7 +22,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from peftbench.collect.category_table import category_table
+from peftbench.collect.category_table import (
+    JUDGE_TOKEN_COLUMNS,
+    category_table,
+    has_judge_tokens,
+    judge_notes,
+    judge_token_cells,
+)
 from peftbench.collect.chance import CHANCE_METHOD, MAJORITY_COLUMN, chance_score
 from peftbench.collect.leaderboard_scores import leaderboard_tables
 from peftbench.collect.table_model import (
@@ -115,6 +121,7 @@ def main_table(best: pd.DataFrame, selection: Selection, chance: bool = True) ->
         *_mark_notes(best),
         *_chance_note(rows),
         *one_class_note(best),
+        *judge_notes(best),
         *skipped_notes(selection),
     ]
     return Table("main", "Test metric per task, by model and method", columns, rows, notes)
@@ -215,12 +222,17 @@ def _cost_row(cell: pd.Series, energy: bool) -> list[Any]:
 def cost_table(best: pd.DataFrame, selection: Selection) -> Table:
     """Per task × model × method: what it cost and how it scored (the BERTić table)."""
     energy = _has_energy(best)  # GPU runs with NVML's energy counter
-    columns = list(COST_COLUMNS)
+    tokens = has_judge_tokens(best)
+    columns = list(COST_COLUMNS) + (JUDGE_TOKEN_COLUMNS if tokens else [])
     if energy:
         columns.insert(ENERGY_AT, ENERGY_COLUMN)
-    rows = [_cost_row(cell, energy) for _, cell in in_task_order(best).iterrows()]
+    rows = [
+        _cost_row(cell, energy) + (judge_token_cells(cell) if tokens else [])
+        for _, cell in in_task_order(best).iterrows()
+    ]
     notes = [
         *_energy_note(best),
+        *judge_notes(best),
         "Per task, at the point chosen on validation: trainable params, train min, GPU-h and the test "
         "metrics are means over its seeds (precision, recall and F1 in the task's averaging, macro unless it "
         "sets one; entity-level for tagging tasks); peak GPU "

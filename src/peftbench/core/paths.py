@@ -50,6 +50,11 @@ class RunPaths:
         return self.root / "test_predictions.jsonl"
 
     @property
+    def answers(self) -> Path:
+        """Instruction tasks: each validation and test answer with what it answered (core/judging.py)."""
+        return self.root / "answers.jsonl"
+
+    @property
     def claim(self) -> Path:
         """Who trains the run now (host, pid, Slurm job): one job at a time (launch.claims)."""
         return self.root / ".claim"

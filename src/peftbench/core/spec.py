@@ -286,7 +286,7 @@ JUDGE_FIELDS = ("question", "reference", "answer", "category")
 class JudgeSettings(StrictModel):
     """An LLM judge behind an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp, any API).
 
-    Part of the TaskSpec (and so of the run id): answers scored by another judge are another result.
+    Part of the TaskSpec but not of its run id: training never depends on the judge (core/judging.py).
     """
 
     url: str = Field(
@@ -303,6 +303,11 @@ class JudgeSettings(StrictModel):
     )
     max_tokens: PositiveInt | None = Field(
         None, description="Longest judge reply in tokens (default: the server's limit)."
+    )
+    where: Literal["apart", "run"] | None = Field(
+        None,
+        description="apart (default): runs save their answers and `peftbench judge` scores them later; "
+        "run: each run asks the judge itself (a server its compute nodes reach).",
     )
     category_groups: dict[str, str] | None = Field(
         None,
@@ -436,7 +441,8 @@ class RunSpec(StrictModel):
         Unset optional settings (None) are left out, so adding a new optional setting later does not
         change the ids of existing runs.
         """
-        payload = self.model_dump(mode="json", exclude={"sweep", "label", "resources"}, exclude_none=True)
+        exclude = {"sweep": True, "label": True, "resources": True, "task": {"judge"}}  # judged apart
+        payload = self.model_dump(mode="json", exclude=exclude, exclude_none=True)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

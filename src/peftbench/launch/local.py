@@ -26,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from peftbench.core.directions import JUDGE
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import (
     Cost,
@@ -266,7 +267,7 @@ def _one_line(result: RunResult, name: str) -> str:
         return f"[red]✗ {result.status}[/red] {result.run_id} {name}: {last[0]}"
     metric = result.spec.task.metric
     seconds = result.cost.wall_seconds if result.cost else 0.0
-    return (
-        f"[green]✓[/green] {result.run_id} {name}: test {metric} "
-        f"{result.test.get(metric, float('nan')):.3f} ({seconds:.0f} s)"
-    )
+    # a judge apart from the run (core/judging.py) scores the answers later: no figure yet, not a NaN
+    waiting = metric == JUDGE and metric not in result.test
+    score = "to be judged (`peftbench judge`)" if waiting else f"{result.test.get(metric, float('nan')):.3f}"
+    return f"[green]✓[/green] {result.run_id} {name}: test {metric} {score} ({seconds:.0f} s)"

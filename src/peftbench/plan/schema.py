@@ -127,11 +127,21 @@ class ClusterProfile(StrictModel):
     cost: CostSettings = Field(
         default_factory=CostSettings, description="Peak speed, efficiency, power, allocation (docs/cost.md)."
     )
+    site_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts the compute nodes reach although offline (a vLLM judge on the site): an "
+        "inside-the-run judge (where: run) must be on one of them.",
+    )
     _file: str = PrivateAttr("<profile>")  # the YAML it was read from, for messages
 
     @property
     def file(self) -> str:
         return self._file
+
+    @property
+    def nodes_offline(self) -> bool:
+        """The compute nodes reach no internet: the container's env sets HF_HUB_OFFLINE=1."""
+        return self.container is not None and self.container.env.get("HF_HUB_OFFLINE") == "1"
 
     @model_validator(mode="after")
     def _slurm_settings_present(self) -> ClusterProfile:

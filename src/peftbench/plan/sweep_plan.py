@@ -24,6 +24,7 @@ from peftbench.plan.budget import (
     sweep_progress,
 )
 from peftbench.plan.disk import SweepDisk, disk_problems, sweep_disk
+from peftbench.plan.judging import judge_notes, judge_problems
 from peftbench.plan.loading import Sweep, load_cluster, load_sweep
 from peftbench.plan.memory import (
     GB,
@@ -125,7 +126,7 @@ def load_plan(
     problems = process_problems(runs, profile, file)
     problems += training_time_problems(runs, profile, spec, file)
     modules = module_name_check(runs, file)
-    problems += modules.problems
+    problems += modules.problems + judge_problems(runs, profile, file)
     # a read-only run folder refuses a submission; `status` and a preview only read it
     warnings = check_writable(root / spec.name, file) + unset_site_facts(profile)
     site = _SiteChecks([], [], {})
@@ -141,6 +142,7 @@ def load_plan(
     if problems:
         raise ConfigError(problems)
     notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
+    notes += judge_notes(runs, spec.name, str(root), file)
     placed = _placed(runs, profile, site.planned, cost)
     memory = {row.run.run_id: row for row in site.rows}
     return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory, cost, disk)

@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 from peftbench.core.directions import higher_is_better
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
 from peftbench.core.files import follow_umask, write_json_atomic
+from peftbench.core.judging import write_answers
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_spec
@@ -334,10 +335,11 @@ def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: Pr
     start = time.perf_counter()
     # Length grouping also reorders evaluation batches; predictions are written in dataset order.
     trainer.args.train_sampling_strategy = "sequential"
-    validation = _last_validation(trainer)
+    validation, saved = _last_validation(trainer), []  # saved: answers a judge scores later (core/judging.py)
     wanted = (spec.task.metric, *task_type.evaluate_only_metrics(spec.task))
     if validation is None or any(m not in validation for m in wanted):  # text metrics: from `evaluate` only
-        validation = halving.run(partial(task_type.evaluate, trainer, spec.task, data), "validation").metrics
+        evaluated = halving.run(partial(task_type.evaluate, trainer, spec.task, data), "validation")
+        validation, saved = evaluated.metrics, evaluated.answers
     test = halving.run(partial(task_type.evaluate, trainer, spec.task, data), "test")
     logging.getLogger("peftbench").info(
         "rank %d of %d: test %s", place.rank, place.world_size, json.dumps(test.metrics, sort_keys=True)
@@ -350,6 +352,7 @@ def _evaluate(spec: RunSpec, paths: RunPaths, trainer: Any, data: Any, place: Pr
                 for i, (example_id, p) in enumerate(zip(data.test_ids, test.predictions, strict=True))
             ],
         )
+        write_answers(paths.answers, [*saved, *test.answers])  # none (not an instruction task): no file
     return Evaluated(validation, test.metrics, time.perf_counter() - start, halving)
 
 

@@ -15,6 +15,7 @@ from peftbench.core.registry import register_class
 from peftbench.tasks.token_cache import tokenized_split
 
 if TYPE_CHECKING:
+    from peftbench.core.judging import SavedAnswer
     from peftbench.core.method_traits import MethodTraits
     from peftbench.core.spec import ModelRef, TaskSpec, TrainingSettings
     from peftbench.models.families import FamilyTraits
@@ -60,6 +61,7 @@ class Evaluation:
 
     metrics: dict[str, float]
     predictions: list[int] | list[str]  # a class index per example, or the generated text
+    answers: list[SavedAnswer] = field(default_factory=list)  # what a judge reads later (instruction)
 
 
 class TaskType(ABC):

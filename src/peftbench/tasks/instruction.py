@@ -12,9 +12,12 @@ task gives its own `prompt` template, the prompt is BELLE's Human/Assistant form
 token is labelled -100, also when training examples are packed into rows of max_length tokens
 (`packing: true`). Tokenization, lengths and generation are those of the generation task type.
 
-Evaluation: greedy answers scored against the references (rougeL, bleu, and rouge1/2, chrf), and,
-when the task has a `judge`, each answer's 0-1 score from an LLM judge: `judge` (the macro average
-over `category_column`'s categories) and `judge/<category>` (peftbench.judge).
+Evaluation: greedy answers scored against the references (rougeL, bleu, and rouge1/2, chrf). Every
+validation and test answer is saved with its question, reference and category (`answers.jsonl`,
+core/judging.py) for an LLM judge's 0-1 score: `judge` (the macro average over
+`category_column`'s categories) and `judge/<category>`. By default the judge scores them apart
+from the run (`peftbench judge`, tasks/judging_step.py), so a run needs no judge to succeed; with
+`judge: {where: run}` the run asks the judge itself (tasks/judge.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from peftbench.core.directions import INSTRUCTION_METRICS, JUDGE, LOSS
+from peftbench.core.judging import SavedAnswer
 from peftbench.tasks.base import Evaluation, PreparedData, SplitEncoding, register_task_type
 from peftbench.tasks.generation import Generation, split_loss
 from peftbench.tasks.judge import Judge, JudgeItem, judge_metrics
@@ -58,8 +62,9 @@ class Instruction(Generation):
         return belle_template(task.text_columns[0], input_column if has_input else None)
 
     def split_encoding(self, task: TaskSpec, tokenizer: Any, training: TrainingSettings) -> SplitEncoding:
-        """As generation's, once the judge has answered: a run whose judge is away fails before it trains."""
-        if task.judge is not None:
+        """As generation's; a judge that scores inside the run (where: run) is asked once first, so a
+        run whose judge is away fails before it trains."""
+        if task.judge is not None and task.judge.where == "run":
             Judge(task.judge).check()
         return super().split_encoding(task, tokenizer, training)
 
@@ -67,14 +72,16 @@ class Instruction(Generation):
         texts, answers = self.generate(trainer, data, split)
         metrics = {LOSS: split_loss(trainer, getattr(data, split), split)}
         metrics |= text_metrics(answers, texts.references, task.language)
-        if task.judge is not None:
-            categories = texts.categories or [""] * len(answers)
-            items = [
-                JudgeItem(question, reference, answer, category)
-                for question, reference, answer, category in zip(
-                    texts.questions, texts.references, answers, categories, strict=True
-                )
-            ]
+        categories = texts.categories or [""] * len(answers)
+        ids = data.test_ids if split == "test" and data.test_ids else [None] * len(answers)
+        saved = [
+            SavedAnswer(split=split, index=i, id=i_d, question=q, reference=r, category=c, answer=a)
+            for i, (i_d, q, r, c, a) in enumerate(
+                zip(ids, texts.questions, texts.references, categories, answers, strict=True)
+            )
+        ]
+        if task.judge is not None and task.judge.where == "run":
+            items = [JudgeItem(s.question, s.reference, s.answer, s.category) for s in saved]
             scores = Judge(task.judge).score_all(items)
             metrics |= judge_metrics(scores, texts.categories, task.judge.category_groups)
-        return Evaluation(metrics, answers)
+        return Evaluation(metrics, answers, saved)

@@ -21,14 +21,13 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from peftbench.core.directions import JUDGE, PER_CATEGORY
 from peftbench.core.errors import PeftbenchError
+from peftbench.core.judging import judge_metrics
 
 if TYPE_CHECKING:
     from peftbench.core.spec import JudgeSettings
@@ -60,6 +59,22 @@ _THINKING = re.compile(r"<think>.*?</think>", re.S)
 
 class JudgeError(PeftbenchError, RuntimeError):
     """The judge could not be asked, or its reply held no score; the message names the server."""
+
+
+class NoScore(JudgeError):
+    """The judge answered, but without a usable score: that answer only, the judge itself works."""
+
+
+__all__ = ["Judge", "JudgeError", "JudgeItem", "NoScore", "Verdict", "judge_metrics", "parse_score"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A score and what asking for it cost in tokens (the server's `usage`; 0 when it gives none)."""
+
+    score: float
+    tokens_sent: int = 0
+    tokens_received: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,15 +122,19 @@ class Judge:
             return list(pool.map(self.score, items))
 
     def score(self, item: JudgeItem) -> float:
+        return self.verdict(item).score
+
+    def verdict(self, item: JudgeItem) -> Verdict:
+        """The item's score and the tokens its request and reply took."""
         message = self.settings.prompt.format(
             question=item.question, reference=item.reference, answer=item.answer, category=item.category
         )
-        content = self.complete(message)
+        content, usage = self.complete_with_usage(message)
         try:
-            return parse_score(content)
+            return Verdict(parse_score(content), *usage)
         except ValueError as err:
             excerpt = content if len(content) <= 300 else content[:150] + " … " + content[-150:]
-            raise JudgeError(
+            raise NoScore(
                 f"Judge {self.endpoint} (model {self.settings.model!r}) replied without a usable score "
                 f"({err}): {excerpt!r}"
             ) from err
@@ -127,6 +146,10 @@ class Judge:
 
     def complete(self, message: str) -> str:
         """The content of the server's reply to one user message."""
+        return self.complete_with_usage(message)[0]
+
+    def complete_with_usage(self, message: str) -> tuple[str, tuple[int, int]]:
+        """The reply's content, and (prompt tokens, completion tokens) from its `usage`."""
         body: dict[str, Any] = {
             "model": self.settings.model,
             "messages": [{"role": "user", "content": message}],
@@ -136,13 +159,14 @@ class Judge:
             body["max_tokens"] = self.settings.max_tokens
         reply = self._post(json.dumps(body).encode())
         try:
-            content = json.loads(reply)["choices"][0]["message"]["content"]
+            parsed = json.loads(reply)
+            content = parsed["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as err:
             excerpt = reply[:300].decode("utf-8", "replace")
             raise JudgeError(f"Judge {self.endpoint} sent no chat completion: {excerpt!r}") from err
         if not isinstance(content, str):
             raise JudgeError(f"Judge {self.endpoint} sent a completion without text content: {content!r}")
-        return content
+        return content, token_usage(parsed)
 
     def _post(self, data: bytes) -> bytes:
         request = urllib.request.Request(self.endpoint, data=data, headers=self._headers(), method="POST")
@@ -181,21 +205,10 @@ class Judge:
         return headers
 
 
-def judge_metrics(
-    scores: Sequence[float], categories: Sequence[str] | None, groups: Mapping[str, str] | None = None
-) -> dict[str, float]:
-    """`judge`: the mean score per category, averaged over categories; `judge/<category>` each.
-
-    `groups` maps a category to the one it is averaged in (BELLE's table puts math and code in
-    "others": 10 classes, 9 columns, the macro average over the 9). Without categories, `judge`
-    is the plain mean.
-    """
-    if not scores:
-        return {}
-    if categories is None:
-        return {JUDGE: sum(scores) / len(scores)}
-    by_category: dict[str, list[float]] = defaultdict(list)
-    for score, category in zip(scores, categories, strict=True):
-        by_category[(groups or {}).get(category, category)].append(score)
-    per = {f"{PER_CATEGORY}{c}": sum(s) / len(s) for c, s in sorted(by_category.items())}
-    return {JUDGE: sum(per.values()) / len(per), **per}
+def token_usage(reply: Any) -> tuple[int, int]:
+    """(prompt_tokens, completion_tokens) of a chat completion's `usage`, 0 where a server leaves it out."""
+    usage = reply.get("usage") if isinstance(reply, dict) else None
+    if not isinstance(usage, dict):
+        return 0, 0
+    counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens")]
+    return (counts[0] if isinstance(counts[0], int) else 0, counts[1] if isinstance(counts[1], int) else 0)
