@@ -298,26 +298,51 @@ class JudgeSettings(StrictModel):
         description="Category -> the category it is averaged in (BELLE: {math: others, code: others}); "
         "default each category its own.",
     )
-    prompt: str = Field(
+    prompt: str | dict[str, str] = Field(
         JUDGE_PROMPT,
         description="The judge's message: a template over {question}, {reference}, {answer} and {category}; "
-        "the reply must end with the score (0 to 1) alone on its last line.",
+        "or one template per category (BELLE's own prompts), '*' for the categories not named. The "
+        "reply must hold the score (0 to 1): alone on its last line, or as 'score: X' / '得分: X'.",
     )
 
     @model_validator(mode="after")
     def _prompt_fields_known(self) -> JudgeSettings:
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(self.prompt) if f is not None}
-        except ValueError as err:
-            raise ValueError(f"prompt is not a valid template: {err}") from err
-        unknown = sorted(fields - set(JUDGE_FIELDS))
-        if unknown:
-            raise ValueError(f"prompt has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
-        if "answer" not in fields:
-            raise ValueError("prompt must contain {answer}")
+        templates = self.prompt if isinstance(self.prompt, dict) else {"": self.prompt}
+        if not templates:
+            raise ValueError("prompt is an empty mapping: give a template, or one per category")
+        for category, template in templates.items():
+            where = f"prompt[{category!r}]" if category else "prompt"
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+            except ValueError as err:
+                raise ValueError(f"{where} is not a valid template: {err}") from err
+            unknown = sorted(fields - set(JUDGE_FIELDS))
+            if unknown:
+                raise ValueError(f"{where} has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
+            if "answer" not in fields:
+                raise ValueError(f"{where} must contain {{answer}}")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
         return self
+
+    def template_for(self, category: str) -> str:
+        """The prompt template for answers of `category`. Per-category names match ignoring case and
+        the kind of space (BELLE's set writes "closed\\xa0qa", its prompts "closed\\xa0QA"); a
+        category not named takes '*', and the server check (category "") takes the first template."""
+        if isinstance(self.prompt, str):
+            return self.prompt
+        named = {category_key(k): v for k, v in self.prompt.items()}
+        found = named.get(category_key(category), self.prompt.get("*"))
+        if found is not None:
+            return found
+        if not category:
+            return next(iter(self.prompt.values()))
+        raise ValueError(f"no judge prompt for category {category!r}; the prompts name {sorted(self.prompt)}")
+
+
+def category_key(category: str) -> str:
+    """A category name compared as words: case folded, any run of (non-breaking) spaces one space."""
+    return " ".join(category.split()).casefold()
 
 
 class TaskSpec(StrictModel):

@@ -107,7 +107,11 @@ class Judge:
             return list(pool.map(self.score, items))
 
     def score(self, item: JudgeItem) -> float:
-        message = self.settings.prompt.format(
+        try:
+            template = self.settings.template_for(item.category)
+        except ValueError as err:
+            raise JudgeError(f"Judge {self.endpoint}: {err}") from err
+        message = template.format(
             question=item.question, reference=item.reference, answer=item.answer, category=item.category
         )
         content = self.complete(message)
@@ -123,7 +127,7 @@ class Judge:
     def check(self) -> None:
         """Ask once with a trivially right answer: a server that is down or speaks no chat
         completions fails here, before any training, instead of after it."""
-        self.score(JudgeItem("Repeat the word: hello", "hello", "hello", "check"))
+        self.score(JudgeItem("Repeat the word: hello", "hello", "hello", ""))
 
     def complete(self, message: str) -> str:
         """The content of the server's reply to one user message."""
