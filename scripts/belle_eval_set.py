@@ -11,8 +11,9 @@ non-breaking space). Its judge prompts, `eval/eval_prompt.json`, last changed be
 
 The catalog's BELLE tasks read their test split from `data/belle_eval/test.jsonl` (relative to
 where peftbench runs) with the training sets' columns: `instruction` (the question), `input`
-(empty), `output` (the reference answer), `class` (the category the judge's score is averaged in)
-and an `id` (the line number).
+(empty), `output` (the reference answer), `class` (the category the judge's score is averaged in,
+its spaces made plain: "closed qa", the name the results and Appendix A's columns use) and an `id`
+(the line number).
 
 With `--prompts`, it also writes `judge_prompts.yaml`: BELLE's per-category judge message as
 peftbench templates, built as BELLE's own scoring page built it (eval/template_html, 2023-04-05):
@@ -67,7 +68,7 @@ def convert(items: list[dict]) -> list[dict]:
         rows.append(
             {
                 "id": i,
-                "class": item["class"],
+                "class": " ".join(item["class"].split()),  # "closed\xa0qa" -> "closed qa"
                 "instruction": item["question"],
                 "input": "",
                 "output": item["std_answer"],
@@ -84,7 +85,9 @@ def judge_prompts(items: list[dict]) -> dict[str, str]:
         if item["class"] in WITHOUT_REFERENCE:
             templates[item["class"]] = f"{prompt} {{question}}  模型回答： '{{answer}}'{ASK}"
         else:
-            templates[item["class"]] = f"{prompt} {{question}} 标准回答:{{reference}}  模型回答：' {{answer}}'{ASK}"
+            templates[item["class"]] = (
+                f"{prompt} {{question}} 标准回答:{{reference}}  模型回答：' {{answer}}'{ASK}"
+            )
     return templates
 
 
@@ -100,15 +103,21 @@ def main(source: Path, folder: Path, prompts: Path | None) -> None:
     write_atomically(folder / "test.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     classes = sorted({r["class"] for r in rows})
     print(f"{source}: {which_version(source)}")
-    print(f"{len(rows)} prompts in {len(classes)} classes ({', '.join(map(repr, classes))}) -> {folder / 'test.jsonl'}")
+    print(
+        f"{len(rows)} prompts in {len(classes)} classes ({', '.join(map(repr, classes))}) -> {folder / 'test.jsonl'}"
+    )
     if prompts is not None:
-        text = yaml.safe_dump(judge_prompts(read_items(prompts)), allow_unicode=True, width=1000, sort_keys=False)
+        text = yaml.safe_dump(
+            judge_prompts(read_items(prompts)), allow_unicode=True, width=1000, sort_keys=False
+        )
         write_atomically(folder / "judge_prompts.yaml", text)
         print(f"{prompts}: {which_version(prompts)} -> {folder / 'judge_prompts.yaml'}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("eval_set", type=Path)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--prompts", type=Path, help="BELLE's eval/eval_prompt.json")

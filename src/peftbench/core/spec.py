@@ -311,16 +311,7 @@ class JudgeSettings(StrictModel):
         if not templates:
             raise ValueError("prompt is an empty mapping: give a template, or one per category")
         for category, template in templates.items():
-            where = f"prompt[{category!r}]" if category else "prompt"
-            try:
-                fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-            except ValueError as err:
-                raise ValueError(f"{where} is not a valid template: {err}") from err
-            unknown = sorted(fields - set(JUDGE_FIELDS))
-            if unknown:
-                raise ValueError(f"{where} has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
-            if "answer" not in fields:
-                raise ValueError(f"{where} must contain {{answer}}")
+            check_judge_template(f"prompt[{category!r}]" if category else "prompt", template)
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
         return self
@@ -338,6 +329,19 @@ class JudgeSettings(StrictModel):
         if not category:
             return next(iter(self.prompt.values()))
         raise ValueError(f"no judge prompt for category {category!r}; the prompts name {sorted(self.prompt)}")
+
+
+def check_judge_template(where: str, template: str) -> None:
+    """ValueError unless `template` formats with the judge's fields only, {answer} among them."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as err:
+        raise ValueError(f"{where} is not a valid template: {err}") from err
+    unknown = sorted(fields - set(JUDGE_FIELDS))
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
+    if "answer" not in fields:
+        raise ValueError(f"{where} must contain {{answer}}")
 
 
 def category_key(category: str) -> str:
