@@ -104,7 +104,7 @@ def main(source: Path, folder: Path, prompts: Path | None) -> None:
     classes = sorted({r["class"] for r in rows})
     print(f"{source}: {which_version(source)}")
     print(
-        f"{len(rows)} prompts in {len(classes)} classes ({', '.join(map(repr, classes))}) -> {folder / 'test.jsonl'}"
+        f"{len(rows)} prompts in {len(classes)} classes ({', '.join(classes)}) -> {folder / 'test.jsonl'}"
     )
     if prompts is not None:
         text = yaml.safe_dump(

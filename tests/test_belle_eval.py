@@ -179,7 +179,7 @@ def test_belles_real_eval_set_converted_by_the_script_is_what_a_belle_row_tests_
     monkeypatch.chdir(tmp_path)
     belle_script().main(UPSTREAM / "eval_set.json", Path("data/belle_eval"), UPSTREAM / "eval_prompt.json")
     test = load_split(TASK_CATALOG["belle_2m"], "test")
-    upstream = [json.loads(line) for line in (UPSTREAM / "eval_set.json").read_text(encoding="utf-8").splitlines()]
+    upstream = belle_script().read_items(UPSTREAM / "eval_set.json")
     assert test["instruction"] == [u["question"] for u in upstream]
     assert test["output"] == [u["std_answer"] for u in upstream]
     assert set(test["class"]) == BELLE_CLASSES  # upstream's "closed\xa0qa" with a plain space
@@ -193,7 +193,9 @@ def test_the_study_sweeps_judge_prompts_are_belles_own_for_every_class_of_its_se
     built = module.judge_prompts(module.read_items(UPSTREAM / "eval_prompt.json"))
     judge = study_judge()
     assert isinstance(judge.prompt, dict)
-    assert {category_key(k): v for k, v in judge.prompt.items()} == {category_key(k): v for k, v in built.items()}
+    assert {category_key(k): v for k, v in judge.prompt.items()} == {
+        category_key(k): v for k, v in built.items()
+    }
     for item in module.read_items(UPSTREAM / "eval_set.json"):
         template = judge.template_for(item["class"])
         assert ("{reference}" in template) == (item["class"] not in module.WITHOUT_REFERENCE), item["class"]

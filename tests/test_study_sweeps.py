@@ -116,10 +116,19 @@ def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_
     assert lora == {(16, 32, 0.1, "lora_only")}
     # The study's CoNLL-2012 column is coreference; ssj500k NER stays as an extra row.
     assert {r.task.metric for r in runs if r.task.type == "coreference"} == {"conll_f1"}
+    for stem in ("slovene-bertic", "slovene-bertic-xsum"):  # where the study ran
+        assert STUDIES[stem].read_text().splitlines()[0].endswith(f"{stem}.yaml --cluster arnes")
+    # Listing 2's TrainingArguments: no precision, no warm-up (transformers' defaults: fp32, 0).
+    assert {(r.training.precision, r.training.warmup_ratio) for r in runs} == {("fp32", 0.0)}
+    assert {r.task.name for r in runs if r.task.type == "coreference" and r.method == "prompt_tuning"} == {
+        "conll2012_en",
+        "senticoref",
+    }
     assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {None}  # peft's default
     assert {r.task.name: r.task.averaging for r in runs}["slo_boolq"] == "binary"
     assert {(r.model.name, r.task.name) for r in runs} == {
-        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "senticoref", "slo_ner")),
+        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "conll2012_en", "senticoref")),
+        ("bertic", "slo_ner"),
         ("bart-base", "xsum"),
     }
 
@@ -201,7 +210,8 @@ def test_belle_lora_rows_train_the_studys_17_9m_and_28m_on_the_meta_device():
             loaded = LoadedModel(LlamaForCausalLM(config), "config", (), "CAUSAL_LM", FAMILY_TRAITS["llama"])
         lora = METHODS["lora"]
         with torch.device("meta"):
-            counted[run.model.name] = count_parameters(lora.prepare(loaded, lora.Params.model_validate(run.params)))[0]
+            prepared = lora.prepare(loaded, lora.Params.model_validate(run.params))
+        counted[run.model.name] = count_parameters(prepared)[0]
     assert counted == {"llama-7b": 17_891_328, "llama-13b": 28_016_640}
 
 
