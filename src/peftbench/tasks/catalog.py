@@ -28,9 +28,9 @@ SLO_SUPERGLUE_MT = "data/slo_superglue/SuperGLUE-GoogleMT"
 # SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC, the human-translated six.
 
 HULU = [
-    # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and column names as evaluation code over
-    # the hub reads them (zsolt-csibi/HuLU_Racka evaluate/src/train/constants.py: `sentence` for
-    # HuCOLA and HuSST; nytud/HuLU itself, 3a0ff7f2 of 2024-07-11, holds only the task repositories).
+    # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and column names as NYTK's own evaluation
+    # code reads the hub (nytud/HuLU-evaluate 5b104522, 2025-04-10, src/train/constants.py:
+    # `sentence` for HuCOLA and HuSST; it passes the hub's label value through as it comes).
     # Checked against the upstream GitHub files (nytud/<task> data/, commits below): labels are JSON
     # strings everywhere; the GitHub rows name the sentence `Sent` (HuCOLA, HuSST), which the hub
     # copies rename. Test labels hidden except HuWNLI's (labelled on GitHub).
