@@ -24,8 +24,13 @@ TRAIN_ONLY = {"train": "train[:80%]", "validation": "train[80%:90%]", "test": "t
 # public code that reads it; we could not open the archive itself).
 SLO_SUPERGLUE = "data/slo_superglue/SuperGLUE-HumanT"
 SLO_SUPERGLUE_MT = "data/slo_superglue/SuperGLUE-GoogleMT"
-# UNVERIFIED: that WiC (and ReCoRD) are in the machine-translated variant only; SloBENCH's Slovene
-# SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC, the human-translated six.
+# SloBENCH's Slovene SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC and averages
+# those six (clarinsi/slobench-eval-docker 8ffb67d9, 2025-09-13, evaluation_scripts/
+# eval_question_answering/evaluate.py); its qa_train/qa_validation.zip hold real rows of those six
+# in SuperGLUE's own schema (BoolQ idx/question/passage/label bool, CB and RTE label names, COPA
+# label 0/1, WSC text/target/label bool), as the entries below read them
+# (tests/test_slobench_scorer.py). UNVERIFIED: that WiC (and ReCoRD) are in the machine-translated
+# variant only: the CLARIN.SI archive could not be opened here.
 
 HULU = [
     # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and column names as NYTK's own evaluation
