@@ -216,3 +216,27 @@ def test_belles_closed_qa_prompt_reaches_the_judge_and_its_score_is_read(tmp_pat
     assert f"标准回答:{item['std_answer']}  模型回答：' 模型的回答'" in sent[0]
     with pytest.raises(JudgeError, match="no judge prompt for category 'poetry'"):
         judge.score(JudgeItem("q", "r", "a", "poetry"))
+
+
+@pytest.mark.slow
+def test_smoke_real_a_belle_row_answers_belles_real_eval_set(
+    tiny_decoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`make smoke-real`: a BELLE row (trained on the BELLE-schema fixture) generates an answer for each
+    real prompt of the vendored slice, converted as a user converts the set; scored by ROUGE-L (no
+    judge server here), per category."""
+    monkeypatch.chdir(tmp_path)
+    belle_script().main(UPSTREAM / "eval_set.json", Path("data/belle_eval"), None)
+    task = TASK_CATALOG["belle_2m"].model_copy(
+        update={
+            "source": DataSource(files=fixture_files("belle_instruct")),
+            "splits": {"train": "train", "validation": "validation", "test": "test"},
+        }
+    )
+    spec = run_spec(
+        decoder_ref(tiny_decoder), task, max_steps=1, batch_size=4, max_length=96, max_new_tokens=4
+    )
+    result = run_one(spec, tmp_path / "run")
+    assert result.status == "success", result.error
+    written = read_predictions(RunPaths(tmp_path / "run").test_predictions)
+    assert [p.id for p in written] == list(range(11)) and "rougeL" in result.test
