@@ -51,8 +51,7 @@ def category_table(best: pd.DataFrame, selection: Selection | None) -> Table | N
     if not categories or "test_judge" not in best:
         return None
     judged = best[best["test_judge"].notna()]
-    ours = set(zip(judged["model"], judged["method"], judged["task"], strict=True))
-    paper = {k: v for k, v in published_categories().items() if k in ours and any(m != JUDGE for m in v)}
+    paper = _study_rows(judged)
     categories = list(dict.fromkeys([*categories, *_paper_categories(paper)]))
     columns = [text_column("model", "model"), text_column("method", "method"), text_column("data", "task")]
     columns += [text_column("from", "source")] if paper else []
@@ -62,6 +61,12 @@ def category_table(best: pd.DataFrame, selection: Selection | None) -> Table | N
     return Table(
         "category", caption, columns, _rows(judged, categories, paper), _notes(judged, paper, selection)
     )
+
+
+def _study_rows(judged: pd.DataFrame) -> dict[CellKey, dict[str, float | None]]:
+    """The study's per-category figures for our judged cells (cells with an average only are left out)."""
+    ours = set(zip(judged["model"], judged["method"], judged["task"], strict=True))
+    return {k: v for k, v in published_categories().items() if k in ours and set(v) - {JUDGE}}
 
 
 def _notes(

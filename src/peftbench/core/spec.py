@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import string
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peftbench.core.engines import Engine
+from peftbench.core.judge_templates import check_judge_template, template_for
 
 PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -269,9 +269,6 @@ Reply with one sentence of reasoning, then the score alone on the last line, e.g
 0.7"""
 
 
-JUDGE_FIELDS = ("question", "reference", "answer", "category")
-
-
 class JudgeSettings(StrictModel):
     """An LLM judge behind an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp, any API).
 
@@ -317,36 +314,8 @@ class JudgeSettings(StrictModel):
         return self
 
     def template_for(self, category: str) -> str:
-        """The prompt template for answers of `category`. Per-category names match ignoring case and
-        the kind of space (BELLE's set writes "closed\\xa0qa", its prompts "closed\\xa0QA"); a
-        category not named takes '*', and the server check (category "") takes the first template."""
-        if isinstance(self.prompt, str):
-            return self.prompt
-        named = {category_key(k): v for k, v in self.prompt.items()}
-        found = named.get(category_key(category), self.prompt.get("*"))
-        if found is not None:
-            return found
-        if not category:
-            return next(iter(self.prompt.values()))
-        raise ValueError(f"no judge prompt for category {category!r}; the prompts name {sorted(self.prompt)}")
-
-
-def check_judge_template(where: str, template: str) -> None:
-    """ValueError unless `template` formats with the judge's fields only, {answer} among them."""
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as err:
-        raise ValueError(f"{where} is not a valid template: {err}") from err
-    unknown = sorted(fields - set(JUDGE_FIELDS))
-    if unknown:
-        raise ValueError(f"{where} has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
-    if "answer" not in fields:
-        raise ValueError(f"{where} must contain {{answer}}")
-
-
-def category_key(category: str) -> str:
-    """A category name compared as words: case folded, any run of (non-breaking) spaces one space."""
-    return " ".join(category.split()).casefold()
+        """The prompt template for answers of `category` (core/judge_templates.py says how)."""
+        return template_for(self.prompt, category)
 
 
 class TaskSpec(StrictModel):
