@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from peftbench.core.judge_templates import category_key
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
 from peftbench.core.spec import DataSource, JudgeSettings
@@ -18,11 +19,13 @@ from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG
 from peftbench.tasks.catalog import BELLE_CATEGORIES, BELLE_EVAL
 from peftbench.tasks.generation import generate_texts
-from peftbench.tasks.judge import judge_metrics
+from peftbench.tasks.judge import Judge, JudgeError, JudgeItem, judge_metrics
 from peftbench.tasks.sources import BUNDLED_DIR, load_split
+from tests.conftest import REPO
 from tests.test_generation import decoder_ref, fixture_files, run_spec
 from tests.test_instruction import TAGGED_PROMPT, tagged_judge, tagged_score
-from tests.test_judge import chat_server
+from tests.test_judge import chat_server, completion
+from tests.test_study_sweeps import runs_of
 
 STANDIN = BUNDLED_DIR / "belle_eval_standin" / "test.jsonl"
 BELLE_CLASSES = {
@@ -151,3 +154,90 @@ def test_temperature_0001_answers_as_greedy_decoding_does_and_a_high_one_samples
     greedy = answers(None)
     assert answers(0.001) == greedy
     assert answers(50.0) != greedy  # sampled from an all but flat distribution over 49k tokens
+
+
+UPSTREAM = Path(__file__).parent / "fixtures" / "upstream" / "belle_eval"
+
+
+def belle_script() -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("belle_eval_set", REPO / "scripts" / "belle_eval_set.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def study_judge() -> JudgeSettings:
+    return next(r for r in runs_of("belle-instruct") if r.method == "full").task.judge  # type: ignore[return-value]
+
+
+def test_belles_real_eval_set_converted_by_the_script_is_what_a_belle_row_tests_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Upstream's own lines (fd6a876d), converted as a user converts the whole set, read through the
+    catalog task's test_source (a local folder in the hub layout, the hub offline)."""
+    monkeypatch.chdir(tmp_path)
+    belle_script().main(UPSTREAM / "eval_set.json", Path("data/belle_eval"), UPSTREAM / "eval_prompt.json")
+    test = load_split(TASK_CATALOG["belle_2m"], "test")
+    upstream = belle_script().read_items(UPSTREAM / "eval_set.json")
+    assert test["instruction"] == [u["question"] for u in upstream]
+    assert test["output"] == [u["std_answer"] for u in upstream]
+    assert set(test["class"]) == BELLE_CLASSES  # upstream's "closed\xa0qa" with a plain space
+    assert sum(not o.strip() for o in test["output"]) == 3  # no reference: generation, brainstorming, rewrite
+    assert set(test["input"]) == {""} and test["id"] == list(range(len(upstream)))
+
+
+def test_the_study_sweeps_judge_prompts_are_belles_own_for_every_class_of_its_set(tmp_path: Path):
+    module = belle_script()
+    assert module.which_version(UPSTREAM / "eval_prompt.json").endswith("the study's")
+    built = module.judge_prompts(module.read_items(UPSTREAM / "eval_prompt.json"))
+    judge = study_judge()
+    assert isinstance(judge.prompt, dict)
+    assert {category_key(k): v for k, v in judge.prompt.items()} == {
+        category_key(k): v for k, v in built.items()
+    }
+    for item in module.read_items(UPSTREAM / "eval_set.json"):
+        template = judge.template_for(item["class"])
+        assert ("{reference}" in template) == (item["class"] not in module.WITHOUT_REFERENCE), item["class"]
+
+
+def test_belles_closed_qa_prompt_reaches_the_judge_and_its_score_is_read(tmp_path: Path):
+    """The closed-qa item of the real slice through BELLE's own prompt to a local chat server (a
+    stand-in for gpt-3.5-turbo, which answers as BELLE's prompt asks: "得分:" and then its reasons)."""
+    upstream = belle_script().read_items(UPSTREAM / "eval_set.json")
+    item = next(u for u in upstream if u["class"] == "closed\xa0qa")
+    with chat_server(lambda body: completion("得分: 0.8\n理由：模型回答与标准答案基本一致。")) as server:
+        judge = Judge(study_judge().model_copy(update={"url": server.url, "api_key_env": None}))
+        score = judge.score(JudgeItem(item["question"], item["std_answer"], "模型的回答", item["class"]))
+        judge.check()
+        sent = [body["messages"][0]["content"] for _, body in server.requests]
+    assert score == 0.8
+    assert sent[0].startswith("你需要通过参考标准答案") and "且模型回答结果来自问题里面提供的信息" in sent[0]
+    assert f"标准回答:{item['std_answer']}  模型回答：' 模型的回答'" in sent[0]
+    with pytest.raises(JudgeError, match="no judge prompt for category 'poetry'"):
+        judge.score(JudgeItem("q", "r", "a", "poetry"))
+
+
+@pytest.mark.slow
+def test_smoke_real_a_belle_row_answers_belles_real_eval_set(
+    tiny_decoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`make smoke-real`: a BELLE row (trained on the BELLE-schema fixture) generates an answer for each
+    real prompt of the vendored slice, converted as a user converts the set; scored by ROUGE-L (no
+    judge server here), per category."""
+    monkeypatch.chdir(tmp_path)
+    belle_script().main(UPSTREAM / "eval_set.json", Path("data/belle_eval"), None)
+    task = TASK_CATALOG["belle_2m"].model_copy(
+        update={
+            "source": DataSource(files=fixture_files("belle_instruct")),
+            "splits": {"train": "train", "validation": "validation", "test": "test"},
+        }
+    )
+    spec = run_spec(
+        decoder_ref(tiny_decoder), task, max_steps=1, batch_size=4, max_length=96, max_new_tokens=4
+    )
+    result = run_one(spec, tmp_path / "run")
+    assert result.status == "success", result.error
+    written = read_predictions(RunPaths(tmp_path / "run").test_predictions)
+    assert [p.id for p in written] == list(range(11)) and "rougeL" in result.test

@@ -11,8 +11,9 @@ from peftbench.collect.formats import to_markdown
 from peftbench.collect.merge import flatten, mark_best_per_task, select_cells
 from peftbench.collect.tables import paper_tables, scale_table
 from peftbench.core.results import RunResult
+from peftbench.core.spec import ModelRef
 from peftbench.tasks import TASK_CATALOG
-from tests.synthetic_results import result_for
+from tests.synthetic_results import result_for, spec_for
 
 # (model, method, data) -> the judge's test score per category (rewrite, others); macro = their mean.
 SCORES = {
@@ -81,3 +82,35 @@ def test_no_category_table_without_a_judge(synthetic):
     _frame, best, selection = synthetic
     assert category_table(best, selection) is None
     assert [t.name for t in paper_tables(best, selection)] == ["main", "cost", "scale"]
+
+
+def test_belles_appendix_a_follows_our_row_in_the_category_table():
+    """A result of the study sweep's own 7B LoRA 2M run: BELLE's Appendix A row for that cell follows
+    ours (from: paper), its average Table 4's 0.609, and the note says what each data scale is."""
+    base = spec_for("minilm-l6", "belle_2m", "lora", 0, sweep="belle-instruct")
+    llama = ModelRef(name="llama-7b", source="huggyllama/llama-7b", family="llama")
+    ddp = base.training.model_copy(update={"distributed": "ddp"})
+    judge = base.task.model_copy(update={"metric": "judge"})
+    spec = base.model_copy(update={"model": llama, "task": judge, "training": ddp, "label": "lora"})
+    ours = {"others": 0.30, "rewrite": 0.70, "closed qa": 0.50}
+    test = {"judge": sum(ours.values()) / 3, **{f"judge/{c}": v for c, v in ours.items()}}
+    update = {"spec": spec, "run_id": spec.run_id, "validation": {"judge": 0.5}, "test": test}
+    result = result_for("minilm-l6", "movie_sentiment", "lora", 0).model_copy(update=update)
+    best = mark_best_per_task(select_cells(pd.DataFrame([flatten(result)])).best)
+    table = category_table(best, None)
+    assert table is not None
+    headers = [c.header for c in table.columns]
+    assert headers[:4] == ["model", "method", "data", "from"]
+    assert headers[4:7] == ["others", "rewrite", "closed qa"] and headers[-1] == "average"
+    ours_row, paper_row = table.rows
+    assert ours_row[3] == "ours" and paper_row[:4] == [*ours_row[:3], "paper"]
+    by_header = dict(zip(headers, paper_row, strict=True))
+    assert (by_header["others"], by_header["closed qa"], by_header["open qa"], by_header["average"]) == (
+        0.364,
+        0.531,
+        0.369,
+        0.609,
+    )
+    assert by_header["classification"] is None  # not legible in the source: "–"
+    markdown = to_markdown(table)
+    assert "0.6M = the first 600,000 rows of train_2M_CN" in markdown and "Appendix A" in markdown

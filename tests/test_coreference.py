@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from peftbench.core.directions import COREF_METRICS
 from peftbench.core.errors import RunCannotStart
@@ -194,16 +195,17 @@ def test_a_catalog_corpus_nobody_fetched_says_where_to_get_it(tokenizer, tmp_pat
 
 
 def test_bertics_family_trains_under_the_sweeps_lora(tiny_electra: ModelRef, prepared):
-    """slovene-bertic.yaml's LoRA (r 16, alpha 32, bias lora_only, the attention preset) on ELECTRA."""
+    """slovene-bertic.yaml's LoRA on ELECTRA: r 16, alpha 32, dropout 0.1, bias lora_only and peft's
+    default targets (target_modules null: ELECTRA's query and value), read from the sweep itself."""
+    from tests.conftest import REPO
+
+    sweep = yaml.safe_load((REPO / "configs" / "sweeps" / "slovene-bertic.yaml").read_text(encoding="utf-8"))
+    params = sweep["methods"]["lora"]
+    assert params["target_modules"] is None
     loaded, batch = one_batch(tiny_electra, prepared)
-    params = {
-        "r": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.1,
-        "bias": "lora_only",
-        "target_modules": "attention",
-    }
     model = METHODS["lora"].prepare(loaded, METHODS["lora"].Params.model_validate(params))
     _, losses, changed = adam_steps(model, batch, 1e-3, steps=8)
     assert losses[-1] < 0.7 * losses[0], losses
     assert any(f"{HEAD}." in n for n in changed) and any(".lora_B." in n for n in changed)
+    adapted = {n.split(".lora_B.")[0].rsplit(".", 1)[-1] for n in changed if ".lora_B." in n}
+    assert adapted == {"query", "value"}

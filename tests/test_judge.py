@@ -228,6 +228,8 @@ def test_missing_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
         ({"prompt": "Rate this: {reference}"}, "must contain {answer}"),
         ({"url": "localhost:8000/v1"}, "must start with http"),
         ({"max_concurrent": 0}, "greater than 0"),
+        ({"prompt": {"math": "{answer}", "code": "{reference}"}}, r"prompt\['code'\] must contain"),
+        ({"prompt": {}}, "empty mapping"),
     ],
 )
 def test_judge_settings_are_checked(extra: dict[str, Any], message: str):

@@ -116,10 +116,19 @@ def test_slovene_bertic_runs_four_methods_at_the_studys_settings_with_xsum_on_a_
     assert lora == {(16, 32, 0.1, "lora_only")}
     # The study's CoNLL-2012 column is coreference; ssj500k NER stays as an extra row.
     assert {r.task.metric for r in runs if r.task.type == "coreference"} == {"conll_f1"}
+    for stem in ("slovene-bertic", "slovene-bertic-xsum"):  # where the study ran
+        assert STUDIES[stem].read_text().splitlines()[0].endswith(f"{stem}.yaml --cluster arnes")
+    # Listing 2's TrainingArguments: no precision, no warm-up (transformers' defaults: fp32, 0).
+    assert {(r.training.precision, r.training.warmup_ratio) for r in runs} == {("fp32", 0.0)}
+    assert {r.task.name for r in runs if r.task.type == "coreference" and r.method == "prompt_tuning"} == {
+        "conll2012_en",
+        "senticoref",
+    }
     assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {None}  # peft's default
     assert {r.task.name: r.task.averaging for r in runs}["slo_boolq"] == "binary"
     assert {(r.model.name, r.task.name) for r in runs} == {
-        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "senticoref", "slo_ner")),
+        *(("bertic", t) for t in ("slo_boolq", "sst5", "commonsense_qa", "conll2012_en", "senticoref")),
+        ("bertic", "slo_ner"),
         ("bart-base", "xsum"),
     }
 
@@ -162,7 +171,8 @@ def test_belle_instruct_is_table_4s_eight_rows_with_the_studys_settings():
     }
     assert global_batch == {("full", "bf16", 3, 32), ("lora", "fp16", 4, 128)}
     assert {(r.training.learning_rate, r.params["r"]) for r in runs if r.method == "lora"} == {(2e-4, 8)}
-    assert {r.params["target_modules"] for r in runs if r.method == "lora"} == {"all-linear"}
+    baize = ("q_proj", "k_proj", "v_proj", "down_proj", "gate_proj", "up_proj")  # the study's 17.9M / 28M
+    assert {tuple(r.params["target_modules"]) for r in runs if r.method == "lora"} == {baize}
     assert (math["ft_ft_math"].training.learning_rate, math["ft_ft_math"].training.epochs) == (5e-7, 2)
     assert {(r.training.lr_scheduler, r.training.max_length) for r in runs} == {("cosine", 1024)}
     assert {r.training.distributed for r in runs if r.method == "full"} == {"zero3"}
@@ -174,6 +184,35 @@ def test_belle_instruct_is_table_4s_eight_rows_with_the_studys_settings():
     assert {json.dumps(r.task.judge.category_groups) for r in runs} == {
         '{"math": "others", "code": "others"}'
     }  # type: ignore[union-attr]
+
+
+def test_belle_lora_rows_train_the_studys_17_9m_and_28m_on_the_meta_device():
+    """Table 4's added parameters: 17.9M on LLaMA-7B and 28M on 13B, exactly what Baize's modules (q, k,
+    v, down, gate, up; r=8) train: 17,891,328 and 28,016,640 (all-linear adds o_proj: 19,988,480 and
+    31,293,440). Each row's own method params applied to the model of models/shapes.json on the meta
+    device, no weights."""
+    import torch
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    from peftbench.methods import METHODS
+    from peftbench.models.families import FAMILY_TRAITS
+    from peftbench.models.loading import LoadedModel
+    from peftbench.models.shapes import shipped_shapes
+    from peftbench.run.accounting import count_parameters
+
+    counted = {}
+    for run in runs_of("belle-instruct"):
+        if run.method != "lora" or run.model.name in counted:
+            continue
+        facts = dict(shipped_shapes()[run.model.source])
+        config = AutoConfig.for_model(facts.pop("model_type"), **facts)
+        with torch.device("meta"):
+            loaded = LoadedModel(LlamaForCausalLM(config), "config", (), "CAUSAL_LM", FAMILY_TRAITS["llama"])
+        lora = METHODS["lora"]
+        with torch.device("meta"):
+            prepared = lora.prepare(loaded, lora.Params.model_validate(run.params))
+        counted[run.model.name] = count_parameters(prepared)[0]
+    assert counted == {"llama-7b": 17_891_328, "llama-13b": 28_016_640}
 
 
 def test_belle_extras_are_only_rows_the_study_left_empty():

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import string
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peftbench.core.engines import Engine
+from peftbench.core.judge_templates import check_judge_template, template_for
 
 PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -280,9 +280,6 @@ Reply with one sentence of reasoning, then the score alone on the last line, e.g
 0.7"""
 
 
-JUDGE_FIELDS = ("question", "reference", "answer", "category")
-
-
 class JudgeSettings(StrictModel):
     """An LLM judge behind an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp, any API).
 
@@ -314,26 +311,27 @@ class JudgeSettings(StrictModel):
         description="Category -> the category it is averaged in (BELLE: {math: others, code: others}); "
         "default each category its own.",
     )
-    prompt: str = Field(
+    prompt: str | dict[str, str] = Field(
         JUDGE_PROMPT,
         description="The judge's message: a template over {question}, {reference}, {answer} and {category}; "
-        "the reply must end with the score (0 to 1) alone on its last line.",
+        "or one template per category (BELLE's own prompts), '*' for the categories not named. The "
+        "reply must hold the score (0 to 1): alone on its last line, or as 'score: X' / '得分: X'.",
     )
 
     @model_validator(mode="after")
     def _prompt_fields_known(self) -> JudgeSettings:
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(self.prompt) if f is not None}
-        except ValueError as err:
-            raise ValueError(f"prompt is not a valid template: {err}") from err
-        unknown = sorted(fields - set(JUDGE_FIELDS))
-        if unknown:
-            raise ValueError(f"prompt has unknown field(s) {unknown}; allowed: {list(JUDGE_FIELDS)}")
-        if "answer" not in fields:
-            raise ValueError("prompt must contain {answer}")
+        templates = self.prompt if isinstance(self.prompt, dict) else {"": self.prompt}
+        if not templates:
+            raise ValueError("prompt is an empty mapping: give a template, or one per category")
+        for category, template in templates.items():
+            check_judge_template(f"prompt[{category!r}]" if category else "prompt", template)
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https:// (got {self.url!r})")
         return self
+
+    def template_for(self, category: str) -> str:
+        """The prompt template for answers of `category` (core/judge_templates.py says how)."""
+        return template_for(self.prompt, category)
 
 
 class TaskSpec(StrictModel):

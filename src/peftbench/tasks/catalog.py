@@ -24,19 +24,32 @@ TRAIN_ONLY = {"train": "train[:80%]", "validation": "train[80%:90%]", "test": "t
 # public code that reads it; we could not open the archive itself).
 SLO_SUPERGLUE = "data/slo_superglue/SuperGLUE-HumanT"
 SLO_SUPERGLUE_MT = "data/slo_superglue/SuperGLUE-GoogleMT"
-# UNVERIFIED: that WiC (and ReCoRD) are in the machine-translated variant only; SloBENCH's Slovene
-# SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC, the human-translated six.
+# SloBENCH's Slovene SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC and averages
+# those six (clarinsi/slobench-eval-docker 8ffb67d9, 2025-09-13, evaluation_scripts/
+# eval_question_answering/evaluate.py); its qa_train/qa_validation.zip hold real rows of those six
+# in SuperGLUE's own schema (BoolQ idx/question/passage/label bool, CB and RTE label names, COPA
+# label 0/1, WSC text/target/label bool), as the entries below read them
+# (tests/test_slobench_scorer.py). UNVERIFIED: that WiC (and ReCoRD) are in the machine-translated
+# variant only: the CLARIN.SI archive could not be opened here.
 
 HULU = [
-    # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and columns as in NYTK's own evaluation
-    # code (nytud/HuLU evaluate/), value types as in the nytud/<task> data files; test labels hidden.
+    # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and column names as NYTK's own evaluation
+    # code reads the hub (nytud/HuLU-evaluate 5b104522, 2025-04-10, src/train/constants.py:
+    # `sentence` for HuCOLA and HuSST; it passes the hub's label value through as it comes).
+    # Checked against the upstream GitHub files (nytud/<task> data/, commits below): labels are JSON
+    # strings everywhere; the GitHub rows name the sentence `Sent` (HuCOLA, HuSST), which the hub
+    # copies rename. Test labels hidden except HuWNLI's (labelled on GitHub).
+    # UNVERIFIED (all five): the hub copies' own feature types (ClassLabel int or string): the
+    # NYTK/<task> hub repositories could not be read here (no hub access, no stored copy); these
+    # labels read both the strings and the 0-based integers.
     TaskSpec(
         name="hucola",
         source=DataSource(hub="NYTK/HuCOLA"),
         splits=DEV_AS_TEST,
         text_columns=["sentence"],
         labels=["unacceptable", "acceptable"],  # label 0/1
-        # UNVERIFIED: label type on the hub: int 0/1 in nytud/HuCOLA data, "0"/"1" in an older card.
+        # nytud/HuCOLA 8e56e34b (data 0a5ae021, 2022-11-15): {id, Sent, label "0"|"1"}; train 7,274
+        # (1,572 "0"), dev 910, test 910 without label (the README says 7,276/900/900).
         metric="mcc",
         language="hu",
     ),
@@ -47,8 +60,9 @@ HULU = [
         splits=DEV_AS_TEST,
         text_columns=["premise", "question"],  # question: "cause" | "effect"
         choice_columns=["choice1", "choice2"],
-        # UNVERIFIED: the card says "1 or 2"; the data files and NYTK's own code use 0/1. These
-        # labels read both: the strings "1"/"2" by name, the integers 0/1 as indices.
+        # nytud/HuCoPA ba7fac20 (data 54031bc, 2022-11-15): {id, question, premise, choice1, choice2,
+        # label "1"|"2"}, strings; train 400, val 100, test 500 without label. These labels read
+        # both: the strings "1"/"2" by name, integers 0/1 (a hub copy's ClassLabel) as indices.
         labels=["1", "2"],
         metric="mcc",  # the PULI study reports MCC; HuLU's README names accuracy
         language="hu",
@@ -59,6 +73,8 @@ HULU = [
         splits=DEV_AS_TEST,
         text_columns=["premise", "hypothesis"],
         labels=["not_entailment", "entailment"],  # label 1: the premise entails the hypothesis
+        # nytud/HuRTE f24a6365 (data aecd699, 2022-11-29): {id, premise, hypothesis, label "0"|"1"};
+        # train 2,132, dev 243, test 2,123 without label.
         metric="mcc",
         language="hu",
     ),
@@ -68,6 +84,8 @@ HULU = [
         splits=DEV_AS_TEST,
         text_columns=["sentence"],
         labels=["negative", "neutral", "positive"],  # the label column holds these strings
+        # nytud/HuSST 05a9250b (data d0473ce, 2022-11-15): {id, Sent, label}; train 9,328, dev 1,165
+        # (negative 697, neutral 435, positive 33), test 1,165 without label.
         language="hu",
     ),
     TaskSpec(
@@ -76,7 +94,8 @@ HULU = [
         splits=DEV_AS_TEST,
         text_columns=["sentence1", "sentence2"],
         labels=["not_entailment", "entailment"],  # label 1: sentence1 entails sentence2
-        # UNVERIFIED: label type on the hub: "0"/"1" strings in nytud/HuWNLI data, ints in NYTK's code.
+        # nytud/HuWNLI 95fe2897 (data c03afb5, 2022-12-06): {orig_id, id, sentence1, sentence2,
+        # label "0"|"1"}; train 562, dev 60, test 134 labelled (85 "0").
         language="hu",
     ),
     TaskSpec(

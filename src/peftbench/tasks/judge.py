@@ -126,7 +126,11 @@ class Judge:
 
     def verdict(self, item: JudgeItem) -> Verdict:
         """The item's score and the tokens its request and reply took."""
-        message = self.settings.prompt.format(
+        try:
+            template = self.settings.template_for(item.category)
+        except ValueError as err:
+            raise JudgeError(f"Judge {self.endpoint}: {err}") from err
+        message = template.format(
             question=item.question, reference=item.reference, answer=item.answer, category=item.category
         )
         content, usage = self.complete_with_usage(message)
@@ -142,7 +146,7 @@ class Judge:
     def check(self) -> None:
         """Ask once with a trivially right answer: a server that is down or speaks no chat
         completions fails here, before any training, instead of after it."""
-        self.score(JudgeItem("Repeat the word: hello", "hello", "hello", "check"))
+        self.score(JudgeItem("Repeat the word: hello", "hello", "hello", ""))
 
     def complete(self, message: str) -> str:
         """The content of the server's reply to one user message."""

@@ -1,0 +1,103 @@
+"""The catalog's HuLU tasks on real upstream rows, read as a user's copy of the archive is read.
+
+tests/fixtures/upstream/hulu/<Task>/ holds the first rows of nytud/<Task>'s own data files, in the
+repository's layout (data/*.json, JSON lists, every field as upstream writes it; licence and commit
+beside them; scripts/vendor_real_slices.py cut them). Each catalog task is pointed at them with
+`files:` (the hub offline), its sentence column renamed where the GitHub files name it `Sent`
+(the hub copies call it `sentence`), nothing else changed: its labels read upstream's label strings.
+The CI test trains one task end to end; `make smoke-real` trains every task type on the real slices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peftbench.core.spec import DataSource, TaskSpec
+from peftbench.run.one import run_one
+from peftbench.tasks import TASK_CATALOG
+from peftbench.tasks.labels import choice_index, label_index
+from peftbench.tasks.sources import load_split
+from tests.conftest import demo_run
+
+UPSTREAM = Path(__file__).parent / "fixtures" / "upstream" / "hulu"
+FILES = {  # catalog task -> (repository, train file, dev file)
+    "hucola": ("HuCOLA", "data/cola_train.json", "data/cola_dev.json"),
+    "hucopa": ("HuCoPA", "data/train.json", "data/val.json"),
+    "hurte": ("HuRTE", "data/rte_train.json", "data/rte_dev.json"),
+    "husst": ("HuSST", "data/sst_train.json", "data/sst_dev.json"),
+    "huwnli": ("HuWNLI", "data/train.json", "data/dev.json"),
+}
+GITHUB_COLUMNS = {"sentence": "Sent"}  # the hub's name -> the GitHub files' name
+UPSTREAM_LABELS = {  # what nytud's files hold (tasks/catalog.py): strings, every one
+    "hucola": {"0", "1"},
+    "hucopa": {"1", "2"},
+    "hurte": {"0", "1"},
+    "husst": {"negative", "neutral", "positive"},
+    "huwnli": {"0", "1"},
+}
+
+
+def on_upstream(name: str) -> TaskSpec:
+    """The catalog task over the vendored upstream files: 18 rows train, 6 select, the dev slice tests."""
+    repo, train, dev = FILES[name]
+    task = TASK_CATALOG[name]
+    return task.model_copy(
+        update={
+            "source": DataSource(
+                files={"train": str(UPSTREAM / repo / train), "validation": str(UPSTREAM / repo / dev)}
+            ),
+            "splits": {"train": "train[:18]", "validation": "train[18:]", "test": "validation"},
+            "text_columns": [GITHUB_COLUMNS.get(c, c) for c in task.text_columns],
+        }
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_each_hulu_slice_loads_with_the_catalogs_columns_and_labels(name: str):
+    task = on_upstream(name)
+    splits = {split: load_split(task, split) for split in ("train", "validation", "test")}
+    assert [len(d) for d in splits.values()] == [18, 6, 12]
+    for data in splits.values():
+        columns = set(data.column_names)
+        assert set(task.text_columns) | {task.label_column} | set(task.choice_columns or ()) <= columns
+        values = data[task.label_column]
+        assert {type(v) for v in values} == {str} and set(values) <= UPSTREAM_LABELS[name]
+        if task.type == "multiple_choice":
+            assert {choice_index(task.labels, v, 2) for v in values} <= {0, 1}
+        else:
+            assert {label_index(task.labels, v) for v in values} <= set(range(len(task.labels or ())))
+
+
+def test_husst_labels_are_the_class_names_and_hucopa_counts_its_choices_from_one():
+    """The two readings the label rule must get right: HuSST's names by name, HuCoPA's "1"/"2" by name
+    (the first choice is "1", not index 1)."""
+    sst, copa = on_upstream("husst"), on_upstream("hucopa")
+    first = load_split(sst, "train")[0]
+    assert label_index(sst.labels, first["label"]) == sst.labels.index(first["label"])  # type: ignore[union-attr]
+    assert choice_index(copa.labels, "1", 2) == 0 and choice_index(copa.labels, "2", 2) == 1
+
+
+def run_on_upstream(name: str, folder: Path, steps: int) -> dict[str, float]:
+    spec = demo_run("lora", name, max_steps=steps, max_eval_samples=None)
+    spec = spec.model_copy(update={"task": on_upstream(name)})
+    result = run_one(spec, folder)
+    assert result.status == "success", result.error
+    assert spec.task.metric in result.test and spec.task.metric in result.validation
+    return result.test
+
+
+def test_a_real_hulu_slice_trains_and_scores_end_to_end(tmp_path: Path):
+    """The small cut CI runs: HuCOLA's real rows, MiniLM with LoRA, two steps, scored on the dev slice."""
+    test = run_on_upstream("hucola", tmp_path, steps=2)
+    assert -1.0 <= test["mcc"] <= 1.0 and 0.0 <= test["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hucopa", "hurte", "husst", "huwnli"])
+def test_smoke_real_every_hulu_task_type_trains_and_scores(name: str, tmp_path: Path):
+    """`make smoke-real`: the other HuLU tasks (sentence pairs, three classes, multiple choice)."""
+    test = run_on_upstream(name, tmp_path, steps=4)
+    metric = TASK_CATALOG[name].metric
+    assert (-1.0 if metric == "mcc" else 0.0) <= test[metric] <= 1.0, test
