@@ -57,7 +57,9 @@ def test_a_grid_of_one_point_is_refused(tmp_path):
 
 
 def test_halving_with_a_target_is_refused(tmp_path):
-    methods = {"lora": {"learning_rate": [1.0e-4, 1.0e-3], "target_validation": 0.9, "eval_strategy": "epoch"}}
+    methods = {
+        "lora": {"learning_rate": [1.0e-4, 1.0e-3], "target_validation": 0.9, "eval_strategy": "epoch"}
+    }
     message = problems_of(tmp_path, sweep(tmp_path, methods=methods))
     assert "target_validation" in message and "search" in message
 
@@ -82,7 +84,10 @@ def test_search_seeds_leaves_one_winner_run_per_cell_and_later_seed(tmp_path):
     winners = [r for r in lora if r.search.trains_winner]
     assert {r.seed for r in searched} == {0} and len(searched) == 2 * 3
     assert sorted((r.task.name, r.seed) for r in winners) == [
-        ("movie_sentiment", 1), ("movie_sentiment", 2), ("tweet_sentiment", 1), ("tweet_sentiment", 2)
+        ("movie_sentiment", 1),
+        ("movie_sentiment", 2),
+        ("tweet_sentiment", 1),
+        ("tweet_sentiment", 2),
     ]
     # in the order a local launcher runs them: each cell's search before its winners
     movie = [r for r in lora if r.task.name == "movie_sentiment"]
