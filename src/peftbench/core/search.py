@@ -24,6 +24,7 @@ from typing import Any, Literal
 from peftbench.core.directions import higher_is_better
 from peftbench.core.errors import PeftbenchError, UnreadableFile
 from peftbench.core.files import write_json_atomic
+from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult, read_result
 from peftbench.core.spec import RunSpec
 
@@ -33,6 +34,12 @@ Decision = Literal["continue", "halt"]
 
 class Halted(PeftbenchError):
     """A run that left the top 1/eta of its cell at a rung: it ends with status `halted`."""
+
+
+def halt_reason(error: str | None) -> str:
+    """The one line of a halted run's result that says where and why (its error's last line)."""
+    last = (error or "").strip().splitlines()[-1:] or [""]
+    return last[0].removeprefix(f"{Halted.__module__}.{Halted.__name__}: ")
 
 
 class NoWinnerYet(PeftbenchError):
@@ -122,3 +129,23 @@ def _search_results(sweep_dir: Path, spec: RunSpec) -> list[RunResult]:
         if result.status == "success" and searched and cell_id(result.spec) == cell:
             found.append(result)
     return sorted(found, key=lambda r: r.run_id)
+
+
+def resolve_run(spec: RunSpec, sweep_dir: Path) -> RunSpec:
+    """The run to train for `spec`: itself, or for a run that trains its cell's winner, the winner's
+    spec with its seed (`winner_spec`), recorded in its folder (`RunPaths.winner`) for `status`."""
+    if spec.search is None or not spec.search.trains_winner:
+        return spec
+    resolved = winner_spec(sweep_dir, spec)
+    pointer = {"run_id": resolved.run_id, "trains_winner_of": spec.run_id}
+    write_json_atomic(RunPaths(Path(sweep_dir) / spec.run_id).winner, pointer, durable=False)
+    return resolved
+
+
+def resolved_run_id(paths: RunPaths) -> str | None:
+    """The run id a `trains_winner` run became when it started, or None if it has not started."""
+    try:
+        found = json.loads(paths.winner.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found.get("run_id") if isinstance(found, dict) else None

@@ -11,7 +11,15 @@ from typing import Any
 
 from peftbench.core.errors import OutOfTime
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import Cost, RunResult, has_success, read_result, read_spec, utc_now, write_result
+from peftbench.core.results import (
+    Cost,
+    RunResult,
+    has_final_result,
+    read_result,
+    read_spec,
+    utc_now,
+    write_result,
+)
 from peftbench.core.spec import RunSpec
 from peftbench.launch.claims import Claim, ClaimHeld
 from peftbench.launch.run_pool import Ended, ForkPool
@@ -40,7 +48,7 @@ class RunTask:
         from peftbench.run.one import run_one
 
         paths = RunPaths(Path(run_dir))
-        if has_success(paths):
+        if has_final_result(paths):
             return _said(f"{paths.root.name}: {ALREADY_DONE}", ALREADY_DONE)
         try:
             claim = Claim(paths.claim, f"array task {paths.root.name}", per_job=True).acquire()
@@ -49,7 +57,7 @@ class RunTask:
         try:
             for line in claim.broken:
                 _said(line, "")
-            if has_success(paths):  # finished by the holder we waited out
+            if has_final_result(paths):  # finished by the holder we waited out
                 return ALREADY_DONE
             threads_of_allocation()
             out_of_time_as_a_run_error()
@@ -97,7 +105,7 @@ class PackTask:
         runs = {spec.run_id: (spec, RunPaths(Path(d))) for spec, d in _specs(spec_files, run_dirs)}
         outcome: dict[str, str] = {}
         for run_id, (_, paths) in runs.items():
-            if has_success(paths):
+            if has_final_result(paths):
                 outcome[run_id] = _said(f"{run_id}: {ALREADY_DONE}", ALREADY_DONE)
         todo = {run_id: run for run_id, run in runs.items() if run_id not in outcome}
         if todo:
@@ -134,7 +142,7 @@ def _train_side_by_side(todo: dict[str, tuple[RunSpec, RunPaths]], run_one: Any)
             return False
         for line in claims[run_id].broken:
             _said(line, "")
-        if has_success(paths):  # finished by the holder we waited out
+        if has_final_result(paths):  # finished by the holder we waited out
             claims.pop(run_id).release()
             outcome[run_id] = ALREADY_DONE
             return False
