@@ -18,8 +18,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stats", "chance", "collapse", "pareto", "label_placement"),  # numbers of a few values
     ("merge",),  # results -> one frame; each cell's point chosen on validation
     ("table_model",),  # cells, columns, rows, value formats
-    ("tables", "category_table", "leaderboard_scores", "published", "study_cost", "protocols", "comparison"),
-    ("formats", "plots"),  # tables as md/tex/csv/html; figures
+    (
+        "tables",
+        "category_table",
+        "leaderboard_scores",
+        "published",
+        "study_cost",
+        "protocols",
+        "comparison",
+        "search_summary",
+    ),
+    ("formats", "plots", "halving_plot"),  # tables as md/tex/csv/html; figures
     ("outputs", "leaderboards"),  # the files `collect` writes; leaderboard submissions
     ("report_page", "report"),  # report.html
 )

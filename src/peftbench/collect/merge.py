@@ -27,6 +27,7 @@ from peftbench.collect.collapse import collapsed_seeds
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
 from peftbench.core.results import RunResult, UnreadableResult, read_result
+from peftbench.core.search import halt_reason
 from peftbench.core.spec import DataSource
 
 CELL_COLUMNS = ("model", "method", "task")
@@ -112,9 +113,10 @@ def flatten(result: RunResult) -> dict[str, Any]:
         "learning_rate": spec.training.learning_rate,
         "seed": spec.seed,
         "searched": spec.search is not None,  # ran under successive halving (core/search.py)
+        "search": json.dumps(spec.search.model_dump(mode="json"), sort_keys=True) if spec.search else None,
         "epochs_done": result.epochs_done,
         "finished_at": result.finished_at,
-        "error_summary": _last_line(result.error),
+        "error_summary": halt_reason(result.error) if result.status == "halted" else _last_line(result.error),
         "provenance": json.dumps(result.provenance.model_dump(mode="json"), sort_keys=True)
         if result.provenance is not None
         else None,
