@@ -37,11 +37,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 SIZES = {  # cut so that both arms fit in about 20 minutes on one core
-    "max_train_samples": 256,
-    "max_eval_samples": 64,
-    "batch_size": 16,
-    "max_length": 48,
-    "max_steps": 16,  # one epoch; rungs at steps 2 and 5
+    "max_train_samples": 144,
+    "max_eval_samples": 48,
+    "batch_size": 8,
+    "max_length": 32,
+    "max_steps": 18,  # one epoch; rungs at steps 2 and 6
     "warmup_ratio": 0.1,
     "eval_strategy": "no",
 }

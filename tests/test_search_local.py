@@ -107,3 +107,29 @@ def test_a_winner_run_before_its_search_fails_in_its_own_folder_and_runs_later(t
     assert result.status == "failed" and "no search run of that cell has finished" in result.error
     summary = run_local(runs, tmp_path / "runs", Console(quiet=True), stand_in([]))
     assert not summary.failed and not RunPaths.of(tmp_path / "runs", winner).result.exists()
+
+
+def test_an_array_task_of_a_winner_run_trains_the_winner_in_its_own_folder(tmp_path: Path, monkeypatch):
+    """What a Slurm array task does with a run that trains its cell's winner (launch/array_task.py):
+    before its search: a failed result in its own folder; after: it becomes the winner's run, whose
+    own folder gets its spec and claim (here that run is already done, so nothing trains)."""
+    from peftbench.core.results import write_spec
+    from peftbench.launch.array_task import ALREADY_DONE, RunTask
+
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "90")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    runs = searched_sweep(tmp_path)
+    sweep_dir = tmp_path / "runs" / "searched"
+    winner = next(r for r in runs if r.search.trains_winner)
+    paths = RunPaths(sweep_dir / winner.run_id)
+    write_spec(paths.spec, winner)
+    assert RunTask()(str(paths.spec), str(paths.root)) == "failed"
+    assert "no search run of that cell has finished" in read_result(paths.result).error
+    search = [r for r in runs if not r.search.trains_winner]
+    run_local(search, tmp_path / "runs", Console(quiet=True), stand_in([]))
+    resolved = next(r for r in search if r.task == winner.task and r.training.learning_rate == 1.0e-3)
+    resolved = resolved.model_copy(update={"seed": winner.seed, "search": None})
+    stand_in([])(resolved, RunPaths(sweep_dir / resolved.run_id), None)  # the winner's run, trained
+    assert RunTask()(str(paths.spec), str(paths.root)) == ALREADY_DONE
+    assert resolved_run_id(paths) == resolved.run_id and not paths.result.exists()
+    assert (sweep_dir / resolved.run_id / "spec.json").is_file()

@@ -25,7 +25,7 @@ from peftbench.core.directions import higher_is_better
 from peftbench.core.errors import PeftbenchError, UnreadableFile
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import RunResult, read_result
+from peftbench.core.results import RunResult, read_result, utc_now
 from peftbench.core.spec import RunSpec
 
 RUNGS_FOLDER = ".rungs"
@@ -149,3 +149,12 @@ def resolved_run_id(paths: RunPaths) -> str | None:
     except (OSError, ValueError):
         return None
     return found.get("run_id") if isinstance(found, dict) else None
+
+
+def no_winner_result(spec: RunSpec, err: NoWinnerYet) -> RunResult:
+    """The failed result a run that trains its cell's winner leaves in its own folder when it started
+    before any search run of its cell finished (`resubmit` runs it again)."""
+    now = utc_now()
+    return RunResult(
+        run_id=spec.run_id, status="failed", spec=spec, error=str(err), started_at=now, finished_at=now
+    )

@@ -40,7 +40,7 @@ from peftbench.core.results import (
     write_result,
     write_spec,
 )
-from peftbench.core.search import NoWinnerYet, halt_reason, resolve_run
+from peftbench.core.search import NoWinnerYet, halt_reason, no_winner_result, resolve_run
 from peftbench.core.spec import RunSpec
 
 LOG_TAIL_LINES = 30
@@ -276,10 +276,7 @@ def _train(
     try:
         resolved = resolve_run(spec, paths.root.parent)
     except NoWinnerYet as err:
-        now = utc_now()
-        result = RunResult(
-            run_id=spec.run_id, status="failed", spec=spec, error=str(err), started_at=now, finished_at=now
-        )
+        result = no_winner_result(spec, err)
         write_result(paths.result, result)
         return result
     if resolved is not spec:
