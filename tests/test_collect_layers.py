@@ -27,8 +27,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "protocols",
         "comparison",
         "judge_agreement",
+        "search_summary",
     ),
-    ("formats", "plots"),  # tables as md/tex/csv/html; figures
+    ("formats", "plots", "halving_plot"),  # tables as md/tex/csv/html; figures
     ("outputs", "leaderboards"),  # the files `collect` writes; leaderboard submissions
     ("report_page", "report"),  # report.html
 )

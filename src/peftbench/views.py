@@ -42,6 +42,7 @@ PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (r
 # Keyed by launch.slurm_state.STATES, the one list of state names (a test holds the two together).
 STATE_STYLES: dict[str, str] = {
     "done": "green",
+    "halted": "blue",  # stopped early by successive halving: not a failure
     "running": "cyan",
     "pending": "yellow",
     "unknown": "red",

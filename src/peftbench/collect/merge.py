@@ -28,6 +28,7 @@ from peftbench.collect.judged import judged_columns, not_judged_reason
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
 from peftbench.core.results import RunResult, UnreadableResult, read_result
+from peftbench.core.search import halt_reason
 from peftbench.core.spec import DataSource, JudgeSettings
 
 CELL_COLUMNS = ("model", "method", "task")
@@ -116,9 +117,11 @@ def flatten(result: RunResult) -> dict[str, Any]:
         "training": json.dumps(spec.training.model_dump(mode="json"), sort_keys=True),
         "learning_rate": spec.training.learning_rate,
         "seed": spec.seed,
+        "searched": spec.search is not None,  # ran under successive halving (core/search.py)
+        "search": json.dumps(spec.search.model_dump(mode="json"), sort_keys=True) if spec.search else None,
         "epochs_done": result.epochs_done,
         "finished_at": result.finished_at,
-        "error_summary": _last_line(result.error),
+        "error_summary": halt_reason(result.error) if result.status == "halted" else _last_line(result.error),
         "provenance": json.dumps(result.provenance.model_dump(mode="json"), sort_keys=True)
         if result.provenance is not None
         else None,
@@ -210,13 +213,18 @@ def _best_point(runs: pd.DataFrame, validation_column: str, higher: bool) -> tup
     """(the seeds of the point with the best mean validation metric, how many points the cell has).
 
     Ties go to the point with more seeds, then to the first in sweep order. Only validation is read.
+    In a cell searched by halving, points are ranked on the seeds that searched (the seeds that
+    trained the winner only join its row), and only runs that trained their full budget are here:
+    a halted run has no success result.
     """
     points = list(runs.groupby(list(POINT_COLUMNS), sort=False))
+    searched = bool(runs["searched"].fillna(False).astype(bool).any()) if "searched" in runs else False
     ranked = []
     for order, (_key, seeds) in enumerate(points):
-        if validation_column not in seeds or seeds[validation_column].isna().all():
+        ranking = seeds[seeds["searched"].fillna(False).astype(bool)] if searched else seeds
+        if validation_column not in ranking or ranking[validation_column].isna().all():
             continue
-        mean = float(seeds[validation_column].mean())
+        mean = float(ranking[validation_column].mean())
         ranked.append(((mean if higher else -mean, len(seeds), -order), seeds))
     if not ranked:
         return None, len(points)

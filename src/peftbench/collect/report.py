@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import write_table
 from peftbench.collect.judge_agreement import agreement_table
+from peftbench.collect.halving_plot import halving_plots
 from peftbench.collect.leaderboards import LEADERBOARDS, write_submissions
 from peftbench.collect.merge import collect, marked_best, selection_of
 from peftbench.collect.outputs import save_collection
@@ -104,6 +105,9 @@ def write_report(
     outcome.problems += [f"Left out: {s}" for s in saved.skipped]
     tables = _write_tables(collection, selection, best, published, outcome)
     plots = _draw_plots(collection.frame, best, selection, outcome)
+    halving = halving_plots(collection.frame, sweep_dirs, out_dir / "plots")  # searched cells only
+    outcome.plots += [p for plot in halving for p in (plot.png, plot.svg)]
+    plots += halving
     for board in leaderboards:
         _write_board(best, board, task_map, outcome)
     page = render_report(sweep_dirs, collection, selection, tables, plots, outcome)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from peftbench.collect.formats import to_html
 from peftbench.collect.merge import Collection, Selection
 from peftbench.collect.plots import Plot
+from peftbench.collect.search_summary import protocol_lines, search_cells
 from peftbench.collect.table_model import MISSING, Table, is_missing
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def render_report(
     names = ", ".join(Path(d).name for d in sweep_dirs)
     sections = [
         _summary_section(collection, selection, outcome),
+        _search_section(collection.frame),
         _tables_section(tables),
         _plots_section(plots),
         _not_counted_section(collection, outcome),
@@ -212,6 +214,26 @@ def _unfinished_runs(unfinished: list[str]) -> str:
         "<p>Still pending or running, or lost (the job died without writing a result); "
         "<code>peftbench status</code> tells which.</p>"
         f'<ul id="unfinished-runs">{items}</ul>'
+    )
+
+
+def _search_section(frame: pd.DataFrame) -> str:
+    """How searched cells were searched and what they cost against the full grid; '' when none was."""
+    cells = search_cells(frame)
+    if cells.empty:
+        return ""
+    rows = [
+        (
+            f"{c['model']} · {c['method']} · {c['task']}",
+            f"{c['points']} points × {c['seeds']} seeds: {c['runs']} runs, {c['halted']} halted; "
+            f"{c['hours']:.3g} h of {c['full_grid_hours']:.3g} h ({c['share']:.0%})",
+        )
+        for _, c in cells.iterrows()
+    ]
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in protocol_lines(cells))
+    return (
+        f'<section id="search"><h2>Search</h2>\n{lines}\n'
+        f'<table class="facts">{_facts_rows(rows)}</table>\n</section>'
     )
 
 

@@ -64,7 +64,7 @@ def metric_name(name: str) -> str:
 
 
 def direction(metric: str) -> str:
-    """"higher" or "lower"; a name that is no listed metric raises UnknownMetric (with a near match)."""
+    """ "higher" or "lower"; a name that is no listed metric raises UnknownMetric (with a near match)."""
     try:
         return METRIC_DIRECTION[metric_name(metric)]
     except KeyError:

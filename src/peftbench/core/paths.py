@@ -68,3 +68,8 @@ class RunPaths:
     def progress(self) -> Path:
         """{"step": n, "max_steps": m} while training, for launchers to show."""
         return self.root / "progress.json"
+
+    @property
+    def winner(self) -> Path:
+        """A run that trains its cell's winner (core/search.py): the run id it became when it started."""
+        return self.root / "winner.json"

@@ -18,7 +18,8 @@ from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
 from peftbench.core.spec import RunSpec
 
-RunStatus = Literal["success", "failed", "oom", "timeout", "killed", "interrupted"]
+RunStatus = Literal["success", "failed", "oom", "timeout", "killed", "interrupted", "halted"]
+FINAL_STATUSES = ("success", "halted")  # a run that ended so is not run again (halted: core/search.py)
 
 
 SCHEMA_VERSION = 1
@@ -168,6 +169,14 @@ def read_result(path: Path) -> RunResult:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UnreadableResult(f"{path}: {where}: {first['msg']} ({err.error_count()} problems)") from err
+
+
+def has_final_result(paths: RunPaths) -> bool:
+    """Whether this run ended for good: success, or halted by successive halving."""
+    try:
+        return paths.result.is_file() and read_result(paths.result).status in FINAL_STATUSES
+    except UnreadableResult:
+        return False
 
 
 def has_success(paths: RunPaths) -> bool:

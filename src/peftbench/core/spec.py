@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from peftbench.core.engines import Engine
 from peftbench.core.judge_templates import check_judge_template, template_for
+from peftbench.core.search_settings import SearchSettings
 
 PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -419,6 +420,9 @@ class RunSpec(StrictModel):
     training: TrainingSettings
     seed: Seed = Field(description="Seeds Python, NumPy and torch: 0 to 2^32 - 1.")
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+    search: SearchSettings | None = Field(
+        None, description="Successive halving of the run's cell (None: trains its full budget, as before)."
+    )
 
     @property
     def processes_per_node(self) -> int:

@@ -11,7 +11,17 @@ from typing import Any
 
 from peftbench.core.errors import OutOfTime
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import Cost, RunResult, has_success, read_result, read_spec, utc_now, write_result
+from peftbench.core.results import (
+    Cost,
+    RunResult,
+    has_final_result,
+    read_result,
+    read_spec,
+    utc_now,
+    write_result,
+    write_spec,
+)
+from peftbench.core.search import NoWinnerYet, no_winner_result, resolve_run
 from peftbench.core.spec import RunSpec
 from peftbench.launch.claims import Claim, ClaimHeld
 from peftbench.launch.run_pool import Ended, ForkPool
@@ -39,8 +49,11 @@ class RunTask:
 
         from peftbench.run.one import run_one
 
-        paths = RunPaths(Path(run_dir))
-        if has_success(paths):
+        found = winner_or_itself(read_spec(Path(spec_file)), Path(run_dir))
+        if found is None:
+            return _said(f"{Path(run_dir).name}: failed: its cell's search has no finished run yet", "failed")
+        spec, paths = found
+        if has_final_result(paths):
             return _said(f"{paths.root.name}: {ALREADY_DONE}", ALREADY_DONE)
         try:
             claim = Claim(paths.claim, f"array task {paths.root.name}", per_job=True).acquire()
@@ -49,7 +62,7 @@ class RunTask:
         try:
             for line in claim.broken:
                 _said(line, "")
-            if has_success(paths):  # finished by the holder we waited out
+            if has_final_result(paths):  # finished by the holder we waited out
                 return ALREADY_DONE
             threads_of_allocation()
             out_of_time_as_a_run_error()
@@ -58,7 +71,7 @@ class RunTask:
                 submitit.helpers.TorchDistributedEnvironment().export(
                     set_cuda_visible_devices=False, overwrite=True
                 )
-            return run_one(read_spec(Path(spec_file)), Path(run_dir)).status
+            return run_one(spec, paths.root).status
         finally:
             claim.release()
 
@@ -97,7 +110,7 @@ class PackTask:
         runs = {spec.run_id: (spec, RunPaths(Path(d))) for spec, d in _specs(spec_files, run_dirs)}
         outcome: dict[str, str] = {}
         for run_id, (_, paths) in runs.items():
-            if has_success(paths):
+            if has_final_result(paths):
                 outcome[run_id] = _said(f"{run_id}: {ALREADY_DONE}", ALREADY_DONE)
         todo = {run_id: run for run_id, run in runs.items() if run_id not in outcome}
         if todo:
@@ -113,7 +126,27 @@ class PackTask:
 
 
 def _specs(spec_files: list[str], run_dirs: list[str]) -> list[tuple[RunSpec, str]]:
-    return [(read_spec(Path(f)), d) for f, d in zip(spec_files, run_dirs, strict=True)]
+    """Each run of a packed task, a run that trains its cell's winner as that run (`winner_or_itself`)."""
+    found = (winner_or_itself(read_spec(Path(f)), Path(d)) for f, d in zip(spec_files, run_dirs, strict=True))
+    return [(spec, str(paths.root)) for spec, paths in (f for f in found if f is not None)]
+
+
+def winner_or_itself(spec: RunSpec, run_dir: Path) -> tuple[RunSpec, RunPaths] | None:
+    """The run an array task trains for `spec`: itself, or for a run that trains its cell's winner
+    (core/search.py) that run, in its own folder with its spec written there, claimed as any run is.
+    None after leaving a failed result in the run's folder, while its cell has no finished search run."""
+    try:
+        resolved = resolve_run(spec, run_dir.parent)
+    except NoWinnerYet as err:
+        write_result(RunPaths(run_dir).result, no_winner_result(spec, err))
+        return None
+    if resolved is spec:
+        return spec, RunPaths(run_dir)
+    RunPaths(run_dir).result.unlink(missing_ok=True)  # an earlier 'no winner yet' is history now
+    paths = RunPaths(run_dir.parent / resolved.run_id)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_spec(paths.spec, resolved)
+    return resolved, paths
 
 
 def _train_side_by_side(todo: dict[str, tuple[RunSpec, RunPaths]], run_one: Any) -> dict[str, str]:
@@ -134,7 +167,7 @@ def _train_side_by_side(todo: dict[str, tuple[RunSpec, RunPaths]], run_one: Any)
             return False
         for line in claims[run_id].broken:
             _said(line, "")
-        if has_success(paths):  # finished by the holder we waited out
+        if has_final_result(paths):  # finished by the holder we waited out
             claims.pop(run_id).release()
             outcome[run_id] = ALREADY_DONE
             return False

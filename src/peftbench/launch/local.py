@@ -2,7 +2,9 @@
 
 A process per run gives each run its own peak-memory figure and means a crash or a kill takes
 only that run down: the launcher then writes its `failed`/`killed` result itself. Runs that
-already have a success result are skipped, so an interrupted sweep resumes where it stopped.
+already have a success result (or were halted by successive halving) are skipped, so an interrupted
+sweep resumes where it stopped. A run that trains its cell's winner (`search_seeds`) becomes that
+run when its turn comes: the grid's order puts every cell's search before it.
 
 Ctrl-C (SIGINT) or a SIGTERM to the launcher stops the sweep, not just the run: the run's process
 is stopped too (the same signal, then SIGKILL after `STOP_GRACE_SECONDS`), the run gets a result
@@ -29,15 +31,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from peftbench.core.directions import JUDGE
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import (
+    FINAL_STATUSES,
     Cost,
     RunResult,
     RunStatus,
-    has_success,
+    has_final_result,
     read_result,
     utc_now,
     write_result,
     write_spec,
 )
+from peftbench.core.search import NoWinnerYet, halt_reason, no_winner_result, resolve_run
 from peftbench.core.spec import RunSpec
 
 LOG_TAIL_LINES = 30
@@ -224,10 +228,10 @@ def run_local(
     rest are not started, and the summary says so (`stopped`, `not_started`).
     """
     console = console or Console()
-    todo = [r for r in runs if not has_success(RunPaths.of(runs_dir, r))]
+    todo = [r for r in runs if not has_final_result(RunPaths.of(runs_dir, r))]
     skipped = len(runs) - len(todo)
     if skipped:
-        console.print(f"[dim]{skipped} of {len(runs)} runs already have a success result: skipped.[/dim]")
+        console.print(f"[dim]{skipped} of {len(runs)} runs already ended (success or halted): skipped.[/dim]")
     failed: list[str] = []
     started = 0
     columns = (
@@ -249,19 +253,44 @@ def run_local(
                     progress.update(steps, completed=step, total=total)
 
                 started += 1
-                result = execute(spec, RunPaths.of(runs_dir, spec), on_progress)
+                result = _train(spec, runs_dir, execute, on_progress)
                 progress.console.print(_one_line(result, name))
-                if result.status != "success":
+                if result.status not in FINAL_STATUSES:
                     failed.append(spec.run_id)
                 progress.advance(bar)
     except StopRequested as stop:
-        if stop.result is not None and stop.result.status != "success":
+        if stop.result is not None and stop.result.status not in FINAL_STATUSES:
             failed.append(stop.result.run_id)
         return LocalSummary(started, skipped, failed, stop, not_started=len(todo) - started)
     return LocalSummary(ran=len(todo), skipped=skipped, failed=failed)
 
 
+def _train(
+    spec: RunSpec,
+    runs_dir: Path,
+    execute: Callable[[RunSpec, RunPaths, OnProgress], RunResult],
+    on_progress: OnProgress,
+) -> RunResult:
+    """`spec` trained in its folder; a run that trains its cell's winner becomes that run first
+    (core/search.py), and ends failed, in its own folder, while its cell has no finished search run."""
+    paths = RunPaths.of(runs_dir, spec)
+    try:
+        resolved = resolve_run(spec, paths.root.parent)
+    except NoWinnerYet as err:
+        result = no_winner_result(spec, err)
+        write_result(paths.result, result)
+        return result
+    if resolved is not spec:
+        paths.result.unlink(missing_ok=True)  # an earlier 'no winner yet' is history now
+        paths = RunPaths.of(runs_dir, resolved)
+        if has_final_result(paths):
+            return read_result(paths.result)
+    return execute(resolved, paths, on_progress)
+
+
 def _one_line(result: RunResult, name: str) -> str:
+    if result.status == "halted":
+        return f"[blue]■ halted[/blue] {result.run_id} {name}: {halt_reason(result.error)}"
     if result.status != "success":
         last = (result.error or "").strip().splitlines()[-1:] or [""]
         return f"[red]✗ {result.status}[/red] {result.run_id} {name}: {last[0]}"

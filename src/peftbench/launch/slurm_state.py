@@ -17,12 +17,14 @@ from pathlib import Path
 from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult, UnreadableResult, read_result, read_spec
+from peftbench.core.search import halt_reason, resolved_run_id
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.slurm_queries import QueryFailure, SchedulerStates, one_command, query_states
 from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
 
 STATES = (
     "done",
+    "halted",
     "running",
     "pending",
     "unknown",
@@ -127,7 +129,7 @@ def sweep_report(runs: list[RunSpec], runs_dir: Path) -> SweepReport:
     if not runs:
         return SweepReport([])
     sweep_dir = Path(runs_dir) / runs[0].sweep
-    results = {run.run_id: _read(RunPaths(sweep_dir / run.run_id)) for run in runs}
+    results = {run.run_id: _read(_result_folder(sweep_dir, run)) for run in runs}
     jobs = jobs_by_run(read_submissions(sweep_dir))
     open_jobs = [
         job for run in runs if not _succeeded(results[run.run_id]) for job, _ in jobs.get(run.run_id, [])
@@ -161,6 +163,14 @@ def states_of_run_folders(run_dirs: list[Path]) -> dict[str, int]:
                 name = "no job record" if state.state == "unsubmitted" else state.state
                 counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def _result_folder(sweep_dir: Path, run: RunSpec) -> RunPaths:
+    """The run's folder; for a run that trains its cell's winner, once it has started, the winner's
+    run with its seed that it became (core/search.py: `resolve_run`)."""
+    paths = RunPaths(sweep_dir / run.run_id)
+    resolved = resolved_run_id(paths) if run.search is not None and run.search.trains_winner else None
+    return RunPaths(sweep_dir / resolved) if resolved else paths
 
 
 def _read(paths: RunPaths) -> _ResultFile:
@@ -207,6 +217,14 @@ def _done(e: _Evidence) -> RunState | None:
     return RunState(e.run, "done") if _succeeded(e.found) else None
 
 
+def _halted(e: _Evidence) -> RunState | None:
+    """Stopped at a rung by successive halving (core/search.py): final, never submitted again."""
+    result = e.found.result
+    if result is None or result.status != "halted":
+        return None
+    return RunState(e.run, "halted", detail=halt_reason(result.error))
+
+
 def _live(e: _Evidence) -> RunState | None:
     """Any job of the run, not only the newest, pending or running: a duplicate must not go unseen."""
     live = [(job, e.scheduler.get(job)) for job, _ in e.jobs if e.scheduler.get(job) in LIVE_STATES]
@@ -251,6 +269,7 @@ def _just_submitted(e: _Evidence) -> RunState | None:
 
 _READINGS: tuple[Callable[[_Evidence], RunState | None], ...] = (
     _done,
+    _halted,
     _live,
     _unknown,
     _from_result,
@@ -292,7 +311,7 @@ def _blocked_by_parent(state: RunState, states: dict[str, RunState]) -> RunState
     """
     parent = parent_run_id(state.run)
     above = states.get(parent) if parent else None
-    if above is None or state.state in {"done", "running", "unknown"}:
+    if above is None or state.state in {"done", "halted", "running", "unknown"}:
         return state
     if above.state in {"failed", "unreadable", "lost", "blocked"}:
         why = f"parent {parent} {'failed' if above.state == 'failed' else above.state}"

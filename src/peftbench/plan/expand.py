@@ -13,11 +13,13 @@ import math
 from dataclasses import dataclass, field
 
 from peftbench.core.errors import ConfigError, Problem
+from peftbench.core.search_settings import SearchSettings
 from peftbench.core.spec import RUN_SOURCE, ModelRef, ResourceRequest, RunSpec, TaskSpec
 from peftbench.methods import METHODS, MethodParams
 from peftbench.models.families import FAMILY_TRAITS
 from peftbench.plan.method_grid import GridPoint, MethodGrid, method_grid, validated_points
 from peftbench.plan.schema import SweepSpec
+from peftbench.plan.search_plan import search_problems, split_seeds, winner_search
 from peftbench.plan.sweep_entries import resolve_entries
 from peftbench.tasks import TASK_TYPES
 
@@ -53,6 +55,8 @@ def expand_sweep(spec: SweepSpec, file: str = "<sweep>") -> list[RunSpec]:
     grids = [grid for label in spec.methods if (grid := method_grid(spec, label, file, problems)) is not None]
     _refuse_runaway(spec, grids, file, problems)
     points = {g.label: validated_points(spec, g, file, problems) for g in grids}
+    for g in grids:
+        problems.extend(search_problems(file, g.label, g.own_search, g.search, points[g.label]))
     by_label = {g.label: g for g in grids}
     depth = _depths(by_label, file, problems)
     expansion = _Expansion(spec, file, by_label, depth, problems)
@@ -116,15 +120,30 @@ class _Expansion:
         for (model_i, model), (task_i, task) in itertools.product(enumerate(models), enumerate(tasks)):
             if model is None or task is None or not _applies(grid, model_names[model_i], task.name):
                 continue
-            seeds = enumerate(self.spec.seeds)
-            for (point_i, point), (seed_i, seed) in itertools.product(enumerate(points), seeds):
-                run = self._run(grid, point, model, model_i, task, seed)
-                if run is not None:
-                    key = (self.depth[grid.label], model_i, task_i, grid_i, point_i, seed_i)
-                    self.ordered.append((key, run))
+            searched, winners = split_seeds(grid.search, self.spec.seeds)
+            for (point_i, point), (seed_i, seed) in itertools.product(enumerate(points), enumerate(searched)):
+                self._add(
+                    (self.depth[grid.label], model_i, task_i, grid_i, point_i, seed_i),
+                    self._run(grid, point, model, model_i, task, seed, grid.search),
+                )
+            for seed_i, seed in enumerate(winners if points else [], start=len(searched)):
+                assert grid.search is not None  # seeds train a winner only under a search
+                winner = self._run(grid, points[0], model, model_i, task, seed, winner_search(grid.search))
+                self._add((self.depth[grid.label], model_i, task_i, grid_i, len(points), seed_i), winner)
+
+    def _add(self, key: tuple[int, ...], run: RunSpec | None) -> None:
+        if run is not None:
+            self.ordered.append((key, run))
 
     def _run(
-        self, grid: MethodGrid, point: GridPoint, model: ModelRef, model_i: int, task: TaskSpec, seed: int
+        self,
+        grid: MethodGrid,
+        point: GridPoint,
+        model: ModelRef,
+        model_i: int,
+        task: TaskSpec,
+        seed: int,
+        search: SearchSettings | None = None,
     ) -> RunSpec | None:
         """One run of the grid, or None after adding why not (refused, no parent, a duplicate)."""
         key = f"methods.{grid.label}"
@@ -146,6 +165,7 @@ class _Expansion:
             training=point.training,
             seed=seed,
             resources=point.resources,
+            search=search,
         )
         where, run_id = f"{point.where} seed {seed}", run.run_id  # a hash: made once
         if run_id in self.seen:

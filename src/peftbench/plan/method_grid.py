@@ -15,12 +15,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from peftbench.core.errors import Problem, unknown_name
+from peftbench.core.search_settings import SearchSettings
 from peftbench.core.spec import ResourceRequest, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.plan.problems import check_keys, pydantic_problems
 from peftbench.plan.schema import SweepSpec
+from peftbench.plan.search_plan import block_search
 
-SPECIAL_METHOD_KEYS = ("method", "resources", "tasks", "models", "parent")
+SPECIAL_METHOD_KEYS = ("method", "resources", "tasks", "models", "parent", "search")
 
 
 PARENT_KEYS = ("method", "task")
@@ -46,6 +48,8 @@ class MethodGrid:
     tasks: tuple[str, ...] | None = None  # run only on these tasks (None: on every task)
     parent: ParentRef | None = None
     models: tuple[str, ...] | None = None  # run only on these models (None: on every model)
+    search: SearchSettings | None = None  # successive halving of the block's grid (None: the full grid)
+    own_search: bool = False  # the block wrote `search:` itself (else it is the sweep's)
 
     def points(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Every (method params, training overrides) combination, in file order."""
@@ -106,10 +110,14 @@ def method_grid(spec: SweepSpec, label: str, file: str, problems: list[Problem])
     tasks = _block_names(block.pop("tasks", None), "tasks", where.task_names, where, problems)
     models = _block_names(block.pop("models", None), "models", where.model_names, where, problems)
     parent = _parent_ref(block.pop("parent", None), where, problems)
+    own_search = "search" in block  # `search: null` keeps the full grid under a sweep-wide search
+    search = block_search(block.pop("search", None), own_search, spec.search, (file, label), problems)
     param_axes, training_axes = _axes(name, block, where, problems)
     if len(problems) > before:
         return None
-    return MethodGrid(label, name, param_axes, training_axes, resources, tasks, parent, models)
+    return MethodGrid(
+        label, name, param_axes, training_axes, resources, tasks, parent, models, search, own_search
+    )
 
 
 def _axes(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, PositiveFloat, PrivateAttr, field_validator, model_validator
 
 from peftbench.core.errors import format_key
+from peftbench.core.search_settings import SearchSettings
 from peftbench.core.spec import (
     Averaging,
     ModelRef,
@@ -212,6 +213,11 @@ class SweepSpec(StrictModel):
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+    search: SearchSettings | None = Field(
+        None,
+        description="Search each cell's grid by successive halving (docs/search.md); a method block's own "
+        "`search:` wins. Default: the full grid.",
+    )
 
     @property
     def model_names(self) -> list[str]:

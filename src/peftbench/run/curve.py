@@ -17,7 +17,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from peftbench.core.directions import higher_is_better
 from peftbench.core.files import write_json_atomic
+from peftbench.core.paths import RunPaths
+from peftbench.core.spec import RunSpec
 
 TIMING_SUFFIXES = ("runtime", "per_second")
 
@@ -76,3 +79,17 @@ class ValidationCurve(TrainerCallback):
     def time_to_target(self) -> float | None:
         """Seconds from the start of training to the first evaluation at the target; None if never."""
         return next((p["seconds"] for p in self.points if p["reached_target"]), None)
+
+
+def validation_callbacks(spec: RunSpec, paths: RunPaths, metric: str) -> list[TrainerCallback]:
+    """The run's validation curve (stopping at `training.target_validation`), then, for a run whose
+    cell is searched by halving, its rung check (run/halving.py; its folder's parent is the sweep's)."""
+    from peftbench.run.halving import RungCheck
+
+    higher = higher_is_better(metric)
+    callbacks: list[TrainerCallback] = [
+        ValidationCurve(paths.validation_curve, metric, spec.training.target_validation, higher)
+    ]
+    if spec.search is not None and not spec.search.trains_winner:
+        callbacks.append(RungCheck(spec, spec.search, paths.root.parent, metric, higher))
+    return callbacks

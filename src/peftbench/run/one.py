@@ -20,7 +20,6 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from peftbench.core.directions import higher_is_better
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
 from peftbench.core.files import follow_umask, write_json_atomic
 from peftbench.core.judging import write_answers
@@ -39,7 +38,7 @@ from peftbench.run.accounting import (
     reset_gpu_peak,
 )
 from peftbench.run.checkpoints import ShareCheckpoints, last_complete_checkpoint
-from peftbench.run.curve import ValidationCurve, validation_metrics
+from peftbench.run.curve import validation_callbacks, validation_metrics
 from peftbench.run.distributed import (
     ProcessPlace,
     announce_fsdp,
@@ -105,7 +104,10 @@ def failure_status(err: BaseException) -> RunStatus:
     """`oom` for host or GPU out-of-memory, `timeout` when the scheduler's requeues ran out (the
     launcher raises OutOfTime), else `failed`."""
     from peftbench.core.errors import OutOfTime
+    from peftbench.core.search import Halted
 
+    if isinstance(err, Halted):  # left its cell's top 1/eta at a rung: not a failure (run/halving.py)
+        return "halted"
     if isinstance(err, OutOfTime):
         return "timeout"
     return "oom" if is_out_of_memory(err) else "failed"
@@ -300,10 +302,7 @@ def _train(
         return task_type.compute_metrics(spec.task, logits_of(prediction), prediction.label_ids)
 
     patience = spec.training.early_stopping_patience
-    metric = task_type.selection_metric(spec.task)
-    curve = ValidationCurve(
-        paths.validation_curve, metric, spec.training.target_validation, higher_is_better(metric)
-    )
+    curves = validation_callbacks(spec, paths, task_type.selection_metric(spec.task))
     trainer = Trainer(
         model=model,
         args=args,
@@ -315,7 +314,7 @@ def _train(
             ProgressFile(paths.progress),
             StopWhenResumedAtTheEnd(),
             ShareCheckpoints(),
-            curve,
+            *curves,
             *method.callbacks(model),
             *([EarlyStoppingCallback(patience)] if patience else []),
         ],

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 Mention = Hashable
 Clusters = Sequence[Sequence[Mention]]
 
+
 @dataclass
 class Tally:
     """One metric's recall and precision as (numerator, denominator) pairs, summed over documents."""
