@@ -21,13 +21,14 @@ from transformers import TrainerCallback
 
 from peftbench.core.directions import higher_is_better
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
-from peftbench.core.files import follow_umask, write_json_atomic
+from peftbench.core.files import follow_umask
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_spec
 from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings, parent_run_id
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
+from peftbench.run import story
 from peftbench.run.accounting import (
     count_parameters,
     folder_bytes,
@@ -51,6 +52,7 @@ from peftbench.run.distributed import (
 from peftbench.run.energy import CPU_RUN, PACKED_ENV, PACKED_NOTE, Energy, EnergyMeter
 from peftbench.run.full_disk import write_last_result
 from peftbench.run.incremental import resolve_model
+from peftbench.run.progress import ProgressFile
 from peftbench.run.provenance import collect_provenance
 from peftbench.run.trainer_args import resolved_precision, training_arguments
 from peftbench.tasks import TASK_TYPES
@@ -61,6 +63,7 @@ from peftbench.tasks.token_cache import TokenizationCache, cache_root
 def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     """Train and evaluate one run in `out_dir`; always leaves exactly one result.json there."""
     _log_to_stderr()
+    story.quiet_progress_bars()
     paths = RunPaths(Path(out_dir))
     main_process = process_place().is_main  # in a multi-process run only rank 0 writes
     if main_process:
@@ -84,6 +87,7 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     if main_process:  # a full or read-only disk: the result's last line says so (run/full_disk.py)
         result = write_last_result(paths, result, failure)
         follow_umask(paths.root)  # what writers made private (safetensors' 0600), as the umask asks
+        story.tell_result(result)
     return result
 
 
@@ -156,6 +160,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     )
     meter = _energy_meter(engine.place.world_size)
     tokenizer, data = tokenizer_and_data(spec, model_ref, paths)
+    story.tell_data(data)
     trained = _train(spec, paths, args, model_ref, tokenizer, data)
     evaluated = _evaluate(spec, paths, trained.trainer, data, engine.place)
     _save(spec, paths, trained, engine)
@@ -286,15 +291,17 @@ def _train(
     spec: RunSpec, paths: RunPaths, args: Any, model_ref: ModelRef, tokenizer: Any, data: Any
 ) -> Trained:
     """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     task_type, method = TASK_TYPES[spec.task.type], METHODS[spec.method]
     params = method.Params.model_validate(spec.params)
+    story.tell_model(spec.model.name, str(model_ref.source))
     loaded = task_type.load_model(model_ref, spec.task, tokenizer, **method.loading_options(params))
     if spec.training.attention is not None:
         set_attention(loaded.model, spec.training.attention)
     model = method.prepare(loaded, params)
     trainable, total = count_parameters(model)
+    story.tell_method(spec.method, trainable, total)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         return task_type.compute_metrics(spec.task, logits_of(prediction), prediction.label_ids)
@@ -313,6 +320,7 @@ def _train(
         compute_metrics=compute_metrics,
         callbacks=[
             ProgressFile(paths.progress),
+            story.TrainingStory(),
             StopWhenResumedAtTheEnd(),
             ShareCheckpoints(),
             curve,
@@ -320,6 +328,7 @@ def _train(
             *([EarlyStoppingCallback(patience)] if patience else []),
         ],
     )
+    trainer.remove_callback(PrinterCallback)  # TrainingStory says the same, in words
     reset_gpu_peak()
     resume = last_complete_checkpoint(paths.checkpoints)
     train_metrics: dict[str, float] = {}
@@ -365,6 +374,7 @@ def _save(spec: RunSpec, paths: RunPaths, trained: Trained, engine: EngineSetup)
         gathered = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if engine.place.is_main:
         METHODS[spec.method].save(trained.model, paths.artifact, state_dict=gathered)
+        story.tell_saved(f"the {spec.method} artifact", paths.artifact)
         if not spec.training.keep_checkpoints:
             shutil.rmtree(paths.checkpoints, ignore_errors=True)
 
@@ -399,17 +409,6 @@ def _cost(
         energy_wh=sum_over_ranks(energy.wh),
         energy_note=energy.note,
     )
-
-
-class ProgressFile(TrainerCallback):
-    """Keeps `progress.json` (step, max_steps) current, for the launcher's progress display."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step % 5 == 0 or state.global_step == state.max_steps:
-            write_json_atomic(self.path, {"step": state.global_step, "max_steps": state.max_steps})
 
 
 class TrainingAlreadyDone(Exception):
