@@ -393,6 +393,10 @@ class TaskSpec(StrictModel):
         return self.averaging or "macro"
 
 
+# Experiment trackers a run can report to (run/tracking.py): `tracking:` in a sweep.
+Tracker = Literal["tensorboard"]
+
+
 class RunSpec(StrictModel):
     """One fully resolved run: everything that decides its result, plus where it was asked for."""
 
@@ -405,6 +409,9 @@ class RunSpec(StrictModel):
     training: TrainingSettings
     seed: Seed = Field(description="Seeds Python, NumPy and torch: 0 to 2^32 - 1.")
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+    tracking: list[Tracker] = Field(
+        default_factory=list, description="Experiment trackers the run reports to (not in the run id)."
+    )
 
     @property
     def processes_per_node(self) -> int:
@@ -425,7 +432,8 @@ class RunSpec(StrictModel):
         Unset optional settings (None) are left out, so adding a new optional setting later does not
         change the ids of existing runs.
         """
-        payload = self.model_dump(mode="json", exclude={"sweep", "label", "resources"}, exclude_none=True)
+        where = {"sweep", "label", "resources", "tracking"}  # where it runs and is reported, not what
+        payload = self.model_dump(mode="json", exclude=where, exclude_none=True)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -146,6 +146,7 @@ class _Expansion:
             training=point.training,
             seed=seed,
             resources=point.resources,
+            tracking=self.spec.tracking,
         )
         where, run_id = f"{point.where} seed {seed}", run.run_id  # a hash: made once
         if run_id in self.seen:

@@ -16,6 +16,7 @@ from peftbench.core.spec import (
     Seed,
     StrictModel,
     TaskSpec,
+    Tracker,
     TrainingSettings,
 )
 
@@ -191,6 +192,10 @@ class SweepSpec(StrictModel):
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
+    tracking: list[Tracker] = Field(
+        default_factory=list,
+        description="Experiment trackers each run reports to: tensorboard (docs/tracking.md).",
+    )
 
     @property
     def model_names(self) -> list[str]:

@@ -54,6 +54,7 @@ from peftbench.run.full_disk import write_last_result
 from peftbench.run.incremental import resolve_model
 from peftbench.run.progress import ProgressFile
 from peftbench.run.provenance import collect_provenance
+from peftbench.run.tracking import Tracking
 from peftbench.run.trainer_args import resolved_precision, training_arguments
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.base import logits_of
@@ -62,8 +63,7 @@ from peftbench.tasks.token_cache import TokenizationCache, cache_root
 
 def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     """Train and evaluate one run in `out_dir`; always leaves exactly one result.json there."""
-    _log_to_stderr()
-    story.quiet_progress_bars()
+    story.start_the_log()
     paths = RunPaths(Path(out_dir))
     main_process = process_place().is_main  # in a multi-process run only rank 0 writes
     if main_process:
@@ -71,8 +71,9 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
         write_spec(paths.spec, spec)
     started_at, start = utc_now(), time.perf_counter()
     failure: Exception | None = None
+    tracking = Tracking(spec, paths.root, main_process)  # the sweep's `tracking:`, on rank 0
     try:
-        result = _train_and_evaluate(spec, paths, started_at, start)
+        result = _train_and_evaluate(spec, paths, started_at, start, tracking)
     except Exception as err:  # every failure becomes a result, never a lost run
         failure = err
         result = RunResult(
@@ -88,17 +89,8 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
         result = write_last_result(paths, result, failure)
         follow_umask(paths.root)  # what writers made private (safetensors' 0600), as the umask asks
         story.tell_result(result)
+        tracking.finish(result)
     return result
-
-
-def _log_to_stderr() -> None:
-    """peftbench's own log lines (INFO and up, e.g. tokenization cache hits) go to the run's log."""
-    logger = logging.getLogger("peftbench")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[peftbench] %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
 
 
 def failure_status(err: BaseException) -> RunStatus:
@@ -148,7 +140,9 @@ class Evaluated:
     seconds: float
 
 
-def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: float) -> RunResult:
+def _train_and_evaluate(
+    spec: RunSpec, paths: RunPaths, started_at: str, start: float, tracking: Tracking
+) -> RunResult:
     """The steps of one run: engine, data and model, training, evaluation, saving, accounting."""
     from transformers import set_seed
 
@@ -161,7 +155,7 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     meter = _energy_meter(engine.place.world_size)
     tokenizer, data = tokenizer_and_data(spec, model_ref, paths)
     story.tell_data(data)
-    trained = _train(spec, paths, args, model_ref, tokenizer, data)
+    trained = _train(spec, paths, args, model_ref, tokenizer, data, tracking)
     evaluated = _evaluate(spec, paths, trained.trainer, data, engine.place)
     _save(spec, paths, trained, engine)
     return RunResult(
@@ -288,7 +282,7 @@ def _cache(spec: RunSpec, paths: RunPaths) -> TokenizationCache | None:
 
 
 def _train(
-    spec: RunSpec, paths: RunPaths, args: Any, model_ref: ModelRef, tokenizer: Any, data: Any
+    spec: RunSpec, paths: RunPaths, args: Any, model_ref: ModelRef, tokenizer: Any, data: Any, *callbacks: Any
 ) -> Trained:
     """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
@@ -321,6 +315,7 @@ def _train(
         callbacks=[
             ProgressFile(paths.progress),
             story.TrainingStory(),
+            *callbacks,  # the run's trackers
             StopWhenResumedAtTheEnd(),
             ShareCheckpoints(),
             curve,

@@ -23,6 +23,16 @@ LOG = logging.getLogger("peftbench")
 QUIET_ENV = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
 
 
+def start_the_log() -> None:
+    """peftbench's own lines (INFO and up) to stderr, the run's log; progress bars off in a file."""
+    if not LOG.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[peftbench] %(message)s"))
+        LOG.addHandler(handler)
+        LOG.setLevel(logging.INFO)
+    quiet_progress_bars()
+
+
 def quiet_progress_bars() -> bool:
     """Progress bars of datasets, transformers and huggingface_hub off unless stderr is a terminal.
     Returns whether they were turned off."""
