@@ -91,7 +91,7 @@ lint: $(VENV)/.installed ## ruff
 lock: ## regenerate requirements.lock (hashes; torch pinned apart in requirements-torch.txt)
 	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q pip-tools -r requirements-torch.txt
 	.lock-venv/bin/pip-compile --quiet --generate-hashes --unsafe-package torch --no-build-isolation \
-		--extra test --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra test --extra tracking --strip-extras --no-emit-index-url --no-emit-find-links \
 		-c requirements-torch.txt -o requirements.lock pyproject.toml
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)

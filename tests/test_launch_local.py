@@ -147,14 +147,39 @@ def test_a_stopped_sweep_says_so_records_the_run_and_status_and_collect_count_it
     assert f"0 successful of 1 results (1 {status})" in collected.stdout
 
 
-def test_the_log_of_a_run_is_plain_text(tmp_path: Path):
-    """transformers writes its LOAD REPORT heading in ANSI bold even into a file: log.txt must not keep it."""
-    spec = demo_run("bitfit")
+def test_the_log_of_a_run_is_plain_text_and_reads_as_a_story(tmp_path: Path):
+    """transformers writes its LOAD REPORT heading in ANSI bold even into a file: log.txt must not keep
+    it. Progress bars are off in a file (no "Map: 0%|" fragments); the run tells, in order, what it
+    loaded, its logging steps and evaluations, its checkpoints, what it saved and its result."""
+    spec = demo_run("bitfit", max_steps=12, eval_strategy="steps", eval_steps=6)
     result = run_in_subprocess(spec, RunPaths.of(tmp_path, spec))
     log = RunPaths.of(tmp_path, spec).log.read_text(encoding="utf-8")
     assert result.status == "success", result.error
     assert "LOAD REPORT" in log  # the line that carried the escape codes is there ...
     assert "\x1b" not in log  # ... without them
+    for fragment in ("%|", "examples/s", "it/s]", "Generating train split", "Map:", "Loading weights"):
+        assert fragment not in log, f"a progress bar's {fragment!r} in log.txt:\n{log}"
+    assert "{'train_runtime'" not in log  # the Trainer's raw dicts are told in words instead
+    story = [line[len("[peftbench] ") :] for line in log.splitlines() if line.startswith("[peftbench] ")]
+    expected = [
+        "data: train 48, validation 32, test 32 examples",
+        f"model: loading {spec.model.name} from ",
+        "method bitfit: ",
+        "training: 12 steps",
+        "step 6/12: validation accuracy ",
+        "step 6/12: checkpoint saved in ",
+        "step 10/12: ",  # the Trainer's logging step: loss, learning rate, gradient norm
+        "step 12/12: validation accuracy ",
+        "training done at step 12/12: ",
+        "saved: the bitfit artifact in ",
+        "result: success; validation accuracy ",
+        "result: test accuracy ",
+        "cost: ",
+    ]
+    told = iter(story)
+    for start in expected:  # each in this order (other lines may come between)
+        assert any(line.startswith(start) for line in told), f"{start!r} not in order:\n" + "\n".join(story)
+    assert "loss" in next(line for line in story if line.startswith("step 10/12: "))
 
 
 def test_plain_text_stream_strips_colour_and_cursor_codes():

@@ -20,7 +20,9 @@ from tests.conftest import REPO
 
 LOCK = read_lock(REPO / "requirements.lock")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-DIRECT = [Requirement(r) for r in [*PYPROJECT["dependencies"], *PYPROJECT["optional-dependencies"]["test"]]]
+EXTRAS = ("test", "tracking")  # the extras `make lock` locks
+OPTIONAL = [r for extra in EXTRAS for r in PYPROJECT["optional-dependencies"][extra]]
+DIRECT = [Requirement(r) for r in [*PYPROJECT["dependencies"], *OPTIONAL]]
 SHORT_OPTIONS = {"-c": "--constraint", "-o": "--output-file"}
 NOT_RECORDED = {"--quiet"}  # pip-compile leaves these out of the header
 

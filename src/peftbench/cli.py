@@ -128,13 +128,21 @@ def status(
         str, typer.Option(help="'run' for a row per run, or keys to group by: method,task,model")
     ] = "run",
     profiles: Profiles = None,
+    watch: Annotated[bool, typer.Option(help="Redraw until every run has ended (or Ctrl-C).")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between redraws of --watch (5 at least).")] = 30.0,
 ) -> None:
     """Where every run of a sweep stands: done, running, pending, unknown, failed (why), interrupted, ...
     Exits 3 when squeue or sacct could not be read: one line on stderr says which, and what is shown."""
     from peftbench.launch.slurm_state import sweep_report
+    from peftbench.launch.watch import WatchTooOften, check_period, watch_until_ended
 
     keys = _group_keys(by)
+    with one_line(WatchTooOften, code=2):
+        check_period(every)  # before the plan loads: bad input costs nothing
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False)
+    if watch:
+        watch_until_ended(plan.runs, plan.runs_dir, every, lambda r: views.print_watch(plan.spec.name, r))
+        return
     report = sweep_report(plan.runs, plan.runs_dir)
     views.print_status(plan.spec.name, report.runs, by, keys)
     views.print_plain(plan.progress().line())

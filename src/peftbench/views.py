@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from peftbench.core.errors import CannotWrite
     from peftbench.core.spec import RunSpec
     from peftbench.launch.slurm_state import RunState, SweepReport
+    from peftbench.launch.watch import Refresh, WatchedRun
     from peftbench.plan.budget import SweepCost
     from peftbench.plan.disk import SweepDisk
     from peftbench.plan.memory import MemoryEstimate
@@ -179,6 +181,35 @@ def unread_line(report: SweepReport) -> str:
         for f in report.unread
     ]
     return f"{'; '.join(said)}; shown instead: {report.shown_instead}"
+
+
+# --- status --watch ------------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    return "" if seconds is None else time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+WATCH_COLUMNS: tuple[Column[WatchedRun], ...] = (
+    *(Column(c.header, lambda w, c=c: c.cell(w.state), c.justify, c.overflow) for c in STATUS_COLUMNS[:8]),
+    Column("step", lambda w: f"{w.progress.step}/{w.progress.max_steps}" if w.progress else "", "right"),
+    Column("steps/s", lambda w: f"{w.progress.steps_per_second or 0:.2f}" if w.progress else "", "right"),
+    Column("ETA", lambda w: _duration(w.progress.eta_seconds) if w.progress else "", "right"),
+    Column("detail", lambda w: Text(w.state.detail), overflow="fold"),
+)
+
+
+def print_watch(sweep: str, refresh: Refresh) -> None:
+    """One redraw of `status --watch`: the screen cleared first on a terminal, one after another in a file."""
+    if console.is_terminal:
+        console.clear()
+    title = f"{sweep}: {len(refresh.runs)} runs · refresh {refresh.number} at {time.strftime('%H:%M:%S')}"
+    console.print(table(title, WATCH_COLUMNS, refresh.runs))
+    totals = Counter(w.state.state for w in refresh.runs)
+    ended = "" if refresh.going_on else " — nothing pending or running: the watch ends"
+    console.print(", ".join(f"{n} {state}" for state, n in totals.items()) + ended)
+    if refresh.report.unread:
+        print_unread(refresh.report)
 
 
 # --- plan: GPU memory ---------------------------------------------------------------------------

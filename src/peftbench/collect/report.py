@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from peftbench.collect.comparison import comparison_tables
 from peftbench.collect.formats import write_table
-from peftbench.collect.judge_agreement import agreement_table
 from peftbench.collect.halving_plot import halving_plots
+from peftbench.collect.judge_agreement import agreement_table
 from peftbench.collect.leaderboards import LEADERBOARDS, write_submissions
 from peftbench.collect.merge import collect, marked_best, selection_of
 from peftbench.collect.outputs import save_collection

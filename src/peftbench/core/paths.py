@@ -66,7 +66,7 @@ class RunPaths:
 
     @property
     def progress(self) -> Path:
-        """{"step": n, "max_steps": m} while training, for launchers to show."""
+        """How far training is (core/progress.py), for the local launcher and `status --watch`."""
         return self.root / "progress.json"
 
     @property

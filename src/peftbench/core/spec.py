@@ -408,6 +408,10 @@ class TaskSpec(StrictModel):
         return self.averaging or "macro"
 
 
+# Experiment trackers a run can report to (run/tracking.py): `tracking:` in a sweep.
+Tracker = Literal["tensorboard"]
+
+
 class RunSpec(StrictModel):
     """One fully resolved run: everything that decides its result, plus where it was asked for."""
 
@@ -422,6 +426,9 @@ class RunSpec(StrictModel):
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
     search: SearchSettings | None = Field(
         None, description="Successive halving of the run's cell (None: trains its full budget, as before)."
+    )
+    tracking: list[Tracker] = Field(
+        default_factory=list, description="Experiment trackers the run reports to (not in the run id)."
     )
 
     @property
@@ -443,7 +450,8 @@ class RunSpec(StrictModel):
         Unset optional settings (None) are left out, so adding a new optional setting later does not
         change the ids of existing runs.
         """
-        exclude = {"sweep": True, "label": True, "resources": True, "task": {"judge"}}  # judged apart
+        where = {"sweep": True, "label": True, "resources": True, "tracking": True}  # where, not what
+        exclude = {**where, "task": {"judge"}}  # the judge scores answers apart from the run
         payload = self.model_dump(mode="json", exclude=exclude, exclude_none=True)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]

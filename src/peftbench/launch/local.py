@@ -15,7 +15,6 @@ with status `interrupted` (SIGINT) or `killed` (SIGTERM) unless it managed to wr
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from peftbench.core.directions import JUDGE
 from peftbench.core.paths import RunPaths
+from peftbench.core.progress import read_progress
 from peftbench.core.results import (
     FINAL_STATUSES,
     Cost,
@@ -189,11 +189,9 @@ def _log_tail(paths: RunPaths) -> list[str]:
 
 
 def _report_progress(path: Path, on_progress: OnProgress) -> None:
-    try:
-        progress = json.loads(path.read_text(encoding="utf-8"))
-        on_progress(int(progress["step"]), int(progress["max_steps"]))
-    except (OSError, ValueError, KeyError):
-        pass  # not written yet
+    progress = read_progress(path)
+    if progress is not None:  # else not written yet
+        on_progress(progress.step, progress.max_steps)
 
 
 def _lost_run_result(spec: RunSpec, paths: RunPaths, code: int, started_at: str, wall: float) -> RunResult:

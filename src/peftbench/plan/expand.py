@@ -166,6 +166,7 @@ class _Expansion:
             seed=seed,
             resources=point.resources,
             search=search,
+            tracking=self.spec.tracking,
         )
         where, run_id = f"{point.where} seed {seed}", run.run_id  # a hash: made once
         if run_id in self.seen:

@@ -17,6 +17,7 @@ from peftbench.core.spec import (
     Seed,
     StrictModel,
     TaskSpec,
+    Tracker,
     TrainingSettings,
 )
 from peftbench.plan.cost_settings import CostSettings
@@ -217,6 +218,10 @@ class SweepSpec(StrictModel):
         None,
         description="Search each cell's grid by successive halving (docs/search.md); a method block's own "
         "`search:` wins. Default: the full grid.",
+    )
+    tracking: list[Tracker] = Field(
+        default_factory=list,
+        description="Experiment trackers each run reports to: tensorboard (docs/tracking.md).",
     )
 
     @property

@@ -21,7 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from peftbench.core.engines import DEEPSPEED_BACKENDS, SHARDED
-from peftbench.core.files import follow_umask, write_json_atomic
+from peftbench.core.files import follow_umask
 from peftbench.core.judging import write_answers
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
@@ -29,6 +29,7 @@ from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_sp
 from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings, parent_run_id
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
+from peftbench.run import story
 from peftbench.run.accounting import (
     count_parameters,
     folder_bytes,
@@ -53,7 +54,9 @@ from peftbench.run.energy import CPU_RUN, PACKED_ENV, PACKED_NOTE, Energy, Energ
 from peftbench.run.evaluation_oom import EvaluationOutOfMemory, HalvingEvaluation, is_out_of_memory
 from peftbench.run.full_disk import write_last_result
 from peftbench.run.incremental import resolve_model
+from peftbench.run.progress import ProgressFile
 from peftbench.run.provenance import collect_provenance
+from peftbench.run.tracking import Tracking
 from peftbench.run.trainer_args import resolved_precision, training_arguments
 from peftbench.tasks import TASK_TYPES
 from peftbench.tasks.base import logits_of
@@ -62,7 +65,7 @@ from peftbench.tasks.token_cache import TokenizationCache, cache_root
 
 def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     """Train and evaluate one run in `out_dir`; always leaves exactly one result.json there."""
-    _log_to_stderr()
+    story.start_the_log()
     paths = RunPaths(Path(out_dir))
     main_process = process_place().is_main  # in a multi-process run only rank 0 writes
     if main_process:
@@ -70,8 +73,9 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
         write_spec(paths.spec, spec)
     started_at, start = utc_now(), time.perf_counter()
     failure: Exception | None = None
+    tracking = Tracking(spec, paths.root, main_process)  # the sweep's `tracking:`, on rank 0
     try:
-        result = _train_and_evaluate(spec, paths, started_at, start)
+        result = _train_and_evaluate(spec, paths, started_at, start, tracking)
     except Exception as err:  # every failure becomes a result, never a lost run
         failure = err
         result = RunResult(
@@ -87,17 +91,9 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunResult:
     if main_process:  # a full or read-only disk: the result's last line says so (run/full_disk.py)
         result = write_last_result(paths, result, failure)
         follow_umask(paths.root)  # what writers made private (safetensors' 0600), as the umask asks
+        story.tell_result(result)
+        tracking.finish(result)
     return result
-
-
-def _log_to_stderr() -> None:
-    """peftbench's own log lines (INFO and up, e.g. tokenization cache hits) go to the run's log."""
-    logger = logging.getLogger("peftbench")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[peftbench] %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
 
 
 def failure_status(err: BaseException) -> RunStatus:
@@ -146,7 +142,9 @@ class Evaluated:
     halving: HalvingEvaluation  # the batch it finished with, and how often out-of-memory halved it
 
 
-def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: float) -> RunResult:
+def _train_and_evaluate(
+    spec: RunSpec, paths: RunPaths, started_at: str, start: float, tracking: Tracking
+) -> RunResult:
     """The steps of one run: engine, data and model, training, evaluation, saving, accounting."""
     from transformers import set_seed
 
@@ -158,7 +156,8 @@ def _train_and_evaluate(spec: RunSpec, paths: RunPaths, started_at: str, start: 
     )
     meter = _energy_meter(engine.place.world_size)
     tokenizer, data = tokenizer_and_data(spec, model_ref, paths)
-    trained = _train(spec, paths, args, model_ref, tokenizer, data)
+    story.tell_data(data)
+    trained = _train(spec, paths, args, model_ref, tokenizer, data, tracking)
     evaluated = _evaluate(spec, paths, trained.trainer, data, engine.place)
     _save(spec, paths, trained, engine)
     return RunResult(
@@ -285,18 +284,20 @@ def _cache(spec: RunSpec, paths: RunPaths) -> TokenizationCache | None:
 
 
 def _train(
-    spec: RunSpec, paths: RunPaths, args: Any, model_ref: ModelRef, tokenizer: Any, data: Any
+    spec: RunSpec, paths: RunPaths, args: Any, model_ref: ModelRef, tokenizer: Any, data: Any, *callbacks: Any
 ) -> Trained:
     """The method applied to the model with the task's head, trained (resuming from a checkpoint)."""
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     task_type, method = TASK_TYPES[spec.task.type], METHODS[spec.method]
     params = method.Params.model_validate(spec.params)
+    story.tell_model(spec.model.name, str(model_ref.source))
     loaded = task_type.load_model(model_ref, spec.task, tokenizer, **method.loading_options(params))
     if spec.training.attention is not None:
         set_attention(loaded.model, spec.training.attention)
     model = method.prepare(loaded, params)
     trainable, total = count_parameters(model)
+    story.tell_method(spec.method, trainable, total)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         return task_type.compute_metrics(spec.task, logits_of(prediction), prediction.label_ids)
@@ -312,6 +313,8 @@ def _train(
         compute_metrics=compute_metrics,
         callbacks=[
             ProgressFile(paths.progress),
+            story.TrainingStory(),
+            *callbacks,  # the run's trackers
             StopWhenResumedAtTheEnd(),
             ShareCheckpoints(),
             *curves,
@@ -319,6 +322,7 @@ def _train(
             *([EarlyStoppingCallback(patience)] if patience else []),
         ],
     )
+    trainer.remove_callback(PrinterCallback)  # TrainingStory says the same, in words
     reset_gpu_peak()
     resume = last_complete_checkpoint(paths.checkpoints)
     train_metrics: dict[str, float] = {}
@@ -366,6 +370,7 @@ def _save(spec: RunSpec, paths: RunPaths, trained: Trained, engine: EngineSetup)
         gathered = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if engine.place.is_main:
         METHODS[spec.method].save(trained.model, paths.artifact, state_dict=gathered)
+        story.tell_saved(f"the {spec.method} artifact", paths.artifact)
         if not spec.training.keep_checkpoints:
             shutil.rmtree(paths.checkpoints, ignore_errors=True)
 
@@ -402,17 +407,6 @@ def _cost(
         energy_wh=sum_over_ranks(energy.wh),
         energy_note=energy.note,
     )
-
-
-class ProgressFile(TrainerCallback):
-    """Keeps `progress.json` (step, max_steps) current, for the launcher's progress display."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step % 5 == 0 or state.global_step == state.max_steps:
-            write_json_atomic(self.path, {"step": state.global_step, "max_steps": state.max_steps})
 
 
 class TrainingAlreadyDone(Exception):
