@@ -32,11 +32,14 @@ def test_the_same_tree_anywhere_has_the_same_digest_and_any_change_changes_it(sa
     (sandbox / "opt" / "venv" / "lib.py").write_text("x = 2\n")
     changed = sandbox_sha256(sandbox)
     assert changed != digest
-    (sandbox / "opt" / "venv" / "lib.py").chmod(0o600)
-    assert sandbox_sha256(sandbox) not in {digest, changed}
+    (sandbox / "opt" / "venv" / "lib.py").chmod(0o600)  # readable by its owner only: path and mode count
+    private = sandbox_sha256(sandbox)
+    assert private not in {digest, changed}
+    (sandbox / "opt" / "venv" / "lib.py").write_text("x = 3\n")
+    assert sandbox_sha256(sandbox) == private  # the same for a user who cannot read it
     (sandbox / "opt" / "venv" / "bin" / "python").unlink()
     (sandbox / "opt" / "venv" / "bin" / "python").symlink_to("/usr/bin/python3.12")
-    assert len({digest, changed, sandbox_sha256(sandbox)}) == 3
+    assert len({digest, changed, private, sandbox_sha256(sandbox)}) == 4
 
 
 def test_a_sandbox_is_hashed_once_then_remembered_until_a_file_changes(sandbox: Path):

@@ -19,21 +19,23 @@ from peftbench.core.image import sandbox_sha256
 from peftbench.core.results import read_result
 
 
+def result_problem(path: Path, image: str, digest: str) -> str | None:
+    result = read_result(path)
+    prov, run = result.provenance, path.parent.name
+    if result.status != "success":
+        return f"{run}: {result.status} ({result.error})"
+    if prov is None or prov.image != image or prov.image_sha256 != digest:
+        return f"{run}: provenance image {prov and prov.image} {prov and prov.image_sha256}"
+    if not prov.slurm_job_id:
+        return f"{run}: no Slurm job id in its provenance"
+    return None
+
+
 def problems(sweep_dir: Path, count: int, image: str, digest: str, resumed: str | None) -> list[str]:
     found = sorted(sweep_dir.glob("*/result.json"))
     if len(found) < count:
         return [f"{len(found)} of {count} results in {sweep_dir}"]
-    wrong = []
-    for path in found:
-        result = read_result(path)
-        prov = result.provenance
-        run = path.parent.name
-        if result.status != "success":
-            wrong.append(f"{run}: {result.status} ({result.error})")
-        elif prov is None or prov.image != image or prov.image_sha256 != digest:
-            wrong.append(f"{run}: provenance image {prov and prov.image} {prov and prov.image_sha256}")
-        elif not prov.slurm_job_id:
-            wrong.append(f"{run}: no Slurm job id in its provenance")
+    wrong = [problem for path in found if (problem := result_problem(path, image, digest))]
     if resumed and read_result(sweep_dir / resumed / "result.json").resumed_from_step is None:
         wrong.append(f"{resumed}: not resumed from a checkpoint")
     return wrong

@@ -127,6 +127,10 @@ step_run() { bash "$REPO/apptainer/rehearsal/run_inside.sh" "$IMAGE" "$OUT"; }
 step_slurm() { bash "$REPO/apptainer/rehearsal/slurm_inside.sh" "$IMAGE" "$OUT"; }
 
 [[ "$(id -u)" == 0 ]] || die "run as root (chroot, mmdebstrap, test users)"
+for tool in mmdebstrap strace; do  # Debian's own tools: the bootstrap, and the write tracer
+  command -v "$tool" >/dev/null || apt-get install -y -q "$tool" >/dev/null || die "cannot install $tool"
+done
+mkdir -p "$OUT"
 steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=(roots build final run slurm)
 rm -f "$PEFTBENCH_REHEARSAL_WRITES"

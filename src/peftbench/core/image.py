@@ -71,14 +71,15 @@ def _tree_key(root: Path) -> str:
 
 def sandbox_sha256(root: Path) -> str:
     """sha256 over a sandbox image's tree: each entry's relative path, kind and mode, and the
-    sha256 of a file's content or a link's target. Unreadable files (an image's /etc/shadow) count
-    by path and mode only; the same tree gives the same digest wherever it is copied."""
+    sha256 of a file's content or a link's target. A file not readable by everyone (an image's
+    /etc/shadow) counts by path and mode only, so every user, root included, gets the same digest,
+    and so does a copy of the same tree anywhere."""
     digest = hashlib.sha256()
     for entry in _tree(root):
         stat = entry.lstat()
         if entry.is_symlink():
             content = os.readlink(entry)
-        elif entry.is_file() and os.access(entry, os.R_OK):
+        elif entry.is_file() and stat.st_mode & 0o004:
             content = _file_sha256(entry)
         else:
             content = ""
