@@ -15,8 +15,7 @@ SHARED="$OUT/shared"
 HF="$OUT/hf"
 WORK="$SHARED/run-$RUN_USER"
 shared_folder "$SHARED"
-touch "$PEFTBENCH_REHEARSAL_WRITES" && chgrp "$GROUP" "$PEFTBENCH_REHEARSAL_WRITES"
-chmod 664 "$PEFTBENCH_REHEARSAL_WRITES"
+writes_log
 mkdir -p "$HF" && chmod 755 "$HF"  # the shared HF cache; the demo needs nothing from it
 rm -rf "$WORK" && shared_folder "$WORK" && mkdir -p "$WORK/sweeps"
 # The demo sweep, reduced (fewer samples, one epoch): what is rehearsed is where it runs.
@@ -50,6 +49,8 @@ as_user "$RUN_USER" "$WORK" "apptainer exec --net --network none --bind '$HF:/hf
 echo "demo sweep inside: $((SECONDS - start)) s" | tee -a "$OUT/timings.txt"
 results=$(find "$WORK/runs" -name result.json | wc -l)
 [[ "$results" -ge 8 ]] || die "the demo made $results result.json files, not 8"
-written=$(find "$home" "$WORK" -newer "$marker" -type f ! -path "$WORK/runs/*" | sort)
+# Outside the runs folder only the image-digest memo (docs/clusters.md, Provenance) may be written.
+written=$(find "$home" "$WORK" -newer "$marker" -type f ! -path "$WORK/runs/*" \
+  ! -path "$home/.cache/peftbench/image-sha256.json" | sort)
 [[ -z "$written" ]] || die "the demo wrote outside its runs folder: $written"
-echo "demo: $results results in $WORK/runs, nothing written elsewhere in \$HOME or the work folder"
+echo "demo: $results results in $WORK/runs, nothing else written in \$HOME or the work folder"

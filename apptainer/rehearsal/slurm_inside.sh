@@ -17,6 +17,7 @@ die() { printf 'rehearsal FAILED: %s\n' "$*" >&2; exit 1; }
 sinfo >/dev/null 2>&1 || die "the localhost Slurm is not up (make slurm-up)"
 
 ensure_users
+writes_log
 SHARED="$OUT/shared"
 LAB="$SHARED/lab"              # the group's project folder: sweeps, profiles, runs
 RUNS="$LAB/runs"

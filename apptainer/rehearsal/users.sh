@@ -14,6 +14,12 @@ ensure_users() {
   done
 }
 
+# The log the stand-in appends refused writes to: every rehearsal user may append.
+writes_log() {
+  touch "$PEFTBENCH_REHEARSAL_WRITES" && chgrp "$GROUP" "$PEFTBENCH_REHEARSAL_WRITES"
+  chmod 664 "$PEFTBENCH_REHEARSAL_WRITES"
+}
+
 # A folder shared by the group as a lab would make it: group-owned, setgid, group-writable.
 shared_folder() {  # DIR
   mkdir -p "$1" && chgrp "$GROUP" "$1" && chmod 2775 "$1"
