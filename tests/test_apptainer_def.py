@@ -141,6 +141,11 @@ def test_every_file_copied_in_exists_or_is_written_by_make_sif():
     for line in code_lines(BUILD["files"]):
         source = line.split()[0]
         assert (REPO / source).exists() or f"> {source}" in makefile, f"%files source {source} missing"
+    copied = {line.split()[0] for line in code_lines(BUILD["files"])}
+    read_by_install = set(
+        re.findall(r"\b(requirements[\w.-]*\.txt|requirements\.lock)\b", INSTALL.read_text())
+    )
+    assert read_by_install <= copied, f"install.sh reads {read_by_install - copied}, not copied in"  # the rehearsal found one missing
     assert code_lines(SECTIONS["files"]) == ["/opt/peftbench /opt/peftbench"]  # the built venv, from build
     assert "%files from build" in DEF.read_text(encoding="utf-8")
 
