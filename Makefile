@@ -121,5 +121,9 @@ base-digest: ## is the .def's pinned base image digest still its tag's? (skopeo 
 deepspeed-ops: $(VENV)/.installed ## build DeepSpeed's cpu_adam once (zero3_offload), as the image prebuilds it
 	$(PY) scripts/build_deepspeed_ops.py
 
+.PHONY: image-rehearsal
+image-rehearsal: ## the image built from bare Debian 12 roots and run as Apptainer runs it, under Slurm (root; ~20 min; STEPS=...)
+	bash apptainer/rehearsal/rehearse.sh $(STEPS)
+
 clean: ## remove .venv and the demo's run folders
 	rm -rf $(VENV) runs/demo

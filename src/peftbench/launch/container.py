@@ -31,7 +31,7 @@ def container_python(
     container = profile.container
     if container is None:
         return None
-    if image_digest is None and Path(container.image).is_file():
+    if image_digest is None and Path(container.image).exists():  # a .sif, or a sandbox folder
         image_digest = image_sha256(Path(container.image))
     return shlex.join(apptainer_exec_args(container, image_digest) + shlex.split(python))
 

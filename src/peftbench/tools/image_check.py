@@ -71,7 +71,7 @@ def _image_unusable(container: ContainerSettings) -> Check | None:
             "(docs/clusters.md); not checked until then"
         )
         return Check("image", "fail", detail)
-    if not image.is_file() or not os.access(image, os.R_OK):
+    if not image.exists() or not os.access(image, os.R_OK):  # a .sif, or a sandbox folder
         return Check("image", "fail", f"no readable image at {image} (make sif, then copy it there)")
     if shutil.which(APPTAINER) is None:
         return Check("image", "info", f"{image} exists; `{APPTAINER}` not on PATH, versions not compared")
