@@ -96,6 +96,7 @@ def test_a_belle_row_is_judged_per_category_on_the_common_set(tiny_decoder: Path
             prompt=TAGGED_PROMPT,
             max_concurrent=4,
             category_groups=BELLE_CATEGORIES,
+            where="run",  # judged inside the run, as a judge its nodes reach (the default judges apart)
         )
         task = on_fixtures("belle_2m").model_copy(update={"judge": judge, "metric": "judge"})
         spec = run_spec(

@@ -76,11 +76,12 @@ def test_judging_scores_every_saved_answer_once_with_its_tokens(sweep: Path):
     with chat_server(tagged_judge_with_usage) as server:
         report = judge_sweep(sweep, JudgeChoice(url=server.url))
         again = judge_sweep(sweep, JudgeChoice(url=server.url))
-        asked = len(server.requests)
+        asked, most_in_flight = len(server.requests), server.most_in_flight
     settings = APART.model_copy(update={"url": server.url})
     identity = JudgeIdentity.of(settings)
     n = answers_of(sweep)
     assert n == 2 * (8 + 8) and asked == n  # the second call asked nothing
+    assert most_in_flight <= APART.max_concurrent  # the judge settings' concurrency, across runs
     (tally,) = report.tallies
     assert (tally.runs, tally.answers, tally.scored, tally.already, tally.left) == (2, n, n, 0, 0)
     assert again.tallies[0].scored == 0 and again.tallies[0].already == n and again.complete
