@@ -40,6 +40,7 @@ class WatchedRun:
 class Refresh:
     """One redraw: every run, what the scheduler could not tell, and whether the sweep goes on."""
 
+    sweep: str
     number: int
     report: SweepReport
     runs: list[WatchedRun]
@@ -64,7 +65,7 @@ def refreshes(
         report = sweep_report(runs, runs_dir)
         watched = [WatchedRun(s, _progress(sweep_dir, s)) for s in report.runs]
         going_on = _going_on(report.runs, sweep_dir)
-        yield Refresh(number, report, watched, going_on)
+        yield Refresh(sweep_dir.name, number, report, watched, going_on)
         if not going_on:
             return
         sleep(period)
@@ -86,13 +87,10 @@ def _going_on(states: list[RunState], sweep_dir: Path) -> bool:
 
 def watch_until_ended(
     runs: list[RunSpec], runs_dir: Path, period: float, show: Callable[[Refresh], None]
-) -> Refresh | None:
-    """Show each refresh until the sweep has ended or Ctrl-C; returns the last one shown."""
-    last = None
+) -> None:
+    """Show each refresh until the sweep has ended, or Ctrl-C. WatchTooOften below the floor."""
     try:
         for refresh in refreshes(runs, runs_dir, period):
             show(refresh)
-            last = refresh
     except KeyboardInterrupt:
         pass  # the user stopped watching; nothing to undo
-    return last

@@ -194,7 +194,7 @@ class SweepSpec(StrictModel):
     resources: ResourceRequest = Field(default_factory=ResourceRequest)
     tracking: list[Tracker] = Field(
         default_factory=list,
-        description="Experiment trackers each run reports to: tensorboard (docs/tracking.md).",
+        description="Experiment trackers each run reports to: tensorboard, wandb, mlflow (docs/tracking.md).",
     )
 
     @property
