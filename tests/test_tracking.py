@@ -122,6 +122,22 @@ def item_key(item) -> str:
     return item.key or ".".join(item.nested_key)
 
 
+def items(updates) -> dict:
+    return {item_key(item): json.loads(item.value_json) for item in updates}
+
+
+def read_wandb_run(log: Path) -> tuple[object, dict, list[dict], dict, list[str]]:
+    """(the run record, its config, its history rows, its summary, every record's kind)."""
+    records = wandb_records(log)
+    kinds = [r.WhichOneof("record_type") for r in records]
+    run = next(r.run for r, kind in zip(records, kinds, strict=True) if kind == "run")
+    history = [items(r.history.item) for r in records if r.HasField("history")]
+    summary: dict = {}
+    for update in (r.summary.update for r in records if r.HasField("summary")):
+        summary |= items(update)
+    return run, items(run.config.update), history, summary, kinds
+
+
 @pytest.mark.slow
 def test_a_tracked_run_writes_a_wandb_offline_run_read_back_from_its_files(tracked_run):
     """Offline by default (compute nodes have no network): project = the sweep, group = the cell,
@@ -130,20 +146,11 @@ def test_a_tracked_run_writes_a_wandb_offline_run_read_back_from_its_files(track
 
     spec, result, sweep = tracked_run
     [log] = (sweep / spec.run_id / "wandb").glob("offline-run-*/run-*.wandb")
-    records = wandb_records(log)
-    kinds = [r.WhichOneof("record_type") for r in records]
-    [run] = [r.run for r in records if r.WhichOneof("record_type") == "run"][:1]
+    run, config, history, summary, kinds = read_wandb_run(log)
     assert (run.project, run.run_group, run.display_name) == (spec.sweep, cell_name(spec), run_name(spec))
-    config = {item_key(item): json.loads(item.value_json) for item in run.config.update}
     assert config["run_id"] == spec.run_id and config["training.max_steps"] == 12
-    steps = [r.history for r in records if r.HasField("history")]
-    history = [{item_key(i): json.loads(i.value_json) for i in step.item} for step in steps]
     assert [h["_step"] for h in history if "eval/accuracy" in h][:2] == [6, 12], history
     assert any(h.get("_step") == 10 and "train/loss" in h for h in history)
-    summary = {}
-    for r in records:
-        if r.HasField("summary"):
-            summary |= {item_key(i): json.loads(i.value_json) for i in r.summary.update}
     assert summary["test/accuracy"] == pytest.approx(result.test["accuracy"])
     assert summary["status"] == "success"
     assert "cost/wall_seconds" in summary and "exit" in kinds
