@@ -49,6 +49,27 @@ def test_names_hyperparameters_and_step_numbers_are_the_same_for_every_tracker()
     }
 
 
+def test_a_failed_run_is_reported_too_and_a_tracker_that_cannot_write_costs_a_warning(tmp_path: Path, caplog):
+    """No training here: the trackers' two ends, as `run_one` calls them for a run that failed."""
+    from peftbench.core.results import RunResult
+    from peftbench.run.tracking import Tracking
+
+    spec = tracked("tensorboard")
+    failed = RunResult(
+        run_id=spec.run_id, status="oom", spec=spec, error="CUDA out of memory",
+        started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:01:00+00:00",
+    )  # fmt: skip
+    Tracking(spec, tmp_path / "run").finish(failed)
+    [folder] = (tmp_path / "run" / TENSORBOARD_DIR).iterdir()
+    assert "_hparams_/session_start_info" in tensorboard_events(folder).PluginTagToContent("hparams")
+    (tmp_path / "blocked").write_text("a file where the run folder should be")
+    blocked = Tracking(spec, tmp_path / "blocked")
+    blocked.finish(failed)  # the run's result is never lost to a tracker
+    assert "tracking tensorboard: not written" in caplog.text
+    assert Tracking(spec, tmp_path / "rank1", main_process=False).writers == {}
+    assert not (tmp_path / "rank1").exists()
+
+
 def tensorboard_events(folder: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
