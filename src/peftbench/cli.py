@@ -173,9 +173,9 @@ SWEEP_LOCK_WAIT_S = 60.0  # a second `sweep`/`resubmit` waits this long for the 
 
 def _one_writer(plan: SweepPlan, verb: str) -> Claim:
     """The sweep folder's lock (`<sweep folder>/.lock`): one `sweep` or `resubmit` at a time."""
-    from peftbench.launch.claims import Claim, ClaimHeld
+    from peftbench.launch.claims import SWEEP_LOCK, Claim, ClaimHeld
 
-    lock = Claim(plan.sweep_dir / ".lock", f"peftbench {verb} {plan.spec.name}", wait_s=SWEEP_LOCK_WAIT_S)
+    lock = Claim(plan.sweep_dir / SWEEP_LOCK, f"peftbench {verb} {plan.spec.name}", wait_s=SWEEP_LOCK_WAIT_S)
     try:
         lock.acquire()
     except ClaimHeld as err:

@@ -17,11 +17,11 @@ from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
 from peftbench.core.progress import RunProgress, read_progress
 from peftbench.core.spec import RunSpec
+from peftbench.launch.claims import SWEEP_LOCK
 from peftbench.launch.slurm_state import RunState, SweepReport, sweep_report
 
 MIN_PERIOD_S = 5.0  # the floor of the refresh period: at most one squeue + one sacct per 5 s
 STILL_GOING = {"pending", "running", "unknown"}
-SWEEP_WRITER = ".lock"  # the claim a `sweep` or `resubmit` holds on its folder while it runs (cli.py)
 
 
 class WatchTooOften(PeftbenchError):
@@ -81,7 +81,7 @@ def _progress(sweep_dir: Path, state: RunState) -> RunProgress | None:
 def _going_on(states: list[RunState], sweep_dir: Path) -> bool:
     if any(s.state in STILL_GOING for s in states):
         return True
-    local_sweep = (sweep_dir / SWEEP_WRITER).exists()  # a local sweep's runs have no job to ask about
+    local_sweep = (sweep_dir / SWEEP_LOCK).exists()  # a local sweep's runs have no job to ask about
     return local_sweep and any(s.state == "unsubmitted" for s in states)
 
 
