@@ -13,8 +13,9 @@ import pytest
 from peftbench.core.paths import RunPaths
 from peftbench.core.progress import RunProgress, read_progress, write_progress
 from peftbench.core.results import RunResult, write_result
+from peftbench.launch.claims import SWEEP_LOCK
 from peftbench.launch.slurm_records import SUBMISSIONS
-from peftbench.launch.watch import SWEEP_WRITER, WatchTooOften, refreshes
+from peftbench.launch.watch import WatchTooOften, refreshes
 from tests.synthetic_results import result_for
 
 RESULTS = [result_for("minilm-l6", "cola", "lora", seed, r=8) for seed in (0, 1)]
@@ -41,13 +42,13 @@ def test_a_local_sweep_is_watched_until_its_last_run_has_a_result(tmp_path: Path
     sweep_dir = tmp_path / "synth"
     write_results(sweep_dir, RESULTS[:1])
     write_progress(RunPaths(sweep_dir / RUNS[1].run_id).progress, RunProgress(10, 20, seconds=5.0))
-    (sweep_dir / SWEEP_WRITER).write_text("a local sweep holds its folder")
+    (sweep_dir / SWEEP_LOCK).write_text("a local sweep holds its folder")
     periods = []
 
     def sleep(period: float) -> None:  # meanwhile the second run ends and the sweep lets go
         periods.append(period)
         write_results(sweep_dir, RESULTS[1:])
-        (sweep_dir / SWEEP_WRITER).unlink()
+        (sweep_dir / SWEEP_LOCK).unlink()
 
     first, last = list(refreshes(RUNS, tmp_path, 5.0, sleep=sleep))
     assert periods == [5.0] and first.going_on and not last.going_on

@@ -134,15 +134,13 @@ def status(
     """Where every run of a sweep stands: done, running, pending, unknown, failed (why), interrupted, ...
     Exits 3 when squeue or sacct could not be read: one line on stderr says which, and what is shown."""
     from peftbench.launch.slurm_state import sweep_report
-    from peftbench.launch.watch import WatchTooOften, check_period, watch_until_ended
+    from peftbench.launch.watch import WatchTooOften, watch_until_ended
 
     keys = _group_keys(by)
-    with one_line(WatchTooOften, code=2):
-        check_period(every)  # before the plan loads: bad input costs nothing
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False)
-    if watch:
-        watch_until_ended(plan.runs, plan.runs_dir, every, lambda r: views.print_watch(plan.spec.name, r))
-        return
+    with one_line(WatchTooOften, code=2):
+        if watch:  # the period is checked before the first query
+            return watch_until_ended(plan.runs, plan.runs_dir, every, views.print_watch)
     report = sweep_report(plan.runs, plan.runs_dir)
     views.print_status(plan.spec.name, report.runs, by, keys)
     views.print_plain(plan.progress().line())
@@ -189,9 +187,9 @@ SWEEP_LOCK_WAIT_S = 60.0  # a second `sweep`/`resubmit` waits this long for the 
 
 def _one_writer(plan: SweepPlan, verb: str) -> Claim:
     """The sweep folder's lock (`<sweep folder>/.lock`): one `sweep` or `resubmit` at a time."""
-    from peftbench.launch.claims import Claim, ClaimHeld
+    from peftbench.launch.claims import SWEEP_LOCK, Claim, ClaimHeld
 
-    lock = Claim(plan.sweep_dir / ".lock", f"peftbench {verb} {plan.spec.name}", wait_s=SWEEP_LOCK_WAIT_S)
+    lock = Claim(plan.sweep_dir / SWEEP_LOCK, f"peftbench {verb} {plan.spec.name}", wait_s=SWEEP_LOCK_WAIT_S)
     try:
         lock.acquire()
     except ClaimHeld as err:
@@ -319,6 +317,18 @@ def clusters_copy(
     with config_checked():
         target = copy_profile(name, profiles, to)
     console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
+
+
+@app.command()
+def sync(
+    sweep: Annotated[Path, typer.Argument(help="A sweep folder: runs/<sweep>.")],
+    dry_run: Annotated[bool, typer.Option(help="Say what would be uploaded; upload nothing.")] = False,
+) -> None:
+    """Upload the sweep's offline W&B runs not uploaded yet (on a login node with network)."""
+    from peftbench.tools.tracker_sync import SyncFailed, sync_sweep
+
+    with one_line(SyncFailed, code=1):
+        views.print_sync(sync_sweep(sweep, dry_run))
 
 
 @app.command("run-one")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from peftbench.plan.sweep_plan import MemoryRow, SweepPlan
     from peftbench.plan.time_estimate import RunEstimate, TimeEstimate
     from peftbench.tasks.judging_step import JudgingReport
+    from peftbench.tools.tracker_sync import SyncReport
 
 WIDE = 240  # columns for tables when output is not a terminal
 PLAN_ROWS = 300  # a longer plan is shown one row per model × task × method (rich renders ~300 rows/s)
@@ -199,17 +200,30 @@ WATCH_COLUMNS: tuple[Column[WatchedRun], ...] = (
 )
 
 
-def print_watch(sweep: str, refresh: Refresh) -> None:
+def print_watch(refresh: Refresh) -> None:
     """One redraw of `status --watch`: the screen cleared first on a terminal, one after another in a file."""
     if console.is_terminal:
         console.clear()
-    title = f"{sweep}: {len(refresh.runs)} runs · refresh {refresh.number} at {time.strftime('%H:%M:%S')}"
+    when = time.strftime("%H:%M:%S")
+    title = f"{refresh.sweep}: {len(refresh.runs)} runs · refresh {refresh.number} at {when}"
     console.print(table(title, WATCH_COLUMNS, refresh.runs))
     totals = Counter(w.state.state for w in refresh.runs)
     ended = "" if refresh.going_on else " — nothing pending or running: the watch ends"
     console.print(", ".join(f"{n} {state}" for state, n in totals.items()) + ended)
     if refresh.report.unread:
         print_unread(refresh.report)
+
+
+def print_sync(report: SyncReport) -> None:
+    """`peftbench sync`: the offline W&B runs uploaded (or that would be), one line each."""
+    verb = "Would upload" if report.dry_run else "Uploaded"
+    before = f" ({report.already} uploaded before)" if report.already else ""
+    if not report.to_upload:
+        console.print(f"Nothing to upload{before}.")
+        return
+    console.print(f"{verb} {len(report.to_upload)} offline W&B run(s){before}:")
+    for run in report.to_upload:
+        print_plain(f"  {run.run_dir.name}  {run.folder}")
 
 
 # --- plan: GPU memory ---------------------------------------------------------------------------

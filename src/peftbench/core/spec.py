@@ -409,7 +409,7 @@ class TaskSpec(StrictModel):
 
 
 # Experiment trackers a run can report to (run/tracking.py): `tracking:` in a sweep.
-Tracker = Literal["tensorboard"]
+Tracker = Literal["tensorboard", "wandb", "mlflow"]
 
 
 class RunSpec(StrictModel):

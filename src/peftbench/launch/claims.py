@@ -36,6 +36,7 @@ from peftbench.core.errors import PeftbenchError
 from peftbench.core.files import made_folders, writing_to
 
 HEARTBEAT_S = 30.0
+SWEEP_LOCK = ".lock"  # in a sweep folder: held by the one `sweep` or `resubmit` writing it (cli.py)
 STALE_AFTER_S = 600.0  # a claim from another host not touched for this long is a dead holder's
 
 

@@ -17,11 +17,11 @@ from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
 from peftbench.core.progress import RunProgress, read_progress
 from peftbench.core.spec import RunSpec
+from peftbench.launch.claims import SWEEP_LOCK
 from peftbench.launch.slurm_state import RunState, SweepReport, sweep_report
 
 MIN_PERIOD_S = 5.0  # the floor of the refresh period: at most one squeue + one sacct per 5 s
 STILL_GOING = {"pending", "running", "unknown"}
-SWEEP_WRITER = ".lock"  # the claim a `sweep` or `resubmit` holds on its folder while it runs (cli.py)
 
 
 class WatchTooOften(PeftbenchError):
@@ -40,6 +40,7 @@ class WatchedRun:
 class Refresh:
     """One redraw: every run, what the scheduler could not tell, and whether the sweep goes on."""
 
+    sweep: str
     number: int
     report: SweepReport
     runs: list[WatchedRun]
@@ -64,7 +65,7 @@ def refreshes(
         report = sweep_report(runs, runs_dir)
         watched = [WatchedRun(s, _progress(sweep_dir, s)) for s in report.runs]
         going_on = _going_on(report.runs, sweep_dir)
-        yield Refresh(number, report, watched, going_on)
+        yield Refresh(sweep_dir.name, number, report, watched, going_on)
         if not going_on:
             return
         sleep(period)
@@ -80,19 +81,16 @@ def _progress(sweep_dir: Path, state: RunState) -> RunProgress | None:
 def _going_on(states: list[RunState], sweep_dir: Path) -> bool:
     if any(s.state in STILL_GOING for s in states):
         return True
-    local_sweep = (sweep_dir / SWEEP_WRITER).exists()  # a local sweep's runs have no job to ask about
+    local_sweep = (sweep_dir / SWEEP_LOCK).exists()  # a local sweep's runs have no job to ask about
     return local_sweep and any(s.state == "unsubmitted" for s in states)
 
 
 def watch_until_ended(
     runs: list[RunSpec], runs_dir: Path, period: float, show: Callable[[Refresh], None]
-) -> Refresh | None:
-    """Show each refresh until the sweep has ended or Ctrl-C; returns the last one shown."""
-    last = None
+) -> None:
+    """Show each refresh until the sweep has ended, or Ctrl-C. WatchTooOften below the floor."""
     try:
         for refresh in refreshes(runs, runs_dir, period):
             show(refresh)
-            last = refresh
     except KeyboardInterrupt:
         pass  # the user stopped watching; nothing to undo
-    return last

@@ -221,7 +221,7 @@ class SweepSpec(StrictModel):
     )
     tracking: list[Tracker] = Field(
         default_factory=list,
-        description="Experiment trackers each run reports to: tensorboard (docs/tracking.md).",
+        description="Experiment trackers each run reports to: tensorboard, wandb, mlflow (docs/tracking.md).",
     )
 
     @property

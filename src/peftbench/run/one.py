@@ -249,6 +249,7 @@ def preload(specs: list[RunSpec], run_dirs: list[Path]) -> int:
 
     A run whose model comes from another run (incremental tuning) is left to load its own, and so is
     one whose data fails to load here: its own process fails with the error, in its own result."""
+    story.quiet_progress_bars()  # the packed task's log (submitit's file) gets no bar fragments either
     for spec, run_dir in zip(specs, run_dirs, strict=True):
         key = _data_key(spec)
         if key in _PRELOADED or parent_run_id(spec):

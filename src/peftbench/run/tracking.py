@@ -7,12 +7,19 @@ installed, its folder not writable) costs the run a warning in its log, never it
 
 - tensorboard: event files in `<run>/tensorboard/<name>/`, so `tensorboard --logdir runs/<sweep>`
   shows every run; the spec as HParams, the result's numbers as the HParams metrics.
+- wandb: offline unless WANDB_MODE says otherwise (compute nodes have no network): the offline run
+  in `<run>/wandb/offline-run-*/`, project = the sweep, group = the cell, config = the spec,
+  summary = the result's numbers; `peftbench sync` uploads it later from a login node.
+- mlflow: a run in the sweep's file store, `runs/<sweep>/mlruns` (or `$MLFLOW_TRACKING_URI`):
+  experiment = the sweep, run name as above, tags for the cell and run id, params = the spec,
+  metrics = the steps and the result's numbers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,7 +123,85 @@ class TensorBoardWriter:
         self.writer.close()
 
 
-WRITERS = {"tensorboard": TensorBoardWriter}
+def cell_name(spec: RunSpec) -> str:
+    """`minilm-l6 · cola · lora`: the cell a run belongs to, every point and seed of it."""
+    return " · ".join([spec.model.name, spec.task.name, spec.label])
+
+
+class WandbWriter:
+    """A W&B run, offline by default: written under `<run>/wandb/`, uploaded by `peftbench sync`."""
+
+    def __init__(self, spec: RunSpec, root: Path):
+        import wandb
+
+        self.run = wandb.init(
+            mode=os.environ.get("WANDB_MODE", "offline"),  # type: ignore[arg-type]
+            dir=str(root),
+            project=os.environ.get("WANDB_PROJECT", spec.sweep),
+            group=cell_name(spec),
+            name=run_name(spec),
+            config=hyperparameters(spec),
+            reinit="create_new",
+            settings=wandb.Settings(silent=True, console="off"),
+        )
+
+    def log(self, step: int, numbers: dict[str, float]) -> None:
+        self.run.log(numbers, step=step)
+
+    def finish(self, result: RunResult, step: int) -> None:
+        import wandb
+
+        self.run.summary.update({**result_numbers(result), "status": result.status})
+        self.run.finish(exit_code=0 if result.status == "success" else 1)
+        wandb.teardown()  # the service flushes and closes the run's files now, not at exit
+
+
+MLFLOW_STORE = "mlruns"  # the sweep's own MLflow file store: runs/<sweep>/mlruns
+
+
+class MlflowWriter:
+    """An MLflow run, in the sweep's file store unless $MLFLOW_TRACKING_URI names another store."""
+
+    def __init__(self, spec: RunSpec, root: Path):
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
+
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps it, in maintenance
+        store = os.environ.get("MLFLOW_TRACKING_URI") or (Path(root).resolve().parent / MLFLOW_STORE).as_uri()
+        self.client = MlflowClient(store)
+        experiment = _experiment_id(self.client, os.environ.get("MLFLOW_EXPERIMENT_NAME", spec.sweep))
+        tags = {"peftbench.cell": cell_name(spec), "peftbench.run_id": spec.run_id}
+        self.run_id = self.client.create_run(experiment, run_name=run_name(spec), tags=tags).info.run_id
+        params = [Param(name, str(value)) for name, value in hyperparameters(spec).items()]
+        for start in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
+
+    def log(self, step: int, numbers: dict[str, float]) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in numbers.items()])
+
+    def finish(self, result: RunResult, step: int) -> None:
+        self.log(step, result_numbers(result))
+        self.client.set_tag(self.run_id, "peftbench.status", result.status)
+        self.client.set_terminated(self.run_id, "FINISHED" if result.status == "success" else "FAILED")
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    """The experiment's id, made by the first run of the sweep that reports (another may race it)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except Exception:  # made meanwhile by another run of the sweep
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
+WRITERS = {"tensorboard": TensorBoardWriter, "wandb": WandbWriter, "mlflow": MlflowWriter}
 
 
 class Tracking(TrainerCallback):
