@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judge_templates import category_key
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
-from peftbench.core.spec import DataSource, JudgeSettings
+from peftbench.core.spec import DataSource
 from peftbench.models.loading import load_tokenizer
 from peftbench.run.one import run_one
 from peftbench.tasks import TASK_CATALOG

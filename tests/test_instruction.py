@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import torch
 
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judging import read_answers
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
-from peftbench.core.spec import DataSource, JudgeSettings, TaskSpec, TrainingSettings
+from peftbench.core.spec import DataSource, TaskSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_tokenizer
 from peftbench.run.one import run_one

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from peftbench.core.spec import JudgeSettings
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.tasks import judge as judge_module
 from peftbench.tasks.judge import Judge, JudgeError, JudgeItem, judge_metrics, parse_score
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judging import JudgeIdentity, judge_folder, judged_run, judges_of, read_answers
 from peftbench.core.paths import RunPaths
-from peftbench.core.spec import JudgeSettings
 from peftbench.run.one import run_one
 from peftbench.tasks.judging_step import JudgeChoice, judge_choice, judge_sweep
 from tests.test_generation import decoder_ref, run_spec

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judging import JudgeIdentity, judged_run
 from peftbench.core.results import read_result
-from peftbench.core.spec import JudgeSettings
 from peftbench.plan.profiles import PACKAGED
 from tests.conftest import write_yaml
 from tests.test_generation import fixture_files

@@ -10,12 +10,13 @@ import pytest
 from rich.console import Console, RenderableType
 from rich.style import Style
 
-from peftbench import views
+from peftbench import plan_views, views
 from peftbench.launch.slurm_queries import QueryFailure
 from peftbench.launch.slurm_state import STATES, RunState, SweepReport
 from peftbench.plan.memory import GB, Fit, MemoryEstimate
 from peftbench.plan.sweep_plan import MemoryRow
-from peftbench.views import MEMORY_COLUMNS, STATE_STYLES, Column, PlanRow, styled, table
+from peftbench.plan_views import MEMORY_COLUMNS, PlanRow
+from peftbench.views import STATE_STYLES, Column, styled, table
 from tests.conftest import demo_run
 
 
@@ -40,6 +41,7 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """views' consoles replaced by recording ones: `.out()` and `.err()` give what was printed."""
     out, err = recording_console(), recording_console()
     monkeypatch.setattr(views, "console", out)
+    monkeypatch.setattr(plan_views, "console", out)  # imported by name there
     monkeypatch.setattr(views, "err_console", err)
     return SimpleNamespace(out=out.file.getvalue, err=err.file.getvalue)
 
@@ -169,9 +171,9 @@ def planned(done_seeds: set[int]) -> list[PlanRow]:
 
 
 def test_a_short_plan_has_a_row_per_run(shown):
-    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"))
+    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"), disk=None)
     runs = planned(done_seeds={1})
-    views.print_plan(plan, runs)
+    plan_views.print_plan(plan, runs)
     out = shown.out()
     assert "demo: 5 runs on 'local'" in out
     rows = rows_of(out)
@@ -181,9 +183,9 @@ def test_a_short_plan_has_a_row_per_run(shown):
 
 
 def test_a_long_plan_has_a_row_per_model_task_and_method(shown, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(views, "PLAN_ROWS", 4)
-    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"))
-    views.print_plan(plan, planned(done_seeds={1}))
+    monkeypatch.setattr(plan_views, "PLAN_ROWS", 4)
+    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"), disk=None)
+    plan_views.print_plan(plan, planned(done_seeds={1}))
     out = shown.out()
     assert "demo: 5 runs on 'local'" in out
     assert rows_of(out) == [

@@ -10,7 +10,8 @@ import typer
 import typer.core
 from rich.text import Text
 
-from peftbench import views
+from peftbench import plan_views, views
+from peftbench.clusters_cli import clusters_app
 from peftbench.core.errors import ConfigError, unknown_name
 from peftbench.core.spec import RunSpec
 from peftbench.launch.slurm_queries import one_command
@@ -106,10 +107,10 @@ def plan_command(
     """Estimate each run's GPU memory (weights, training state, activations); flag what cannot fit."""
     plan = _plan(sweep_file, cluster, runs_dir, profiles, submitting=False, check_memory=False)
     rows = plan.memory_table()
-    views.print_memory_plan(plan, rows)
+    plan_views.print_memory_plan(plan, rows)
     cost = plan.cost()
-    views.print_time_plan(plan, cost)
-    views.print_cost(cost)
+    plan_views.print_time_plan(plan, cost)
+    plan_views.print_cost(cost)
     _warn(plan)
     refused = sum(row.refused for row in rows)
     if refused:
@@ -209,8 +210,8 @@ def _print_plan(plan: SweepPlan) -> None:
     done = [has_success(RunPaths(plan.sweep_dir / i)) for i in ids]
     cost = plan.cost()
     rows = zip(plan.runs, ids, done, cost.rows, strict=True)
-    views.print_plan(plan, [views.PlanRow(*run) for run in rows])
-    views.print_cost(cost)
+    plan_views.print_plan(plan, [plan_views.PlanRow(*run) for run in rows])
+    plan_views.print_cost(cost)
 
 
 def _run_locally(plan: SweepPlan, runs: list[RunSpec]) -> None:
@@ -278,45 +279,7 @@ def _scheduler_down(why: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-clusters_app = typer.Typer(help="The cluster profiles found from here, and where each came from.")
 app.add_typer(clusters_app, name="clusters")
-
-
-@clusters_app.callback(invoke_without_command=True)
-def clusters(ctx: typer.Context, profiles: Profiles = None) -> None:
-    """List the profiles found (first folder wins), each with its file and what it hides."""
-    from peftbench.plan.profiles import list_profiles, searched
-
-    if ctx.invoked_subcommand is not None:
-        return
-    views.print_profiles(list_profiles(profiles), searched(profiles))
-
-
-@clusters_app.command("show")
-def clusters_show(
-    name: Annotated[str, typer.Argument(help="A profile name.")], profiles: Profiles = None
-) -> None:
-    """Print one profile's file as it is (`peftbench clusters copy NAME` makes it your own)."""
-    from peftbench.plan.loading import load_cluster
-
-    with config_checked():
-        profile = load_cluster(name, profiles)
-    views.print_plain(f"# {profile.file}", stderr=True)
-    print(Path(profile.file).read_text(encoding="utf-8"), end="")
-
-
-@clusters_app.command("copy")
-def clusters_copy(
-    name: Annotated[str, typer.Argument(help="A profile name.")],
-    to: Annotated[Path, typer.Option(help="The folder to copy into.")] = Path("configs/clusters"),
-    profiles: Profiles = None,
-) -> None:
-    """Copy a profile into ./configs/clusters (found first from this folder) to fill in its FILL_ME facts."""
-    from peftbench.plan.profiles import copy_profile
-
-    with config_checked():
-        target = copy_profile(name, profiles, to)
-    console.print(f"Wrote {target}: set its FILL_ME values; `--cluster {name}` reads it from this folder.")
 
 
 @app.command()

@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judging import JudgeIdentity, judged_run
-from peftbench.core.spec import JudgeSettings, RunSpec
+from peftbench.core.spec import RunSpec
 
 JUDGED = "judged"
 IN_THE_RUN = "in the run"

@@ -27,9 +27,10 @@ from peftbench.collect.collapse import collapsed_seeds
 from peftbench.collect.judged import judged_columns, not_judged_reason
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.results import RunResult, UnreadableResult, read_result
 from peftbench.core.search import halt_reason
-from peftbench.core.spec import DataSource, JudgeSettings
+from peftbench.core.spec import DataSource
 
 CELL_COLUMNS = ("model", "method", "task")
 

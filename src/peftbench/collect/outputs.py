@@ -20,7 +20,7 @@ from peftbench.collect.merge import Collection, Selection, collect, marked_best,
 from peftbench.collect.stats import IntervalMethod
 from peftbench.collect.tables import summary_table
 from peftbench.core.files import write_paths_atomic
-from peftbench.core.spec import JudgeSettings
+from peftbench.core.judge_settings import JudgeSettings
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from peftbench.core.directions import JUDGE, PER_CATEGORY
 from peftbench.core.errors import ConfigError, Problem, UnreadableFile
 from peftbench.core.files import write_json_atomic, write_text_atomic
-from peftbench.core.spec import JudgeSettings
+from peftbench.core.judge_settings import JudgeSettings
 
 ANSWERS_FILE = "answers.jsonl"
 JUDGED_FOLDER = "judged"

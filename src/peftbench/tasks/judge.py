@@ -30,7 +30,7 @@ from peftbench.core.errors import PeftbenchError
 from peftbench.core.judging import judge_metrics
 
 if TYPE_CHECKING:
-    from peftbench.core.spec import JudgeSettings
+    from peftbench.core.judge_settings import JudgeSettings
 
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}

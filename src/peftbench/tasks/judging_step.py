@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peftbench.core.errors import ConfigError, PeftbenchError, Problem
+from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judging import (
     ANSWERS_FILE,
     JudgedScore,
@@ -36,7 +37,6 @@ from peftbench.core.judging import (
     write_score,
 )
 from peftbench.core.results import UnreadableResult, read_result
-from peftbench.core.spec import JudgeSettings
 from peftbench.tasks.judge import Judge, JudgeItem, NoScore
 
 
