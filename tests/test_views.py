@@ -171,7 +171,8 @@ def planned(done_seeds: set[int]) -> list[PlanRow]:
 
 
 def test_a_short_plan_has_a_row_per_run(shown):
-    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"), disk=None)
+    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"))
+    plan.disk = None
     runs = planned(done_seeds={1})
     plan_views.print_plan(plan, runs)
     out = shown.out()
@@ -184,7 +185,8 @@ def test_a_short_plan_has_a_row_per_run(shown):
 
 def test_a_long_plan_has_a_row_per_model_task_and_method(shown, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(plan_views, "PLAN_ROWS", 4)
-    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"), disk=None)
+    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"))
+    plan.disk = None
     plan_views.print_plan(plan, planned(done_seeds={1}))
     out = shown.out()
     assert "demo: 5 runs on 'local'" in out
