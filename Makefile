@@ -75,6 +75,7 @@ bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the 
 	$(PY) benchmarks/bench_speed.py --out runs/bench/speed.json
 	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 	$(PY) benchmarks/bench_packing.py --out runs/bench/packing.json  # localhost Slurm; skipped without it
+	$(PY) benchmarks/bench_coref_learning.py --out runs/bench/coref_learning.json  # held-out coreference F1 vs string match
 
 .PHONY: bench-estimate
 bench-estimate: $(VENV)/.installed ## the time estimate ÷ measured train seconds per run (CPU, ~15 min), before and after calibration

@@ -6,8 +6,10 @@ BELLE's `eval/eval_set.json` (github.com/LianjiaTech/BELLE) holds one JSON objec
 JSON list, with `question`, `class` and `std_answer`. The study (Sun et al., arXiv 2304.08109,
 17 April 2023) tested on the set as of commit fd6a876d (2023-04-17, "translation" merged into
 "rewrite": 1,000 prompts, 10 classes, 369 with an empty reference; "closed qa" is written with a
-non-breaking space). Its judge prompts, `eval/eval_prompt.json`, last changed before that date
-(0f856906, 2023-04-14). The script says whether the files given are those versions (git blob ids).
+non-breaking space): its class counts are the study's Table 1 (others 113 = math 75 + code 38,
+rewrite 131, ...; the study's PDF in the same repository, docs/). Its judge prompts,
+`eval/eval_prompt.json`, last changed before that date (0f856906, 2023-04-14). The script says
+whether the files given are those versions (git blob ids).
 
 The catalog's BELLE tasks read their test split from `data/belle_eval/test.jsonl` (relative to
 where peftbench runs) with the training sets' columns: `instruction` (the question), `input`
@@ -103,9 +105,7 @@ def main(source: Path, folder: Path, prompts: Path | None) -> None:
     write_atomically(folder / "test.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     classes = sorted({r["class"] for r in rows})
     print(f"{source}: {which_version(source)}")
-    print(
-        f"{len(rows)} prompts in {len(classes)} classes ({', '.join(classes)}) -> {folder / 'test.jsonl'}"
-    )
+    print(f"{len(rows)} prompts in {len(classes)} classes ({', '.join(classes)}) -> {folder / 'test.jsonl'}")
     if prompts is not None:
         text = yaml.safe_dump(
             judge_prompts(read_items(prompts)), allow_unicode=True, width=1000, sort_keys=False

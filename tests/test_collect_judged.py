@@ -123,3 +123,18 @@ def test_agreement_of_two_judges_over_the_same_answers(sweep: Path):
     categories = {r[2] for r in rows[1:]}
     assert categories == set(scores["category"]) and sum(r[3] for r in rows[1:]) == n
     assert tagged_score("ab", "c") ** 2 <= tagged_score("ab", "c")
+
+
+def test_a_judge_with_one_prompt_per_category_has_an_identity_of_its_own():
+    """BELLE's judge gives one template per category: hashed as sorted JSON, never as a str method."""
+    from peftbench.core.judge_settings import JudgeSettings
+    from peftbench.core.judging import JudgeIdentity
+
+    one = JudgeSettings(url="http://judge:8000/v1", model="m", prompt="Score {answer}")
+    per_category = {"math": "Score {answer} ({category})", "*": "Score {answer}"}
+    belle = JudgeSettings(url="http://judge:8000/v1", model="m", prompt=per_category)
+    reordered = JudgeSettings(
+        url="http://judge:8000/v1", model="m", prompt=dict(reversed(per_category.items()))
+    )
+    assert JudgeIdentity.of(belle) != JudgeIdentity.of(one)
+    assert JudgeIdentity.of(belle) == JudgeIdentity.of(reordered)

@@ -92,8 +92,7 @@ def _notes(
     if paper:
         notes.append(
             f"from {PAPER}: the study's own figures for the cell (BELLE: Appendix A per category, Table "
-            f"4's score as the average; {MISSING}: not legible in the source), judged by gpt-3.5-turbo "
-            "of April 2023."
+            "4's score as the average), judged by gpt-3.5-turbo of April 2023."
         )
     return notes + skipped_notes(selection)
 

@@ -81,7 +81,7 @@ class JudgeIdentity:
     @classmethod
     def of(cls, settings: JudgeSettings) -> JudgeIdentity:
         host = urlsplit(settings.url).netloc.rsplit("@", 1)[-1]  # never a user:password
-        return cls(settings.model, hashlib.sha256(settings.prompt.encode()).hexdigest(), host)
+        return cls(settings.model, hashlib.sha256(prompt_text(settings.prompt).encode()).hexdigest(), host)
 
     @property
     def key(self) -> str:
@@ -246,3 +246,8 @@ def split_metrics(
         categories = [s.category for s in mine] if has_categories else None
         metrics[split] = judge_metrics([s.score for s in mine], categories, groups)
     return metrics
+
+
+def prompt_text(prompt: str | dict[str, str]) -> str:
+    """The text a judge's prompt is hashed by: a template as it is, one per category as sorted JSON."""
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)

@@ -314,7 +314,9 @@ INSTRUCTION = [
     # {instruction, input, output}. The study (Sun et al., 2023, Table 4) trains on 0.6M, 2M and 4M
     # examples and on school math 0.25M, and tests every row on its own 1k evaluation set; the last
     # 1,000 training examples select.
-    # UNVERIFIED: which public BELLE files the study's 0.6M and 4M sets are. 0.6M is the first 600,000
+    # UNVERIFIED: which public BELLE files the study's 0.6M and 4M sets are: its text (the PDF in
+    # LianjiaTech/BELLE docs/, blob 4081b1e2) names only "the datasets constructed in our previous
+    # work (Ji et al., 2023b)" at three scales, no file. 0.6M is the first 600,000
     # rows of train_2M_CN (so 0.6M ⊂ 2M, one data-scale axis); 4M is train_3.5M_CN whole (its card
     # says about 3.6M rows), the largest public single-turn set. A `files:` copy of the study's own
     # sets replaces either (docs/tasks.md).
