@@ -169,7 +169,9 @@ def planned(done_seeds: set[int]) -> list[PlanRow]:
 
 
 def test_a_short_plan_has_a_row_per_run(shown):
-    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"))
+    plan = SimpleNamespace(
+        spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"), disk=None
+    )
     runs = planned(done_seeds={1})
     views.print_plan(plan, runs)
     out = shown.out()
@@ -182,7 +184,9 @@ def test_a_short_plan_has_a_row_per_run(shown):
 
 def test_a_long_plan_has_a_row_per_model_task_and_method(shown, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(views, "PLAN_ROWS", 4)
-    plan = SimpleNamespace(spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"))
+    plan = SimpleNamespace(
+        spec=SimpleNamespace(name="demo"), profile=SimpleNamespace(name="local"), disk=None
+    )
     views.print_plan(plan, planned(done_seeds={1}))
     out = shown.out()
     assert "demo: 5 runs on 'local'" in out
