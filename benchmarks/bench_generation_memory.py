@@ -170,7 +170,9 @@ def measure_disk(method: str, engine: str, work: Path) -> dict[str, float]:
     from peftbench.plan.disk import run_disk
 
     out = work / f"{method}-{engine}"
+    # fp32 as "auto" resolves on CPU (the planner reads "auto" as a GPU site's bf16)
     settings = {"max_steps": 2, "batch_size": 8, "max_eval_samples": 16, "keep_checkpoints": True}
+    settings |= {"precision": "fp32"}
     settings |= {"checkpoint_steps": 2} | ({"distributed": engine} if engine != "none" else {})
     spec = demo_run(method, **settings)
     out.mkdir(parents=True)
@@ -213,6 +215,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "end.json")
     parser.add_argument("--arm", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--skip-disk", action="store_true", help="Only the generation arms.")
+    parser.add_argument("--skip-generation", action="store_true", help="Only the disk arms.")
     args = parser.parse_args()
     if args.arm:
         kind, *rest = args.arm
@@ -222,7 +225,7 @@ def main() -> None:
             print(json.dumps(measure_disk(rest[0], rest[1], Path(rest[2]))))
         return
     figures: dict[str, list] = {"generation": [], "disk": []}
-    for task, length, new, batch in GENERATION_ARMS:
+    for task, length, new, batch in [] if args.skip_generation else GENERATION_ARMS:
         row = in_fresh_process(["generation", task, str(length), str(new), str(batch)])
         figures["generation"].append(row)
         print(json.dumps(row), flush=True)
