@@ -115,6 +115,10 @@ gpu-check: $(VENV)/.installed ## the GPU figures on one H100/H200 in < 8 min: en
 sharded-loading: $(VENV)/.installed ## each process's host memory while a ~300M model loads under ZeRO-3 and FSDP
 	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 
+.PHONY: bench-end
+bench-end: $(VENV)/.installed ## a run's end on CPU: generation memory and checkpoint sizes, the planner's estimate ÷ measured
+	$(PY) benchmarks/bench_generation_memory.py --out runs/bench/end.json
+
 .PHONY: base-digest deepspeed-ops
 base-digest: ## is the .def's pinned base image digest still its tag's? (skopeo inspect; fails clearly offline)
 	bash scripts/check_base_digest.sh apptainer/peftbench.def

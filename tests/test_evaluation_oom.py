@@ -16,6 +16,7 @@ import pytest
 
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import read_predictions
+from peftbench.core.results import RunResult
 from peftbench.run.evaluation_oom import INJECT_EVAL_OOM, HalvingEvaluation, is_out_of_memory
 from peftbench.run.one import run_one
 from tests.test_generation import decoder_ref, run_spec
@@ -54,8 +55,15 @@ def test_evaluation_that_never_fits_keeps_the_training_and_a_rerun_only_evaluate
 ):
     spec, paths = belle_run(tiny_decoder), RunPaths(tmp_path)
     monkeypatch.setenv(INJECT_EVAL_OOM, "0")  # even one sequence runs out of memory
-    failed = run_one(spec, tmp_path)
-    assert failed.status == "oom" and failed.training_finished
+    check_failed_after_training(run_one(spec, tmp_path), paths)
+    monkeypatch.delenv(INJECT_EVAL_OOM)
+    check_only_evaluated(run_one(spec, tmp_path), paths)  # what `peftbench resubmit` runs again
+
+
+def check_failed_after_training(failed: RunResult, paths: RunPaths) -> None:
+    """An `oom` result that says training finished, names its final checkpoint, and keeps it."""
+    assert failed.status == "oom"
+    assert failed.training_finished
     last_line = (failed.error or "").strip().splitlines()[-1]
     assert "EvaluationOutOfMemory: Training finished (step 2)" in last_line
     assert "after 2 halving(s)" in last_line
@@ -63,13 +71,16 @@ def test_evaluation_that_never_fits_keeps_the_training_and_a_rerun_only_evaluate
     assert json.loads(paths.result.read_text())["training_finished"] is True
     assert (paths.checkpoints / "checkpoint-2" / "trainer_state.json").is_file()
 
-    monkeypatch.delenv(INJECT_EVAL_OOM)
-    again = run_one(spec, tmp_path)  # what `peftbench resubmit` runs for a run without success
+
+def check_only_evaluated(again: RunResult, paths: RunPaths) -> None:
+    """Resumed at the final step, nothing trained, evaluated at the full batch, saved."""
     assert again.status == "success", again.error
-    assert again.resumed_from_step == 2 and again.best_step == 2
-    assert again.cost is not None and again.cost.train_seconds == 0.0  # nothing trained again
+    assert (again.resumed_from_step, again.best_step) == (2, 2)
+    assert again.cost is not None
+    assert again.cost.train_seconds == 0.0
     assert (again.cost.eval_batch_size, again.cost.eval_oom_retries) == (4, 0)
-    assert not again.training_finished and paths.artifact.is_dir()
+    assert not again.training_finished
+    assert paths.artifact.is_dir()
 
 
 class _Args:

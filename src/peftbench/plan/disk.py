@@ -118,14 +118,16 @@ def sweep_disk(
     runs: list[RunSpec],
     profile: ClusterProfile,
     sweep_dir: Path,
-    counted: dict[str, tuple[int, int]] | None = None,
+    counted: dict[int, tuple[int, int]] | None = None,
 ) -> SweepDisk:
-    """The disk of the sweep's runs without a success result. `counted`: run id -> (total, trainable)
-    parameters the memory check already made; the others are counted here, once per model and method."""
+    """The disk of the sweep's runs without a success result. `counted`: id() of a run -> (total,
+    trainable) parameters the memory check already made; the others are counted here, once per
+    model and method."""
     counts = ParameterCounts(counted or {})
+    done = done_runs(runs, sweep_dir)
     sized, not_sized = [], 0
     for run in runs:
-        if has_success(RunPaths(sweep_dir / run.run_id)):
+        if id(run) in done:
             continue
         found = counts.of(run)
         if found is None:
@@ -138,18 +140,27 @@ def sweep_disk(
     return SweepDisk(sized, at_once, folder, shutil.disk_usage(folder).free, quota, not_sized)
 
 
+def done_runs(runs: list[RunSpec], sweep_dir: Path) -> set[int]:
+    """id() of each run with a success result; a run's id (a hash of its spec) is made only where
+    some run of the sweep has a result at all."""
+    results = {p.parent.name for p in sweep_dir.glob("*/result.json")} if sweep_dir.is_dir() else set()
+    if not results:
+        return set()
+    return {id(r) for r in runs if r.run_id in results and has_success(RunPaths(sweep_dir / r.run_id))}
+
+
 class ParameterCounts:
     """(total, trainable) parameters of each run: the memory check's where it made them, else counted
     here on the meta device, once per model and method; None where the model's size is not known."""
 
-    def __init__(self, counted: dict[str, tuple[int, int]]):
+    def __init__(self, counted: dict[int, tuple[int, int]]):
         self.counted = counted
         self.configs: dict[tuple, Any] = {}
         self.made: dict[tuple, tuple[int, int] | None] = {}
 
     def of(self, run: RunSpec) -> tuple[int, int] | None:
-        if run.run_id in self.counted:
-            return self.counted[run.run_id]
+        if id(run) in self.counted:
+            return self.counted[id(run)]
         from peftbench.models.shapes import planning_config
         from peftbench.plan.memory import count_from_config, trainable_from_config
 

@@ -208,11 +208,19 @@ def evaluation_activation_bytes(run: RunSpec, config: Any, mixed: bool, backend:
     tokens = batch * training.max_length
     logits = tokens * getattr(config, "vocab_size", 0) * 4 if _lm_head(run) else 0
     loss_pass = tokens * _per_token_layer(config, mixed) + logits
-    generating = generation_bytes(run, config, backend or training.engine)
-    if not generating:
-        return loss_pass
-    prompts = batch * max(training.max_length - training.effective_max_new_tokens, 1)
-    return max(loss_pass, prompts * _per_token_layer(config, mixed) + generating)
+    return max(loss_pass, generating_bytes(run, config, mixed, backend or training.engine))
+
+
+def generating_bytes(run: RunSpec, config: Any, mixed: bool, backend: str) -> int:
+    """Generating one evaluation batch's answers: the prompts' pass, one layer at a time, beside the
+    key-value cache and the last position's logits (plan/generation_memory.py); 0 for task types
+    that do not generate."""
+    cache_and_logits = generation_bytes(run, config, backend)
+    if not cache_and_logits:
+        return 0
+    training = run.training
+    prompts = training.eval_batch_size * max(training.max_length - training.effective_max_new_tokens, 1)
+    return prompts * _per_token_layer(config, mixed) + cache_and_logits
 
 
 def forwarded_sequences(task: TaskSpec, training: bool) -> int:

@@ -171,7 +171,7 @@ def _cost_checks(
 
 def _disk(runs: list[RunSpec], profile: ClusterProfile, sweep_dir: Path, rows: list[MemoryRow]) -> SweepDisk:
     """The sweep's disk, from the parameter counts the memory check made where it made them."""
-    counted = {r.run.run_id: (r.estimate.total_params, r.estimate.trainable) for r in rows if r.estimate}
+    counted = {id(r.run): (r.estimate.total_params, r.estimate.trainable) for r in rows if r.estimate}
     return sweep_disk(runs, profile, sweep_dir, counted)
 
 
