@@ -72,6 +72,10 @@ bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the 
 	$(PY) benchmarks/sharded_loading.py --size 300m --out runs/bench/sharded_loading.json
 	$(PY) benchmarks/bench_packing.py --out runs/bench/packing.json  # localhost Slurm; skipped without it
 
+.PHONY: bench-halving
+bench-halving: $(VENV)/.installed ## successive halving vs the full grid on one CPU core: same choice per cell? share of the compute (docs/search.md)
+	$(PY) benchmarks/bench_halving.py --out runs/bench/halving.json
+
 BENCH_SIZE ?= 360m
 .PHONY: bench-engines
 bench-engines: $(VENV)/.installed ## full FT and LoRA under each engine, side by side (the GPU checks; BENCH_SIZE=360m)

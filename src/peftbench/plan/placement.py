@@ -9,8 +9,9 @@ time limit. The launcher reads these records (`PlannedRun`) and never estimates 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from peftbench.core.search import cell_id
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.plan.packing import pack_size
 from peftbench.plan.schema import ClusterProfile, SlurmSettings
@@ -37,6 +38,7 @@ class PlannedRun:
     run: RunSpec
     shape: ResourceShape  # what its array task asks for (its pack size and time limit included)
     after: str | None  # the run id whose success it waits for (incremental tuning), if any
+    after_any: tuple[str, ...] = ()  # runs it waits to end, whatever their status (a winner run: its search)
 
     @property
     def runs_per_task(self) -> int:
@@ -87,4 +89,21 @@ def plan_runs(
 ) -> dict[str, PlannedRun]:
     """run_id -> its record; `planned` holds the memory estimates of the runs that pack by it."""
     ids = [run.run_id for run in runs]  # each a hash of the spec: made once here
-    return {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
+    placed = {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
+    return placed | winners_after_their_search(runs, ids, placed)
+
+
+def winners_after_their_search(
+    runs: list[RunSpec], ids: list[str], placed: dict[str, PlannedRun]
+) -> dict[str, PlannedRun]:
+    """Each run that trains its cell's winner (core/search.py), waiting for every search run of its
+    cell to end (`afterany`: a halted run ends too); it becomes the winner when it starts."""
+    search: dict[str, list[str]] = {}
+    for run, i in zip(runs, ids, strict=True):
+        if run.search is not None and not run.search.trains_winner:
+            search.setdefault(cell_id(run), []).append(i)
+    return {
+        i: replace(placed[i], after_any=tuple(search.get(cell_id(run), ())))
+        for run, i in zip(runs, ids, strict=True)
+        if run.search is not None and run.search.trains_winner
+    }
