@@ -3,8 +3,9 @@
     make bench-halving      (or: .venv/bin/python benchmarks/bench_halving.py --out runs/bench/halving.json)
 
 One CPU grid, run twice in one process on ONE core (torch and OpenMP at one thread): MiniLM-L6 on
-the demo's two sentiment tasks × three methods (LoRA, BitFit, IA3) × six learning rates × three
-seeds, sizes cut to fit (see `SIZES`). Arm `full`: every run trains its whole budget. Arm
+the demo's two sentiment tasks × LoRA and BitFit (`--methods` adds IA3) × six learning rates × three
+seeds, sizes cut to fit a shared machine (see `SIZES`; docs/benchmarks.md says what was measured).
+Arm `full`: every run trains its whole budget. Arm
 `halving`: `search: {eta: 3, min_budget: 1/9, search_seeds: 1}`: the grid is searched by halving on
 seed 0 (rungs at 1/9 and 1/3 of the steps), and seeds 1 and 2 train each cell's winner. Both arms
 go through the local launcher's own loop (`run_local`, grid order, winner resolution) with each run
@@ -18,6 +19,7 @@ share of such cells, the mean test difference (halving - full) over cells with i
 and the compute ratio: the measured wall seconds of every run of the halving arm (halted ones
 included, model loading and evaluations included) over those of the full arm. The issue's goal:
 the same choice or within the interval in at least 90% of cells, at no more than 40% of the compute.
+Wall seconds move with the machine's load; `budget_ratio` (training steps trained) does not.
 """
 
 from __future__ import annotations
