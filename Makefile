@@ -81,6 +81,10 @@ bench: $(VENV)/.installed ## speed: time to a target accuracy, peftbench vs the 
 bench-estimate: $(VENV)/.installed ## the time estimate ÷ measured train seconds per run (CPU, ~15 min), before and after calibration
 	$(PY) benchmarks/bench_estimate.py --out runs/bench/estimate.json
 
+.PHONY: bench-halving
+bench-halving: $(VENV)/.installed ## successive halving vs the full grid on one CPU core: same choice per cell? share of the compute (docs/search.md)
+	$(PY) benchmarks/bench_halving.py --out runs/bench/halving.json
+
 BENCH_SIZE ?= 360m
 .PHONY: bench-engines
 bench-engines: $(VENV)/.installed ## full FT and LoRA under each engine, side by side (the GPU checks; BENCH_SIZE=360m)

@@ -3,8 +3,9 @@
     make bench-halving      (or: .venv/bin/python benchmarks/bench_halving.py --out runs/bench/halving.json)
 
 One CPU grid, run twice in one process on ONE core (torch and OpenMP at one thread): MiniLM-L6 on
-the demo's two sentiment tasks × three methods (LoRA, BitFit, IA3) × six learning rates × three
-seeds, sizes cut to fit (see `SIZES`). Arm `full`: every run trains its whole budget. Arm
+the demo's two sentiment tasks × LoRA and BitFit (`--methods` adds IA3) × six learning rates × three
+seeds, sizes cut to fit a shared machine (see `SIZES`; docs/benchmarks.md says what was measured).
+Arm `full`: every run trains its whole budget. Arm
 `halving`: `search: {eta: 3, min_budget: 1/9, search_seeds: 1}`: the grid is searched by halving on
 seed 0 (rungs at 1/9 and 1/3 of the steps), and seeds 1 and 2 train each cell's winner. Both arms
 go through the local launcher's own loop (`run_local`, grid order, winner resolution) with each run
@@ -18,6 +19,7 @@ share of such cells, the mean test difference (halving - full) over cells with i
 and the compute ratio: the measured wall seconds of every run of the halving arm (halted ones
 included, model loading and evaluations included) over those of the full arm. The issue's goal:
 the same choice or within the interval in at least 90% of cells, at no more than 40% of the compute.
+Wall seconds move with the machine's load; `budget_ratio` (training steps trained) does not.
 """
 
 from __future__ import annotations
@@ -101,8 +103,6 @@ def compare(work: Path, names: dict[str, str]) -> dict[str, Any]:
         arm: select_cells(frame).best.set_index(["model", "method", "task"]) for arm, frame in frames.items()
     }
     cells = [_cell(key, full, chosen["halving"].loc[key]) for key, full in chosen["full"].iterrows()]
-    seconds = {arm: float(frame["wall_seconds"].sum()) for arm, frame in frames.items()}
-    statuses = {arm: frame["status"].value_counts().to_dict() for arm, frame in frames.items()}
     differences = [c["difference"] for c in cells]
     return {
         "cells": cells,
@@ -111,10 +111,33 @@ def compare(work: Path, names: dict[str, str]) -> dict[str, Any]:
         "n_cells": len(cells),
         "mean_difference": statistics.fmean(differences),
         "difference_ci95": _t_interval(differences),
+        **_costs(frames, {arm: work / "runs" / name for arm, name in names.items()}),
+    }
+
+
+def _costs(frames: dict[str, Any], sweep_dirs: dict[str, Path]) -> dict[str, Any]:
+    """Each arm's measured wall seconds and training budgets, and halving's share of the full grid's."""
+    seconds = {arm: float(frame["wall_seconds"].sum()) for arm, frame in frames.items()}
+    budgets = {arm: _budget_spent(frame, sweep_dirs[arm]) for arm, frame in frames.items()}
+    return {
         "run_seconds": seconds,
         "compute_ratio": seconds["halving"] / seconds["full"],
-        "statuses": statuses,
+        "budgets_trained": budgets,
+        "budget_ratio": budgets["halving"] / budgets["full"],
+        "statuses": {arm: frame["status"].value_counts().to_dict() for arm, frame in frames.items()},
     }
+
+
+def _budget_spent(frame: Any, sweep_dir: Path) -> float:
+    """Training budgets trained, in whole runs: 1 per run that trained it all, its last rung's share
+    per halted run. Unlike seconds, this does not move with the load of a shared machine."""
+    from peftbench.core.search import all_rung_records
+
+    reached: dict[str, float] = {}
+    for record in all_rung_records(sweep_dir):
+        reached[record["run_id"]] = max(reached.get(record["run_id"], 0.0), float(record["budget"]))
+    halted = frame[frame["status"] == "halted"]["run_id"]
+    return float((frame["status"] == "success").sum()) + sum(reached.get(r, 0.0) for r in halted)
 
 
 def _cell(key: tuple, full: Any, halving: Any) -> dict[str, Any]:
@@ -155,6 +178,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=["lora", "bitfit"], choices=list(METHODS))
     parser.add_argument("--points", type=int, default=6, help="Learning rates per method (at most 6).")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--compare-only", action="store_true", help="Recompute --out from --work's runs.")
     return parser.parse_args(argv)
 
 
@@ -166,7 +190,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-halving-"))
     work.mkdir(parents=True, exist_ok=True)
-    arms = {arm: run_arm(args, arm, work) for arm in ("full", "halving")}
+    if args.compare_only:  # the figures again from the run folders of an earlier --work
+        arms = json.loads(args.out.read_text(encoding="utf-8"))["arms"]
+    else:
+        arms = {arm: run_arm(args, arm, work) for arm in ("full", "halving")}
     figures = {
         "grid": {"tasks": args.tasks, "methods": args.methods, "points": args.points, "seeds": args.seeds},
         "sizes": SIZES,
@@ -181,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"cells agreeing (same point or test inside the full grid's 95% interval): {figures['agree']} of "
         f"{figures['n_cells']} ({figures['same_point']} the same point); mean test difference "
         f"{figures['mean_difference']:+.4f} (95% CI {figures['difference_ci95']}); compute "
-        f"{figures['compute_ratio']:.0%} of the full grid's ({figures['run_seconds']})"
+        f"{figures['compute_ratio']:.0%} of the full grid's wall seconds ({figures['run_seconds']}), "
+        f"{figures['budget_ratio']:.0%} of its training budgets ({figures['budgets_trained']})"
     )
     return figures
 

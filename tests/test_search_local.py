@@ -133,3 +133,16 @@ def test_an_array_task_of_a_winner_run_trains_the_winner_in_its_own_folder(tmp_p
     assert RunTask()(str(paths.spec), str(paths.root)) == ALREADY_DONE
     assert resolved_run_id(paths) == resolved.run_id and not paths.result.exists()
     assert (sweep_dir / resolved.run_id / "spec.json").is_file()
+
+
+def test_collect_counts_a_run_that_became_its_winner_as_ended(tmp_path: Path):
+    from peftbench.collect.merge import unfinished_run_dirs
+    from peftbench.core.results import write_spec
+
+    runs = searched_sweep(tmp_path)
+    sweep_dir = tmp_path / "runs" / "searched"
+    for run in runs:  # as a Slurm submission leaves them: a spec in every run's folder
+        write_spec(RunPaths(sweep_dir / run.run_id).spec, run)
+    assert len(unfinished_run_dirs([sweep_dir])) == len(runs)
+    run_local(runs, tmp_path / "runs", Console(quiet=True), stand_in([]))
+    assert unfinished_run_dirs([sweep_dir]) == []

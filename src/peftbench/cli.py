@@ -204,10 +204,10 @@ def _one_writer(plan: SweepPlan, verb: str) -> Claim:
 
 def _print_plan(plan: SweepPlan) -> None:
     from peftbench.core.paths import RunPaths
-    from peftbench.core.results import has_success
+    from peftbench.core.results import has_final_result
 
     ids = [r.run_id for r in plan.runs]  # each a hash of the spec: made once here
-    done = [has_success(RunPaths(plan.sweep_dir / i)) for i in ids]
+    done = [has_final_result(RunPaths(plan.sweep_dir / i)) for i in ids]
     cost = plan.cost()
     rows = zip(plan.runs, ids, done, cost.rows, strict=True)
     plan_views.print_plan(plan, [plan_views.PlanRow(*run) for run in rows])
@@ -303,14 +303,14 @@ def run_one_command(
     from peftbench.run.plain_text import plain_text_output
 
     plain_text_output()  # log.txt gets no colour codes; before transformers is imported
-    from peftbench.core.results import UnreadableSpec, read_spec
+    from peftbench.core.results import FINAL_STATUSES, UnreadableSpec, read_spec
 
     with one_line(UnreadableSpec, code=2):
         spec = read_spec(spec_file)
     from peftbench.run.one import run_one
 
     result = run_one(spec, out_dir)
-    if result.status != "success":
+    if result.status not in FINAL_STATUSES:  # halted (successive halving) is no failure
         views.print_plain(result.error or result.status, stderr=True)
         raise typer.Exit(code=1)
 

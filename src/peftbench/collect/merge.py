@@ -28,6 +28,7 @@ from peftbench.collect.judged import judged_columns, not_judged_reason
 from peftbench.collect.stats import IntervalMethod, interval, overlap
 from peftbench.core.directions import higher_is_better
 from peftbench.core.judge_settings import JudgeSettings
+from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult, UnreadableResult, read_result
 from peftbench.core.search import halt_reason
 from peftbench.core.spec import DataSource
@@ -68,9 +69,11 @@ def result_files(sweep_dirs: list[Path]) -> list[Path]:
 
 
 def unfinished_run_dirs(sweep_dirs: list[Path]) -> list[Path]:
-    """Run folders that have a spec.json but no result.json: still pending or running, or lost."""
+    """Run folders that have a spec.json but no result.json: still pending or running, or lost. A run
+    that became its cell's winner (`winner.json`, core/search.py) has its result in that run's folder."""
     specs = (p for d in sweep_dirs for p in Path(d).glob("*/spec.json"))
-    return sorted(p.parent for p in specs if not p.with_name("result.json").exists())
+    ended = ("result.json", RunPaths(Path()).winner.name)
+    return sorted(p.parent for p in specs if not any(p.with_name(name).exists() for name in ended))
 
 
 def collect(sweep_dirs: list[Path], judge: JudgeSettings | None = None) -> Collection:

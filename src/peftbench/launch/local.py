@@ -229,7 +229,7 @@ def run_local(
     todo = [r for r in runs if not has_final_result(RunPaths.of(runs_dir, r))]
     skipped = len(runs) - len(todo)
     if skipped:
-        console.print(f"[dim]{skipped} of {len(runs)} runs already ended (success or halted): skipped.[/dim]")
+        console.print(f"[dim]{skipped} of {len(runs)} runs already have a success result: skipped.[/dim]")
     failed: list[str] = []
     started = 0
     columns = (

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, redirect_stderr
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class ArrayJob:
     parameters: dict[str, Any]  # update_parameters(): the #SBATCH lines, the dependency excepted
     packs: list[list[RunSpec]]  # one per array task: a run, or the runs a packed task trains side by side
     after: list[str]  # parent run ids (incremental tuning) whose jobs this array waits for
+    after_any: list[str] = field(default_factory=list)  # runs whose jobs it waits to end (a search)
 
     @property
     def runs(self) -> list[RunSpec]:
@@ -75,6 +76,7 @@ class ArrayJob:
             "task": "PackTask" if self.packed else "RunTask",
             "tasks": [[run.run_id for run in pack] for pack in self.packs],
             "after": self.after,
+            **({"after_any": self.after_any} if self.after_any else {}),
             "spec_files": [relative(p.spec) for pack in self.run_paths(runs_dir) for p in pack],
         }
 
@@ -123,7 +125,7 @@ def array_jobs(plan: SweepPlan, runs: list[RunSpec], live: Collection[str] = ())
     for those parents as for the parents submitted here. Nothing is asked of the scheduler."""
     slurm = plan.profile.slurm
     assert slurm is not None
-    depth = generations(runs)
+    depth = generations(runs, {run.run_id: plan.placed[run.run_id].after_any for run in runs})
     groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
         groups[depth[run.run_id], plan.placed[run.run_id].shape].append(run)
@@ -149,6 +151,7 @@ def _array_job(
     members = [run for pack in packs for run in pack]
     sweep = members[0].sweep
     after = {p for run in members if (p := plan.placed[run.run_id].after) in waited_for}
+    after_any = {p for run in members for p in plan.placed[run.run_id].after_any if p in waited_for}
     return ArrayJob(
         shape,
         Path(plan.runs_dir) / sweep / SUBMITIT_FOLDER / "%j",
@@ -156,6 +159,7 @@ def _array_job(
         executor_parameters(shape, plan.profile, f"peftbench-{sweep}"),
         packs,
         sorted(after),
+        sorted(after_any),
     )
 
 
@@ -164,13 +168,15 @@ def _packs(members: list[RunSpec], k: int) -> list[list[RunSpec]]:
     return [members[i : i + k] for i in range(0, len(members), k)]
 
 
-def generations(runs: list[RunSpec]) -> dict[str, int]:
-    """run_id -> how many parents above it among `runs` (0: none to wait for here)."""
+def generations(runs: list[RunSpec], after_any: dict[str, tuple[str, ...]] | None = None) -> dict[str, int]:
+    """run_id -> how many generations above it among `runs` (0: none to wait for here): parents, and
+    the runs it waits to end (`after_any`: a winner run's search)."""
     parent = {r.run_id: parent_run_id(r) for r in runs}
+    waits = after_any or {}
 
     def depth(run_id: str) -> int:
-        above = parent.get(run_id)
-        return 0 if above is None or above not in parent else 1 + depth(above)
+        above = [p for p in (parent.get(run_id), *waits.get(run_id, ())) if p is not None and p in parent]
+        return 1 + max(depth(p) for p in above) if above else 0
 
     return {run_id: depth(run_id) for run_id in parent}
 
@@ -184,7 +190,8 @@ def submit_runs(plan: SweepPlan, runs: list[RunSpec]) -> list[Submission]:
     for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
         if shutil.which(command) is None:
             raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
-    job_of = _live_jobs(plan.runs_dir / runs[0].sweep) if any(parent_run_id(r) for r in runs) else {}
+    waits = any(parent_run_id(r) or plan.placed[r.run_id].after_any for r in runs)
+    job_of = _live_jobs(plan.runs_dir / runs[0].sweep) if waits else {}
     return [_submit(array, plan, job_of) for array in array_jobs(plan, runs, job_of)]
 
 
@@ -193,7 +200,8 @@ def _submit(array: ArrayJob, plan: SweepPlan, job_of: dict[str, str]) -> Submiss
     import submitit
 
     executor = submitit.AutoExecutor(folder=array.folder, cluster="slurm", **array.executor)
-    executor.update_parameters(**_with_dependency(array.parameters, [job_of[p] for p in array.after]))
+    waited = [job_of[p] for p in array.after], [job_of[p] for p in array.after_any]
+    executor.update_parameters(**_with_dependency(array.parameters, *waited))
     paths = array.run_paths(plan.runs_dir)
     with _undone_if_refused(array.folder.parent, [p.root for pack in paths for p in pack]):
         _write_specs(array.runs, paths)
@@ -222,16 +230,20 @@ def _recorded(array: ArrayJob, cluster: str, held: dict[str, list[str]]) -> Subm
     return submission
 
 
-def _with_dependency(parameters: dict[str, Any], parent_jobs: list[str]) -> dict[str, Any]:
-    """Incremental tuning: the array starts only once every parent run's job has succeeded."""
-    if not parent_jobs:
+def _with_dependency(
+    parameters: dict[str, Any], parent_jobs: list[str], search_jobs: Collection[str] = ()
+) -> dict[str, Any]:
+    """Incremental tuning: the array starts only once every parent run's job has succeeded. Seeds
+    after a search: only once every search job of their cells has ended, however (`afterany`)."""
+    if not parent_jobs and not search_jobs:
         return parameters
+    kinds = [("afterok", parent_jobs), ("afterany", search_jobs)]
     extra = {
         **parameters["slurm_additional_parameters"],
-        "dependency": "afterok:" + ":".join(sorted(set(parent_jobs))),
-        # A failed parent: Slurm cancels the child at once, rather than leaving it pending forever.
-        "kill_on_invalid_dep": "yes",
+        "dependency": ",".join(f"{kind}:" + ":".join(sorted(set(jobs))) for kind, jobs in kinds if jobs),
     }
+    if parent_jobs:  # a failed parent: Slurm cancels the child at once, rather than leaving it pending
+        extra["kill_on_invalid_dep"] = "yes"
     return parameters | {"slurm_additional_parameters": extra}
 
 

@@ -24,13 +24,13 @@ from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submiss
 
 STATES = (
     "done",
-    "halted",
     "running",
     "pending",
     "unknown",
     "failed",
     "interrupted",
     "killed",
+    "halted",
     "unreadable",
     "blocked",
     "lost",

@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from peftbench.core.search import cell_id
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.plan.packing import pack_size
 from peftbench.plan.schema import ClusterProfile, SlurmSettings
@@ -44,6 +45,7 @@ class PlannedRun:
     run: RunSpec
     shape: ResourceShape  # what its array task asks for (its pack size and time limit included)
     after: str | None  # the run id whose success it waits for (incremental tuning), if any
+    after_any: tuple[str, ...] = ()  # runs it waits to end, whatever their status (a winner run: its search)
 
     @property
     def runs_per_task(self) -> int:
@@ -99,6 +101,7 @@ def plan_runs(
     `seconds` the time estimates of the runs whose time_min is `auto`."""
     ids = [run.run_id for run in runs]  # each a hash of the spec: made once here
     placed = {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
+    placed |= winners_after_their_search(runs, ids, placed)
     return auto_time_limits(placed, profile, seconds or {})
 
 
@@ -125,3 +128,19 @@ def auto_minutes(seconds: float, profile: ClusterProfile) -> int:
     assert profile.slurm is not None
     wanted = math.ceil(seconds * profile.cost.time_margin / 60)
     return max(1, min(wanted, profile.slurm.max_time_min))
+
+
+def winners_after_their_search(
+    runs: list[RunSpec], ids: list[str], placed: dict[str, PlannedRun]
+) -> dict[str, PlannedRun]:
+    """Each run that trains its cell's winner (core/search.py), waiting for every search run of its
+    cell to end (`afterany`: a halted run ends too); it becomes the winner when it starts."""
+    search: dict[str, list[str]] = {}
+    for run, i in zip(runs, ids, strict=True):
+        if run.search is not None and not run.search.trains_winner:
+            search.setdefault(cell_id(run), []).append(i)
+    return {
+        i: dataclasses.replace(placed[i], after_any=tuple(search.get(cell_id(run), ())))
+        for run, i in zip(runs, ids, strict=True)
+        if run.search is not None and run.search.trains_winner
+    }
