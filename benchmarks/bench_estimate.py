@@ -72,14 +72,14 @@ def train(spec: Any, folder: Path) -> float | None:
     return result.cost.train_seconds if result and result.status == "success" and result.cost else None
 
 
-def calibrating_runs(runs: list[Any]) -> list[Any]:
-    """One short run per method: its first run on a share of the examples, another seed."""
+def calibrating_runs(runs: list[Any], share: float = CALIBRATION_SHARE) -> list[Any]:
+    """One run per method: its first run on a `share` of the examples, another seed."""
     first: dict[str, Any] = {}
     for run in runs:
         first.setdefault(run.method, run)
     short = []
     for run in first.values():
-        samples = max(32, int(run.training.max_train_samples * CALIBRATION_SHARE))
+        samples = max(32, int(run.training.max_train_samples * share))
         training = run.training.model_copy(update={"max_train_samples": samples})
         short.append(run.model_copy(update={"training": training, "seed": CALIBRATION_SEED}))
     return short
@@ -93,7 +93,7 @@ def estimates(runs: list[Any], profile: Any, runs_dir: Path) -> dict[str, float]
     return {row.run.run_id: row.estimate.train_s for row in rows if row.estimate}
 
 
-def measure(work: Path) -> dict[str, Any]:
+def measure(work: Path, share: float) -> dict[str, Any]:
     from peftbench.plan.loading import load_cluster, load_sweep
 
     profile = load_cluster("local")
@@ -101,7 +101,7 @@ def measure(work: Path) -> dict[str, Any]:
     runs = [run for found in sweeps.values() for run in found]
     before = estimates(runs, profile, work / "none")
     calibration = work / "calibration"
-    for run in calibrating_runs(runs):
+    for run in calibrating_runs(runs, share):
         print(f"calibrating {run.method}: {train(run, calibration / 'runs' / run.run_id)} s", flush=True)
     after = estimates(runs, profile, calibration)
     rows = []
@@ -198,6 +198,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--peak", action="store_true", help="only measure the CPU's fp32 matmul peak")
     parser.add_argument("--work", type=Path, help="where the runs go (default: a temporary folder, kept)")
     parser.add_argument("--reanalyse", action="store_true", help="the ratios again from --work's runs")
+    parser.add_argument(
+        "--calibration-share",
+        type=float,
+        default=CALIBRATION_SHARE,
+        help="a calibrating run's share of examples",
+    )
     args = parser.parse_args(argv)
     if args.peak:
         figures = peak()
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.reanalyse:
         figures = {"work": str(work), **reanalyse(work)}
     else:
-        figures = {"peak": peak(), "work": str(work), **measure(work)}
+        figures = {"peak": peak(), "work": str(work), **measure(work, args.calibration_share)}
         figures |= {"reanalysed": reanalyse(work)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
