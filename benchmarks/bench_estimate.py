@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--calibration-share",
         type=float,
         default=CALIBRATION_SHARE,
-        help="a calibrating run's share of examples",
+        help="calibrating runs' share",
     )
     args = parser.parse_args(argv)
     if args.peak:
