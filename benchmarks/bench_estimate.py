@@ -11,6 +11,9 @@ on a quarter of the examples, another seed). Then each run trains, one at a time
 `peftbench run-one` process, and the ratio estimate ÷ measured train seconds is reported per run.
 The goal (docs/cost.md): every ratio within ×3 before calibration and within ×1.5 after.
 
+`--reanalyse --work DIR` computes the ratios again from the runs a measurement left there, and adds
+one more per run: its estimate calibrated by all the *other* measured runs (leave one out).
+
 `--peak` times fp32 matmuls of 1024² matrices with one torch thread and with all of them: the figure
 `cost.peak_tflops.cpu.fp32` of the CPU profiles is the one-thread rate.
 """
@@ -69,14 +72,14 @@ def train(spec: Any, folder: Path) -> float | None:
     return result.cost.train_seconds if result and result.status == "success" and result.cost else None
 
 
-def calibrating_runs(runs: list[Any]) -> list[Any]:
-    """One short run per method: its first run on a share of the examples, another seed."""
+def calibrating_runs(runs: list[Any], share: float = CALIBRATION_SHARE) -> list[Any]:
+    """One run per method: its first run on a `share` of the examples, another seed."""
     first: dict[str, Any] = {}
     for run in runs:
         first.setdefault(run.method, run)
     short = []
     for run in first.values():
-        samples = max(32, int(run.training.max_train_samples * CALIBRATION_SHARE))
+        samples = max(32, int(run.training.max_train_samples * share))
         training = run.training.model_copy(update={"max_train_samples": samples})
         short.append(run.model_copy(update={"training": training, "seed": CALIBRATION_SEED}))
     return short
@@ -90,7 +93,7 @@ def estimates(runs: list[Any], profile: Any, runs_dir: Path) -> dict[str, float]
     return {row.run.run_id: row.estimate.train_s for row in rows if row.estimate}
 
 
-def measure(work: Path) -> dict[str, Any]:
+def measure(work: Path, share: float) -> dict[str, Any]:
     from peftbench.plan.loading import load_cluster, load_sweep
 
     profile = load_cluster("local")
@@ -98,7 +101,7 @@ def measure(work: Path) -> dict[str, Any]:
     runs = [run for found in sweeps.values() for run in found]
     before = estimates(runs, profile, work / "none")
     calibration = work / "calibration"
-    for run in calibrating_runs(runs):
+    for run in calibrating_runs(runs, share):
         print(f"calibrating {run.method}: {train(run, calibration / 'runs' / run.run_id)} s", flush=True)
     after = estimates(runs, profile, calibration)
     rows = []
@@ -107,6 +110,50 @@ def measure(work: Path) -> dict[str, Any]:
             measured = train(run, work / "measured" / name / run.run_id)
             rows.append(row_of(name, run, measured, before.get(run.run_id), after.get(run.run_id)))
             print(json.dumps(rows[-1]), flush=True)
+    return {"runs": rows, "summary": summary(rows)}
+
+
+def leave_one_out(work: Path, profile: Any) -> dict[str, float]:
+    """run_id -> its estimate calibrated by the other measured runs (both sweeps) and the calibrating
+    ones, never by itself: how well a site's finished runs predict the next one."""
+    from peftbench.plan.calibration import Calibration, finished_runs
+    from peftbench.plan.time_estimate import estimate_run
+
+    measured = finished_runs(work / "measured")
+    calibrating = finished_runs(work / "calibration")
+    out = {}
+    for run in measured:
+        calibration = Calibration(profile)
+        calibration.add([r for r in measured if r.spec.run_id != run.spec.run_id] + calibrating)
+        estimate = estimate_run(run.spec, profile, calibration).estimate
+        if estimate is not None:
+            out[run.spec.run_id] = estimate.train_s
+    return out
+
+
+def measured_seconds(path: Path) -> float | None:
+    from peftbench.core.results import read_result
+
+    result = read_result(path) if path.is_file() else None
+    return result.cost.train_seconds if result and result.status == "success" and result.cost else None
+
+
+def reanalyse(work: Path) -> dict[str, Any]:
+    """The ratios again from the runs a measurement left in `work` (nothing trains)."""
+    from peftbench.plan.loading import load_cluster, load_sweep
+
+    profile = load_cluster("local")
+    sweeps = {path.stem: load_sweep(path).runs for path in SWEEPS}
+    runs = [run for found in sweeps.values() for run in found]
+    before, after = estimates(runs, profile, work / "none"), estimates(runs, profile, work / "calibration")
+    others = leave_one_out(work, profile)
+    rows = []
+    for name, found in sweeps.items():
+        for run in found:
+            seconds = measured_seconds(work / "measured" / name / run.run_id / "result.json")
+            row = row_of(name, run, seconds, before.get(run.run_id), after.get(run.run_id))
+            row["ratio_others"] = others[run.run_id] / seconds if seconds and run.run_id in others else None
+            rows.append(row)
     return {"runs": rows, "summary": summary(rows)}
 
 
@@ -132,13 +179,14 @@ def summary(rows: list[dict]) -> dict[str, Any]:
     """The worst ratio (as a factor ≥ 1, either way) before and after, against the goals ×3 and ×1.5."""
 
     def worst(key: str) -> float | None:
-        ratios = [r[key] for r in rows if r[key]]
+        ratios = [r[key] for r in rows if r.get(key)]
         return max(max(r, 1 / r) for r in ratios) if ratios else None
 
     before, after = worst("ratio_before"), worst("ratio_after")
     return {
         "worst_factor_before": before,
         "worst_factor_after": after,
+        "worst_factor_others": worst("ratio_others") if any("ratio_others" in r for r in rows) else None,
         "within_3_before": before is not None and before <= 3,
         "within_1_5_after": after is not None and after <= 1.5,
     }
@@ -149,13 +197,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "estimate.json")
     parser.add_argument("--peak", action="store_true", help="only measure the CPU's fp32 matmul peak")
     parser.add_argument("--work", type=Path, help="where the runs go (default: a temporary folder, kept)")
+    parser.add_argument("--reanalyse", action="store_true", help="the ratios again from --work's runs")
+    parser.add_argument(
+        "--calibration-share",
+        type=float,
+        default=CALIBRATION_SHARE,
+        help="calibrating runs' share",
+    )
     args = parser.parse_args(argv)
     if args.peak:
         figures = peak()
         print(json.dumps(figures))
         return figures
     work = args.work or Path(tempfile.mkdtemp(prefix="peftbench-estimate-"))
-    figures = {"peak": peak(), "work": str(work), **measure(work)}
+    if args.reanalyse:
+        figures = {"work": str(work), **reanalyse(work)}
+    else:
+        figures = {"peak": peak(), "work": str(work), **measure(work, args.calibration_share)}
+        figures |= {"reanalysed": reanalyse(work)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     print(json.dumps(figures["summary"]))

@@ -35,13 +35,18 @@ def _mean_tokens(task_json: str, model_json: str, max_length: int) -> float | No
     from transformers import AutoTokenizer
 
     from peftbench.models.loading import resolve_source
+    from peftbench.models.shapes import cached_folder, is_local
     from peftbench.tasks.sources import load_rows
 
     task, model = TaskSpec.model_validate_json(task_json), ModelRef.model_validate_json(model_json)
     if model.source.startswith("run:") or model.gguf_file:  # built by another run; a GGUF file: not here
         return None
-    try:  # never the network: a hub model's tokenizer only from the HF cache
-        tokenizer = AutoTokenizer.from_pretrained(resolve_source(model.source), local_files_only=True)
+    # never the network: a hub model's tokenizer from its HF cache folder, found on disk (models.shapes)
+    folder = resolve_source(model.source) if is_local(model.source) else cached_folder(model)
+    if folder is None:
+        return None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         rows: Any = load_rows(task, "train", SAMPLE, task.text_columns)
     except Exception as err:  # no tokenizer or data here: the estimate says it assumed max_length
         log.debug("tokens per example of %s not measured: %s", task.name, err)
