@@ -56,7 +56,7 @@ methods:
 seeds: [0]
 training:
   batch_size: 8
-  max_steps: 40
+  max_steps: 150
   checkpoint_steps: 5
   max_train_samples: 128
   max_eval_samples: 16
@@ -73,9 +73,9 @@ full_run=$(grep -l '"method": *"full"' "$RUNS"/rehearsal/*/spec.json | xargs dir
 [[ -n "$full_run" ]] || die "no full run folder"
 
 printf '\n--- the full run cancelled mid-training (after a checkpoint)\n'
-for _ in $(seq 240); do
-  [[ -d "$RUNS/rehearsal/$full_run/checkpoints" ]] && ls "$RUNS/rehearsal/$full_run/checkpoints" | grep -q . && break
-  sleep 1
+for _ in $(seq 480); do
+  ls "$RUNS/rehearsal/$full_run/checkpoints" 2>/dev/null | grep -q . && break
+  sleep 0.5
 done
 task=$($PY - "$RUNS/rehearsal" "$full_run" <<'EOF'
 import sys
@@ -86,7 +86,8 @@ print(next(job for job, run in tasks.items() if run == sys.argv[2]))
 EOF
 )
 scancel "$task"
-echo "cancelled $task ($full_run)"
+[[ ! -e "$RUNS/rehearsal/$full_run/result.json" ]] || die "the full run ended before it could be cancelled"
+echo "cancelled $task ($full_run) at step $(cat "$RUNS/rehearsal/$full_run/progress.json")"
 
 printf '\n--- %s (same group): status, then resubmit while the other tasks still hold their claims\n' "$OTHER_USER"
 for _ in $(seq 60); do squeue -h -j "$task" 2>/dev/null | grep -q . || break; sleep 1; done

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,19 @@ from peftbench.tasks.row_layouts import apply_layout
 BUNDLED_DIR = Path(__file__).parent / "data"
 FILE_BUILDERS = {"jsonl": "json", "json": "json", "csv": "csv", "tsv": "csv", "parquet": "parquet"}
 """The `datasets` builder that reads a local file, by its suffix."""
+
+
+def local_files_cache() -> str | None:
+    """Where `datasets` writes its arrow copy of local or bundled files: its own cache (None), or,
+    where that cannot be written (a shared HF cache bound read-only into the image, as
+    `make image-rehearsal` found), a folder of this user's under the temporary directory."""
+    import datasets
+
+    cache = Path(datasets.config.HF_DATASETS_CACHE)
+    existing = next(folder for folder in (cache, *cache.parents) if folder.exists())
+    if os.access(existing, os.W_OK):
+        return None
+    return str(Path(tempfile.gettempdir()) / f"peftbench-datasets-{os.getuid()}")
 
 
 def missing_files(source: DataSource) -> list[str]:
@@ -60,7 +75,7 @@ def bundled_split(bundled: str, source_split: str) -> Any:
         for name in ("train", "validation", "test")
         if (folder / f"{name}.jsonl").is_file()
     }
-    return load_dataset("json", data_files=files, split=source_split)
+    return load_dataset("json", data_files=files, split=source_split, cache_dir=local_files_cache())
 
 
 def local_split(task_name: str, split: str, src: DataSource, source_split: str) -> Any:
@@ -73,7 +88,9 @@ def local_split(task_name: str, split: str, src: DataSource, source_split: str) 
         return conll_split(task_name, files, source_split)
     suffix = Path(next(iter(every_file.values()))).suffix.lstrip(".")
     extra = {"delimiter": "\t"} if suffix == "tsv" else {}
-    data = load_dataset(FILE_BUILDERS[suffix], data_files=files, split=source_split, **extra)
+    data = load_dataset(
+        FILE_BUILDERS[suffix], data_files=files, split=source_split, cache_dir=local_files_cache(), **extra
+    )
     return apply_layout(data, src.layout)
 
 
