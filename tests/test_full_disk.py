@@ -217,7 +217,10 @@ def test_sweep_and_resubmit_on_a_full_disk_say_one_line_and_leave_no_lock(tiny_d
     earlier.parent.mkdir(parents=True)
     earlier.write_text('{"written": "before"}')
     disk.fill()
-    out = CliRunner().invoke(app, [verb, str(tiny_demo), "--cluster", LOCAL, "--runs-dir", str(runs)])
+    args = [verb, str(tiny_demo), "--cluster", LOCAL, "--runs-dir", str(runs)]
+    planned = CliRunner().invoke(app, args)  # the plan sees the disk first (plan/disk.py)
+    assert planned.exit_code == 2 and "GB free" in planned.stderr and "--force" in planned.stderr
+    out = CliRunner().invoke(app, [*args, "--force"])  # past the plan: the disk itself refuses
     assert out.exit_code == 1, out.output
     assert out.stderr.splitlines() == [full_line(runs / "tiny-demo" / ".lock", disk)]
     assert disk.files() == {str(p.relative_to(disk.path)) for p in (earlier, *earlier.parents[:3])}

@@ -138,7 +138,8 @@ def test_a_stopped_sweep_says_so_records_the_run_and_status_and_collect_count_it
         capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    assert f"1 {status}" in shown.stdout.splitlines()[-1], shown.stdout
+    counts, progress = shown.stdout.splitlines()[-2:]  # the states, then GPU-hours spent (plan/budget.py)
+    assert f"1 {status}" in counts and progress.startswith("0/8 runs done; "), shown.stdout
     collected = subprocess.run(
         [sys.executable, "-m", "peftbench", "collect", str(runs / "tiny-demo")],
         capture_output=True, text=True, timeout=120,
