@@ -23,14 +23,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from peftbench.core.directions import JUDGE, PER_CATEGORY
 from peftbench.core.errors import ConfigError, Problem, UnreadableFile
-from peftbench.core.files import write_json_atomic, write_text_atomic
+from peftbench.core.files import write_json_atomic
+from peftbench.core.json_lines import read_json_lines, write_json_lines
 from peftbench.core.judge_settings import JudgeSettings
 
 ANSWERS_FILE = "answers.jsonl"
@@ -104,25 +104,11 @@ def write_answers(path: Path, answers: Sequence[SavedAnswer]) -> None:
     if not answers:
         return
 
-    def write(f: TextIO) -> None:
-        for answer in answers:
-            f.write(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False) + "\n")
-
-    write_text_atomic(path, write)
+    write_json_lines(path, (answer.model_dump(mode="json") for answer in answers))
 
 
 def read_answers(path: Path) -> list[SavedAnswer]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise UnreadableAnswers(f"{path}: {err.strerror or err}") from err
-    answers = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            answers.append(SavedAnswer.model_validate_json(line))
-        except ValidationError as err:
-            raise UnreadableAnswers(f"{path}:{number}: {err.errors()[0]['msg']}") from err
-    return answers
+    return read_json_lines(path, SavedAnswer, UnreadableAnswers)
 
 
 def judge_folder(run_dir: Path, identity: JudgeIdentity) -> Path:

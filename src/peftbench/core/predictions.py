@@ -20,15 +20,13 @@ Written atomically (temp file + rename), like result.json.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from peftbench.core.errors import UnreadableFile
-from peftbench.core.files import write_text_atomic
+from peftbench.core.json_lines import read_json_lines, write_json_lines
 from peftbench.core.paths import RunPaths
 
 PREDICTIONS_FILE = "test_predictions.jsonl"
@@ -55,26 +53,13 @@ def predictions_path(run_dir: Path) -> Path:
 
 def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
     """Write one JSON line per prediction atomically (temp file beside `path`, fsync, rename)."""
+    write_json_lines(path, (_record(p) for p in predictions))
 
-    def write(f: TextIO) -> None:
-        for p in predictions:
-            absent = {k for k in ("label", "text") if getattr(p, k) is None}
-            f.write(json.dumps(p.model_dump(exclude=absent), ensure_ascii=False) + "\n")
 
-    write_text_atomic(path, write)
+def _record(prediction: Prediction) -> dict[str, object]:
+    """A prediction holds a label or a text: the other is left out of its line, not written as null."""
+    return prediction.model_dump(exclude={k for k in ("label", "text") if getattr(prediction, k) is None})
 
 
 def read_predictions(path: Path) -> list[Prediction]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise UnreadablePredictions(f"{path}: {err.strerror or err}") from err
-    predictions = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            predictions.append(Prediction.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as err:
-            raise UnreadablePredictions(f"{path}:{number}: {err}") from err
-    return predictions
+    return read_json_lines(path, Prediction, UnreadablePredictions)
