@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,20 +103,18 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure_generation(task_type: str, max_length: int, new: int, batch: int) -> dict[str, float]:
-    """In this process (a fresh one): the model, then one `generate` with the RSS sampled."""
+def peak_during(call: Callable[[], None], device: str) -> int:
+    """The bytes `call` adds at its peak: CUDA's allocator on a GPU; on the CPU, the process's
+    resident memory sampled every 2 ms, less what it was just before."""
     import torch
-    from transformers import LlamaForCausalLM
 
-    from peftbench.plan.generation_memory import generation_bytes
-    from peftbench.plan.memory import evaluation_activation_bytes, generating_bytes
-
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    config = llama_config()
-    model = LlamaForCausalLM(config).eval()
-    prompt = max_length - new
-    ids = torch.randint(10, VOCAB - 10, (batch, prompt))
+    if device != "cpu":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        call()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
     peak, done = [0], threading.Event()
 
     def sample() -> None:
@@ -126,27 +125,52 @@ def measure_generation(task_type: str, max_length: int, new: int, batch: int) ->
     before = rss_bytes()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    start = time.perf_counter()
-    with torch.no_grad():
-        model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=new,
-            min_new_tokens=new,
-            num_beams=1,
-            do_sample=False,
-            pad_token_id=0,
-        )
-    seconds = time.perf_counter() - start
+    call()
     done.set()
     sampler.join()
+    return peak[0] - before
+
+
+def measure_generation(
+    task_type: str, max_length: int, new: int, batch: int, device: str = "cpu"
+) -> dict[str, float | str]:
+    """In this process (a fresh one): the model, then one `generate`, its added peak measured by
+    `peak_during` (the RSS on the CPU, CUDA's allocator on a GPU: `make gpu-check`)."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from peftbench.plan.generation_memory import generation_bytes
+    from peftbench.plan.memory import evaluation_activation_bytes, generating_bytes
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    config = llama_config()
+    model = LlamaForCausalLM(config).eval().to(device)
+    prompt = max_length - new
+    ids = torch.randint(10, VOCAB - 10, (batch, prompt), device=device)
+
+    def generate() -> None:
+        with torch.no_grad():
+            model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=new,
+                min_new_tokens=new,
+                num_beams=1,
+                do_sample=False,
+                pad_token_id=0,
+            )
+
+    start = time.perf_counter()
+    measured = peak_during(generate, device)
+    seconds = time.perf_counter() - start
     run = generation_run(task_type, max_length, new, batch)
     cache_and_logits = generation_bytes(run, config, "none")
     estimate = generating_bytes(run, config, mixed=False, backend="none")
-    measured = peak[0] - before
     loss_pass_and_generating = evaluation_activation_bytes(run, config, mixed=False, backend="none")
     return {
         "task": task_type,
+        "device": device,
         "max_length": max_length,
         "max_new_tokens": new,
         "eval_batch_size": batch,
@@ -201,6 +225,7 @@ def measure_disk(method: str, engine: str, work: Path) -> dict[str, float]:
 
 
 def in_fresh_process(arm: list[str]) -> dict:
+    """One arm in a fresh interpreter (nothing an earlier arm allocated counts), its row as JSON."""
     command = [sys.executable, __file__, "--arm", *arm]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
@@ -220,7 +245,8 @@ def main() -> None:
     if args.arm:
         kind, *rest = args.arm
         if kind == "generation":
-            print(json.dumps(measure_generation(rest[0], *map(int, rest[1:]))))
+            device = rest[4] if len(rest) > 4 else "cpu"
+            print(json.dumps(measure_generation(rest[0], *map(int, rest[1:4]), device=device)))
         else:
             print(json.dumps(measure_disk(rest[0], rest[1], Path(rest[2]))))
         return

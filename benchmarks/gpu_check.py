@@ -9,7 +9,10 @@ Llama-shaped decoders built from configs (random weights, no download):
    tokens/s, MFU, peak GPU memory;
 2. the largest model that full-fine-tunes with ZeRO-3 offload on this one GPU: sizes tried in
    order (`--offload-sizes`, default 1.7b, 7b, 13b) until one fails or the time budget is spent;
-3. LoRA vs QLoRA vs DoRA on a small decoder (SmolLM2-360M's shape).
+3. LoRA vs QLoRA vs DoRA on a small decoder (SmolLM2-360M's shape);
+4. generation: test answers generated at two evaluation batches for a generation and an
+   instruction task (benchmarks/bench_generation_memory.py's arms, each in a fresh process), the
+   planner's key-value cache, logits and prompt pass against CUDA's measured peak.
 For every arm, the memory planner's estimate (plan/memory.py, what `peftbench plan` shows and a
 sweep is refused by) against the measured peak: the planner's error as estimate / measured.
 `--tiny` runs every part on a 2M-parameter model for a few steps, so the script cannot rot
@@ -29,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from benchmarks import bench_engines
+    from benchmarks import bench_engines, bench_generation_memory
 except ImportError:  # run as a script (`make gpu-check`): benchmarks/ itself is on sys.path
     import bench_engines  # type: ignore[no-redef]
+    import bench_generation_memory  # type: ignore[no-redef]
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = (("full", "none"), ("full", "fsdp"), ("full", "zero3"))
@@ -123,6 +127,39 @@ def largest_offloaded(sizes: list[str], work: Path, args: argparse.Namespace, de
     return {"largest": largest, "stopped": stopped, "tried": tried}
 
 
+TINY_GENERATION = [("generation", 64, 8, 2), ("instruction", 64, 16, 2)]  # --tiny: the plumbing
+
+
+def measure_generation(tiny: bool) -> list[dict]:
+    """Part 4: each generation arm in a fresh process, on the GPU where there is one."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    arms = TINY_GENERATION if tiny else bench_generation_memory.GENERATION_ARMS
+    return [
+        bench_generation_memory.in_fresh_process(["generation", task, *map(str, shape), device])
+        for task, *shape in arms
+    ]
+
+
+def generation_lines(rows: list[dict]) -> list[str]:
+    """Part 4's table: the planner's generating memory against the measured peak."""
+    lines = [
+        "## 4. Generating test answers: the planner's key-value cache, logits and prompt pass",
+        "",
+        "| task | device | max_length | new tokens | batch | planner MB | measured MB | planner ÷ measured |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {' '.join(r['arm'])} | failed: {r['error'][-200:]!r} | | | | | | |")
+            continue
+        cells = [r["task"], r["device"], r["max_length"], r["max_new_tokens"], r["eval_batch_size"]]
+        figures = [f"{r['estimate_mb']:.0f}", f"{r['measured_mb']:.0f}", f"{r['ratio']:.2f}"]
+        lines.append("| " + " | ".join(map(str, [*cells, *figures])) + " |")
+    return [*lines, ""]
+
+
 def markdown(report: dict) -> str:
     """The summary page: one table per part, the planner's ratio beside each measured peak."""
     lines = [
@@ -167,6 +204,7 @@ def markdown(report: dict) -> str:
         rule,
         *map(row, offload["tried"]),
         "",
+        *generation_lines(report["generation"]),
     ]
     return "\n".join(lines)
 
@@ -212,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
         full = measure(full_size, tuple(("full", b) for b in args.full_engines.split(",")), work, args)
         adapters = measure(adapter_size, tuple((m, "none") for m in args.adapters.split(",")), work, args)
         offload = largest_offloaded(ladder, work, args, start + args.budget)
+        generation = measure_generation(args.tiny)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {
@@ -221,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
         "full": full,
         "adapters": adapters,
         "offload": offload,
+        "generation": generation,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -158,6 +158,10 @@ def test_the_gpu_check_runs_every_part_on_the_tiny_model_and_writes_json_and_mar
     assert (
         "# GPU check on CPU" in page and "ZeRO-3 offload" in page and "| tiny | lora | none | success" in page
     )
+    generated = report["generation"]  # part 4: each arm in a fresh process, its estimate beside its peak
+    assert [(r["task"], r["device"]) for r in generated] == [("generation", "cpu"), ("instruction", "cpu")]
+    assert all(r["estimate_mb"] > r["kv_cache_and_logits_mb"] > 0 for r in generated)
+    assert "## 4. Generating test answers" in page and "| instruction | cpu | 64 | 16 | 2 |" in page
 
 
 def test_the_estimate_bench_calibrates_once_per_method_on_other_runs_and_sums_up_the_ratios():
