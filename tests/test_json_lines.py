@@ -31,5 +31,5 @@ def test_a_bad_line_names_the_file_and_its_number_and_blank_lines_are_skipped(tm
 
 
 def test_a_missing_file_names_the_file(tmp_path: Path):
-    with pytest.raises(UnreadableFile, match="absent.jsonl"):
+    with pytest.raises(UnreadableFile, match=r"absent\.jsonl"):
         read_json_lines(tmp_path / "absent.jsonl", Line, UnreadableFile)
