@@ -65,6 +65,7 @@ def test_bad_sweep_and_bad_cluster_fail_together_before_anything_runs(sweep_file
 
 
 @pytest.mark.slow
+@pytest.mark.beside_the_rest  # the suite's longest test: it evens out make test's two sessions
 def test_the_demo_end_to_end_then_resume_then_collect(tiny_demo: Path, tmp_path: Path):
     runs = tmp_path / "runs"
     out = peftbench("sweep", str(tiny_demo), "--cluster", "local", "--runs-dir", str(runs))

@@ -203,8 +203,9 @@ def test_a_hung_controller_costs_one_timeout_per_command_and_the_command_says_so
 
         shown, seconds = timed_cli("status", *args, cwd=tmp_path)
         assert shown.returncode == 3, shown.stdout + shown.stderr
-        totals = set(shown.stdout.splitlines()[-1].split(", "))
-        assert totals == {"2 pending", "1 unsubmitted"}, shown.stdout  # the pending ones: sacct's word
+        states, progress = shown.stdout.splitlines()[-2:]  # the states, then GPU-hours (plan/budget.py)
+        assert set(states.split(", ")) == {"2 pending", "1 unsubmitted"}, shown.stdout  # sacct's word
+        assert progress.startswith("0/3 runs done; "), shown.stdout
         [line] = shown.stderr.splitlines()
         assert line.startswith("Scheduler not fully read — squeue: exit 1: ") and "timed out" in line, line
         assert " s; slurmctld is not asked again in this command); shown instead: sacct's states" in line
