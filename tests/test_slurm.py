@@ -142,12 +142,14 @@ def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
         "both first tasks RUNNING",
         lambda: all(query_states([j]).get(j) == "RUNNING" for j in (to_cancel, to_kill)),
     )
-    wait_until(
-        "the task to kill to be training",
-        lambda: (sweep_dir / submission.tasks[to_kill] / "progress.json").exists(),
-        every=0.5,
-    )
+    def training(job: str) -> bool:
+        return (sweep_dir / submission.tasks[job] / "progress.json").exists()
+
+    # Each task is stopped as soon as it trains, not when the other does: under load one task can
+    # get ahead and finish its 40 steps before the other has written its first progress.
+    wait_until("the task to cancel to be training", lambda: training(to_cancel), every=0.5)
     subprocess.run(["scancel", to_cancel], check=True)
+    wait_until("the task to kill to be training", lambda: training(to_kill), every=0.5)
     victim = wait_until("the task's python process", lambda: task_process(to_kill))
     victim.send_signal(signal.SIGKILL)
 
