@@ -149,6 +149,9 @@ def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
     # scancel is a SIGTERM, which submitit lets pass, and a SIGKILL KillWait (5 s) later: a run must
     # be far from its end when cancelled, or it ends and writes its result first and is rightly done
     # (seen in CI with 40 steps: ~8 steps/s on one free core). Cancelled at step 5 of 100 here.
+    never_started = jobs[3]  # waits for a CPU: the first two tasks hold the node's two
+    assert query_states([never_started]).get(never_started) == "PENDING"
+    subprocess.run(["scancel", never_started], check=True)
     wait_until("the task to cancel to be training", lambda: training(to_cancel), every=0.5)
     subprocess.run(["scancel", to_cancel], check=True)
     wait_until("the task to kill to be training", lambda: training(to_kill), every=0.5)
@@ -158,14 +161,17 @@ def test_array_cancel_kill_status_resubmit_collect(tmp_path: Path):
     wait_until("every task to finish", lambda: all_settled(sweep, tmp_path), timeout=300, every=2)
     states = states_of(sweep, tmp_path)
     broken = {run_id: s for run_id, s in states.items() if s.state != "done"}
-    assert set(broken) == {submission.tasks[to_cancel], submission.tasks[to_kill]}
+    assert set(broken) == {submission.tasks[j] for j in (to_cancel, to_kill, never_started)}
     assert broken[submission.tasks[to_cancel]].slurm_state == "CANCELLED"
     assert broken[submission.tasks[to_kill]].state in {"failed", "lost"}
+    unstarted = broken[submission.tasks[never_started]]  # sacct keeps no row of it at all
+    assert (unstarted.state, unstarted.slurm_state) == ("lost", "no record")
+    assert "never started" in unstarted.detail
     shown = peftbench("status", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path).stdout
-    assert "CANCELLED" in shown and to_kill in shown and "2 done" in shown
+    assert "CANCELLED" in shown and to_kill in shown and "1 done" in shown and "never started" in shown
 
     out = peftbench("resubmit", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
-    assert "2 run(s) submitted in 1 array(s); 2 already done" in out.stdout
+    assert "3 run(s) submitted in 1 array(s); 1 already done" in out.stdout
     second = read_submissions(sweep_dir)[-1]
     assert sorted(second.tasks.values()) == sorted(broken)
     wait_until("the resubmitted runs", lambda: all_settled(sweep, tmp_path), timeout=240, every=2)

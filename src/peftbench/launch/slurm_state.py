@@ -74,6 +74,12 @@ def stderr_tail(submission: Submission, job_id: str, lines: int = 5) -> str:
     return "\n".join(text[-lines:])
 
 
+NEVER_STARTED = (
+    "no record in squeue or sacct and no log: the task never started (Slurm keeps no record of an "
+    "array task cancelled while it was pending)"
+)
+"""Measured on Slurm 22.05: `scancel JOB_3` on a pending array task leaves no sacct row at all."""
+
 STOPPED_STATES = {"interrupted", "killed"}  # result statuses `status` shows as their own state
 
 
@@ -286,6 +292,8 @@ def _by_scheduler(e: _Evidence) -> RunState:
     tail = stderr_tail(submission, job_id)
     if SLURM_STATES.get(slurm_state) == "failed":
         return RunState(e.run, "failed", slurm_state, job_id, tail)
+    if not slurm_state and not tail:
+        return RunState(e.run, "lost", "no record", job_id, NEVER_STARTED)
     return RunState(e.run, "lost", slurm_state or "no record", job_id, tail)
 
 
