@@ -101,3 +101,65 @@ def test_smoke_real_every_hulu_task_type_trains_and_scores(name: str, tmp_path: 
     test = run_on_upstream(name, tmp_path, steps=4)
     metric = TASK_CATALOG[name].metric
     assert (-1.0 if metric == "mcc" else 0.0) <= test[metric] <= 1.0, test
+
+
+# SentiCoref as SloBENCH evaluates it: clarinsi/slobench-eval-docker's sample ground truth (CorefUD).
+SLOBENCH_COREF = Path(__file__).parent / "fixtures" / "upstream" / "slobench" / "eval_coreference"
+CARD_FIRST_SENTENCES = [  # huggingface.co/datasets/cjvt/senticoref card, its data instance (words[0][:2])
+    ["Evropska", "komisija", "mora", "narediti", "analizo", "vzrokov", "rasti", "cen", "hrane", ",",
+     "menita", "kmetijski", "minister", "Jarc", "in", "njegov", "francoski", "kolega", "."],
+    ["Bo", "evropska", "komisija", "analizirala", "vzroke", "rasti", "cen", "hrane", "."],
+]  # fmt: skip
+
+
+def senticoref_on_slobench() -> TaskSpec:
+    """The catalog's `senticoref`, only its files changed: the one real document serves every split."""
+    return TASK_CATALOG["senticoref"].model_copy(
+        update={
+            "source": DataSource(files={"train": str(SLOBENCH_COREF / "ground_truth.conllu")}),
+            "splits": {"train": "train", "validation": "train", "test": "train"},
+        }
+    )
+
+
+def mentions_and_entities_in(path: Path) -> tuple[int, int]:
+    """Counted off the raw file: opening brackets in its `Entity=` values, and the distinct eids."""
+    raw = path.read_text(encoding="utf-8").splitlines()
+    values = [line.rsplit("\t", 1)[-1][7:] for line in raw if "\tEntity=" in line]
+    opened = [part.split("-")[0] for value in values for part in value.split("(")[1:]]
+    return len(opened), len(set(opened))
+
+
+def test_the_real_senticoref_document_reads_in_the_catalogs_columns():
+    """The CorefUD file gives the row cjvt/senticoref gives on the hub: the catalog's columns, the card's
+    words in paragraphs of sentences, and the file's own mentions (one per opening bracket)."""
+    from peftbench.tasks.coreference.documents import document_of
+
+    task = senticoref_on_slobench()
+    rows = load_split(task, "train")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["id_doc"] == "senticoref1"
+    assert {task.text_columns[0], task.label_column} <= set(row)
+    assert row[task.text_columns[0]][0][:2] == CARD_FIRST_SENTENCES
+    document = document_of(row, task.text_columns[0], task.label_column)
+    mentions, entities = mentions_and_entities_in(SLOBENCH_COREF / "ground_truth.conllu")
+    assert sum(len(cluster) for cluster in document["clusters"]) == mentions == 33
+    assert len(document["clusters"]) == entities == 15
+    assert mentioned_with(document, (0, 1)) == ["evropska komisija"] * 3  # e0, once in each sentence
+
+
+def mentioned_with(document: dict, mention: tuple[int, int]) -> list[str]:
+    """The words of every mention of the entity that has `mention`, lower-cased."""
+    words = [w.lower() for sentence in document["sentences"] for w in sentence]
+    cluster = next(c for c in document["clusters"] if mention in c)
+    return [" ".join(words[first : last + 1]) for first, last in cluster]
+
+
+def test_coreference_trains_and_scores_on_the_real_senticoref_document(tmp_path: Path):
+    """The coreference type end to end on the real SentiCoref document, MiniLM with LoRA, two steps
+    (mechanics only: it is scored on the document it trained on; about 3 s)."""
+    spec = demo_run("lora", "senticoref", max_steps=2, max_eval_samples=None)
+    result = run_one(spec.model_copy(update={"task": senticoref_on_slobench()}), tmp_path)
+    assert result.status == "success", result.error
+    assert 0.0 <= result.test["conll_f1"] <= 1.0, result.test

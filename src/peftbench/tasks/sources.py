@@ -11,6 +11,7 @@ from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
 from peftbench.tasks.coreference.conll import conll_split, is_conll_file
+from peftbench.tasks.coreference.corefud import is_corefud_file, read_corefud
 from peftbench.tasks.prompts import column_value
 from peftbench.tasks.row_layouts import apply_layout
 
@@ -86,6 +87,8 @@ def local_split(task_name: str, split: str, src: DataSource, source_split: str) 
     files = split_files(task_name, split, every_file, source_split)
     if is_conll_file(next(iter(files.values()))):  # coreference documents, not a table
         return conll_split(task_name, files, source_split)
+    if is_corefud_file(next(iter(files.values()))):  # CorefUD documents, as cjvt's hub rows
+        return conll_split(task_name, files, source_split, reader=read_corefud)
     suffix = Path(next(iter(every_file.values()))).suffix.lstrip(".")
     extra = {"delimiter": "\t"} if suffix == "tsv" else {}
     data = load_dataset(
