@@ -163,3 +163,28 @@ def test_coreference_trains_and_scores_on_the_real_senticoref_document(tmp_path:
     result = run_one(spec.model_copy(update={"task": senticoref_on_slobench()}), tmp_path)
     assert result.status == "success", result.error
     assert 0.0 <= result.test["conll_f1"] <= 1.0, result.test
+
+
+SLOBENCH_SAYS = {  # its README (8ffb67d9): the official scorer's output on sample_ground_truth/submission
+    "muc_f1": 0.8387096774193548,
+    "b3_f1": 0.8311688311688311,
+    "ceafe_f1": 0.8380952380952381,
+    "conll_f1": 0.8359912488944747,
+    "ceafe_precision": 0.9777777777777779,
+    "b3_recall": 0.7111111111111111,
+}
+
+
+def test_our_scorer_gives_slobenchs_own_figures_on_its_sample_submission():
+    """SloBENCH scores coreference with ufal's corefud-scorer, singletons dropped (`keep_singletons:
+    False`, evaluate_corefud.py), as our task drops them (task.py's gold_clusters; a prediction has
+    none). On SloBENCH's own sample submission our scorer prints the figures its README prints."""
+    from peftbench.tasks.coreference.corefud import read_corefud
+    from peftbench.tasks.coreference.scores import coref_metrics
+
+    def linked(name: str) -> list[list[tuple[int, int]]]:
+        [document] = read_corefud(SLOBENCH_COREF / name)
+        return [[tuple(m) for m in entity] for entity in document["coref_clusters"] if len(entity) > 1]
+
+    ours = coref_metrics([(linked("ground_truth.conllu"), linked("submission.conllu"))])
+    assert {name: ours[name] for name in SLOBENCH_SAYS} == pytest.approx(SLOBENCH_SAYS, abs=1e-12)
