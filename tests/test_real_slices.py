@@ -6,6 +6,10 @@ beside them; scripts/vendor_real_slices.py cut them). Each catalog task is point
 `files:` (the hub offline), its sentence column renamed where the GitHub files name it `Sent`
 (the hub copies call it `sentence`), nothing else changed: its labels read upstream's label strings.
 The CI test trains one task end to end; `make smoke-real` trains every task type on the real slices.
+
+Coreference: SloBENCH's own SentiCoref sample (tests/fixtures/upstream/slobench/eval_coreference/, the
+CorefUD files of clarinsi/slobench-eval-docker) read through the catalog's `senticoref`, trained on in
+CI, and scored by our scorer beside the figures SloBENCH's README prints for its official scorer.
 """
 
 from __future__ import annotations
