@@ -80,7 +80,8 @@ def bundled_split(bundled: str, source_split: str) -> Any:
 
 
 def local_split(task_name: str, split: str, src: DataSource, source_split: str) -> Any:
-    """One split of local files: a table (FILE_BUILDERS, by the first file's suffix) or coreference documents (*_conll, CorefUD .conllu)."""
+    """One split of local files: a table (FILE_BUILDERS, by the first file's suffix) or coreference
+    documents (*_conll files, CorefUD .conllu files)."""
     from datasets import load_dataset
 
     every_file = src.files or {}
