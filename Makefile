@@ -63,7 +63,7 @@ report: $(VENV)/.installed ## SWEEP's report.html, paper tables (md/tex/csv) and
 test: $(VENV)/.installed ## the whole test suite (CPU, offline; what CI runs): the Slurm and slow tests beside the others
 	PY=$(PY) bash scripts/run_tests.sh
 
-smoke-real: $(VENV)/.installed ## every task type on the vendored real slices (HuLU, BELLE's eval set), CPU; SloBENCH's scorer too with SLOBENCH_EVAL_DOCKER=<checkout>
+smoke-real: $(VENV)/.installed ## every task type on the vendored real slices (HuLU, SentiCoref, BELLE's eval set), CPU; SloBENCH's scorer too with SLOBENCH_EVAL_DOCKER=<checkout>
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PEFTBENCH_RUN_SLOW=1 $(PY) -m pytest -q tests/test_real_slices.py tests/test_belle_eval.py tests/test_slobench_scorer.py
 
 .PHONY: smoke-real

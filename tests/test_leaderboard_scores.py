@@ -52,6 +52,8 @@ def test_the_shipped_file_maps_to_catalog_tasks_and_metrics_they_report():
         task = TASK_CATALOG[mapped.task]
         assert mapped.metric in TASK_TYPES[task.type].metrics, key
     assert board.entries == []  # nothing could be read offline: no figure is made up
+    superglue = {"BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC", "WSC"}
+    assert set(board.tasks) == superglue  # all eight, though SloBENCH's scorer scores six
 
 
 def test_ours_beside_published_entries_with_their_source(tmp_path: Path):

@@ -351,7 +351,7 @@ COREFERENCE = [
     # licence, to the files named here (docs/tasks.md, "Coreference"); FETCH_BY_HAND says where from.
     # SentiCoref and coref149 in the columns cjvt/senticoref and cjvt/coref149 give them on the hub
     # (id_doc, words, mentions, coref_clusters); those hub copies are loading scripts, which
-    # datasets >= 4 no longer runs, so a local JSONL export of the same columns is read.
+    # datasets >= 4 no longer runs, so a local JSONL export of the same columns is read (or CorefUD).
     TaskSpec(
         name="senticoref",
         type="coreference",
@@ -392,7 +392,8 @@ COREFERENCE = [
 
 FETCH_BY_HAND = {
     "senticoref": "SentiCoref 1.0, CLARIN.SI http://hdl.handle.net/11356/1285 (CC BY-SA 4.0 as the "
-    "cjvt/senticoref card gives it); export it with the cjvt/senticoref columns to JSONL",
+    "cjvt/senticoref card gives it); export it with the cjvt/senticoref columns to JSONL, or point "
+    "`files:` at its CorefUD conversion (.conllu, as SloBENCH scores it)",
     "coref149": "coref149, CLARIN.SI http://hdl.handle.net/11356/1182 (CC BY-NC-SA 4.0 as the "
     "cjvt/coref149 card gives it); export it with the cjvt/coref149 columns to JSONL",
     "conll2012_en": "OntoNotes 5.0, LDC2013T19 (LDC licence, not free); build the *_v4_gold_conll "

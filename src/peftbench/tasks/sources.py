@@ -11,6 +11,7 @@ from typing import Any
 
 from peftbench.core.spec import DataSource, TaskSpec
 from peftbench.tasks.coreference.conll import conll_split, is_conll_file
+from peftbench.tasks.coreference.corefud import is_corefud_file, read_corefud
 from peftbench.tasks.prompts import column_value
 from peftbench.tasks.row_layouts import apply_layout
 
@@ -79,13 +80,16 @@ def bundled_split(bundled: str, source_split: str) -> Any:
 
 
 def local_split(task_name: str, split: str, src: DataSource, source_split: str) -> Any:
-    """One split of local files: a table (FILE_BUILDERS, by the first file's suffix) or *_conll documents."""
+    """One split of local files: a table (FILE_BUILDERS, by the first file's suffix) or coreference
+    documents (*_conll files, CorefUD .conllu files)."""
     from datasets import load_dataset
 
     every_file = src.files or {}
     files = split_files(task_name, split, every_file, source_split)
     if is_conll_file(next(iter(files.values()))):  # coreference documents, not a table
         return conll_split(task_name, files, source_split)
+    if is_corefud_file(next(iter(files.values()))):  # CorefUD documents, as cjvt's hub rows
+        return conll_split(task_name, files, source_split, reader=read_corefud)
     suffix = Path(next(iter(every_file.values()))).suffix.lstrip(".")
     extra = {"delimiter": "\t"} if suffix == "tsv" else {}
     data = load_dataset(

@@ -10,7 +10,7 @@ a blank line between sentences. The coreference column is `-` or `|`-joined part
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +139,23 @@ class ConllDocument:
         return {"doc_key": self.key, "sentences": sentences, "clusters": clusters}
 
 
-def conll_split(task_name: str, files: Mapping[str, str], source_split: str) -> Any:
-    """One split (a datasets split expression, e.g. 'train[:80%]') of `*_conll` files, as a Dataset."""
+def conll_split(
+    task_name: str,
+    files: Mapping[str, str],
+    source_split: str,
+    reader: Callable[[str], list[dict[str, Any]]] = read_conll,
+) -> Any:
+    """One split (a datasets split expression, e.g. 'train[:80%]') of document files, as a Dataset.
+
+    `reader` reads one file into documents: `*_conll` files by default, CorefUD's by corefud.py.
+    """
     from datasets import Dataset, ReadInstruction, concatenate_datasets
 
-    read = {name: Dataset.from_list(read_conll(file)) for name, file in files.items()}
+    read = {name: Dataset.from_list(reader(file)) for name, file in files.items()}
     try:
         parts = ReadInstruction.from_spec(source_split).to_absolute({k: len(v) for k, v in read.items()})
     except (ValueError, KeyError) as err:
         raise ValueError(
-            f"Task {task_name!r}: split {source_split!r} over the *_conll files {sorted(files)}: {err}"
+            f"Task {task_name!r}: split {source_split!r} over the coreference files {sorted(files)}: {err}"
         ) from None
     return concatenate_datasets([read[p.splitname].select(range(p.from_, p.to)) for p in parts])
