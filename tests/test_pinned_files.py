@@ -273,3 +273,20 @@ def test_cli_fetch_refuses_the_slice_as_the_studys_set_and_check_names_it(tmp_pa
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"expected {EVAL_SET.blob}; nothing written to data/belle_eval" in out.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_check_on_the_study_sweep_names_belles_set_and_its_hub_items_not_the_child_runs_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """belle-instruct's FT(math) rows start from another run's model (`run:<id>`): built by that
+    run, not a hub id (it used to reach huggingface_hub as one and end in a traceback)."""
+    monkeypatch.chdir(tmp_path)
+    runs = load_sweep(REPO / "configs" / "sweeps" / "belle-instruct.yaml").runs
+    assert any(r.model.source.startswith("run:") for r in runs)
+    outcome = fetch_sweep(runs, "belle-instruct.yaml", check=True, report=lambda line: None)
+    study, *hub = outcome.problems  # the hub items, unless this machine's HF cache holds LLaMA and BELLE
+    assert study.startswith(
+        "BELLE's evaluation set and judge prompts in data/belle_eval (used by task belle_0.6m, task "
+        "belle_2m, task belle_4m, task belle_math_0.25m): test.jsonl, judge_prompts.yaml missing"
+    )
+    assert not any("run:" in problem for problem in hub)
