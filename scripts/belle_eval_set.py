@@ -12,6 +12,7 @@ says whether the files given are the study's versions (git blob ids).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from peftbench.core.files import write_paths_atomic
@@ -55,7 +56,7 @@ def main(source: Path, folder: Path, prompts: Path | None) -> None:
         print(f"{prompts}: {which_version(prompts)} -> {folder / PROMPTS_FILE}")
 
 
-def _writer(text: str):
+def _writer(text: str) -> Callable[[Path], None]:
     return lambda path: path.write_text(text, encoding="utf-8")
 
 
