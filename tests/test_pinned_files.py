@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import http.server
-import json
 import os
 import subprocess
 import sys
@@ -126,9 +125,11 @@ def test_the_pinned_files_are_the_studys_versions():
     )
 
 
-def test_fetch_downloads_checks_and_converts_into_the_folder_the_catalog_reads(
-    tmp_path: Path, mirror: Path, slice_pinned: pinned.StudyFiles, monkeypatch: pytest.MonkeyPatch
-):
+def fetched_from_the_mirror(
+    tmp_path: Path, mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, list[str]]:
+    """`fetch` of the one-row BELLE sweep, run in `tmp_path` against the served mirror: the folder
+    it wrote and the lines it reported."""
     monkeypatch.chdir(tmp_path)
     runs = load_sweep(belle_sweep(tmp_path)).runs
     lines: list[str] = []
@@ -137,8 +138,14 @@ def test_fetch_downloads_checks_and_converts_into_the_folder_the_catalog_reads(
         outcome = fetch_sweep(runs, "belle-fetch.yaml", report=lines.append)
     assert outcome.problems == [], outcome.problems
     assert "BELLE's evaluation set and judge prompts: in data/belle_eval." in (outcome.summary or "")
+    return tmp_path / "data" / "belle_eval", lines
+
+
+def test_fetch_downloads_checks_and_converts_into_the_folder_the_catalog_reads(
+    tmp_path: Path, mirror: Path, slice_pinned: pinned.StudyFiles, monkeypatch: pytest.MonkeyPatch
+):
+    folder, lines = fetched_from_the_mirror(tmp_path, mirror, monkeypatch)
     assert lines == ["fetching BELLE's evaluation set and judge prompts into data/belle_eval"]
-    folder = tmp_path / "data" / "belle_eval"
     assert sorted(p.name for p in folder.iterdir()) == ["judge_prompts.yaml", "test.jsonl"]  # no temp file
     # Read as the catalog's BELLE rows read their test split (a local folder, the hub offline).
     test = load_split(TASK_CATALOG["belle_2m"], "test")
@@ -149,15 +156,21 @@ def test_fetch_downloads_checks_and_converts_into_the_folder_the_catalog_reads(
     assert (folder / "judge_prompts.yaml").read_text(encoding="utf-8") == belle_eval.judge_prompts_text(
         belle_eval.read_items((UPSTREAM / "eval_prompt.json").read_text(encoding="utf-8"))
     )
-    # The same bytes the hand-conversion script writes from the same files.
+
+
+def test_fetch_writes_the_bytes_the_hand_conversion_script_writes(
+    tmp_path: Path, mirror: Path, slice_pinned: pinned.StudyFiles, monkeypatch: pytest.MonkeyPatch
+):
+    folder, _ = fetched_from_the_mirror(tmp_path, mirror, monkeypatch)
     script = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "belle_eval_set.py"), str(UPSTREAM / "eval_set.json"),
          str(tmp_path / "by_hand"), "--prompts", str(UPSTREAM / "eval_prompt.json")],
         capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": str(REPO / "src")},
     )  # fmt: skip
     assert "11 prompts in 10 classes" in script.stdout
-    for name in ("test.jsonl", "judge_prompts.yaml"):
-        assert (tmp_path / "by_hand" / name).read_bytes() == (folder / name).read_bytes(), name
+    assert (tmp_path / "by_hand" / "test.jsonl").read_bytes() == (folder / "test.jsonl").read_bytes()
+    by_hand = (tmp_path / "by_hand" / "judge_prompts.yaml").read_bytes()
+    assert by_hand == (folder / "judge_prompts.yaml").read_bytes()
 
 
 def test_a_second_fetch_finds_the_files_present_and_downloads_nothing(
@@ -223,6 +236,12 @@ def test_a_server_down_is_one_line_and_leaves_nothing_half_written(
     assert not (tmp_path / "data").exists()
 
 
+def study_check(runs: list) -> tuple[str, str]:
+    """`doctor --sweep`'s finding on the sweep's study files: status and detail."""
+    [study] = [c for c in check_hf_cache(runs) if c.name == "study files"]
+    return study.status, study.detail
+
+
 def test_check_and_doctor_report_the_files_missing_then_present(
     tmp_path: Path, slice_pinned: pinned.StudyFiles, mirror: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -231,27 +250,22 @@ def test_check_and_doctor_report_the_files_missing_then_present(
     runs = load_sweep(belle_sweep(tmp_path, str(folder))).runs
     assert missing_local_data(runs) == []  # fetch can get it: not one the user must bring
     check = fetch_sweep(runs, "belle-fetch.yaml", check=True, report=lambda line: None)
-    [problem] = check.problems
-    assert problem == (
-        f"BELLE's evaluation set and judge prompts in {folder} (used by task belle_trial): test.jsonl, "
-        "judge_prompts.yaml missing; run `peftbench fetch belle-fetch.yaml` where GitHub (or "
-        "PEFTBENCH_GITHUB_RAW) is reachable"
+    need = f"BELLE's evaluation set and judge prompts in {folder} (used by task belle_trial)"
+    assert check.problems == [
+        f"{need}: test.jsonl, judge_prompts.yaml missing; run `peftbench fetch belle-fetch.yaml` where "
+        "GitHub (or PEFTBENCH_GITHUB_RAW) is reachable"
+    ]
+    assert study_check(runs) == (
+        "fail",
+        f"{need}: test.jsonl, judge_prompts.yaml missing (run `peftbench fetch` where GitHub is reachable)",
     )
-    [study] = [c for c in check_hf_cache(runs) if c.name == "study files"]
-    assert study.status == "fail" and "test.jsonl, judge_prompts.yaml missing" in study.detail
     assert not folder.exists()  # --check downloads nothing
     with served(mirror) as base:
         monkeypatch.setenv(pinned.RAW_BASE_VARIABLE, base)
         assert fetch_sweep(runs, "belle-fetch.yaml", report=lambda line: None).problems == []
     assert fetch_sweep(runs, "belle-fetch.yaml", check=True, report=lambda line: None).problems == []
-    [study] = [c for c in check_hf_cache(runs) if c.name == "study files"]
-    assert (study.status, study.detail) == (
-        "ok",
-        f"BELLE's evaluation set and judge prompts in {folder} (used by task belle_trial): present",
-    )
-    assert [json.loads(line)["id"] for line in (folder / "test.jsonl").read_text().splitlines()] == list(
-        range(11)
-    )
+    assert study_check(runs) == ("ok", f"{need}: present")
+    assert len((folder / "test.jsonl").read_text(encoding="utf-8").splitlines()) == 11
 
 
 def test_cli_fetch_refuses_the_slice_as_the_studys_set_and_check_names_it(tmp_path: Path, mirror: Path):
