@@ -6,7 +6,8 @@ Some studies' evaluation data is not on the HF hub but in the study's own reposi
 `peftbench fetch` downloads each file at the study's commit from raw.githubusercontent.com (or
 from the mirror `PEFTBENCH_GITHUB_RAW` names, laid out as `<base>/<owner>/<repo>/<commit>/<path>`),
 refuses any whose git blob id is not the pinned one, converts them into the layout the catalog
-reads and writes that folder's files all or none.
+reads and writes that folder's files all or none. `HF_HUB_OFFLINE` does not stop it (that variable
+is about the hub); a machine without network fails at the first file, in one line.
 
 A sweep needs a set when one of its tasks reads a local folder (`hub:` of `source` or
 `test_source`) named as the set's folder (`belle_eval`, the catalog's `data/belle_eval`): the
