@@ -419,23 +419,19 @@ def fetch(
         bool, typer.Option("--check", help="Only list what is missing; download nothing.")
     ] = False,
 ) -> None:
-    """Download every hub model, tokenizer and dataset a sweep needs into the HF cache, for offline runs."""
+    """Download every hub model, tokenizer and dataset a sweep needs into the HF cache, for offline
+    runs, and the study files it reads from a public GitHub repository (BELLE's evaluation set)."""
     from peftbench.plan.loading import load_sweep
-    from peftbench.tools import fetch as hub
+    from peftbench.tools.fetch import fetch_sweep
 
     with config_checked():
         runs = load_sweep(sweep_file).runs
-    items, by_hand = hub.hub_needs(runs), hub.missing_local_data(runs)
-    for need in by_hand:  # not on the hub: fetch cannot get them, the user must
-        views.print_plain(need, stderr=True, soft_wrap=True)
-    try:
-        fetched = [] if check else hub.fetch(items, report=console.print, sweep=str(sweep_file))
-        hub.require_cached(items, sweep=str(sweep_file))
-    except hub.FetchError as err:
-        views.print_plain(err, stderr=True, soft_wrap=True)
-        raise typer.Exit(code=1) from None
-    console.print(f"{len(items)} hub item(s) needed, {len(fetched)} fetched now; all in {hub.hf_home()}.")
-    if by_hand:
+    outcome = fetch_sweep(runs, str(sweep_file), check, report=console.print)
+    for problem in outcome.problems:
+        views.print_plain(problem, stderr=True, soft_wrap=True)
+    if outcome.summary is not None:
+        console.print(outcome.summary)
+    if outcome.problems:
         raise typer.Exit(code=1)
 
 

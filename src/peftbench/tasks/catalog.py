@@ -287,8 +287,9 @@ GENERATION = [
 
 BELLE_EVAL = DataSource(hub="data/belle_eval")
 """BELLE's common evaluation set (1,000 prompts, 10 classes in 9 categories; github.com/LianjiaTech/BELLE
-eval/eval_set.json), converted by scripts/belle_eval_set.py into data/belle_eval/test.jsonl (a local
-folder read like a hub dataset, as Slovene SuperGLUE). Every BELLE row is tested on it, as in the study;
+eval/eval_set.json), fetched at the study's commit and converted into data/belle_eval/test.jsonl by
+`peftbench fetch` (tools/pinned_files.py; scripts/belle_eval_set.py for a copy brought by hand): a local
+folder read like a hub dataset, as Slovene SuperGLUE. Every BELLE row is tested on it, as in the study;
 tasks/data/belle_eval_standin holds 20 prompts of ours in the same layout for trials and tests."""
 BELLE_CATEGORIES = {"math": "others", "code": "others"}
 """The study's Table 4 appendix puts math and code in one column, "others"."""

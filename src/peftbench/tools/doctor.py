@@ -292,14 +292,28 @@ def _sweep_data_checks(runs: list[RunSpec]) -> list[Check]:
         Check("hf cache", "fail", f"{m} (run `peftbench fetch` on a node with internet)") for m in missing
     ]
     checks += [Check("local data", "fail", str(need)) for need in missing_local_data(runs)]
-    if checks:
+    checks += _study_file_checks(runs)
+    if any(check.status == "fail" for check in checks):
         return checks
     detail = (
         f"all {len(items)} hub item(s) the sweep needs are cached"
         if items
         else "the sweep needs nothing from the hub"
     )
-    return [Check("sweep data", "ok", detail)]
+    return [*checks, Check("sweep data", "ok", detail)]
+
+
+def _study_file_checks(runs: list[RunSpec]) -> list[Check]:
+    """Each set of study files from GitHub the sweep reads (BELLE's evaluation set): present or not."""
+    from peftbench.tools.pinned_files import study_needs
+
+    fix = "run `peftbench fetch` where GitHub is reachable"
+    return [
+        Check("study files", "fail", f"{need}: {', '.join(absent)} missing ({fix})")
+        if (absent := need.absent())
+        else Check("study files", "ok", f"{need}: present")
+        for need in study_needs(runs)
+    ]
 
 
 def check_runs_dir(runs_dir: Path) -> Check:

@@ -3,8 +3,9 @@
 Compute nodes run offline (`HF_HUB_OFFLINE=1`, the image's default), so every hub model (weights,
 config, tokenizer) and hub dataset a sweep names must already be in the shared HF cache (`HF_HOME`).
 `peftbench fetch SWEEP` fills it on a machine with internet; `peftbench doctor --sweep` and
-`fetch --check` only look. Bundled data, local files and folders, and `package:` models are
-present by definition.
+`fetch --check` only look. Bundled data, local files and folders, `package:` models and models
+another run trains (`run:`) are present by definition. `fetch` also brings the study files the
+sweep reads from a public GitHub repository (BELLE's evaluation set: tools/pinned_files.py).
 
 "In the cache" means what an offline run will read:
 - a model: the snapshot of its default revision holds config.json, a tokenizer file and weights
@@ -24,7 +25,14 @@ from pathlib import Path
 from typing import Literal, TypeGuard
 
 from peftbench.core.errors import PeftbenchError
-from peftbench.core.spec import RunSpec
+from peftbench.core.spec import RUN_SOURCE, RunSpec
+from peftbench.tools.pinned_files import (
+    StudyFilesError,
+    fetch_study_files,
+    require_study_files,
+    study_folder,
+    study_needs,
+)
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -143,12 +151,19 @@ def missing_local_data(runs: list[RunSpec]) -> list[LocalData]:
 
 
 def _missing_folder(hub: str | None) -> TypeGuard[str]:
-    """Whether a task's `hub:` value is a local folder that does not exist here."""
-    return hub is not None and is_local_folder(hub) and not Path(hub).expanduser().exists()
+    """Whether a task's `hub:` value is a local folder that does not exist here and that fetch
+    cannot fill (study files from GitHub, tools/pinned_files.py, it can)."""
+    return (
+        hub is not None
+        and is_local_folder(hub)
+        and not Path(hub).expanduser().exists()
+        and not study_folder(hub)
+    )
 
 
 def _is_local_model(source: str) -> bool:
-    return source.startswith(("package:", "/", "./", "../", "~")) or Path(source).exists()
+    """Whether a model is not a hub id: a package's, a folder, or another run's (`run:`)."""
+    return source.startswith(("package:", RUN_SOURCE, "/", "./", "../", "~")) or Path(source).exists()
 
 
 def missing_from_cache(
@@ -308,3 +323,35 @@ def ignored_files(repo_files: list[str]) -> list[str]:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+@dataclass(frozen=True)
+class SweepFetch:
+    """What `peftbench fetch` found: a summary (None when hub items are still missing) and the
+    problems, one paragraph each, for stderr."""
+
+    summary: str | None
+    problems: list[str]
+
+
+def fetch_sweep(
+    runs: list[RunSpec], sweep: str, check: bool = False, report: Callable[[str], None] = print
+) -> SweepFetch:
+    """Everything a sweep needs that fetch can get: its study files from GitHub, then its hub items;
+    with `check`, only look. A failure of one does not stop the other."""
+    items, studies = hub_needs(runs), study_needs(runs)
+    problems = [str(need) for need in missing_local_data(runs)]  # fetch cannot get them, the user must
+    try:
+        if not check:
+            fetch_study_files(studies, report)
+        require_study_files(studies, sweep)
+    except StudyFilesError as err:
+        problems.append(str(err))
+    try:
+        fetched = [] if check else fetch(items, report=report, sweep=sweep)
+        require_cached(items, sweep=sweep)
+    except FetchError as err:
+        return SweepFetch(None, [*problems, str(err)])
+    summary = f"{len(items)} hub item(s) needed, {len(fetched)} fetched now; all in {hf_home()}."
+    summary += "".join(f"\n{need.files.title}: in {need.folder}." for need in studies if not need.absent())
+    return SweepFetch(summary, problems)
