@@ -53,6 +53,11 @@ def test_multirc_reads_the_slovene_archives_own_shape():
     assert flat["question_idx"] == ["3-0", "3-0", "3-1"]
     assert flat["answer"] == ["Jabolka", "Hruške", "Ana"]
     assert flat["label"] == [1, 0, 1]
+    english = {
+        "idx": [0],
+        "passage": [{"text": "T", "questions": [{"question": "Q", "answers": [{"text": "A"}]}]}],
+    }
+    assert multirc_rows(english)["idx"] == ["0-0-0"]  # SuperGLUE's own lists, no indices: positions
 
 
 def test_wsc_asks_whether_the_pronoun_is_the_candidate_and_wic_names_the_word():
