@@ -2,12 +2,18 @@
 
     git clone --recurse-submodules https://github.com/nytud/HuLU /tmp/HuLU
     python scripts/vendor_real_slices.py --hulu /tmp/HuLU
+    python scripts/vendor_real_slices.py --commonsense-qa FOLDER   # upstream *_rand_split*.jsonl
 
 Each HuLU task repository (nytud/HuCOLA, HuCoPA, HuRTE, HuSST, HuWNLI) keeps its splits as JSON lists
 under data/. The slice keeps that layout and those file names (a user's copy of the upstream
 archive, read with `files:`): the first TRAIN rows of the train file and the first DEV rows of the
 dev file, every field as upstream writes it, with the repository's licence beside them. The commit
 each slice was cut from is written into its README. It is never run at training time.
+
+CommonsenseQA's upstream files (train_rand_split.jsonl, dev_rand_split.jsonl,
+test_rand_split_no_answers.jsonl; one nested `question` per line) are written in the columns the hub
+copy tau/commonsense_qa gives (CSQA_SPLITS, to_hub_row), one JSONL per hub split: a folder
+`load_dataset` reads as it reads the hub repository.
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ import json
 import subprocess
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "upstream" / "hulu"
+UPSTREAM = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "upstream"
+OUT = UPSTREAM / "hulu"
+CSQA_SPLITS = {  # upstream file -> the hub split it becomes
+    "train_rand_split.jsonl": "train",
+    "dev_rand_split.jsonl": "validation",
+    "test_rand_split_no_answers.jsonl": "test",
+}
 TRAIN, DEV = 24, 12
 FILES = {  # task repository -> (train file, dev file, licence file)
     "HuCOLA": ("data/cola_train.json", "data/cola_dev.json", "LICENSE"),
@@ -58,12 +70,41 @@ def vendor_task(hulu: Path, task: str) -> None:
     print(f"{task}: {TRAIN} of {sizes[train]} train, {DEV} of {sizes[dev]} dev -> {folder}")
 
 
+def to_hub_row(row: dict) -> dict:
+    """One upstream CommonsenseQA line in tau/commonsense_qa's columns (its loading script's mapping:
+    the stem becomes `question`, the choices a struct of lists, a test row's missing key "")."""
+    question = row["question"]
+    return {
+        "id": row["id"],
+        "question": question["stem"],
+        "question_concept": question["question_concept"],
+        "choices": {
+            "label": [c["label"] for c in question["choices"]],
+            "text": [c["text"] for c in question["choices"]],
+        },
+        "answerKey": row.get("answerKey", ""),
+    }
+
+
+def vendor_commonsense_qa(upstream: Path, rows: int = 5) -> None:
+    folder = UPSTREAM / "commonsense_qa"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, split in CSQA_SPLITS.items():
+        lines = (upstream / name).read_text(encoding="utf-8").splitlines()[:rows]
+        converted = [json.dumps(to_hub_row(json.loads(line)), ensure_ascii=False) for line in lines]
+        (folder / f"{split}.jsonl").write_text("\n".join(converted) + "\n", encoding="utf-8")
+        print(f"commonsense_qa: {len(converted)} rows of {name} -> {folder / split}.jsonl")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--hulu", type=Path, required=True, help="nytud/HuLU cloned with its submodules")
-    hulu = parser.parse_args().hulu
-    for task in FILES:
-        vendor_task(hulu, task)
+    parser.add_argument("--hulu", type=Path, help="nytud/HuLU cloned with its submodules")
+    parser.add_argument("--commonsense-qa", type=Path, help="a folder with CommonsenseQA's upstream files")
+    args = parser.parse_args()
+    for task in FILES if args.hulu else ():
+        vendor_task(args.hulu, task)
+    if args.commonsense_qa:
+        vendor_commonsense_qa(args.commonsense_qa)
 
 
 if __name__ == "__main__":

@@ -79,15 +79,23 @@ HUB_SCHEMAS: dict[str, dict[str, Any]] = {
     "slo_cb": {"premise": str, "hypothesis": str, "idx": int, "label": str},
     "slo_copa": {"premise": str, "choice1": str, "choice2": str, "question": str, "idx": int, "label": int},
     "slo_rte": {"premise": str, "hypothesis": str, "idx": int, "label": str},
-    # SuperGLUE's own nested rows (tasks/row_layouts.py flattens them).
+    # SuperGLUE's own nested rows (tasks/row_layouts.py flattens them). The Slovene archive's MultiRC
+    # keys its questions and answers by position (dicts, "0", "1", ...) and writes labels as floats.
     "slo_multirc": {
         "idx": int,
         "version": float,
         "passage": {
             "text": str,
-            "questions": [
-                {"question": str, "idx": int, "answers": [{"text": str, "idx": int, "label": int}]}
-            ],
+            "questions": {
+                "0": {
+                    "question": str,
+                    "idx": int,
+                    "answers": {
+                        "0": {"text": str, "idx": int, "label": float},
+                        "1": {"text": str, "idx": int, "label": float},
+                    },
+                }
+            },
         },
     },
     "slo_wsc": {
@@ -117,6 +125,13 @@ HUB_SCHEMAS: dict[str, dict[str, Any]] = {
     "cb": {"premise": str, "hypothesis": str, "idx": int, "label": int},
     "copa": {"premise": str, "choice1": str, "choice2": str, "question": str, "idx": int, "label": int},
     "sst5": {"text": str, "label": int, "label_text": str},
+    "commonsense_qa": {
+        "id": str,
+        "question": str,
+        "question_concept": str,
+        "choices": {"label": [str], "text": [str]},
+        "answerKey": str,
+    },
     "slo_en_translation": {"translation": {"en": str, "sl": str}},
     "slo_ner": {
         "id_doc": str,
@@ -222,9 +237,9 @@ def test_fixture_has_the_hub_schema(folder: str):
         if folder in UNLABELLED_TEST and path.stem == "test":
             expected.pop("label")
         if folder == "slo_multirc" and path.stem == "test":  # the label sits on each answer
-            question = expected["passage"]["questions"][0]
-            answers = [{k: v for k, v in question["answers"][0].items() if k != "label"}]
-            expected["passage"] = {"text": str, "questions": [question | {"answers": answers}]}
+            question = expected["passage"]["questions"]["0"]
+            answers = {k: {"text": str, "idx": int} for k in question["answers"]}
+            expected["passage"] = {"text": str, "questions": {"0": question | {"answers": answers}}}
         if folder == "slo_record" and path.stem == "test":  # test queries carry no answers
             expected["qas"] = [{k: v for k, v in expected["qas"][0].items() if k != "answers"}]
         for i, row in enumerate(rows):

@@ -110,6 +110,7 @@ def test_multirc_selects_on_f1a_and_reports_em_over_questions(tmp_path: Path):
     from peftbench.core.spec import DataSource, RunSpec
     from peftbench.methods import METHODS
     from peftbench.run.one import run_one
+    from peftbench.tasks.row_layouts import in_order
 
     folder = Path(__file__).parent / "fixtures" / "slo_multirc"
     files = {s: str(folder / f"{s}.jsonl") for s in ("train", "validation", "test")}
@@ -134,8 +135,8 @@ def test_multirc_selects_on_f1a_and_reports_em_over_questions(tmp_path: Path):
     gold = {
         f"{row['idx']}-{q['idx']}-{a['idx']}": a["label"]
         for row in map(json.loads, (folder / "validation.jsonl").read_text("utf-8").splitlines())
-        for q in row["passage"]["questions"]
-        for a in q["answers"]
+        for q in in_order(row["passage"]["questions"])  # the archive's dicts keyed by position
+        for a in in_order(q["answers"])
     }
     right: dict[str, bool] = defaultdict(lambda: True)
     for p in read_predictions(RunPaths(tmp_path).test_predictions):

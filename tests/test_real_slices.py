@@ -1,4 +1,6 @@
-"""The catalog's HuLU tasks on real upstream rows, read as a user's copy of the archive is read.
+"""The catalog's tasks on real upstream rows and in their publishers' own layouts, hub offline.
+
+HuLU: the catalog's tasks on real upstream rows, read as a user's copy of the archive is read.
 
 tests/fixtures/upstream/hulu/<Task>/ holds the first rows of nytud/<Task>'s own data files, in the
 repository's layout (data/*.json, JSON lists, every field as upstream writes it; licence and commit
@@ -10,10 +12,20 @@ The CI test trains one task end to end; `make smoke-real` trains every task type
 Coreference: SloBENCH's own SentiCoref sample (tests/fixtures/upstream/slobench/eval_coreference/, the
 CorefUD files of clarinsi/slobench-eval-docker) read through the catalog's `senticoref`, trained on in
 CI, and scored by our scorer beside the figures SloBENCH's README prints for its official scorer.
+
+CommonsenseQA: real rows in the hub copy's columns (tests/fixtures/upstream/commonsense_qa/, MIT),
+read through the catalog's own hub path with the folder as the hub id. SST-5 and Slovene SuperGLUE
+carry no licence we could read, so no rows of theirs are vendored: the catalog entries are checked
+against their publishers' file names and folders with our fixture rows, and against a user's real
+copy when one is named (PEFTBENCH_REAL_SST5: SetFit/sst5's three files; PEFTBENCH_REAL_SLO_SUPERGLUE:
+a folder holding SuperGLUE-HumanT/json/<Task>/), skipped otherwise.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -192,3 +204,131 @@ def test_our_scorer_gives_slobenchs_own_figures_on_its_sample_submission():
 
     ours = coref_metrics([(linked("ground_truth.conllu"), linked("submission.conllu"))])
     assert {name: ours[name] for name in SLOBENCH_SAYS} == pytest.approx(SLOBENCH_SAYS, abs=1e-12)
+
+
+CSQA = Path(__file__).parent / "fixtures" / "upstream" / "commonsense_qa"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def on_hub_folder(name: str, folder: Path) -> TaskSpec:
+    """The catalog task unchanged but for its hub id: a local folder laid out as the hub repository."""
+    task = TASK_CATALOG[name]
+    return task.model_copy(update={"source": task.source.model_copy(update={"hub": str(folder)})})
+
+
+def test_commonsense_qa_real_rows_load_through_the_hub_path_and_the_hidden_test_is_never_read():
+    task = on_hub_folder("commonsense_qa", CSQA)
+    splits = {split: load_split(task, split) for split in ("train", "validation", "test")}
+    assert [len(d) for d in splits.values()] == [4, 1, 2]  # 5 train rows cut 90/10; test: the 2 dev rows
+    for data in splits.values():
+        assert set(data.column_names) == {"id", "question", "question_concept", "choices", "answerKey"}
+        assert {len(c["text"]) for c in data["choices"]} == {5}
+        assert {tuple(c["label"]) for c in data["choices"]} == {tuple(task.labels or ())}
+        assert {choice_index(task.labels, key, 5) for key in data["answerKey"]} <= set(range(5))
+    hidden = load_split(task.model_copy(update={"splits": dict.fromkeys(task.splits, "test")}), "test")
+    assert set(hidden["answerKey"]) == {""}, "upstream's test has no answers: the catalog tests on dev"
+
+
+def hub_layout(folder: Path, fixture: str, names: dict[str, str]) -> Path:
+    """Our fixture files for `fixture` copied into `folder` under the publisher's file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for ours, theirs in names.items():
+        shutil.copy(FIXTURES / fixture / f"{ours}.jsonl", folder / theirs)
+    return folder
+
+
+def test_sst5_reads_setfits_file_names_with_dev_as_validation(tmp_path: Path):
+    """SetFit/sst5 names its files train/dev/test.jsonl; the catalog's default splits read dev as
+    validation (datasets' own split names), the published splits as they are."""
+    names = {"train": "train.jsonl", "validation": "dev.jsonl", "test": "test.jsonl"}
+    task = on_hub_folder("sst5", hub_layout(tmp_path / "sst5", "sst5", names))
+    validation = load_split(task, "validation")
+    assert validation["text"] == load_split(on_hub_folder("sst5", FIXTURES / "sst5"), "validation")["text"]
+    assert [label_index(task.labels, v) for v in validation["label"]] == validation["label"]
+
+
+SLO_TASKS = {
+    "slo_boolq": "BoolQ",
+    "slo_cb": "CB",
+    "slo_copa": "COPA",
+    "slo_rte": "RTE",
+    "slo_multirc": "MultiRC",
+    "slo_wsc": "WSC",
+    "slo_wic": "WiC",
+    "slo_record": "ReCoRD",
+}
+
+
+def test_every_slovene_superglue_entry_reads_the_archives_json_folders(tmp_path: Path, monkeypatch):
+    """Each entry exactly as the catalog has it, run where the archive is unpacked: the files sit in
+    SuperGLUE-<variant>/json/<Task>/ as train.jsonl, val.jsonl, test.jsonl."""
+    monkeypatch.chdir(tmp_path)
+    names = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
+    for name, folder in SLO_TASKS.items():
+        variant = "GoogleMT" if name in ("slo_wic", "slo_record") else "HumanT"
+        hub_layout(
+            tmp_path / "data" / "slo_superglue" / f"SuperGLUE-{variant}" / "json" / folder, name, names
+        )
+        assert all(len(load_split(TASK_CATALOG[name], split)) for split in ("train", "validation", "test"))
+
+
+SETFIT_SST5 = {  # SetFit/sst5 at e51bdcd8: file -> (sha256, rows); as its dataset_info records them
+    "train.jsonl": ("46bde4fb5abc93ffbadfa9a9f67de17c08a2f535cfb5756c59188d070434f433", 8544),
+    "dev.jsonl": ("4369df4d4229e736fa734af49b342c7d6002c4d8514d9c206a5aa26edc620b79", 1101),
+    "test.jsonl": ("1384216112a34f3d70b6fa210762f3399bb080410c0456ac6e54a5cb413f04b2", 2210),
+}
+
+
+def real_copy(variable: str) -> Path:
+    found = os.environ.get(variable)
+    if not found:
+        pytest.skip(f"{variable} names no real copy (docs/tasks.md, 'Real rows')")
+    return Path(found)
+
+
+def test_a_real_copy_of_setfit_sst5_loads_through_the_catalog():
+    folder = real_copy("PEFTBENCH_REAL_SST5")
+    for file, (digest, _) in SETFIT_SST5.items():
+        assert hashlib.sha256((folder / file).read_bytes()).hexdigest() == digest, f"{file} is not SetFit's"
+    task = on_hub_folder("sst5", folder)
+    rows = [len(load_split(task, split)) for split in ("train", "validation", "test")]
+    assert rows == [n for _, n in SETFIT_SST5.values()]
+    labels = load_split(task, "test")
+    assert {task.labels[label_index(task.labels, v)] for v in labels["label"]} == set(labels["label_text"])
+
+
+HUMANT_ROWS = {  # train.jsonl, val.jsonl rows of SuperGLUE-HumanT/json/<Task>/ (tasks/catalog.py)
+    "slo_boolq": (92, 18),
+    "slo_cb": (250, 56),
+    "slo_copa": (400, 100),
+    "slo_rte": (232, 29),
+    "slo_multirc": (15, 3),  # passages
+    "slo_wsc": (554, 104),
+}
+
+
+def test_a_real_copy_of_slovene_superglue_loads_through_the_catalog(tmp_path: Path, monkeypatch):
+    """PEFTBENCH_REAL_SLO_SUPERGLUE: the folder the archive was unpacked into (SuperGLUE-HumanT/ in it)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "slo_superglue").symlink_to(real_copy("PEFTBENCH_REAL_SLO_SUPERGLUE"))
+    monkeypatch.chdir(tmp_path)
+    for name, (train, val) in HUMANT_ROWS.items():
+        task = TASK_CATALOG[name]
+        if name != "slo_multirc":  # MultiRC's rows are its answers
+            assert len(load_split(task, "train")) + len(load_split(task, "validation")) == train
+            assert len(load_split(task, "test")) == val
+        for split in ("train", "validation", "test"):
+            data = load_split(task, split)
+            if task.type == "multiple_choice":
+                assert {choice_index(task.labels, v, 2) for v in data[task.label_column]} <= {0, 1}
+            else:
+                assert {label_index(task.labels, v) for v in data[task.label_column]} <= {0, 1, 2}
+
+
+def test_commonsense_qa_real_rows_train_and_score_end_to_end(tmp_path: Path):
+    """Multiple choice on CommonsenseQA's real rows: MiniLM with LoRA, two steps, scored on dev."""
+    spec = demo_run("lora", "commonsense_qa", max_steps=2, max_eval_samples=None)
+    spec = spec.model_copy(update={"task": on_hub_folder("commonsense_qa", CSQA)})
+    result = run_one(spec, tmp_path)
+    assert result.status == "success", result.error
+    assert 0.0 <= result.test["accuracy"] <= 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datasets import Dataset
 
-from peftbench.tasks.row_layouts import apply_layout
+from peftbench.tasks.row_layouts import apply_layout, multirc_rows
 from tests.test_generation import read_rows
 
 
@@ -17,6 +17,47 @@ def test_multirc_becomes_one_row_per_answer_with_superglues_three_indices():
     assert flat["label"] == [1, 0, 0, 1]
     assert flat["context"][0] == "Kaj je Ana kupila na tržnici?\n" + rows[0]["passage"]["text"]
     assert flat["answer"][:2] == ["Jabolka in hruške.", "Kruh in mleko."]
+
+
+def test_multirc_reads_the_slovene_archives_own_shape():
+    """The CLARIN.SI archive's MultiRC (both variants, json/MultiRC/, as a public copy shows: see
+    tasks/catalog.py) keeps questions and answers as dicts keyed by position, writes labels and
+    indices as 1.0, "0.0" or "0,0", and has a question without text and answers without text. The
+    shapes are the archive's; the words are ours."""
+    row = {
+        "idx": 3,
+        "version": 1.1,
+        "passage": {
+            "text": "Ana je kupila jabolka.",
+            "questions": {
+                "1": {
+                    "question": "Kdo?",
+                    "idx": 1.0,
+                    "answers": {"0": {"text": "Ana", "label": 1.0, "idx": "2,0"}},
+                },
+                "0": {
+                    "question": "Kaj je kupila?",
+                    "idx": 0,
+                    "answers": {
+                        "1": {"text": "Hruške", "label": "0,0", "idx": 1.0},
+                        "0": {"text": "Jabolka", "label": "1.0", "idx": 0},
+                        "2": {"label": 0.0, "idx": 3.0},  # no text: nothing to classify
+                    },
+                },
+                "2": {"idx": 2.0, "answers": {"0": {"text": "Da", "label": 0, "idx": 4}}},  # no question
+            },
+        },
+    }
+    flat = multirc_rows({key: [value] for key, value in row.items()})  # as datasets hands the rows over
+    assert flat["idx"] == ["3-0-0", "3-0-1", "3-1-2"]
+    assert flat["question_idx"] == ["3-0", "3-0", "3-1"]
+    assert flat["answer"] == ["Jabolka", "Hruške", "Ana"]
+    assert flat["label"] == [1, 0, 1]
+    english = {
+        "idx": [0],
+        "passage": [{"text": "T", "questions": [{"question": "Q", "answers": [{"text": "A"}]}]}],
+    }
+    assert multirc_rows(english)["idx"] == ["0-0-0"]  # SuperGLUE's own lists, no indices: positions
 
 
 def test_wsc_asks_whether_the_pronoun_is_the_candidate_and_wic_names_the_word():

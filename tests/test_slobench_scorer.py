@@ -5,7 +5,7 @@ qa_eval.py) is not vendored: give a checkout of that repository in `SLOBENCH_EVA
 test imports its per-task functions from there (without it, the test is skipped and says why). The
 same checkout ships real Slovene SuperGLUE rows in SuperGLUE's own schema (`qa_train.zip`,
 `qa_validation.zip`: BoolQ 18, CB 56, COPA 100, RTE 29, WSC 104 validation rows), laid out here as
-the catalog's folder (`data/slo_superglue/SuperGLUE-HumanT/<Task>/{train,val}.jsonl`) and read
+the catalog's folder (`data/slo_superglue/SuperGLUE-HumanT/json/<Task>/{train,val}.jsonl`) and read
 through the catalog tasks, offline. MultiRC is left out: our export has no MultiRC (it says so), so
 the scorer's six-task average is not computed; each task's own scorer function is.
 """
@@ -24,6 +24,7 @@ from peftbench.collect.leaderboards import write_submissions
 from peftbench.collect.merge import collect, select_cells
 from peftbench.core.results import RunResult
 from peftbench.run.one import run_one
+from peftbench.tasks.catalog import SLO_SUPERGLUE
 from tests.conftest import demo_run
 
 QA = Path("evaluation_scripts") / "eval_question_answering"
@@ -68,14 +69,14 @@ def test_our_slobench_submission_scores_the_same_under_slobenchs_own_scorer(
     root = checkout()
     scorer = their_scorer(root)
     monkeypatch.chdir(tmp_path)
-    lay_out(root, tmp_path / "data" / "slo_superglue" / "SuperGLUE-HumanT")
+    lay_out(root, tmp_path / SLO_SUPERGLUE)
     results = [run_in(tmp_path / "runs", task) for task in TASKS.values()]
     best = select_cells(collect([tmp_path / "runs"]).frame).best
     outcome = write_submissions(best, "slobench-superglue", tmp_path / "out")
     assert [p for p in outcome.problems if "MultiRC" not in p] == []
     [folder] = {p.parent for p in outcome.written}
     ours = {r.spec.task.name: r.test for r in results}
-    reference = tmp_path / "data" / "slo_superglue" / "SuperGLUE-HumanT"
+    reference = tmp_path / SLO_SUPERGLUE
     theirs = {b: getattr(scorer, b)(reference / b / "val.jsonl", folder / f"{b}.jsonl") for b in TASKS}
     theirs["CB"], theirs["CB F1"] = theirs["CB"]  # CB: accuracy and macro-F1
     ours_as_theirs = {b: ours[t]["accuracy"] for b, t in TASKS.items()} | {

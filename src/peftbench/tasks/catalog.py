@@ -17,20 +17,22 @@ test, and the last 10% of train is held out for model selection."""
 TRAIN_ONLY = {"train": "train[:80%]", "validation": "train[80%:90%]", "test": "train[90%:]"}
 """A source with one split: its last 20% become validation and test, 10% each."""
 
-# Slovene SuperGLUE ships on CLARIN.SI (http://hdl.handle.net/11356/1380), not on the hub. Unpack
-# it here: each task folder holds train.jsonl, val.jsonl, test.jsonl (datasets reads val as
-# validation) in the original SuperGLUE schema; HumanT is the human-translated variant.
-# UNVERIFIED: the folder layout inside the CLARIN.SI archive (seen as SuperGLUE-HumanT/<Task>/ in
-# public code that reads it; we could not open the archive itself).
-SLO_SUPERGLUE = "data/slo_superglue/SuperGLUE-HumanT"
-SLO_SUPERGLUE_MT = "data/slo_superglue/SuperGLUE-GoogleMT"
+# Slovene SuperGLUE ships on CLARIN.SI (http://hdl.handle.net/11356/1380), not on the hub. Unpack it
+# here: SuperGLUE-<variant>/json/<Task>/ holds train.jsonl, val.jsonl (datasets reads val as
+# validation), test.jsonl, in SuperGLUE's own schema (beside csv/ and txt/ copies); HumanT is the
+# human-translated variant. Layout and schema as a public copy of both variants' folders shows
+# (SloLama/slobench_evaluation 2f4125ba, data/SuperGLUE-{HumanT,GoogleMT}/{json,csv,txt}/<Task>/,
+# train and val only): HumanT train/val BoolQ 92/18, CB 250/56, COPA 400/100, MultiRC 15/3 passages,
+# RTE 232/29, WSC 554/104. UNVERIFIED: the archive's own file list (not opened here) and test.jsonl's
+# place (json/<Task>/ in public code that reads it).
+SLO_SUPERGLUE = "data/slo_superglue/SuperGLUE-HumanT/json"
+SLO_SUPERGLUE_MT = "data/slo_superglue/SuperGLUE-GoogleMT/json"
 # SloBENCH's Slovene SuperGLUE leaderboard scores BoolQ, CB, COPA, MultiRC, RTE and WSC and averages
 # those six (clarinsi/slobench-eval-docker 8ffb67d9, 2025-09-13, evaluation_scripts/
 # eval_question_answering/evaluate.py); its qa_train/qa_validation.zip hold real rows of those six
 # in SuperGLUE's own schema (BoolQ idx/question/passage/label bool, CB and RTE label names, COPA
 # label 0/1, WSC text/target/label bool), as the entries below read them
-# (tests/test_slobench_scorer.py). UNVERIFIED: that WiC (and ReCoRD) are in the machine-translated
-# variant only: the CLARIN.SI archive could not be opened here.
+# (tests/test_slobench_scorer.py). UNVERIFIED: which variant holds WiC and ReCoRD (no readable copy).
 
 HULU = [
     # HuLU (Ligeti-Nagy et al., LREC-COLING 2024). Hub ids and column names as NYTK's own evaluation
@@ -39,9 +41,9 @@ HULU = [
     # Checked against the upstream GitHub files (nytud/<task> data/, commits below): labels are JSON
     # strings everywhere; the GitHub rows name the sentence `Sent` (HuCOLA, HuSST), which the hub
     # copies rename. Test labels hidden except HuWNLI's (labelled on GitHub).
-    # UNVERIFIED (all five): the hub copies' own feature types (ClassLabel int or string): the
-    # NYTK/<task> hub repositories could not be read here (no hub access, no stored copy); these
-    # labels read both the strings and the 0-based integers.
+    # UNVERIFIED (all five): the hub copies' own feature types (ClassLabel int or string): no stored
+    # copy of the NYTK/<task> hub files or dataset_infos was found (docs/tasks.md); these labels read
+    # both the strings and the 0-based integers.
     TaskSpec(
         name="hucola",
         source=DataSource(hub="NYTK/HuCOLA"),
@@ -245,6 +247,8 @@ ENGLISH = [
     TaskSpec(
         name="sst5",
         source=DataSource(hub="SetFit/sst5"),  # test labels are public: the splits as published
+        # SetFit/sst5 e51bdcd8: train.jsonl, dev.jsonl (= validation), test.jsonl of {text, label int
+        # 0-4, label_text}, 8,544/1,101/2,210 rows; checked on byte-identical copies (docs/tasks.md).
         text_columns=["text"],
         labels=["very negative", "negative", "neutral", "positive", "very positive"],  # label 0-4
         language="en",
@@ -253,7 +257,9 @@ ENGLISH = [
         name="commonsense_qa",
         type="multiple_choice",
         source=DataSource(hub="tau/commonsense_qa"),
-        splits=DEV_AS_TEST,  # the test split's answerKey is empty
+        # As huggingface/datasets 040102f1 datasets/commonsense_qa gives it (MIT): train 9,741,
+        # validation 1,221, test 1,140 with answerKey "" (hidden, never read); choices.label A-E.
+        splits=DEV_AS_TEST,
         text_columns=["question"],
         choices_column="choices.text",
         label_column="answerKey",
@@ -336,8 +342,8 @@ TOKEN = [
         name="slo_ner",
         type="token_classification",
         source=DataSource(hub="cjvt/ssj500k", config="named_entity_recognition"),
-        # UNVERIFIED: cjvt/ssj500k is a loading-script dataset; datasets >= 4 runs no scripts, so
-        # it loads only from a parquet export or a local copy of the same columns.
+        # UNVERIFIED: columns and tag spelling: cjvt/ssj500k's script (15477fb, CC BY-NC-SA 4.0) was
+        # not readable; datasets >= 4 runs no scripts: a parquet export or a local copy of its columns.
         splits=TRAIN_ONLY,
         text_columns=["words"],
         label_column="ne_tags",

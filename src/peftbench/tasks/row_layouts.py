@@ -20,7 +20,8 @@ spread what a classifier needs; a DataSource's `layout` names the reshaping:
   distinct gold texts; empty on unlabelled test rows). Spans are SuperGLUE's character offsets,
   `end` inclusive. For the `cloze_choice` task type.
 
-Each keeps `label` as it was (bool or 0/1) and reads rows in batches (`datasets.Dataset.map`).
+Each keeps `label` as it was (bool or 0/1; MultiRC's read as 0/1, as the Slovene archive writes it
+in several spellings) and reads rows in batches (`datasets.Dataset.map`).
 """
 
 from __future__ import annotations
@@ -35,21 +36,52 @@ def _rows(batch: Batch) -> list[dict[str, Any]]:
     return [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
 
 
+def in_order(items: Any) -> list[Any]:
+    """SuperGLUE's list, or the Slovene archive's dict of the same items keyed by position ("0", "1",
+    ...; SuperGLUE-HumanT and -GoogleMT json/MultiRC/, see tasks/catalog.py), in position order."""
+    if isinstance(items, dict):
+        return [items[key] for key in sorted(items, key=int) if items[key] is not None]
+    return list(items)
+
+
+def whole_number(value: Any) -> int:
+    """SuperGLUE's 0/1/5, or the Slovene archive's spellings of them in MultiRC: 1.0, "0.0", "16,0"."""
+    if isinstance(value, bool | int):
+        return int(value)
+    return int(float(str(value).replace(",", ".")))
+
+
+def index_text(value: Any, default: int) -> str:
+    """An index as an id part: 5, 5.0 and "5,0" all read "5"."""
+    return str(whole_number(value)) if value is not None else str(default)
+
+
+def binary_label(value: Any) -> int | None:
+    """A MultiRC answer label as 0/1; None stays None (an unlabelled test row)."""
+    return None if value is None else whole_number(value)
+
+
 def multirc_rows(batch: Batch) -> Batch:
+    """One row per candidate answer. A question without its `question` text or an answer without its
+    `text` (1 and 11 in the Slovene archive's MultiRC) is left out: there is nothing to classify."""
     columns = ("idx", "question_idx", "paragraph", "question", "context", "answer", "label")
     out: Batch = {k: [] for k in columns}
     for row in _rows(batch):
         passage = row["passage"]
-        for q_i, question in enumerate(passage["questions"]):
-            question_idx = f"{row['idx']}-{question.get('idx', q_i)}"
-            for a_i, answer in enumerate(question["answers"]):
-                out["idx"].append(f"{question_idx}-{answer.get('idx', a_i)}")
+        for q_i, question in enumerate(in_order(passage["questions"])):
+            if question.get("question") is None:
+                continue
+            question_idx = f"{index_text(row['idx'], 0)}-{index_text(question.get('idx'), q_i)}"
+            for a_i, answer in enumerate(in_order(question["answers"])):
+                if answer.get("text") is None:
+                    continue
+                out["idx"].append(f"{question_idx}-{index_text(answer.get('idx'), a_i)}")
                 out["question_idx"].append(question_idx)
                 out["paragraph"].append(passage["text"])
                 out["question"].append(question["question"])
                 out["context"].append(f"{question['question']}\n{passage['text']}")
                 out["answer"].append(answer["text"])
-                out["label"].append(answer.get("label"))
+                out["label"].append(binary_label(answer.get("label")))
     return out
 
 
