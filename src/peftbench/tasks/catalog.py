@@ -323,10 +323,9 @@ INSTRUCTION = [
     # 1,000 training examples select.
     # UNVERIFIED: which public BELLE files the study's 0.6M and 4M sets are: its text (the PDF in
     # LianjiaTech/BELLE docs/, blob 4081b1e2) names only "the datasets constructed in our previous
-    # work (Ji et al., 2023b)" at three scales, no file. 0.6M is the first 600,000
-    # rows of train_2M_CN (so 0.6M ⊂ 2M, one data-scale axis); 4M is train_3.5M_CN whole (its card
-    # says about 3.6M rows), the largest public single-turn set. A `files:` copy of the study's own
-    # sets replaces either (docs/tasks.md).
+    # work (Ji et al., 2023b)" at three scales, no file. 0.6M is the first 600,000 rows of
+    # train_2M_CN (so 0.6M ⊂ 2M, one data-scale axis); 4M is train_3.5M_CN whole (its card says about
+    # 3.6M rows), the largest public single-turn set; a `files:` copy replaces either (docs/tasks.md).
     _belle("belle_0.6m", "BelleGroup/train_2M_CN", "train[:599000]", "train[599000:600000]"),
     _belle("belle_2m", "BelleGroup/train_2M_CN", "train[:-1000]", "train[-1000:]"),
     _belle("belle_4m", "BelleGroup/train_3.5M_CN", "train[:-1000]", "train[-1000:]"),
