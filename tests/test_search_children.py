@@ -129,3 +129,48 @@ def test_a_child_without_a_winner_fails_in_its_own_folder_with_one_line_and_runs
     summary = run_local(runs, tmp_path / "runs", Console(quiet=True), stand_in([]))  # as resubmit does
     assert not summary.failed
     assert read_result(RunPaths.of(tmp_path / "runs", child).result).status == "success"
+
+
+@pytest.mark.slow
+def test_a_child_trains_from_the_winners_saved_model(tmp_path: Path):
+    """Real training (MiniLM, a few steps): the search, the winner on seed 1, then the child block on
+    each seed; the child's starting weights are the winner's merged model on its seed, not another
+    point's."""
+    import torch
+    from safetensors.torch import load_file
+
+    from peftbench.run.incremental import parent_model
+    from peftbench.run.one import run_one
+    from tests.conftest import TINY_TRAINING
+
+    data = sweep_data(seeds=[0, 1], training={**TINY_TRAINING, "max_steps": 3, "eval_strategy": "no"})
+    data["search"] = {"eta": 3, "min_budget": 0.34, "search_seeds": 1}  # one rung, at step 1 of 3
+    data["tasks"] = ["movie_sentiment", "epistemic_nli"]
+    data["methods"]["bitfit_after"]["tasks"] = ["epistemic_nli"]
+    runs = load_sweep(write_yaml(tmp_path / "children.yaml", data)).runs
+    summary = run_local(
+        runs, tmp_path / "runs", Console(quiet=True), lambda spec, paths, _: run_one(spec, paths.root)
+    )
+    assert not summary.failed
+    sweep_dir = tmp_path / "runs" / "children"
+    done = [read_result(p) for p in sweep_dir.glob("*/result.json")]
+    search = [r for r in done if r.status == "success" and r.spec.search is not None]
+    best = max(search, key=lambda r: r.validation["accuracy"])
+    [winner_run] = [r for r in runs if r.search is not None and r.search.trains_winner]
+    became = resolved_run_id(RunPaths(sweep_dir / winner_run.run_id))
+    expected = {0: best.run_id, 1: became}
+
+    def weights(folder: Path) -> dict[str, torch.Tensor]:
+        return load_file(folder / "model.safetensors")
+
+    for child in (r for r in runs if r.label == "bitfit_after"):
+        child_paths = RunPaths(sweep_dir / child.run_id)
+        assert started_from(child_paths) == expected[child.seed]
+        assert read_result(child_paths.result).status == "success"
+        used = weights(child_paths.parent_model)
+        rebuilt = weights(parent_model(sweep_dir / expected[child.seed], tmp_path / f"again-{child.seed}"))
+        assert all(torch.equal(used[k], rebuilt[k]) for k in rebuilt)
+    others = [r for r in search if r.spec.training.learning_rate != best.spec.training.learning_rate]
+    other = weights(parent_model(sweep_dir / others[0].run_id, tmp_path / "other"))
+    used = weights(RunPaths(sweep_dir / next(r.run_id for r in runs if r.label == "bitfit_after")).parent_model)
+    assert not all(torch.equal(used[k], other[k]) for k in other)  # another point's model differs
