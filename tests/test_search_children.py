@@ -172,5 +172,6 @@ def test_a_child_trains_from_the_winners_saved_model(tmp_path: Path):
         assert all(torch.equal(used[k], rebuilt[k]) for k in rebuilt)
     others = [r for r in search if r.spec.training.learning_rate != best.spec.training.learning_rate]
     other = weights(parent_model(sweep_dir / others[0].run_id, tmp_path / "other"))
-    used = weights(RunPaths(sweep_dir / next(r.run_id for r in runs if r.label == "bitfit_after")).parent_model)
+    first_child = next(r.run_id for r in runs if r.label == "bitfit_after")
+    used = weights(RunPaths(sweep_dir / first_child).parent_model)
     assert not all(torch.equal(used[k], other[k]) for k in other)  # another point's model differs
