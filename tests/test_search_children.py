@@ -12,7 +12,7 @@ from rich.console import Console
 
 from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import read_result
+from peftbench.core.results import RunResult, read_result
 from peftbench.core.search import parent_cell, resolved_run_id, started_from
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.local import run_local
@@ -77,27 +77,40 @@ def test_a_prompt_tuning_parent_is_still_refused_searched_or_not(tmp_path: Path)
     assert "methods.bitfit_after.parent: A 'prompt_tuning' parent trains virtual tokens" in str(err.value)
 
 
+def searching(runs: list[RunSpec]) -> list[RunSpec]:
+    """The runs that search the parent cell's grid."""
+    return [r for r in runs if r.search is not None and not r.search.trains_winner]
+
+
+def training_the_winner(runs: list[RunSpec]) -> dict[int, str]:
+    """seed -> the run that trains the parent cell's winner on that seed."""
+    return {r.seed: r.run_id for r in runs if r.search is not None and r.search.trains_winner}
+
+
+def children_of(runs: list[RunSpec]) -> list[RunSpec]:
+    return [r for r in runs if r.label == "bitfit_after"]
+
+
 def test_on_slurm_a_child_waits_for_the_search_on_a_searched_seed_and_the_winner_run_on_the_others(
     tmp_path: Path,
 ):
     data = sweep_data(resources={"gpus": 1})
     plan = load_plan(write_yaml(tmp_path / "children.yaml", data), SITE, tmp_path / "runs")
-    search = sorted(r.run_id for r in plan.runs if r.search is not None and not r.search.trains_winner)
-    winner_of_seed = {r.seed: r.run_id for r in plan.runs if r.search is not None and r.search.trains_winner}
-    for child in (r for r in plan.runs if r.label == "bitfit_after"):
-        placed = plan.placed[child.run_id]
-        if child.seed == 0:  # the seed that searched: every search run of the cell must end
-            assert (placed.after, sorted(placed.after_any)) == (None, search)
-        else:  # an ordinary parent: the run that trains the winner on its seed must succeed
-            assert (placed.after, placed.after_any) == (winner_of_seed[child.seed], ())
+    search = sorted(r.run_id for r in searching(plan.runs))
+    winner_of_seed = training_the_winner(plan.runs)
+    waits = {
+        c.seed: (plan.placed[c.run_id].after, sorted(plan.placed[c.run_id].after_any))
+        for c in children_of(plan.runs)
+    }
+    # the seed that searched: every search run of the cell must end; the others: an ordinary parent,
+    # the run that trains the winner on their seed, must succeed
+    assert waits == {0: (None, search), 1: (winner_of_seed[1], []), 2: (winner_of_seed[2], [])}
     jobs = array_jobs(plan, plan.runs)
-    children = {r.run_id for r in plan.runs if r.label == "bitfit_after"}
-    waiting = [job for job in jobs if {r.run_id for r in job.runs} & children]
-    assert {p for job in waiting for p in job.after} == set(winner_of_seed.values())
-    assert {p for job in waiting for p in job.after_any} == set(search)
-    first_child = min(jobs.index(job) for job in waiting)
-    assert all(not ({r.run_id for r in job.runs} & children) for job in jobs[:first_child])
-    assert all(r.label == "lora" for job in jobs[:first_child] for r in job.runs)
+    array_of = {r.run_id: i for i, job in enumerate(jobs) for r in job.runs}
+    for child in children_of(plan.runs):
+        job, after, after_any = jobs[array_of[child.run_id]], *waits[child.seed]
+        assert array_of[child.run_id] > max(array_of[i] for i in [*after_any, *([after] if after else [])])
+        assert set(after_any) <= set(job.after_any) and (after is None or after in job.after)
 
 
 def test_on_the_local_launcher_each_child_starts_from_the_winner_on_its_seed(tmp_path: Path):
@@ -107,25 +120,26 @@ def test_on_the_local_launcher_each_child_starts_from_the_winner_on_its_seed(tmp
     assert not summary.failed
     assert [r.label for r in seen][-3:] == ["bitfit_after"] * 3  # after the search and the winners
     sweep_dir = tmp_path / "runs" / "children"
-    best = next(r for r in runs if r.search is not None and r.training.learning_rate == 1.0e-3)
-    trains_winner = [r for r in runs if r.search is not None and r.search.trains_winner]
-    winners = {r.seed: resolved_run_id(RunPaths(sweep_dir / r.run_id)) for r in trains_winner}
-    for child in (r for r in runs if r.label == "bitfit_after"):
-        parent = started_from(RunPaths(sweep_dir / child.run_id))
-        assert parent == (best.run_id if child.seed == 0 else winners[child.seed])
-        result = read_result(sweep_dir / parent / "result.json")
-        assert result.status == "success" and result.spec.training.learning_rate == 1.0e-3
+    best = next(r for r in searching(runs) if r.training.learning_rate == 1.0e-3)
+    expected = {
+        seed: resolved_run_id(RunPaths(sweep_dir / i)) for seed, i in training_the_winner(runs).items()
+    }
+    expected[0] = best.run_id  # the seed that searched: the search run itself
+    parents = {c.seed: started_from(RunPaths(sweep_dir / c.run_id)) for c in children_of(runs)}
+    assert parents == expected
+    results = [read_result(sweep_dir / str(parent) / "result.json") for parent in parents.values()]
+    assert {(r.status, r.spec.training.learning_rate) for r in results} == {("success", 1.0e-3)}
 
 
 def test_a_child_without_a_winner_fails_in_its_own_folder_with_one_line_and_runs_again(tmp_path: Path):
     runs = runs_of(tmp_path)
-    child = next(r for r in runs if r.label == "bitfit_after" and r.seed == 0)
+    child = children_of(runs)[0]
     summary = run_local([child], tmp_path / "runs", Console(quiet=True), stand_in([]))
     assert summary.failed == [child.run_id]
     error = read_result(RunPaths.of(tmp_path / "runs", child).result).error or ""
-    assert error.count("\n") == 0 and "starts from the winner of minilm-l6 · movie_sentiment · lora" in error
+    assert "\n" not in error and "starts from the winner of minilm-l6 · movie_sentiment · lora" in error
     [state] = [s for s in sweep_status(runs, tmp_path / "runs") if s.run.run_id == child.run_id]
-    assert state.state == "failed" and state.detail == f"failed: {error}"
+    assert (state.state, state.detail) == ("failed", f"failed: {error}")
     summary = run_local(runs, tmp_path / "runs", Console(quiet=True), stand_in([]))  # as resubmit does
     assert not summary.failed
     assert read_result(RunPaths.of(tmp_path / "runs", child).result).status == "success"
@@ -136,42 +150,52 @@ def test_a_child_trains_from_the_winners_saved_model(tmp_path: Path):
     """Real training (MiniLM, a few steps): the search, the winner on seed 1, then the child block on
     each seed; the child's starting weights are the winner's merged model on its seed, not another
     point's."""
-    import torch
-    from safetensors.torch import load_file
-
     from peftbench.run.incremental import parent_model
     from peftbench.run.one import run_one
+
+    runs = load_sweep(write_yaml(tmp_path / "children.yaml", trained_sweep())).runs
+    summary = run_local(
+        runs, tmp_path / "runs", Console(quiet=True), lambda spec, paths, _: run_one(spec, paths.root)
+    )
+    assert not summary.failed
+    sweep_dir = tmp_path / "runs" / "children"
+    done, best = full_budget_search(runs, sweep_dir)
+    [winner_run] = training_the_winner(runs).values()
+    expected = {0: best.run_id, 1: resolved_run_id(RunPaths(sweep_dir / winner_run))}
+    children = children_of(runs)
+    assert {c.seed: started_from(RunPaths(sweep_dir / c.run_id)) for c in children} == expected
+    for child in children:
+        child_paths = RunPaths(sweep_dir / child.run_id)
+        assert read_result(child_paths.result).status == "success"
+        rebuilt = parent_model(sweep_dir / expected[child.seed], tmp_path / f"again-{child.seed}")
+        assert same_weights(child_paths.parent_model, rebuilt)
+    other = next(r for r in done if r.spec.training.learning_rate != best.spec.training.learning_rate)
+    other_model = parent_model(sweep_dir / other.run_id, tmp_path / "other")
+    assert not same_weights(RunPaths(sweep_dir / children[0].run_id).parent_model, other_model)
+
+
+def full_budget_search(runs: list[RunSpec], sweep_dir: Path) -> tuple[list[RunResult], RunResult]:
+    """The search runs that trained their full budget, and the best of them on validation."""
+    search = [read_result(RunPaths(sweep_dir / r.run_id).result) for r in searching(runs)]
+    done = [r for r in search if r.status == "success"]
+    return done, max(done, key=lambda r: r.validation["accuracy"])
+
+
+def trained_sweep() -> dict[str, Any]:
+    """The sweep, shrunk to train for real: seeds 0 (searches) and 1 (trains the winner)."""
     from tests.conftest import TINY_TRAINING
 
     data = sweep_data(seeds=[0, 1], training={**TINY_TRAINING, "max_steps": 3, "eval_strategy": "no"})
     data["search"] = {"eta": 3, "min_budget": 0.34, "search_seeds": 1}  # one rung, at step 1 of 3
     data["tasks"] = ["movie_sentiment", "epistemic_nli"]
     data["methods"]["bitfit_after"]["tasks"] = ["epistemic_nli"]
-    runs = load_sweep(write_yaml(tmp_path / "children.yaml", data)).runs
-    summary = run_local(
-        runs, tmp_path / "runs", Console(quiet=True), lambda spec, paths, _: run_one(spec, paths.root)
-    )
-    assert not summary.failed
-    sweep_dir = tmp_path / "runs" / "children"
-    done = [read_result(p) for p in sweep_dir.glob("*/result.json")]
-    search = [r for r in done if r.status == "success" and r.spec.search is not None]
-    best = max(search, key=lambda r: r.validation["accuracy"])
-    [winner_run] = [r for r in runs if r.search is not None and r.search.trains_winner]
-    became = resolved_run_id(RunPaths(sweep_dir / winner_run.run_id))
-    expected = {0: best.run_id, 1: became}
+    return data
 
-    def weights(folder: Path) -> dict[str, torch.Tensor]:
-        return load_file(folder / "model.safetensors")
 
-    for child in (r for r in runs if r.label == "bitfit_after"):
-        child_paths = RunPaths(sweep_dir / child.run_id)
-        assert started_from(child_paths) == expected[child.seed]
-        assert read_result(child_paths.result).status == "success"
-        used = weights(child_paths.parent_model)
-        rebuilt = weights(parent_model(sweep_dir / expected[child.seed], tmp_path / f"again-{child.seed}"))
-        assert all(torch.equal(used[k], rebuilt[k]) for k in rebuilt)
-    others = [r for r in search if r.spec.training.learning_rate != best.spec.training.learning_rate]
-    other = weights(parent_model(sweep_dir / others[0].run_id, tmp_path / "other"))
-    first_child = next(r.run_id for r in runs if r.label == "bitfit_after")
-    used = weights(RunPaths(sweep_dir / first_child).parent_model)
-    assert not all(torch.equal(used[k], other[k]) for k in other)  # another point's model differs
+def same_weights(folder: Path, other: Path) -> bool:
+    """Whether two saved models hold the same tensors."""
+    import torch
+    from safetensors.torch import load_file
+
+    mine, theirs = load_file(folder / "model.safetensors"), load_file(other / "model.safetensors")
+    return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -134,12 +134,18 @@ def _base_models(runs: list[RunSpec]) -> dict[str, ModelRef]:
     if not any(run.model.source.startswith(RUN_SOURCE) for run in runs if listed_modules(run)):
         return {}
     by_id = {run.run_id: run for run in runs}
-    cells = {cell_id(run): run for run in runs if run.search is not None}  # a child of a searched block
+    cells = {cell_id(run): run for run in runs if run.search is not None}
     base = {}
     for run_id, run in by_id.items():
         first: RunSpec | None = run
         while first is not None:
             base[run_id] = first.model
-            cell = parent_cell_id(first)
-            first = cells.get(cell) if cell is not None else by_id.get(parent_run_id(first) or "")
+            first = _above(first, by_id, cells)
     return base
+
+
+def _above(run: RunSpec, by_id: dict[str, RunSpec], cells: dict[str, RunSpec]) -> RunSpec | None:
+    """The run `run` starts from among these; for a child of a searched block, any run of that cell
+    (they share one base model). None for a run that starts from none of them."""
+    cell = parent_cell_id(run)
+    return cells.get(cell) if cell is not None else by_id.get(parent_run_id(run) or "")
