@@ -4,6 +4,7 @@ seed, found when they start (core/search.py: `resolve_parent`), and wait for it 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from peftbench.core.search import parent_cell, resolved_run_id, started_from
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.local import run_local
 from peftbench.launch.slurm import array_jobs
+from peftbench.launch.slurm_records import read_submissions
 from peftbench.launch.slurm_state import sweep_status
 from peftbench.plan.loading import load_sweep
 from peftbench.plan.sweep_plan import load_plan
@@ -175,10 +177,11 @@ def test_a_child_trains_from_the_winners_saved_model(tmp_path: Path):
 
 
 def full_budget_search(runs: list[RunSpec], sweep_dir: Path) -> tuple[list[RunResult], RunResult]:
-    """The search runs that trained their full budget, and the best of them on validation."""
+    """The search runs that trained their full budget, and the best of them on validation (ties: the
+    first run id)."""
     search = [read_result(RunPaths(sweep_dir / r.run_id).result) for r in searching(runs)]
     done = [r for r in search if r.status == "success"]
-    return done, max(done, key=lambda r: r.validation["accuracy"])
+    return done, max(sorted(done, key=lambda r: r.run_id), key=lambda r: r.validation["accuracy"])
 
 
 def trained_sweep() -> dict[str, Any]:
@@ -188,6 +191,7 @@ def trained_sweep() -> dict[str, Any]:
     data = sweep_data(seeds=[0, 1], training={**TINY_TRAINING, "max_steps": 3, "eval_strategy": "no"})
     data["search"] = {"eta": 3, "min_budget": 0.34, "search_seeds": 1}  # one rung, at step 1 of 3
     data["tasks"] = ["movie_sentiment", "epistemic_nli"]
+    data["methods"]["lora"]["learning_rate"] = [1.0e-4, 1.0e-2]  # two points: one array task each at once
     data["methods"]["bitfit_after"]["tasks"] = ["epistemic_nli"]
     return data
 
@@ -199,3 +203,43 @@ def same_weights(folder: Path, other: Path) -> bool:
 
     mine, theirs = load_file(folder / "model.safetensors"), load_file(other / "model.safetensors")
     return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+@pytest.mark.slurm
+def test_on_slurm_children_wait_for_their_winner_and_start_from_it(tmp_path: Path):
+    """The real localhost cluster: the search array; the winner run (and the searched seed's child)
+    with `afterany` on it; the other seed's child with `afterok` on the winner run. Each child starts
+    from its seed's winner."""
+    from tests.test_slurm import DEV, all_settled, make_sweep, peftbench, wait_until
+
+    if not slurm_is_up():
+        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one")
+    data = trained_sweep()
+    extra = {"seeds": data["seeds"], "search": data["search"], "tasks": data["tasks"]}
+    sweep = make_sweep(tmp_path, "children", data["methods"], {"max_steps": 3}, **extra)
+    peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
+    runs = load_plan(sweep, DEV, tmp_path / "runs").runs
+    sweep_dir = tmp_path / "runs" / "children"
+    jobs = {run_id: job for sub in read_submissions(sweep_dir) for job, run_id in sub.tasks.items()}
+    children = {c.seed: c.run_id for c in children_of(runs)}
+    assert "afterany:" in dependency_of(jobs[children[0]]) and "afterok:" in dependency_of(jobs[children[1]])
+    wait_until("search, winner and children", lambda: all_settled(sweep, tmp_path), timeout=240, every=3)
+    _, best = full_budget_search(runs, sweep_dir)
+    [winner_run] = training_the_winner(runs).values()
+    expected = {0: best.run_id, 1: resolved_run_id(RunPaths(sweep_dir / winner_run))}
+    assert {seed: started_from(RunPaths(sweep_dir / i)) for seed, i in children.items()} == expected
+    assert {read_result(RunPaths(sweep_dir / i).result).status for i in children.values()} == {"success"}
+
+
+def slurm_is_up() -> bool:
+    try:
+        node = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(state in node for state in ("idle", "mixed", "allocated"))
+
+
+def dependency_of(job: str) -> str:
+    """The Dependency= field `scontrol show job` gives for an array task's job."""
+    shown = subprocess.run(["scontrol", "show", "job", job.split("_")[0]], capture_output=True, text=True)
+    return next((w for w in shown.stdout.split() if w.startswith("Dependency=")), "")
