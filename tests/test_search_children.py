@@ -13,7 +13,7 @@ from rich.console import Console
 
 from peftbench.core.errors import ConfigError
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import RunResult, read_result
+from peftbench.core.results import RunResult, read_result, write_result
 from peftbench.core.search import parent_cell, resolved_run_id, started_from
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.local import run_local
@@ -145,6 +145,43 @@ def test_a_child_without_a_winner_fails_in_its_own_folder_with_one_line_and_runs
     summary = run_local(runs, tmp_path / "runs", Console(quiet=True), stand_in([]))  # as resubmit does
     assert not summary.failed
     assert read_result(RunPaths.of(tmp_path / "runs", child).result).status == "success"
+
+
+def test_a_child_whose_winner_run_failed_is_blocked_naming_it(tmp_path: Path):
+    """Seed 1's child waits for the run that trains the winner on seed 1; that run fails here."""
+    runs = runs_of(tmp_path)
+    execute = stand_in([])
+
+    def winner_fails(spec, paths, on_progress):
+        result = execute(spec, paths, on_progress)
+        if spec.label == "lora" and spec.search is None:  # the winner, trained on a later seed
+            result = result.model_copy(update={"status": "failed", "error": "Traceback ...\nValueError: nan"})
+            write_result(paths.result, result)
+        return result
+
+    run_local(runs, tmp_path / "runs", Console(quiet=True), winner_fails)
+    states = {s.run.run_id: s for s in sweep_status(runs, tmp_path / "runs")}
+    child = next(c for c in children_of(runs) if c.seed == 1)
+    winner_run = training_the_winner(runs)[1]
+    assert (states[child.run_id].state, states[child.run_id].detail) == (
+        "blocked",
+        f"parent {winner_run} failed",
+    )
+    error = read_result(RunPaths.of(tmp_path / "runs", child).result).error or ""
+    assert "\n" not in error and "has no successful run on seed 1" in error
+
+
+def test_a_childs_module_names_are_checked_against_its_searched_parents_model(tmp_path: Path):
+    from tests.test_bad_input import LOCAL
+
+    data = sweep_data()
+    data["methods"]["lora_after"] = data["methods"].pop("bitfit_after") | {
+        "method": "lora",
+        "target_modules": ["qurey"],
+    }
+    with pytest.raises(ConfigError) as info:
+        load_plan(write_yaml(tmp_path / "c.yaml", data), LOCAL, runs_dir=tmp_path, submitting=False)
+    assert "methods.lora_after.target_modules: No module of 'minilm-l6'" in str(info.value)
 
 
 @pytest.mark.slow
