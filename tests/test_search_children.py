@@ -171,6 +171,24 @@ def test_a_child_whose_winner_run_failed_is_blocked_naming_it(tmp_path: Path):
     assert "\n" not in error and "has no successful run on seed 1" in error
 
 
+def test_with_every_seed_searching_a_winner_halted_on_the_childs_seed_is_named(tmp_path: Path):
+    runs = runs_of(tmp_path, search={"eta": 3, "min_budget": 0.11})  # no search_seeds: every seed searches
+    execute = stand_in([])
+
+    def halted_on_seed_1(spec, paths, on_progress):
+        result = execute(spec, paths, on_progress)
+        if spec.label == "lora" and spec.seed == 1 and spec.training.learning_rate == 1.0e-3:
+            result = result.model_copy(update={"status": "halted", "validation": {}})
+            write_result(paths.result, result)
+        return result
+
+    summary = run_local(runs, tmp_path / "runs", Console(quiet=True), halted_on_seed_1)
+    child = next(c for c in children_of(runs) if c.seed == 1)
+    assert summary.failed == [child.run_id]
+    error = read_result(RunPaths.of(tmp_path / "runs", child).result).error or ""
+    assert "which was halted on seed 1" in error and "give the block `search_seeds`" in error
+
+
 def test_a_childs_module_names_are_checked_against_its_searched_parents_model(tmp_path: Path):
     from tests.test_bad_input import LOCAL
 

@@ -27,7 +27,7 @@ from peftbench.core.directions import higher_is_better
 from peftbench.core.errors import PeftbenchError, UnreadableFile
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import RunResult, read_result, utc_now
+from peftbench.core.results import RunResult, has_final_result, read_result, utc_now
 from peftbench.core.spec import WINNER_SOURCE, RunSpec
 
 RUNGS_FOLDER = ".rungs"
@@ -185,9 +185,12 @@ def winner_parent(sweep_dir: Path, spec: RunSpec) -> str:
     for candidate in (searched, searched.model_copy(update={"search": None})):
         if _succeeded(RunPaths(Path(sweep_dir) / candidate.run_id)):
             return candidate.run_id
+    if has_final_result(RunPaths(Path(sweep_dir) / searched.run_id)):  # halted: it never will succeed
+        why = f"was halted on seed {spec.seed} (run {searched.run_id}): give the block `search_seeds`"
+    else:
+        why = f"has no successful run on seed {spec.seed} in {sweep_dir} yet: train it first"
     raise NoWinnerYet(
-        f"run {spec.run_id} starts from the winner of {where} (the point of run {best.run_id}), which "
-        f"has no successful run on seed {spec.seed} in {sweep_dir} yet: train it first."
+        f"run {spec.run_id} starts from the winner of {where} (the point of run {best.run_id}), which {why}."
     )
 
 
