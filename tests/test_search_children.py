@@ -141,7 +141,7 @@ def test_a_child_without_a_winner_fails_in_its_own_folder_with_one_line_and_runs
     error = read_result(RunPaths.of(tmp_path / "runs", child).result).error or ""
     assert "\n" not in error and "starts from the winner of minilm-l6 · movie_sentiment · lora" in error
     [state] = [s for s in sweep_status(runs, tmp_path / "runs") if s.run.run_id == child.run_id]
-    assert (state.state, state.detail) == ("failed", f"failed: {error}")
+    assert (state.state, state.detail, state.needs_submission) == ("failed", f"failed: {error}", True)
     summary = run_local(runs, tmp_path / "runs", Console(quiet=True), stand_in([]))  # as resubmit does
     assert not summary.failed
     assert read_result(RunPaths.of(tmp_path / "runs", child).result).status == "success"
