@@ -73,3 +73,9 @@ class RunPaths:
     def winner(self) -> Path:
         """A run that trains its cell's winner (core/search.py): the run id it became when it started."""
         return self.root / "winner.json"
+
+    @property
+    def started_from(self) -> Path:
+        """A child of a searched block (core/search.py): the run whose model it starts from, found when
+        it first started."""
+        return self.root / "parent.json"

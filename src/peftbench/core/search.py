@@ -10,7 +10,8 @@ a rung always continue (ASHA's stopping rule, as Ray Tune's ASHA scheduler appli
 
 With `search_seeds`, the grid is searched on the first seeds only; each remaining seed has one
 run per cell that trains the cell's winner (`trains_winner`): it becomes the winner's spec with its
-own seed when it starts (`winner_spec`).
+own seed when it starts (`winner_spec`). A block whose `parent:` is a searched block starts from that
+cell's winner on its own seed (`winner_parent`), found when it starts and kept in its folder.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, unquote
 
 from peftbench.core.directions import higher_is_better
 from peftbench.core.errors import PeftbenchError, UnreadableFile
 from peftbench.core.files import write_json_atomic
 from peftbench.core.paths import RunPaths
-from peftbench.core.results import RunResult, read_result, utc_now
-from peftbench.core.spec import RunSpec
+from peftbench.core.results import RunResult, has_final_result, read_result, utc_now
+from peftbench.core.spec import WINNER_SOURCE, RunSpec
 
 RUNGS_FOLDER = ".rungs"
 Decision = Literal["continue", "halt"]
@@ -48,8 +50,34 @@ class NoWinnerYet(PeftbenchError):
 
 def cell_id(spec: RunSpec) -> str:
     """The cell a searched run competes in: its model, task and method label (12 hex digits)."""
-    payload = json.dumps([spec.model.name, spec.task.name, spec.label])
+    return cell_of(spec.model.name, spec.task.name, spec.label)
+
+
+def cell_of(model: str, task: str, label: str) -> str:
+    payload = json.dumps([model, task, label])
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def winner_source(grid: str, task: str, label: str) -> str:
+    """The model source of a child of a searched block: the parent cell named by its block's label and
+    task, with `grid` (a digest of the runs searched), never by the point that wins, so that the
+    child's run id is known before the search has run."""
+    return f"{WINNER_SOURCE}{grid}/{quote(task, safe='')}/{quote(label, safe='')}"
+
+
+def parent_cell(spec: RunSpec) -> tuple[str, str] | None:
+    """(task, label) of the searched block a child starts from (`winner_source`); None for any other run."""
+    source = spec.model.source
+    if not source.startswith(WINNER_SOURCE):
+        return None
+    _, task, label = source.removeprefix(WINNER_SOURCE).split("/")
+    return unquote(task), unquote(label)
+
+
+def parent_cell_id(spec: RunSpec) -> str | None:
+    """The cell whose winner a child of a searched block starts from, or None."""
+    found = parent_cell(spec)
+    return cell_of(spec.model.name, *found) if found is not None else None
 
 
 def rung_folder(sweep_dir: Path, spec: RunSpec, rung: int) -> Path:
@@ -105,20 +133,30 @@ def all_rung_records(sweep_dir: Path) -> list[dict[str, Any]]:
 def winner_spec(sweep_dir: Path, spec: RunSpec) -> RunSpec:
     """The run a `trains_winner` run becomes: its cell's best search run that trained its full budget
     (by the validation selection metric), with this run's seed and no search. NoWinnerYet if none."""
-    results = [r for r in _search_results(Path(sweep_dir), spec) if spec.task.metric in r.validation]
-    if not results:
+    best = cell_winner(Path(sweep_dir), cell_id(spec))
+    if best is None:
         raise NoWinnerYet(
             f"run {spec.run_id} trains the winner of {spec.model.name} · {spec.task.name} · {spec.label}, "
             f"but no search run of that cell has finished in {sweep_dir}: run the search first."
         )
-    sign = 1.0 if higher_is_better(spec.task.metric) else -1.0
-    best = max(results, key=lambda r: sign * r.validation[spec.task.metric])
     return best.spec.model_copy(update={"seed": spec.seed, "search": None, "sweep": spec.sweep})
 
 
-def _search_results(sweep_dir: Path, spec: RunSpec) -> list[RunResult]:
-    """The success results of the search runs of `spec`'s cell (halted ones never reached the end)."""
-    cell, found = cell_id(spec), []
+def cell_winner(sweep_dir: Path, cell: str) -> RunResult | None:
+    """The cell's winner: its best search run that trained its full budget, by the validation selection
+    metric (ties: the first run id); None while it has none."""
+    found = _search_results(Path(sweep_dir), cell)
+    results = [r for r in found if r.spec.task.metric in r.validation]
+    if not results:
+        return None
+    metric = results[0].spec.task.metric  # one cell, one task
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    return max(results, key=lambda r: sign * r.validation[metric])
+
+
+def _search_results(sweep_dir: Path, cell: str) -> list[RunResult]:
+    """The success results of the search runs of `cell` (halted ones never reached the end)."""
+    found = []
     for path in sorted(sweep_dir.glob("*/result.json")):
         try:
             result = read_result(path)
@@ -131,24 +169,81 @@ def _search_results(sweep_dir: Path, spec: RunSpec) -> list[RunResult]:
     return sorted(found, key=lambda r: r.run_id)
 
 
+def winner_parent(sweep_dir: Path, spec: RunSpec) -> str:
+    """The run id a child of a searched block starts from: its parent cell's winning point on the
+    child's seed — the search run itself on a seed that searched, else the run that trained the winner
+    on that seed. NoWinnerYet, one line naming the cell, while that run has no success result."""
+    task, label = parent_cell(spec) or ("", "")
+    where = f"{spec.model.name} · {task} · {label}"
+    best = cell_winner(Path(sweep_dir), cell_of(spec.model.name, task, label))
+    if best is None:
+        raise NoWinnerYet(
+            f"run {spec.run_id} starts from the winner of {where}, but no search run of that cell has "
+            f"trained its full budget in {sweep_dir}: run the search first."
+        )
+    searched = best.spec.model_copy(update={"seed": spec.seed})
+    for candidate in (searched, searched.model_copy(update={"search": None})):
+        if _succeeded(RunPaths(Path(sweep_dir) / candidate.run_id)):
+            return candidate.run_id
+    if has_final_result(RunPaths(Path(sweep_dir) / searched.run_id)):  # halted: it never will succeed
+        why = f"was halted on seed {spec.seed} (run {searched.run_id}): give the block `search_seeds`"
+    else:
+        why = f"has no successful run on seed {spec.seed} in {sweep_dir} yet: train it first"
+    raise NoWinnerYet(
+        f"run {spec.run_id} starts from the winner of {where} (the point of run {best.run_id}), which {why}."
+    )
+
+
+def _succeeded(paths: RunPaths) -> bool:
+    try:
+        return read_result(paths.result).status == "success"
+    except UnreadableFile:
+        return False
+
+
+def resolve_parent(spec: RunSpec, sweep_dir: Path) -> None:
+    """For a child of a searched block, the run it starts from (`winner_parent`) recorded in its folder
+    (`RunPaths.started_from`), where run/incremental.py reads it. Found once: a resumed or rerun child
+    keeps the parent it started from while that run stays a success."""
+    paths = RunPaths(Path(sweep_dir) / spec.run_id)
+    kept = started_from(paths)
+    if kept is not None and _succeeded(RunPaths(Path(sweep_dir) / kept)):
+        return
+    pointer = {"run_id": winner_parent(sweep_dir, spec), "child": spec.run_id}
+    write_json_atomic(paths.started_from, pointer, durable=False)
+
+
 def resolve_run(spec: RunSpec, sweep_dir: Path) -> RunSpec:
     """The run to train for `spec`: itself, or for a run that trains its cell's winner, the winner's
-    spec with its seed (`winner_spec`), recorded in its folder (`RunPaths.winner`) for `status`."""
-    if spec.search is None or not spec.search.trains_winner:
-        return spec
-    resolved = winner_spec(sweep_dir, spec)
-    pointer = {"run_id": resolved.run_id, "trains_winner_of": spec.run_id}
-    write_json_atomic(RunPaths(Path(sweep_dir) / spec.run_id).winner, pointer, durable=False)
+    spec with its seed (`winner_spec`), recorded in its folder (`RunPaths.winner`) for `status`. A child
+    of a searched block gets the run it starts from recorded first (`resolve_parent`)."""
+    resolved = spec
+    if spec.search is not None and spec.search.trains_winner:
+        resolved = winner_spec(sweep_dir, spec)
+        pointer = {"run_id": resolved.run_id, "trains_winner_of": spec.run_id}
+        write_json_atomic(RunPaths(Path(sweep_dir) / spec.run_id).winner, pointer, durable=False)
+    if parent_cell(resolved) is not None:
+        resolve_parent(resolved, sweep_dir)
     return resolved
 
 
 def resolved_run_id(paths: RunPaths) -> str | None:
     """The run id a `trains_winner` run became when it started, or None if it has not started."""
+    return _pointer(paths.winner)
+
+
+def started_from(paths: RunPaths) -> str | None:
+    """The run a child of a searched block starts from, or None before it has first started."""
+    return _pointer(paths.started_from)
+
+
+def _pointer(path: Path) -> str | None:
     try:
-        found = json.loads(paths.winner.read_text(encoding="utf-8"))
+        found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return found.get("run_id") if isinstance(found, dict) else None
+    run_id = found.get("run_id") if isinstance(found, dict) else None
+    return run_id if isinstance(run_id, str) else None
 
 
 def no_winner_result(spec: RunSpec, err: NoWinnerYet) -> RunResult:

@@ -380,12 +380,17 @@ class RunSpec(StrictModel):
 
 
 RUN_SOURCE = "run:"  # a ModelRef source naming the run whose trained model a child starts from
+# A child of a searched block: its parent cell's winner on its seed, found when it starts (core/search.py).
+WINNER_SOURCE = f"{RUN_SOURCE}winner-of:"
 
 
 def parent_run_id(spec: RunSpec) -> str | None:
     """The id of the run whose trained model this run starts from (incremental tuning), or None.
 
-    A launcher that runs in parallel must not start this run before that one has succeeded.
+    A launcher that runs in parallel must not start this run before that one has succeeded. None too
+    for a child of a searched block (WINNER_SOURCE): which run it starts from is known only when it starts.
     """
     source = spec.model.source
-    return source.removeprefix(RUN_SOURCE) if source.startswith(RUN_SOURCE) else None
+    if not source.startswith(RUN_SOURCE) or source.startswith(WINNER_SOURCE):
+        return None
+    return source.removeprefix(RUN_SOURCE)

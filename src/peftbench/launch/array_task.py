@@ -51,7 +51,8 @@ class RunTask:
 
         found = winner_or_itself(read_spec(Path(spec_file)), Path(run_dir))
         if found is None:
-            return _said(f"{Path(run_dir).name}: failed: its cell's search has no finished run yet", "failed")
+            why = "what it trains or starts from is not trained yet (its result.json says which)"
+            return _said(f"{Path(run_dir).name}: failed: {why}", "failed")
         spec, paths = found
         if has_final_result(paths):
             return _said(f"{paths.root.name}: {ALREADY_DONE}", ALREADY_DONE)
@@ -134,7 +135,8 @@ def _specs(spec_files: list[str], run_dirs: list[str]) -> list[tuple[RunSpec, st
 def winner_or_itself(spec: RunSpec, run_dir: Path) -> tuple[RunSpec, RunPaths] | None:
     """The run an array task trains for `spec`: itself, or for a run that trains its cell's winner
     (core/search.py) that run, in its own folder with its spec written there, claimed as any run is.
-    None after leaving a failed result in the run's folder, while its cell has no finished search run."""
+    A child of a searched block gets the run it starts from recorded in its folder. None after leaving
+    a failed result in the run's folder, while the cell it trains or starts from has no winner yet."""
     try:
         resolved = resolve_run(spec, run_dir.parent)
     except NoWinnerYet as err:

@@ -4,7 +4,8 @@ A process per run gives each run its own peak-memory figure and means a crash or
 only that run down: the launcher then writes its `failed`/`killed` result itself. Runs that
 already have a success result (or were halted by successive halving) are skipped, so an interrupted
 sweep resumes where it stopped. A run that trains its cell's winner (`search_seeds`) becomes that
-run when its turn comes: the grid's order puts every cell's search before it.
+run when its turn comes: the grid's order puts every cell's search before it, and a child of a
+searched block after the block, so its cell's winner is known when it starts.
 
 Ctrl-C (SIGINT) or a SIGTERM to the launcher stops the sweep, not just the run: the run's process
 is stopped too (the same signal, then SIGKILL after `STOP_GRACE_SECONDS`), the run gets a result
@@ -269,8 +270,9 @@ def _train(
     execute: Callable[[RunSpec, RunPaths, OnProgress], RunResult],
     on_progress: OnProgress,
 ) -> RunResult:
-    """`spec` trained in its folder; a run that trains its cell's winner becomes that run first
-    (core/search.py), and ends failed, in its own folder, while its cell has no finished search run."""
+    """`spec` trained in its folder; a run that trains its cell's winner becomes that run first, and a
+    child of a searched block finds the run it starts from (core/search.py: `resolve_run`); either ends
+    failed, in its own folder, while the cell has no winner yet."""
     paths = RunPaths.of(runs_dir, spec)
     try:
         resolved = resolve_run(spec, paths.root.parent)

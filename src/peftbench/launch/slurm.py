@@ -30,7 +30,7 @@ from peftbench.launch.slurm_cluster import use_cluster
 from peftbench.launch.slurm_queries import query_states, scheduler_call, silent_daemon
 from peftbench.launch.slurm_records import SUBMISSIONS, Submission, jobs_by_run, read_submissions
 from peftbench.launch.slurm_state import LIVE_STATES, SchedulerUnavailable
-from peftbench.plan.placement import ResourceShape
+from peftbench.plan.placement import PlannedRun, ResourceShape
 from peftbench.plan.schema import ClusterProfile, GpuType
 from peftbench.plan.sweep_plan import SweepPlan
 
@@ -125,7 +125,7 @@ def array_jobs(plan: SweepPlan, runs: list[RunSpec], live: Collection[str] = ())
     for those parents as for the parents submitted here. Nothing is asked of the scheduler."""
     slurm = plan.profile.slurm
     assert slurm is not None
-    depth = generations(runs, {run.run_id: plan.placed[run.run_id].after_any for run in runs})
+    depth = generations(runs, {run.run_id: _waits_for(plan.placed[run.run_id]) for run in runs})
     groups: dict[tuple[int, ResourceShape], list[RunSpec]] = defaultdict(list)
     for run in runs:
         groups[depth[run.run_id], plan.placed[run.run_id].shape].append(run)
@@ -163,6 +163,12 @@ def _array_job(
     )
 
 
+def _waits_for(placed: PlannedRun) -> tuple[str, ...]:
+    """The runs a run waits for besides the parent its spec names: its search (a winner run), the run
+    that trains its parent cell's winner (a child of a searched block)."""
+    return (*placed.after_any, *([placed.after] if placed.after else []))
+
+
 def _packs(members: list[RunSpec], k: int) -> list[list[RunSpec]]:
     """`members` in groups of k (the last one smaller), in order."""
     return [members[i : i + k] for i in range(0, len(members), k)]
@@ -190,7 +196,7 @@ def submit_runs(plan: SweepPlan, runs: list[RunSpec]) -> list[Submission]:
     for command in ("sbatch", "srun"):  # submitit needs both; without them nothing is written
         if shutil.which(command) is None:
             raise SchedulerError(command, "not found on PATH: is this a Slurm login node?")
-    waits = any(parent_run_id(r) or plan.placed[r.run_id].after_any for r in runs)
+    waits = any(plan.placed[r.run_id].after or plan.placed[r.run_id].after_any for r in runs)
     job_of = _live_jobs(plan.runs_dir / runs[0].sweep) if waits else {}
     return [_submit(array, plan, job_of) for array in array_jobs(plan, runs, job_of)]
 

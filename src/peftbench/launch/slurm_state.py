@@ -17,7 +17,7 @@ from pathlib import Path
 from peftbench.core.errors import PeftbenchError
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import RunResult, UnreadableResult, read_result, read_spec
-from peftbench.core.search import halt_reason, resolved_run_id
+from peftbench.core.search import cell_id, halt_reason, parent_cell_id, resolved_run_id
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.launch.slurm_queries import QueryFailure, SchedulerStates, one_command, query_states
 from peftbench.launch.slurm_records import Submission, jobs_by_run, read_submissions
@@ -144,7 +144,24 @@ def sweep_report(runs: list[RunSpec], runs_dir: Path) -> SweepReport:
     states = {
         run.run_id: _state_of(run, results[run.run_id], jobs.get(run.run_id, []), scheduler) for run in runs
     }
-    return SweepReport([_blocked_by_parent(states[run.run_id], states) for run in runs], scheduler.failures)
+    parents = _parents(runs)
+    blocked = [_blocked_by_parent(states[run.run_id], states, parents.get(run.run_id)) for run in runs]
+    return SweepReport(blocked, scheduler.failures)
+
+
+def _parents(runs: list[RunSpec]) -> dict[str, str]:
+    """run id -> the run whose success it waits for: the parent its spec names, or for a child of a
+    searched block on a seed that trains the winner, the run that trains it (core/search.py)."""
+    trains_winner = [r for r in runs if r.search is not None and r.search.trains_winner]
+    winners = {(cell_id(r), r.seed): r.run_id for r in trains_winner}
+    out = {}
+    for run in runs:
+        parent = parent_run_id(run)
+        if parent is None and (cell := parent_cell_id(run)) is not None:
+            parent = winners.get((cell, run.seed))
+        if parent is not None:
+            out[run.run_id] = parent
+    return out
 
 
 def sweep_status(runs: list[RunSpec], runs_dir: Path) -> list[RunState]:
@@ -311,13 +328,12 @@ def _ended_in_its_pack(found: _ResultFile, jobs: list[tuple[str, Submission]], l
     return datetime.fromisoformat(found.result.finished_at) >= datetime.fromisoformat(submission.submitted_at)
 
 
-def _blocked_by_parent(state: RunState, states: dict[str, RunState]) -> RunState:
+def _blocked_by_parent(state: RunState, states: dict[str, RunState], parent: str | None) -> RunState:
     """A child whose parent run ended without success can never start: `blocked`, naming the parent.
 
     Its job (submitted with --kill-on-invalid-dep) is cancelled by Slurm, or still pending on a
     dependency that will never be met; `resubmit` reruns the parent, then the child.
     """
-    parent = parent_run_id(state.run)
     above = states.get(parent) if parent else None
     if above is None or state.state in {"done", "halted", "running", "unknown"}:
         return state

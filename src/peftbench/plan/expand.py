@@ -8,11 +8,14 @@ parent run and refusing duplicate run ids. It adds every problem to one ConfigEr
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 
 from peftbench.core.errors import ConfigError, Problem
+from peftbench.core.search import winner_source
 from peftbench.core.search_settings import SearchSettings
 from peftbench.core.spec import RUN_SOURCE, ModelRef, ResourceRequest, RunSpec, TaskSpec
 from peftbench.methods import METHODS, MethodParams
@@ -183,12 +186,26 @@ class _Expansion:
         parent = self.grids.get(grid.parent.label)
         if parent is None:  # the parent block itself is invalid; its own problems are reported
             return None
-        runs = self.produced.get((parent.label, grid.parent.task, model_i, seed), [])
-        message = _parent_refusal(parent, grid.parent.task, runs, model, seed)
+        task = grid.parent.task
+        runs = self.produced.get((parent.label, task, model_i, seed), [])
+        message = _parent_refusal(parent, task, runs, model, seed)
         if message is not None:
             self.problems.append(Problem(self.file, f"methods.{grid.label}.parent", message))
             return None
+        if parent.search is not None:  # the cell's winner, found when the child starts
+            return model.model_copy(
+                update={"source": winner_source(self._searched(parent, task, model_i), task, parent.label)}
+            )
         return model.model_copy(update={"source": f"{RUN_SOURCE}{runs[0].run_id}"})
+
+    def _searched(self, parent: MethodGrid, task: str, model_i: int) -> str:
+        """A digest of the runs that search the parent cell's grid: a child's run id follows the grid
+        its parent searched and the search settings, never the point that wins."""
+        searched, _ = split_seeds(parent.search, self.spec.seeds)
+        ids = sorted(
+            r.run_id for s in searched for r in self.produced.get((parent.label, task, model_i, s), [])
+        )
+        return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]
 
 
 def _applies(grid: MethodGrid, model_name: str, task_name: str) -> bool:
@@ -206,7 +223,7 @@ def _parent_refusal(
         return (
             f"A {parent.method!r} parent trains virtual tokens, not weights: there is no model to start from."
         )
-    if len(runs) == 1:
+    if len(runs) == 1 or (runs and parent.search is not None):  # a searched cell: its winner (core/search.py)
         return None
     found = "none" if not runs else f"{len(runs)} (give its grid keys single values)"
     if not runs and parent.tasks is not None and task not in parent.tasks:

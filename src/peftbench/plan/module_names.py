@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from peftbench.core.errors import Problem
+from peftbench.core.search import cell_id, parent_cell_id
 from peftbench.core.spec import RUN_SOURCE, ModelRef, RunSpec, parent_run_id
 
 MODULE_LIST_SUFFIX = "_modules"  # a method parameter that lists modules: target_modules, feedforward_modules
@@ -130,13 +131,21 @@ def _unchecked(label: str, ref: ModelRef, why: str, file: str) -> Problem:
 def _base_models(runs: list[RunSpec]) -> dict[str, ModelRef]:
     """run id -> the model whose modules a child of incremental tuning has: its first ancestor's (a
     merged model keeps its base's modules). Empty when no run starts from another."""
-    if not any(parent_run_id(run) for run in runs if listed_modules(run)):
+    if not any(run.model.source.startswith(RUN_SOURCE) for run in runs if listed_modules(run)):
         return {}
     by_id = {run.run_id: run for run in runs}
+    cells = {cell_id(run): run for run in runs if run.search is not None}
     base = {}
     for run_id, run in by_id.items():
-        first = run
-        while (parent := parent_run_id(first)) is not None and parent in by_id:
-            first = by_id[parent]
-        base[run_id] = first.model
+        first: RunSpec | None = run
+        while first is not None:
+            base[run_id] = first.model
+            first = _above(first, by_id, cells)
     return base
+
+
+def _above(run: RunSpec, by_id: dict[str, RunSpec], cells: dict[str, RunSpec]) -> RunSpec | None:
+    """The run `run` starts from among these; for a child of a searched block, any run of that cell
+    (they share one base model). None for a run that starts from none of them."""
+    cell = parent_cell_id(run)
+    return cells.get(cell) if cell is not None else by_id.get(parent_run_id(run) or "")

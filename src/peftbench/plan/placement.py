@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from peftbench.core.search import cell_id
+from peftbench.core.search import cell_id, parent_cell_id
 from peftbench.core.spec import RunSpec, parent_run_id
 from peftbench.plan.packing import pack_size
 from peftbench.plan.schema import ClusterProfile, SlurmSettings
@@ -102,6 +102,7 @@ def plan_runs(
     ids = [run.run_id for run in runs]  # each a hash of the spec: made once here
     placed = {i: plan_run(run, profile, planned.get(i)) for run, i in zip(runs, ids, strict=True)}
     placed |= winners_after_their_search(runs, ids, placed)
+    placed |= children_after_the_winner(runs, ids, placed)
     return auto_time_limits(placed, profile, seconds or {})
 
 
@@ -144,3 +145,27 @@ def winners_after_their_search(
         for run, i in zip(runs, ids, strict=True)
         if run.search is not None and run.search.trains_winner
     }
+
+
+def children_after_the_winner(
+    runs: list[RunSpec], ids: list[str], placed: dict[str, PlannedRun]
+) -> dict[str, PlannedRun]:
+    """Each child of a searched block (core/search.py): on a seed that trains the winner it waits for
+    that run to succeed (`after`: the cell's run that becomes the winner); on a seed that searched, for
+    every search run of the cell to end (`afterany`, as a winner run does). It finds its parent when it
+    starts."""
+    search: dict[str, list[str]] = {}
+    winner: dict[tuple[str, int], str] = {}
+    for run, i in zip(runs, ids, strict=True):
+        if run.search is not None and run.search.trains_winner:
+            winner[cell_id(run), run.seed] = i
+        elif run.search is not None:
+            search.setdefault(cell_id(run), []).append(i)
+    out = {}
+    for run, i in zip(runs, ids, strict=True):
+        if (cell := parent_cell_id(run)) is None:
+            continue
+        after = winner.get((cell, run.seed))
+        waits = () if after is not None else tuple(search.get(cell, ()))
+        out[i] = dataclasses.replace(placed[i], after=after, after_any=(*placed[i].after_any, *waits))
+    return out

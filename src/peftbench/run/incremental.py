@@ -1,10 +1,11 @@
 """Incremental tuning: a run that starts from the model another run of the same sweep produced.
 
 The sweep gives such a child run the model source `run:<parent run id>` (so its run id follows its
-parent's settings). When the child starts, the parent's artifact is loaded onto a fresh base,
-merged into plain weights (a peft adapter through `merge_and_unload`), stripped of the parent's
-task head and saved in the child's own folder; the child loads its base model from there and gets
-a new head for its own task.
+parent's settings); a child of a searched block starts from its parent cell's winner, which its
+launcher finds when it starts (core/search.py). When the child starts, the parent's artifact is
+loaded onto a fresh base, merged into plain weights (a peft adapter through `merge_and_unload`),
+stripped of the parent's task head and saved in the child's own folder; the child loads its base
+model from there and gets a new head for its own task.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from peftbench.core.errors import RunCannotStart
 from peftbench.core.paths import RunPaths
 from peftbench.core.results import UnreadableResult, read_result, read_spec
-from peftbench.core.spec import RUN_SOURCE, ModelRef
+from peftbench.core.search import started_from
+from peftbench.core.spec import RUN_SOURCE, WINNER_SOURCE, ModelRef
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_tokenizer
 from peftbench.tasks import TASK_TYPES
@@ -30,8 +32,23 @@ def resolve_model(ref: ModelRef, run_dir: Path) -> ModelRef:
     """
     if not ref.source.startswith(RUN_SOURCE):
         return ref
-    parent_dir = Path(run_dir).parent / ref.source.removeprefix(RUN_SOURCE)
+    parent_dir = Path(run_dir).parent / _parent_id(ref, Path(run_dir))
     return ref.model_copy(update={"source": str(parent_model(parent_dir, run_dir))})
+
+
+def _parent_id(ref: ModelRef, run_dir: Path) -> str:
+    """The parent's run id: in the source, or for a child of a searched block, the winner its launcher
+    found when it started (core/search.py: `resolve_parent`)."""
+    if not ref.source.startswith(WINNER_SOURCE):
+        return ref.source.removeprefix(RUN_SOURCE)
+    found = started_from(RunPaths(run_dir))
+    if found is None:
+        raise RunCannotStart(
+            f"Run {run_dir.name} starts from the winner of a searched block, which its launcher finds "
+            f"when it starts ({RunPaths(run_dir).started_from} is missing): start it with `peftbench sweep` "
+            "or `resubmit`."
+        )
+    return found
 
 
 def parent_model(parent_dir: Path, run_dir: Path) -> Path:

@@ -26,7 +26,7 @@ from peftbench.core.judging import write_answers
 from peftbench.core.paths import RunPaths
 from peftbench.core.predictions import Prediction, write_predictions
 from peftbench.core.results import Cost, RunResult, RunStatus, utc_now, write_spec
-from peftbench.core.spec import ModelRef, RunSpec, TrainingSettings, parent_run_id
+from peftbench.core.spec import RUN_SOURCE, ModelRef, RunSpec, TrainingSettings
 from peftbench.methods import METHODS
 from peftbench.models.loading import load_config, load_tokenizer, set_attention
 from peftbench.run import story
@@ -252,7 +252,7 @@ def preload(specs: list[RunSpec], run_dirs: list[Path]) -> int:
     story.quiet_progress_bars()  # the packed task's log (submitit's file) gets no bar fragments either
     for spec, run_dir in zip(specs, run_dirs, strict=True):
         key = _data_key(spec)
-        if key in _PRELOADED or parent_run_id(spec):
+        if key in _PRELOADED or spec.model.source.startswith(RUN_SOURCE):
             continue
         try:
             tokenizer = load_tokenizer(spec.model)
