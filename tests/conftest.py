@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,6 +52,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if mark in item.keywords:
                 item.add_marker(skip)
+
+
+REQUIRE_SLURM = "PEFTBENCH_REQUIRE_SLURM"  # =1 (CI): a localhost cluster that is not up fails the test
+
+
+def require_slurm() -> None:
+    """The localhost cluster (slurm/local_up.sh) answers with a node that can run jobs; else the test
+    is skipped, and with PEFTBENCH_REQUIRE_SLURM=1 (CI) it fails: a service that did not start must
+    not turn into a skip."""
+    try:
+        node = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        node = ""
+    if any(state in node for state in ("idle", "mixed", "allocated")):  # busy with others' jobs is up
+        return
+    if os.environ.get(REQUIRE_SLURM) == "1":
+        pytest.fail("no Slurm node up: start the localhost cluster with `bash slurm/local_up.sh`")
+    pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one (root, Debian)")
 
 
 def _run_folders() -> set[Path]:

@@ -19,7 +19,7 @@ from peftbench.core.judge_settings import JudgeSettings
 from peftbench.core.judging import JudgeIdentity, judged_run
 from peftbench.core.results import read_result
 from peftbench.plan.profiles import PACKAGED
-from tests.conftest import write_yaml
+from tests.conftest import require_slurm, write_yaml
 from tests.test_generation import fixture_files
 from tests.test_instruction import TAGGED_PROMPT, tagged_judge
 from tests.test_judge import chat_server
@@ -116,9 +116,7 @@ def generate_then_judge(tmp_path: Path, tiny_decoder: Path, cluster: str) -> Non
 
 @pytest.mark.slurm
 def test_generate_on_slurm_then_judge(tmp_path: Path, tiny_decoder: Path):
-    node = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
-    if not any(state in node for state in ("idle", "mixed", "allocated")):
-        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one")
+    require_slurm()
     generate_then_judge(tmp_path, tiny_decoder, str(PACKAGED / "dev.yaml"))
 
 

@@ -20,6 +20,7 @@ from peftbench.launch.slurm_state import STATES
 from peftbench.plan.loading import load_cluster, load_sweep
 from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.schema import MAX_RUNS
+from tests.conftest import require_slurm
 from tests.test_config import BASE, problems_of
 
 
@@ -153,22 +154,10 @@ def test_messages_keep_whole_lines_when_output_is_not_a_terminal(sweep_file, tmp
     assert len(line) > 120
 
 
-def slurm_is_up() -> bool:
-    """The localhost cluster answers; in CI (PEFTBENCH_REQUIRE_SLURM=1) its absence is a failure."""
-    try:
-        up = bool(subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        up = False
-    if not up and os.environ.get("PEFTBENCH_REQUIRE_SLURM") == "1":
-        pytest.fail("no Slurm cluster: start it with `bash slurm/local_up.sh`")
-    return up
-
-
 @pytest.mark.slurm
 def test_the_hint_after_a_submission_works_as_printed(sweep_file, tmp_path: Path):
     """Submitted held (the jobs never start), from a lab folder with its own profile folder."""
-    if not slurm_is_up():
-        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one (root, Debian)")
+    require_slurm()
     held = yaml.safe_load((PACKAGED / "dev.yaml").read_text())
     held["slurm"]["additional_parameters"] = {"hold": True}
     (tmp_path / "ours").mkdir()

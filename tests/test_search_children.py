@@ -263,12 +263,13 @@ def same_weights(folder: Path, other: Path) -> bool:
 @pytest.mark.slurm
 def test_on_slurm_children_wait_for_their_winner_and_start_from_it(tmp_path: Path):
     """The real localhost cluster: the search array; the winner run (and the searched seed's child)
-    with `afterany` on it; the other seed's child with `afterok` on the winner run. Each child starts
-    from its seed's winner."""
+    with `afterany` on it, which becomes the best search point with its own seed and folder when it
+    starts; the other seed's child with `afterok` on the winner run. Each child starts from its
+    seed's winner."""
+    from tests.conftest import require_slurm
     from tests.test_slurm import DEV, all_settled, make_sweep, peftbench, wait_until
 
-    if not slurm_is_up():
-        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one")
+    require_slurm()
     data = trained_sweep()
     extra = {"seeds": data["seeds"], "search": data["search"], "tasks": data["tasks"]}
     sweep = make_sweep(tmp_path, "children", data["methods"], {"max_steps": 3}, **extra)
@@ -281,17 +282,13 @@ def test_on_slurm_children_wait_for_their_winner_and_start_from_it(tmp_path: Pat
     wait_until("search, winner and children", lambda: all_settled(sweep, tmp_path), timeout=240, every=3)
     _, best = full_budget_search(runs, sweep_dir)
     [winner_run] = training_the_winner(runs).values()
-    expected = {0: best.run_id, 1: resolved_run_id(RunPaths(sweep_dir / winner_run))}
+    became = resolved_run_id(RunPaths(sweep_dir / winner_run))  # the winner's own spec, seed and folder
+    winner = read_result(RunPaths(sweep_dir / became).result)
+    assert winner.status == "success" and winner.spec.seed == 1 and winner.spec.search is None
+    assert winner.spec.training.learning_rate == best.spec.training.learning_rate
+    expected = {0: best.run_id, 1: became}
     assert {seed: started_from(RunPaths(sweep_dir / i)) for seed, i in children.items()} == expected
     assert {read_result(RunPaths(sweep_dir / i).result).status for i in children.values()} == {"success"}
-
-
-def slurm_is_up() -> bool:
-    try:
-        node = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return any(state in node for state in ("idle", "mixed", "allocated"))
 
 
 def dependency_of(job: str) -> str:

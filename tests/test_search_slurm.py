@@ -1,13 +1,11 @@
 """Halving on Slurm: the seeds after a search are arrays of their own that wait for the search's
-jobs to end (`afterany`), and each of their tasks becomes the winner when it starts."""
+jobs to end (`afterany`), and each of their tasks becomes the winner when it starts (on the real
+localhost cluster: tests/test_search_children.py, which also runs the children of the search)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from peftbench.launch.slurm import array_jobs
 from peftbench.plan.sweep_plan import load_plan
@@ -53,42 +51,3 @@ def test_winner_runs_submitted_alone_wait_only_for_search_runs_still_live(tmp_pa
     live = next(r for r in plan.runs if not r.search.trains_winner and r.task == winners[0].task)
     jobs = array_jobs(plan, winners, live={live.run_id})
     assert sorted(p for job in jobs for p in job.after_any) == [live.run_id]
-
-
-@pytest.mark.slurm
-def test_on_slurm_the_later_seed_waits_for_the_search_and_trains_its_winner(tmp_path: Path):
-    """The real localhost cluster: the search array, then the winner's array with an afterany
-    dependency on it; the winner task becomes the best search point with its own seed and folder."""
-    from peftbench.core.paths import RunPaths
-    from peftbench.core.results import read_result
-    from peftbench.core.search import resolved_run_id
-    from peftbench.launch.slurm_records import read_submissions
-    from tests.test_slurm import DEV, all_settled, make_sweep, peftbench, states_of, wait_until
-
-    try:
-        node = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        node = ""
-    if not any(state in node for state in ("idle", "mixed", "allocated")):
-        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one")
-    methods = {"lora": {"learning_rate": [1.0e-4, 1.0e-3, 1.0e-2]}}
-    search = {"eta": 3, "min_budget": 0.34, "search_seeds": 1}  # one rung, at step 1 of 3
-    sweep = make_sweep(tmp_path, "halving", methods, {"max_steps": 3}, seeds=[0, 1], search=search)
-    peftbench("sweep", str(sweep), "--cluster", DEV, "--runs-dir", "runs", cwd=tmp_path)
-    sweep_dir = tmp_path / "runs" / "halving"
-    searched, winners = read_submissions(sweep_dir)
-    assert len(searched.tasks) == 3 and len(winners.tasks) == 1
-    [(winner_job, winner_id)] = winners.tasks.items()
-    shown = subprocess.run(
-        ["scontrol", "show", "job", winner_job.split("_")[0]], capture_output=True, text=True
-    )
-    assert "Dependency=afterany:" in shown.stdout  # the search trains for a while yet: still unmet
-    wait_until("search and winner", lambda: all_settled(sweep, tmp_path), timeout=300, every=3)
-    became = resolved_run_id(RunPaths(sweep_dir / winner_id))
-    result = read_result(RunPaths(sweep_dir / became).result)
-    assert result.status == "success" and result.spec.seed == 1 and result.spec.search is None
-    search_results = [read_result(RunPaths(sweep_dir / run_id).result) for run_id in searched.tasks.values()]
-    done = [r for r in search_results if r.status == "success"]
-    best = max(done, key=lambda r: r.validation["accuracy"])
-    assert result.spec.training.learning_rate == best.spec.training.learning_rate
-    assert {s.state for s in states_of(sweep, tmp_path).values()} <= {"done", "halted"}

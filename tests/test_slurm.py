@@ -27,7 +27,7 @@ from peftbench.launch.slurm_state import query_states, sweep_status
 from peftbench.plan.profiles import PACKAGED
 from peftbench.plan.sweep_plan import load_plan
 from peftbench.run.one import run_one
-from tests.conftest import write_yaml
+from tests.conftest import require_slurm, write_yaml
 
 pytestmark = pytest.mark.slurm
 DEV = str(PACKAGED / "dev.yaml")
@@ -44,15 +44,7 @@ RESOURCES = {"cpus": 1, "mem_gb": 2, "time_min": 10}
 @pytest.fixture(scope="module", autouse=True)
 def slurm_cluster() -> None:
     """The localhost cluster must be up; in CI (PEFTBENCH_REQUIRE_SLURM=1) its absence is a failure."""
-    try:
-        node = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout
-        up = any(state in node for state in ("idle", "mixed", "allocated"))  # busy with others' jobs is up
-    except (OSError, subprocess.SubprocessError):
-        up = False
-    if not up:
-        if os.environ.get("PEFTBENCH_REQUIRE_SLURM") == "1":
-            pytest.fail("no idle Slurm node: start it with `bash slurm/local_up.sh`")
-        pytest.skip("no Slurm cluster on this machine: `bash slurm/local_up.sh` starts one (root, Debian)")
+    require_slurm()
 
 
 def wait_until(what: str, predicate: Callable[[], Any], timeout: float = 240, every: float = 1.0) -> Any:
