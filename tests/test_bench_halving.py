@@ -24,4 +24,4 @@ def test_both_arms_plan_the_same_grid_one_of_them_searched(tmp_path: Path):
     winners = [r for r in runs["halving"] if r.search.trains_winner]
     assert len(winners) == cells * (args.seeds - 1)
     assert len(runs["halving"]) == cells * args.points + len(winners)
-    assert runs["halving"][0].search.rung_steps(runs["halving"][0].training.max_steps) == {2: 0, 6: 1}
+    assert runs["halving"][0].search.rung_steps(runs["halving"][0].training.max_steps) == {3: 0, 9: 1}
