@@ -135,18 +135,8 @@ def compare(work: Path, names: dict[str, str]) -> dict[str, Any]:
     from peftbench.collect.merge import collect, select_cells
 
     frames = {arm: _planned_frame(collect, work, arm, name) for arm, name in names.items()}
-    chosen = {
-        arm: select_cells(frame).best.set_index(["model", "method", "task"]) if len(frame) else None
-        for arm, frame in frames.items()
-    }
-    cells = (
-        [
-            _cell(key, full, chosen["halving"].loc[key])
-            for key, full in chosen["full"].iterrows()
-            if key in chosen["halving"].index
-        ]
-        if chosen["full"] is not None and chosen["halving"] is not None
-        else []
+    cells = paired_cells(
+        {arm: select_cells(frame).best if len(frame) else None for arm, frame in frames.items()}
     )
     differences = [c["difference"] for c in cells]
     return {
@@ -156,8 +146,28 @@ def compare(work: Path, names: dict[str, str]) -> dict[str, Any]:
         "n_cells": len(cells),
         "mean_difference": statistics.fmean(differences) if differences else None,
         "difference_ci95": _t_interval(differences),
-        **_costs(frames, {arm: work / "runs" / name for arm, name in names.items()}),
+        **_costs(_in_cells(frames, cells), {arm: work / "runs" / name for arm, name in names.items()}),
     }
+
+
+def _in_cells(frames: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each arm's runs in the compared cells only (a stopped benchmark's costs over the same cells)."""
+    keys = {c["cell"] for c in cells}
+    return {
+        arm: frame[
+            [" · ".join(k) in keys for k in zip(frame["model"], frame["method"], frame["task"], strict=True)]
+        ]
+        for arm, frame in frames.items()
+    }
+
+
+def paired_cells(best: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cells where both arms chose a point (`best`: each arm's chosen row per cell, or None)."""
+    if best["full"] is None or best["halving"] is None:
+        return []
+    index = ["model", "method", "task"]
+    full, halving = best["full"].set_index(index), best["halving"].set_index(index)
+    return [_cell(key, row, halving.loc[key]) for key, row in full.iterrows() if key in halving.index]
 
 
 def _planned_frame(collect: Any, work: Path, arm: str, name: str) -> Any:
@@ -275,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         write_json_atomic(args.out, figures)  # after every cell: a killed benchmark loses nothing
         return figures
 
-    earlier_arms = _earlier_arms(args.out) if args.work else {}  # a resumed benchmark adds to them
+    earlier_arms = earlier_arms_in(args.out) if args.work else {}  # a resumed benchmark adds to them
     if args.compare_only:
         figures = record(earlier_arms, partial=False)
     else:
@@ -286,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return figures
 
 
-def _earlier_arms(out: Path) -> dict[str, Any]:
+def earlier_arms_in(out: Path) -> dict[str, Any]:
     """The arms' records an earlier invocation left in `out` (none if it has no readable record)."""
     try:
         return dict(json.loads(out.read_text(encoding="utf-8")).get("arms", {}))
