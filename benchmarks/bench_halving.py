@@ -85,8 +85,14 @@ def plan_arm(args: argparse.Namespace, arm: str, work: Path) -> list[Any]:
 
     from peftbench.plan.loading import load_sweep
 
-    path = work / f"{arm}.yaml"
-    path.write_text(yaml.safe_dump(sweep_data(args, arm)), encoding="utf-8")
+    path, text = work / f"{arm}.yaml", yaml.safe_dump(sweep_data(args, arm))
+    if path.exists() and path.read_text(encoding="utf-8") != text:
+        # the cells' rung records would mix two grids (a cell is model × task × method, whatever the sizes)
+        raise SystemExit(
+            f"{path}: --work holds another grid of arm '{arm}'; "
+            "resume with the same options, or give a new --work"
+        )
+    path.write_text(text, encoding="utf-8")
     return load_sweep(path).runs
 
 

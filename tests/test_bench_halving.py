@@ -68,3 +68,10 @@ def test_an_unreadable_or_missing_record_gives_no_earlier_arms(tmp_path: Path):
     assert bench_halving.earlier_arms_in(tmp_path / "cut.json") == {}
     (tmp_path / "ok.json").write_text('{"arms": {"full": {"seconds": 2.0}}}', encoding="utf-8")
     assert bench_halving.earlier_arms_in(tmp_path / "ok.json") == {"full": {"seconds": 2.0}}
+
+
+def test_a_work_folder_of_another_grid_is_refused_in_one_line(tmp_path: Path):
+    bench_halving.plan_arm(bench_halving.parse([]), "full", tmp_path)
+    bench_halving.plan_arm(bench_halving.parse([]), "full", tmp_path)  # the same grid resumes
+    with pytest.raises(SystemExit, match=r"full\.yaml: --work holds another grid of arm 'full'"):
+        bench_halving.plan_arm(bench_halving.parse(["--points", "3"]), "full", tmp_path)
