@@ -1,16 +1,19 @@
 """Successive halving against the full grid: the same choice per cell, for what share of the compute?
 
-    make bench-halving      (or: .venv/bin/python benchmarks/bench_halving.py --out runs/bench/halving.json)
+    make bench-halving
+    .venv/bin/python benchmarks/bench_halving.py --work DIR --out runs/bench/halving.json   # resumable
 
 One CPU grid, run twice in one process on ONE core (torch and OpenMP at one thread): MiniLM-L6 on
-the demo's two sentiment tasks × LoRA and BitFit (`--methods` adds IA3) × six learning rates × three
-seeds, sizes cut to fit a shared machine (see `SIZES`; docs/benchmarks.md says what was measured).
-Arm `full`: every run trains its whole budget. Arm
-`halving`: `search: {eta: 3, min_budget: 1/9, search_seeds: 1}`: the grid is searched by halving on
-seed 0 (rungs at 1/9 and 1/3 of the steps), and seeds 1 and 2 train each cell's winner. Both arms
-go through the local launcher's own loop (`run_local`, grid order, winner resolution) with each run
-trained in this process (`run_one`), not in a process of its own: the import of torch per run
-would dwarf these tiny runs.
+the demo's two sentiment tasks × LoRA and IA3 (`--methods` takes BitFit too, which does not learn
+at these sizes) × six learning rates × three seeds, sizes cut to fit a shared machine in about an
+hour (see `SIZES`; docs/benchmarks.md says what was measured). Arm `full`: every run trains its
+whole budget. Arm `halving`: `search: {eta: 3, min_budget: 1/9, search_seeds: 1}`: the grid is
+searched by halving on seed 0 (rungs at 1/9 and 1/3 of the steps), and seeds 1 and 2 train each
+cell's winner. Both arms go through the local launcher's own loop (`run_local`, grid order, winner
+resolution) with each run trained in this process (`run_one`), not in a process of its own: the
+import of torch per run would dwarf these small runs. The arms take turns cell by cell, so both
+see the same machine load; the record in `--out` is rewritten (atomically) after every cell, and
+the same command with the same `--work` resumes a stopped benchmark (finished runs are skipped).
 
 Reported per cell (model × task × method): the point each arm chooses (on validation, as
 `collect` chooses), their test means over the three seeds and the full grid's 95% t interval, and
