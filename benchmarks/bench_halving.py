@@ -170,6 +170,15 @@ def _in_cells(frames: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, 
     }
 
 
+def _planned_folders(work: Path, runs: list[Any]) -> set[str]:
+    """The folder names of an arm's planned runs, and of the runs its winner stand-ins became."""
+    from peftbench.core.paths import RunPaths
+    from peftbench.core.search import resolved_run_id
+
+    became = {resolved_run_id(RunPaths.of(work / "runs", run)) for run in runs}
+    return {run.run_id for run in runs} | {run_id for run_id in became if run_id}
+
+
 def paired_cells(best: dict[str, Any]) -> list[dict[str, Any]]:
     """The cells where both arms chose a point (`best`: each arm's chosen row per cell, or None)."""
     if best["full"] is None or best["halving"] is None:
@@ -190,7 +199,7 @@ def _planned_frame(collect: Any, work: Path, arm: str, name: str) -> Any:
     if not len(frame) or not plan.exists():
         return frame
     runs = load_sweep(plan).runs
-    frame = frame[frame["run_dir"].map(lambda d: Path(d).name).isin({run.run_id for run in runs})]
+    frame = frame[frame["run_dir"].map(lambda d: Path(d).name).isin(_planned_folders(work, runs))]
     planned = collections.Counter((run.model.name, run.label, run.task.name) for run in runs)
     ended = frame[frame["status"].isin(["success", "halted"])]
     done = collections.Counter(zip(ended["model"], ended["method"], ended["task"], strict=True))
