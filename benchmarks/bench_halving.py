@@ -78,8 +78,13 @@ def sweep_data(args: argparse.Namespace, arm: str) -> dict[str, Any]:
         "training": SIZES,
     }
     if arm == "halving":
-        data["search"] = SEARCH
+        data["search"] = search_of(args)
     return data
+
+
+def search_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The halving arm's `search:`, its first rung at `--min-budget` of the steps."""
+    return {**SEARCH, "min_budget": args.min_budget}
 
 
 def plan_arm(args: argparse.Namespace, arm: str, work: Path) -> list[Any]:
@@ -278,6 +283,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=["lora", "ia3"], choices=list(METHODS))
     parser.add_argument("--points", type=int, default=6, help="Learning rates per method (at most 6).")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--min-budget",
+        type=float,
+        default=SEARCH["min_budget"],
+        help="The first rung, as a share of the steps (1/9: rungs at steps 3 and 9 of 27; 1/3: at 9).",
+    )
     parser.add_argument("--compare-only", action="store_true", help="Recompute --out from --work's runs.")
     return parser.parse_args(argv)
 
@@ -293,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     head = {
         "grid": {"tasks": args.tasks, "methods": args.methods, "points": args.points, "seeds": args.seeds},
         "sizes": SIZES,
-        "search": SEARCH,
+        "search": search_of(args),
         "threads": torch.get_num_threads(),
     }
     names = {arm: f"bench-halving-{arm}" for arm in ARMS}
