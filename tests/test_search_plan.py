@@ -101,3 +101,26 @@ def test_search_leaves_the_ids_of_unsearched_runs_alone(tmp_path):
     searched = load_sweep(write_yaml(tmp_path / "b.yaml", sweep(tmp_path))).runs
     assert "search" not in plain[0].model_dump(exclude_none=True)
     assert {r.run_id for r in plain}.isdisjoint({r.run_id for r in searched})
+
+
+def test_a_first_rung_within_the_warm_up_is_noted_in_the_plan_not_refused(tmp_path):
+    """The benchmark's grid (27 steps, warm-up 0.1): min_budget 1/9 puts the first rung at step 3, the
+    warm-up's last; 1/3 at step 9. Without max_steps the shares are compared."""
+    from peftbench.plan.search_plan import early_rung_notes
+    from peftbench.plan.sweep_plan import load_plan
+    from tests.test_launch_slurm import SITE
+
+    training = {"max_steps": 27, "warmup_ratio": 0.1}
+    early = sweep(tmp_path, training=training, search={"eta": 3, "min_budget": 1 / 9})
+    plan = load_plan(write_yaml(tmp_path / "early.yaml", early), SITE, tmp_path / "runs")
+    [note] = [n for n in plan.notes if n.key == "methods.lora.search"]
+    assert "first rung (step 3 of 27) comes within the warm-up (3 steps)" in note.message
+    assert "first rung comes after the warm-up (warmup_ratio 0.1)" in note.message
+    later = sweep(tmp_path, training=training, search={"eta": 3, "min_budget": 0.34})
+    assert early_rung_notes(load_sweep(write_yaml(tmp_path / "later.yaml", later)).runs, "f") == []
+    by_share = sweep(tmp_path, training={"warmup_ratio": 0.2})
+    [note] = early_rung_notes(load_sweep(write_yaml(tmp_path / "share.yaml", by_share)).runs, "f")
+    assert "first rung (11% of the budget) comes within the warm-up (20% of it)" in note.message
+    assert (
+        early_rung_notes(load_sweep(write_yaml(tmp_path / "default.yaml", sweep(tmp_path))).runs, "f") == []
+    )

@@ -3,17 +3,20 @@ seeds search the grid and which train the winner (core/search.py runs the halvin
 
 Refused, each naming its key: eta below 2 and min_budget outside (0, 1) (SearchSettings' bounds), a
 grid of one point (nothing to search), `training.target_validation` (a run stopped at a target is
-not comparable at the rungs), and `trains_winner` written in a file (the plan sets it).
+not comparable at the rungs), and `trains_winner` written in a file (the plan sets it). Noted, not
+refused: a first rung that comes within the warm-up (`early_rung_notes`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
 
 from peftbench.core.errors import Problem
 from peftbench.core.search_settings import SearchSettings
+from peftbench.core.spec import RunSpec
 from peftbench.plan.problems import check_keys, pydantic_problems
 
 
@@ -86,3 +89,32 @@ def split_seeds(search: SearchSettings | None, seeds: list[int]) -> tuple[list[i
 def winner_search(search: SearchSettings) -> SearchSettings:
     """The search settings of a run that trains its cell's winner on a later seed."""
     return search.model_copy(update={"trains_winner": True})
+
+
+EARLY_RUNG = (
+    "the first rung ({rung}) comes within the warm-up ({warmup}): the runs are compared before they "
+    "learn. Measured on a CPU grid (docs/benchmarks.md, 5b): a first rung at the warm-up's last step "
+    "chose as well as the full grid in 2 of 4 cells, one at a third of the steps in 4 of 4. Raise "
+    "min_budget until the first rung comes after the warm-up (warmup_ratio {ratio:g})."
+)
+
+
+def early_rung_notes(runs: list[RunSpec], file: str) -> list[Problem]:
+    """One note per searched block whose first rung is at or before the warm-up's last step (by
+    steps where `max_steps` gives them, else as shares of the budget)."""
+    notes: dict[str, Problem] = {}
+    for run in runs:
+        search = run.search
+        if search is None or search.trains_winner or run.label in notes:
+            continue
+        ratio, steps = run.training.warmup_ratio, run.training.max_steps
+        if steps is not None:
+            first, warmup = min(search.rung_steps(steps), default=steps), math.ceil(ratio * steps)
+            rung, within = f"step {first} of {steps}", f"{warmup} steps"
+        else:
+            first, warmup = search.min_budget, ratio
+            rung, within = f"{first:.0%} of the budget", f"{warmup:.0%} of it"
+        if first <= warmup:
+            message = EARLY_RUNG.format(rung=rung, warmup=within, ratio=ratio)
+            notes[run.label] = Problem(file, f"methods.{run.label}.search", message, search.min_budget)
+    return list(notes.values())

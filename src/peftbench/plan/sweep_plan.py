@@ -49,6 +49,7 @@ from peftbench.plan.resources import (
     unset_site_facts,
 )
 from peftbench.plan.schema import ClusterProfile, SweepSpec
+from peftbench.plan.search_plan import early_rung_notes
 from peftbench.plan.training_time import training_time_problems
 
 
@@ -142,7 +143,7 @@ def load_plan(
     if problems:
         raise ConfigError(problems)
     notes = modules.notes + assumed_sequences([r for r in runs if r.resources.gpus], spec, file)
-    notes += judge_notes(runs, spec.name, str(root), file)
+    notes += judge_notes(runs, spec.name, str(root), file) + early_rung_notes(runs, file)
     placed = _placed(runs, profile, site.planned, cost)
     memory = {row.run.run_id: row for row in site.rows}
     return SweepPlan(profile, spec, runs, root, warnings, notes, placed, memory, cost, disk)
