@@ -49,6 +49,9 @@ class ChatHandler(BaseHTTPRequestHandler):
     server: ChatServer
 
     def do_POST(self) -> None:
+        """A request counts as in flight until its answer is decided, before any byte of it is sent:
+        counted down after sending, the client could already have sent its next request (seen in CI:
+        3 in flight at max_concurrent 2)."""
         server = self.server
         with server.lock:
             server.in_flight += 1
@@ -61,14 +64,14 @@ class ChatHandler(BaseHTTPRequestHandler):
             status, payload = (
                 server.reply(body) if self.path == "/v1/chat/completions" else (404, b"no route")
             )
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
         finally:
             with server.lock:
                 server.in_flight -= 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def log_message(self, *args: Any) -> None:
         pass
